@@ -1,0 +1,58 @@
+# ratlab: `make run` opens ratlab on the bundled experiments, `make test` runs the whole suite.
+#
+# The cargo target directory and the torch virtualenv live outside the clone (under
+# $(CACHE)), so a later clone or CI run on the same machine reuses them instead of
+# rebuilding polars and re-downloading torch.
+
+SHELL := /bin/bash
+CACHE         ?= $(HOME)/.cache/ratlab
+TORCH_VERSION := 2.13.0
+VENV          ?= $(CACHE)/venv-torch-$(TORCH_VERSION)
+PYTHON        ?= python3
+TORCH_STAMP   := $(VENV)/.installed-torch-$(TORCH_VERSION)
+
+export CARGO_TARGET_DIR ?= $(CACHE)/target
+# tch (torch-sys) links the libtorch inside the venv's torch wheel; it runs `python` from the venv.
+export LIBTORCH_USE_PYTORCH := 1
+export VIRTUAL_ENV := $(VENV)
+export PATH := $(VENV)/bin:$(PATH)
+
+CARGO_FLAGS := --release --locked --features torch
+BIN := $(CARGO_TARGET_DIR)/release/ratlab
+
+.PHONY: all run build test torch bench clean-cache
+
+all: build
+
+$(TORCH_STAMP):
+	@echo "==> installing torch==$(TORCH_VERSION) into $(VENV) (once; reused by later builds)"
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check --quiet "torch==$(TORCH_VERSION)"
+	touch $@
+
+## torch: the libtorch that tch links against (PyPI wheel in a project virtualenv)
+torch: $(TORCH_STAMP)
+
+## build: the full binary (feature torch) at target/release/ratlab
+build: torch
+	cargo build $(CARGO_FLAGS) --bin ratlab
+	@if [ "$$(realpath -m $(CARGO_TARGET_DIR))" != "$$(realpath -m target)" ]; then \
+		mkdir -p target/release && ln -sfn $(BIN) target/release/ratlab; fi
+	@echo "==> target/release/ratlab"
+
+## run: run the bundled MLE-vs-MAP experiment headless (the TUI takes over in a later release)
+run: build
+	$(BIN) run experiments/mle-vs-map.yaml
+
+## test: the whole test suite, plus a check that the crate builds without torch
+test: torch
+	cargo test $(CARGO_FLAGS) --no-fail-fast
+	cargo build --release --locked --lib
+	$(MAKE) --no-print-directory build
+
+## bench: benchmarks, printed beside ../shared/REFERENCE.md
+bench: torch
+	cargo bench $(CARGO_FLAGS)
+
+clean-cache:
+	rm -rf $(CACHE)

@@ -1,0 +1,198 @@
+//! Backends: the algorithm catalogue (names, parameters, which backends implement what) and the
+//! [`Trainer`] interface through which the runner drives every implementation step by step.
+//!
+//! Native implementations own their loops and report a step per iteration; library backends
+//! with a one-shot `fit` (linfa-logistic, smartcore) are a single step.
+
+pub mod estimation;
+pub mod linfa;
+pub mod native;
+pub mod params;
+pub mod smartcore;
+#[cfg(feature = "torch")]
+pub mod torch;
+
+use crate::data::TrainSet;
+use crate::experiments::events::Metrics;
+use ndarray::{Array1, Array2, ArrayView2};
+pub use params::{AlgoParams, ParamDef, ParamKind};
+use std::fmt;
+
+/// The learning problem a dataset poses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    Classification,
+    Regression,
+}
+
+impl Task {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Classification => "classification",
+            Task::Regression => "regression",
+        }
+    }
+}
+
+/// Where an algorithm's implementation comes from. Running one algorithm on several backends
+/// side by side is a comparison ratlab exists to make easy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    Native,
+    Linfa,
+    Smartcore,
+    Torch,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 4] = [Backend::Native, Backend::Linfa, Backend::Smartcore, Backend::Torch];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Native => "native",
+            Backend::Linfa => "linfa",
+            Backend::Smartcore => "smartcore",
+            Backend::Torch => "torch",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Backend> {
+        Backend::ALL.into_iter().find(|b| b.as_str() == s)
+    }
+}
+
+/// The algorithms ratlab knows, as named in `algorithm:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    LogisticRegression,
+    Estimation,
+}
+
+impl Algorithm {
+    pub const ALL: [Algorithm; 2] = [Algorithm::LogisticRegression, Algorithm::Estimation];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::LogisticRegression => "logistic_regression",
+            Algorithm::Estimation => "estimation",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Algorithm> {
+        Algorithm::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+    /// Backends that implement this algorithm.
+    pub fn backends(self) -> &'static [Backend] {
+        match self {
+            Algorithm::LogisticRegression => &[Backend::Native, Backend::Linfa, Backend::Smartcore],
+            Algorithm::Estimation => &[Backend::Native],
+        }
+    }
+    /// The task this algorithm solves; `None` when it needs no dataset.
+    pub fn task(self) -> Option<Task> {
+        match self {
+            Algorithm::LogisticRegression => Some(Task::Classification),
+            Algorithm::Estimation => None,
+        }
+    }
+    /// What one step is on the x axis of its curves.
+    pub fn x_label(self) -> &'static str {
+        match self {
+            Algorithm::LogisticRegression => "iteration",
+            Algorithm::Estimation => "sample size",
+        }
+    }
+}
+
+/// Why training stopped without a model.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TrainError {
+    /// A loss or parameter became NaN or infinite.
+    #[error("diverged: {0}")]
+    Diverged(String),
+    /// The estimator has no finite solution on this data (e.g. MLE on separable classes).
+    #[error("{0}")]
+    NoOptimum(String),
+    /// The data cannot be used by this algorithm/backend (too few classes, …).
+    #[error("{0}")]
+    Data(String),
+    /// A library backend reported an error.
+    #[error("{backend} backend: {message}")]
+    Backend { backend: &'static str, message: String },
+}
+
+/// What a trainer reports after one step.
+#[derive(Debug, Clone, Default)]
+pub struct StepOut {
+    /// Optimizer figures (objective, gradient norm, …) or, for trainers without a model,
+    /// the step's metrics.
+    pub metrics: Metrics,
+    /// The x value of this step when it is not the step count (sample size, …).
+    pub x: Option<f64>,
+    /// No further steps.
+    pub done: bool,
+    /// A note for the user (converged, hit the iteration limit, …).
+    pub message: Option<String>,
+}
+
+/// A model's output on a batch of rows.
+#[derive(Debug, Clone)]
+pub enum Prediction {
+    /// Class probabilities, one row per sample, one column per class.
+    Proba(Array2<f64>),
+    /// Regression values.
+    Values(Array1<f64>),
+}
+
+/// A fitted (or partly fitted) model that can be evaluated.
+pub trait Predictor {
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction;
+}
+
+/// One training procedure, advanced one step at a time by the runner.
+///
+/// Step-wise training is what makes live curves possible, and it gives the runner a place to
+/// check for cancellation and divergence between steps without the backend knowing about it.
+pub trait Trainer {
+    fn step(&mut self) -> Result<StepOut, TrainError>;
+    /// The current model, for the runner to evaluate on train and test data. `None` for
+    /// trainers that report their own metrics (the estimation demo).
+    fn predictor(&self) -> Option<&dyn Predictor>;
+    /// Number of steps expected, when known.
+    fn total_steps(&self) -> Option<u64> {
+        None
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Build the trainer for a run. `data` is the training set (absent for the estimation demo).
+pub fn build_trainer(
+    algorithm: Algorithm,
+    backend: Backend,
+    params: &AlgoParams,
+    data: Option<&TrainSet>,
+    seed: u64,
+) -> Result<Box<dyn Trainer>, TrainError> {
+    match (params, backend) {
+        (AlgoParams::Estimation(p), _) => Ok(Box::new(estimation::EstimationTrainer::new(p.clone(), seed))),
+        (AlgoParams::Logistic(p), b) => {
+            let data = data.ok_or_else(|| TrainError::Data("logistic regression needs a dataset".into()))?;
+            let _ = algorithm;
+            match b {
+                Backend::Native => Ok(Box::new(native::logistic::NativeLogistic::new(p.clone(), data)?)),
+                Backend::Linfa => Ok(Box::new(linfa::LinfaLogistic::new(p.clone(), data)?)),
+                Backend::Smartcore => Ok(Box::new(smartcore::SmartcoreLogistic::new(p.clone(), data)?)),
+                Backend::Torch => Err(TrainError::Backend {
+                    backend: "torch",
+                    message: "logistic regression is not implemented on torch yet".into(),
+                }),
+            }
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Native Rust implementations: the step-wise estimators whose every iteration ratlab shows,
+//! and small dense linear algebra they share.
+
+pub mod linalg;
+pub mod logistic;

@@ -1,0 +1,575 @@
+//! Command line: `run`, `validate`, `replay`, `rerun`, `runs` and `tui`. Parses arguments with
+//! clap, turns them into calls on the engine, and maps outcomes to exit codes: 0 ok, 1 a run
+//! failed (or a rerun differs), 2 bad input or usage.
+
+use crate::data::{self, Prepared};
+use crate::error::{InputError, InputErrors};
+use crate::experiments::events::{Level, Metrics, RunEvent, Status};
+use crate::experiments::plan::{self, Plan, RunPlan};
+use crate::experiments::runner::{self, Collect, Flow, Sink, Tee};
+use crate::experiments::store::{self, RunRecord, Summary};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(name = "ratlab", version, about = "A terminal workbench for machine-learning experiments", propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Output format of `ratlab run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run an experiment headless, recording every run under --out.
+    Run {
+        /// The experiment file (YAML).
+        experiment: PathBuf,
+        /// Override a field: KEY=VALUE, e.g. runs.1.params.strength=0.1 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Directory that receives the run directories.
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+        /// text: progress and a results table; json: one JSON object on stdout.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Run only the named run(s) of the experiment (repeatable).
+        #[arg(long = "run", value_name = "NAME")]
+        only: Vec<String>,
+    },
+    /// Check experiment files (YAML, parameters, data files and columns) without running them.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print a recorded run's curves and summary from its events.jsonl.
+    Replay {
+        #[arg(required = true)]
+        run_dirs: Vec<PathBuf>,
+    },
+    /// Re-execute a recorded run with its recorded experiment and seed.
+    Rerun {
+        run_dir: PathBuf,
+        /// Compare the new metrics with the recorded ones; exit 1 if they differ.
+        #[arg(long)]
+        check: bool,
+    },
+    /// List recorded runs with status and final metrics.
+    Runs {
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+    },
+    /// Open the terminal UI (arrives in the next release).
+    Tui {
+        experiments: Vec<PathBuf>,
+    },
+}
+
+/// Entry point used by `main`: never panics on user input, prints errors with their chain.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if let Some(ie) = e.downcast_ref::<InputErrors>() {
+                eprintln!("{ie}");
+                return ExitCode::from(2);
+            }
+            if let Some(ie) = e.downcast_ref::<InputError>() {
+                eprintln!("error: {ie}");
+                return ExitCode::from(2);
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Dispatch a parsed command; returns the exit code.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        None | Some(Command::Tui { .. }) => {
+            eprintln!("ratlab: the terminal UI arrives in the next release; use `ratlab run EXPERIMENT.yaml` (see `ratlab --help`)");
+            Ok(2)
+        }
+        Some(Command::Validate { files }) => validate(&files),
+        Some(Command::Run { experiment, sets, out, format, only }) => run_cmd(&experiment, &sets, &out, format, &only),
+        Some(Command::Replay { run_dirs }) => replay(&run_dirs),
+        Some(Command::Rerun { run_dir, check }) => rerun(&run_dir, check),
+        Some(Command::Runs { out }) => list(&out),
+    }
+}
+
+/// Load the data a plan needs (all input checks happen here, before anything runs).
+fn prepare(plan: &Plan) -> Result<Option<Prepared>, InputError> {
+    match &plan.data {
+        None => Ok(None),
+        Some(cfg) => {
+            let p = data::prepare(cfg, plan.seed).map_err(|e| if e.file.is_none() { e.file(&plan.source) } else { e })?;
+            if let data::Evaluation::CrossValidation { folds, .. } = cfg.evaluation {
+                if p.data.x.nrows() < folds {
+                    return Err(InputError::new(format!("{folds}-fold cross-validation needs at least {folds} rows; the data has {}", p.data.x.nrows()))
+                        .file(&plan.source)
+                        .field("data.split.cv"));
+                }
+            }
+            Ok(Some(p))
+        }
+    }
+}
+
+fn validate(files: &[PathBuf]) -> anyhow::Result<u8> {
+    let mut bad = false;
+    for f in files {
+        let res = plan::load(f, &[]).and_then(|p| prepare(&p).map(|d| (p, d)).map_err(InputErrors::from));
+        match res {
+            Ok((p, d)) => {
+                let shape = d.map(|d| format!(", data {} rows × {} features", d.data.x.nrows(), d.data.x.ncols())).unwrap_or_default();
+                println!("ok: {} ({} run(s){shape})", f.display(), p.runs.len());
+            }
+            Err(e) => {
+                bad = true;
+                eprintln!("{e}");
+            }
+        }
+    }
+    Ok(if bad { 2 } else { 0 })
+}
+
+/// Records each run in its own directory under `out`.
+struct StoreSink {
+    out: PathBuf,
+    yaml: String,
+    open: Option<RunRecord>,
+    dirs: BTreeMap<usize, PathBuf>,
+    error: Option<String>,
+}
+
+impl Sink for StoreSink {
+    fn event(&mut self, run: &RunPlan, ev: &RunEvent) -> Flow {
+        if let RunEvent::Started { experiment, .. } = ev {
+            match RunRecord::create(&self.out, experiment, &run.name, &self.yaml) {
+                Ok(r) => {
+                    self.dirs.insert(run.index, r.dir.clone());
+                    self.open = Some(r);
+                }
+                Err(e) => {
+                    self.error = Some(format!("cannot create a run directory under {}: {e}", self.out.display()));
+                    return Flow::Stop;
+                }
+            }
+        }
+        if let Some(r) = &mut self.open {
+            if let Err(e) = r.record(ev) {
+                self.error = Some(format!("cannot write to {}: {e}", r.dir.display()));
+                return Flow::Stop;
+            }
+        }
+        if ev.is_terminal() {
+            self.open = None;
+        }
+        Flow::Continue
+    }
+}
+
+/// Headless progress: bars on a terminal, plain lines when piped, nothing for JSON output.
+struct Console {
+    bars: Option<(MultiProgress, BTreeMap<usize, ProgressBar>)>,
+    lines: bool,
+    key: Option<String>,
+}
+
+impl Console {
+    fn new(format: Format) -> Console {
+        let tty = std::io::stderr().is_terminal();
+        let bars = tty.then(|| (MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)), BTreeMap::new()));
+        Console { bars, lines: !tty && format == Format::Text, key: None }
+    }
+}
+
+fn fmt_metrics(m: &Metrics) -> String {
+    m.iter().map(|(k, v)| format!("{k}={}", fmt_num(*v))).collect::<Vec<_>>().join(" ")
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e12 {
+        format!("{}", v as i64)
+    } else if v.abs() >= 1e-3 && v.abs() < 1e6 {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
+impl Sink for Console {
+    fn event(&mut self, run: &RunPlan, ev: &RunEvent) -> Flow {
+        let name = &run.name;
+        if let Some((mp, bars)) = &mut self.bars {
+            match ev {
+                RunEvent::Started { total_steps, algorithm, backend, .. } => {
+                    let pb = mp.add(ProgressBar::new(total_steps.unwrap_or(0)));
+                    pb.set_style(
+                        ProgressStyle::with_template("{prefix:>18.bold} [{bar:24}] {pos:>5}/{len:<5} {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_bar())
+                            .progress_chars("=> "),
+                    );
+                    pb.set_prefix(name.clone());
+                    pb.set_message(format!("{algorithm} · {backend}"));
+                    bars.insert(run.index, pb);
+                    self.key = None;
+                }
+                RunEvent::Step { metrics, .. } => {
+                    if let Some(pb) = bars.get(&run.index) {
+                        pb.inc(1);
+                        let key = self.key.get_or_insert_with(|| {
+                            metrics.keys().find(|k| k.starts_with("test.")).or(metrics.keys().next()).cloned().unwrap_or_default()
+                        });
+                        if let Some(v) = metrics.get(key.as_str()) {
+                            pb.set_message(format!("{key} {}", fmt_num(*v)));
+                        }
+                    }
+                }
+                RunEvent::Message { level: Level::Warning, text, .. } => {
+                    let _ = mp.println(format!("  {name}: warning: {text}"));
+                }
+                RunEvent::Message { .. } => {}
+                RunEvent::Finished { metrics, .. } => {
+                    if let Some(pb) = bars.get(&run.index) {
+                        pb.set_length(pb.position());
+                        pb.finish_with_message(format!("✓ {}", fmt_metrics(metrics)));
+                    }
+                }
+                RunEvent::Failed { error, cancelled, .. } => {
+                    if let Some(pb) = bars.get(&run.index) {
+                        pb.abandon_with_message(if *cancelled { "cancelled".to_string() } else { format!("✗ {error}") });
+                    }
+                }
+            }
+        } else if self.lines {
+            let mut o = std::io::stdout().lock();
+            let _ = match ev {
+                RunEvent::Started { algorithm, backend, .. } => writeln!(o, "run {name}: {algorithm} on {backend}"),
+                RunEvent::Message { level, text, .. } => {
+                    let l = if *level == Level::Warning { "warning: " } else { "" };
+                    writeln!(o, "  {name}: {l}{text}")
+                }
+                RunEvent::Finished { metrics, .. } => writeln!(o, "  {name}: finished {}", fmt_metrics(metrics)),
+                RunEvent::Failed { error, cancelled: true, .. } => writeln!(o, "  {name}: cancelled ({error})"),
+                RunEvent::Failed { error, .. } => writeln!(o, "  {name}: failed: {error}"),
+                RunEvent::Step { .. } => Ok(()),
+            };
+        }
+        Flow::Continue
+    }
+}
+
+fn install_ctrlc(cancel: Arc<AtomicBool>) {
+    let _ = ctrlc::set_handler(move || {
+        if cancel.swap(true, Ordering::SeqCst) {
+            eprintln!("\nratlab: aborted");
+            std::process::exit(130);
+        }
+        eprintln!("\nratlab: cancelling after the current step (Ctrl-C again to abort)…");
+    });
+}
+
+fn run_cmd(path: &Path, sets: &[String], out: &Path, format: Format, only: &[String]) -> anyhow::Result<u8> {
+    let plan = plan::load(path, sets)?;
+    let indices: Option<Vec<usize>> = if only.is_empty() {
+        None
+    } else {
+        let mut v = Vec::new();
+        for n in only {
+            match plan.runs.iter().find(|r| &r.name == n) {
+                Some(r) => v.push(r.index),
+                None => {
+                    return Err(InputError::new(format!(
+                        "no run named '{n}'; runs: {}",
+                        plan.runs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ))
+                    .file(path)
+                    .field("--run")
+                    .into())
+                }
+            }
+        }
+        Some(v)
+    };
+    let prepared = prepare(&plan)?;
+    std::fs::create_dir_all(out).map_err(|e| InputError::new(format!("cannot create the output directory: {e}")).file(out).field("--out"))?;
+    let yaml = serde_saphyr::to_string(&plan.resolved).map_err(|e| anyhow::anyhow!("cannot render the resolved experiment: {e}"))?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    install_ctrlc(cancel.clone());
+    let mut store = StoreSink { out: out.to_path_buf(), yaml, open: None, dirs: BTreeMap::new(), error: None };
+    let mut console = Console::new(format);
+    let summaries = {
+        let mut tee = Tee(vec![&mut store, &mut console]);
+        runner::run_plan(&plan, prepared.as_ref(), indices.as_deref(), &mut tee, &cancel)
+    };
+    if let Some(e) = &store.error {
+        anyhow::bail!("{e}");
+    }
+    let rows: Vec<(RunPlan, Summary, PathBuf)> = summaries
+        .into_iter()
+        .filter_map(|s| {
+            let r = plan.runs.iter().find(|r| r.name == s.run)?.clone();
+            let dir = store.dirs.get(&r.index).cloned().unwrap_or_default();
+            Some((r, s, dir))
+        })
+        .collect();
+    match format {
+        Format::Json => {
+            let runs: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|(r, s, dir)| {
+                    serde_json::json!({
+                        "name": r.name,
+                        "algorithm": r.algorithm.as_str(),
+                        "backend": r.backend.as_str(),
+                        "status": s.status.as_str(),
+                        "metrics": s.metrics,
+                        "dir": dir.display().to_string(),
+                    })
+                })
+                .collect();
+            let doc = serde_json::json!({"experiment": plan.name, "runs": runs});
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        Format::Text => print_table(&plan, &rows),
+    }
+    let all_ok = rows.iter().all(|(_, s, _)| s.status == Status::Finished);
+    Ok(if all_ok { 0 } else { 1 })
+}
+
+fn print_table(plan: &Plan, rows: &[(RunPlan, Summary, PathBuf)]) {
+    let mut names: Vec<String> = Vec::new();
+    for (_, s, _) in rows {
+        for k in s.metrics.keys() {
+            if !names.contains(k) {
+                names.push(k.clone());
+            }
+        }
+    }
+    let w = rows.iter().map(|(r, _, _)| r.name.len()).max().unwrap_or(3).max(3);
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(o, "\n{} — {} run(s)", plan.name, rows.len());
+    let mut head = format!("  {:<w$}  {:<20} {:<9} {:<9}", "run", "algorithm", "backend", "status");
+    for n in &names {
+        head.push_str(&format!(" {n:>12}"));
+    }
+    let _ = writeln!(o, "{head}");
+    for (r, s, dir) in rows {
+        let mut line = format!("  {:<w$}  {:<20} {:<9} {:<9}", r.name, r.algorithm.as_str(), r.backend.as_str(), s.status.as_str());
+        for n in &names {
+            line.push_str(&match s.metrics.get(n) {
+                Some(v) => format!(" {:>12}", fmt_num(*v)),
+                None => format!(" {:>12}", "—"),
+            });
+        }
+        let _ = writeln!(o, "{line}");
+        if let Some(e) = &s.error {
+            let _ = writeln!(o, "  {:<w$}  ↳ {e}", "");
+        }
+        let _ = writeln!(o, "  {:<w$}  ↳ {}", "", dir.display());
+    }
+}
+
+const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// A one-line sparkline of up to `width` points (evenly decimated).
+pub fn sparkline(values: &[f64], width: usize) -> String {
+    if values.is_empty() {
+        return String::new();
+    }
+    let picked: Vec<f64> = if values.len() <= width {
+        values.to_vec()
+    } else {
+        (0..width).map(|i| values[i * (values.len() - 1) / (width - 1).max(1)]).collect()
+    };
+    let (lo, hi) = picked.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    picked
+        .iter()
+        .map(|&v| if hi > lo { SPARK[(((v - lo) / (hi - lo)) * 7.0).round() as usize] } else { SPARK[3] })
+        .collect()
+}
+
+fn replay(dirs: &[PathBuf]) -> anyhow::Result<u8> {
+    let mut o = std::io::stdout().lock();
+    for dir in dirs {
+        let log = store::read_run(dir)?;
+        let Some(summary) = Summary::from_events(&log.events) else {
+            return Err(InputError::new("events.jsonl does not start with a 'started' event").file(dir).into());
+        };
+        writeln!(o, "{} / {} — {} on {} (seed {})", summary.experiment, summary.run, summary.algorithm, summary.backend, summary.seed)?;
+        writeln!(o, "  params: {}", summary.params)?;
+        let x_label = match log.events.first() {
+            Some(RunEvent::Started { x_label, .. }) => x_label.clone(),
+            _ => "step".into(),
+        };
+        // Curves: one series per (metric, fold).
+        let mut series: BTreeMap<(String, Option<u32>), Vec<(f64, f64)>> = BTreeMap::new();
+        for e in &log.events {
+            if let RunEvent::Step { x, fold, metrics, .. } = e {
+                for (k, v) in metrics {
+                    series.entry((k.clone(), *fold)).or_default().push((*x, *v));
+                }
+            }
+        }
+        writeln!(o, "  curves over {x_label} ({} steps):", summary.steps)?;
+        for ((name, fold), pts) in &series {
+            let vals: Vec<f64> = pts.iter().map(|p| p.1).collect();
+            let label = match fold {
+                Some(f) => format!("{name} [fold {}]", f + 1),
+                None => name.clone(),
+            };
+            let (x0, x1) = (pts.first().map_or(0.0, |p| p.0), pts.last().map_or(0.0, |p| p.0));
+            writeln!(
+                o,
+                "    {label:<28} {}  {} → {}  ({x_label} {} → {})",
+                sparkline(&vals, 40),
+                fmt_num(vals[0]),
+                fmt_num(*vals.last().unwrap_or(&0.0)),
+                fmt_num(x0),
+                fmt_num(x1)
+            )?;
+        }
+        for m in &summary.messages {
+            writeln!(o, "  note: {m}")?;
+        }
+        writeln!(o, "  status: {}", summary.status.as_str())?;
+        if let Some(e) = &summary.error {
+            writeln!(o, "  error: {e}")?;
+        }
+        if !summary.metrics.is_empty() {
+            writeln!(o, "  final metrics: {}", fmt_metrics(&summary.metrics))?;
+        }
+        if !summary.cv_std.is_empty() {
+            writeln!(o, "  CV std:        {}", fmt_metrics(&summary.cv_std))?;
+        }
+        if !summary.train_metrics.is_empty() {
+            writeln!(o, "  train metrics: {}", fmt_metrics(&summary.train_metrics))?;
+        }
+        if log.torn_tail {
+            writeln!(o, "  note: the last line of events.jsonl was cut short (the run was interrupted); it was skipped")?;
+        }
+        match &log.summary {
+            Some(s) if *s == summary => {}
+            Some(_) => writeln!(o, "  note: summary.json differs from the events (it was written before the last events)")?,
+            None => writeln!(o, "  note: no summary.json; the summary above comes from the events")?,
+        }
+        writeln!(o)?;
+    }
+    Ok(0)
+}
+
+fn rerun(dir: &Path, check: bool) -> anyhow::Result<u8> {
+    let log = store::read_run(dir)?;
+    let recorded = log
+        .summary
+        .clone()
+        .or_else(|| Summary::from_events(&log.events))
+        .ok_or_else(|| InputError::new("no summary and no events to compare with").file(dir))?;
+    let exp_path = dir.join("experiment.yaml");
+    let text = std::fs::read_to_string(&exp_path).map_err(|e| InputError::new(format!("cannot read: {e}")).file(&exp_path))?;
+    let mut plan = plan::from_text(&text, &exp_path, &exp_path)?;
+    plan.resolved = serde_json::Value::Null;
+    let run = plan
+        .runs
+        .iter()
+        .find(|r| r.name == recorded.run)
+        .ok_or_else(|| InputError::new(format!("the recorded experiment has no run named '{}'", recorded.run)).file(&exp_path))?
+        .index;
+    let prepared = prepare(&plan)?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    install_ctrlc(cancel.clone());
+    let mut collect = Collect::default();
+    let mut console = Console::new(Format::Text);
+    let fresh = {
+        let mut tee = Tee(vec![&mut collect, &mut console]);
+        runner::run_plan(&plan, prepared.as_ref(), Some(&[run]), &mut tee, &cancel)
+    };
+    let Some(fresh) = fresh.into_iter().next() else {
+        anyhow::bail!("the run did not start");
+    };
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "rerun of {} / {} (seed {}): {}", recorded.experiment, recorded.run, recorded.seed, fresh.status.as_str())?;
+    if !check {
+        writeln!(o, "  metrics: {}", fmt_metrics(&fresh.metrics))?;
+        return Ok(if fresh.status == Status::Finished { 0 } else { 1 });
+    }
+    let mut diffs = Vec::new();
+    if fresh.status != recorded.status {
+        diffs.push(format!("status: recorded {} vs rerun {}", recorded.status.as_str(), fresh.status.as_str()));
+    }
+    if fresh.steps != recorded.steps {
+        diffs.push(format!("steps: recorded {} vs rerun {}", recorded.steps, fresh.steps));
+    }
+    for (label, a, b) in [("metrics", &recorded.metrics, &fresh.metrics), ("train_metrics", &recorded.train_metrics, &fresh.train_metrics)] {
+        let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        for k in keys {
+            match (a.get(k), b.get(k)) {
+                (Some(x), Some(y)) if x.to_bits() == y.to_bits() => {}
+                (Some(x), Some(y)) => diffs.push(format!("{label}.{k}: recorded {x} vs rerun {y} (difference {:.3e})", y - x)),
+                (x, y) => diffs.push(format!("{label}.{k}: recorded {x:?} vs rerun {y:?}")),
+            }
+        }
+    }
+    // Curves too: every step's metrics must match bit for bit.
+    let steps = |ev: &[RunEvent]| -> Vec<(u64, Metrics)> {
+        ev.iter().filter_map(|e| if let RunEvent::Step { step, metrics, .. } = e { Some((*step, metrics.clone())) } else { None }).collect()
+    };
+    let (old, new) = (steps(&log.events), steps(&collect.0));
+    if let Some(((s, _), _)) = old.iter().zip(new.iter()).find(|(a, b)| a.1 != b.1) {
+        diffs.push(format!("curves first differ at step {s}"));
+    }
+    if diffs.is_empty() {
+        writeln!(o, "  identical: {} step(s), metrics {}", fresh.steps, fmt_metrics(&fresh.metrics))?;
+        Ok(0)
+    } else {
+        writeln!(o, "  DIFFERENT:")?;
+        for d in diffs {
+            writeln!(o, "    {d}")?;
+        }
+        Ok(1)
+    }
+}
+
+fn list(out: &Path) -> anyhow::Result<u8> {
+    let dirs = store::list_runs(out);
+    if dirs.is_empty() {
+        println!("no runs under {}", out.display());
+        return Ok(0);
+    }
+    for d in dirs {
+        match store::read_run(&d) {
+            Ok(log) => {
+                let s = log.summary.or_else(|| Summary::from_events(&log.events));
+                match s {
+                    Some(s) => println!("{:<10} {:<50} {}", s.status.as_str(), d.display(), fmt_metrics(&s.metrics)),
+                    None => println!("{:<10} {}", "empty", d.display()),
+                }
+            }
+            Err(e) => println!("{:<10} {} ({e})", "unreadable", d.display()),
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,548 @@
+//! Data: loading CSV/Parquet through polars ([`table`]), encoding string columns and missing
+//! values into a numeric matrix, class labels, synthetic generators ([`generate`]), seeded
+//! splits and folds ([`split`]) and standardization. Every conversion between polars and
+//! ndarray happens here, once.
+
+pub mod generate;
+pub mod split;
+pub mod table;
+
+use crate::backends::Task;
+use crate::error::{quote, InputError};
+use ndarray::{Array1, Array2, Axis};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use table::{RawTable, RawValues};
+
+/// How string columns become numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// One 0/1 column per category (`col=value`).
+    OneHot,
+    /// One column holding the category's index in sorted order.
+    Ordinal,
+}
+
+/// What to do with missing cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// Stop with an error naming the column and row.
+    Error,
+    /// Drop rows with a missing feature or target.
+    Drop,
+    /// Fill numeric features with the training file's column mean (string columns with the
+    /// most frequent category); rows without a target are dropped.
+    Mean,
+}
+
+/// How the model is evaluated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Evaluation {
+    /// A seeded random test split of the given fraction.
+    Holdout { test: f64, stratify: bool },
+    /// Seeded k-fold cross-validation; final metrics are the fold means.
+    CrossValidation { folds: usize, stratify: bool },
+    /// A separate test file with the same columns.
+    TestFile(PathBuf),
+}
+
+/// Parameters of a synthetic generator.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GenConfig {
+    /// Gaussian classes around vertices of a hypercube in `n_informative` dimensions, plus
+    /// pure-noise features, with a fraction of labels flipped at random.
+    Classification { n_samples: usize, n_features: usize, n_informative: usize, n_classes: usize, class_sep: f64, label_noise: f64 },
+    /// y = X·w + ε with `n_informative` non-zero weights.
+    Regression { n_samples: usize, n_features: usize, n_informative: usize, noise: f64 },
+    /// Isotropic Gaussian clusters; the cluster is the class.
+    Blobs { n_samples: usize, n_features: usize, centers: usize, cluster_std: f64 },
+}
+
+/// Where rows come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    File(PathBuf),
+    Generate(GenConfig),
+}
+
+/// A validated `data:` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataConfig {
+    pub source: Source,
+    pub target: String,
+    pub task: Task,
+    pub features: Option<Vec<String>>,
+    pub drop: Vec<String>,
+    pub encoding: Encoding,
+    pub missing: Missing,
+    pub standardize: bool,
+    pub evaluation: Evaluation,
+}
+
+/// A numeric dataset ready for learning.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Rows × features, row-major.
+    pub x: Array2<f64>,
+    /// Class index (as f64) for classification, the value for regression.
+    pub y: Array1<f64>,
+    pub feature_names: Vec<String>,
+    pub target: String,
+    pub task: Task,
+    /// Class labels in index order (empty for regression).
+    pub classes: Vec<String>,
+    /// Where the rows came from, for messages.
+    pub source: String,
+}
+
+impl Dataset {
+    pub fn n_classes(&self) -> usize {
+        self.classes.len()
+    }
+    /// Rows `idx` as a training set.
+    pub fn subset(&self, idx: &[usize]) -> TrainSet {
+        TrainSet { x: self.x.select(Axis(0), idx), y: self.y.select(Axis(0), idx), n_classes: self.n_classes() }
+    }
+    pub fn all(&self) -> TrainSet {
+        TrainSet { x: self.x.clone(), y: self.y.clone(), n_classes: self.n_classes() }
+    }
+}
+
+/// Rows handed to a trainer or evaluated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainSet {
+    pub x: Array2<f64>,
+    pub y: Array1<f64>,
+    /// Number of classes of the whole dataset (0 for regression), even when a subset lacks some.
+    pub n_classes: usize,
+}
+
+impl TrainSet {
+    pub fn labels(&self) -> Vec<usize> {
+        self.y.iter().map(|v| *v as usize).collect()
+    }
+    pub fn len(&self) -> usize {
+        self.x.nrows()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.x.nrows() == 0
+    }
+    pub fn subset(&self, idx: &[usize]) -> TrainSet {
+        TrainSet { x: self.x.select(Axis(0), idx), y: self.y.select(Axis(0), idx), n_classes: self.n_classes }
+    }
+}
+
+/// One train/test pair, standardized with the training part's statistics.
+#[derive(Debug, Clone)]
+pub struct Fold {
+    pub train: TrainSet,
+    pub test: TrainSet,
+}
+
+/// The data of an experiment: the training rows and, with `test_path`, the test rows.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub data: Dataset,
+    pub test: Option<Dataset>,
+}
+
+/// Load, encode and check the data an experiment describes.
+pub fn prepare(cfg: &DataConfig, seed: u64) -> Result<Prepared, InputError> {
+    match &cfg.source {
+        Source::Generate(g) => Ok(Prepared { data: generate::generate(g, seed), test: None }),
+        Source::File(path) => {
+            let table = table::read_table(path)?;
+            let src = path.display().to_string();
+            let enc = Encoder::fit(&table, cfg, &src)?;
+            let data = enc.apply(&table, cfg, &src)?;
+            let test = match &cfg.evaluation {
+                Evaluation::TestFile(tp) => {
+                    let tt = table::read_table(tp)?;
+                    let missing: Vec<&str> =
+                        table.names().into_iter().filter(|n| tt.column(n).is_none() && enc.uses(n)).collect();
+                    if !missing.is_empty() {
+                        return Err(InputError::new(format!(
+                            "the test file lacks column(s) {} that the training file {} has",
+                            missing.iter().map(|m| quote(m)).collect::<Vec<_>>().join(", "),
+                            src
+                        ))
+                        .file(tp));
+                    }
+                    Some(enc.apply(&tt, cfg, &tp.display().to_string())?)
+                }
+                _ => None,
+            };
+            Ok(Prepared { data, test })
+        }
+    }
+}
+
+/// How one source column becomes feature columns.
+#[derive(Debug, Clone)]
+enum ColumnCode {
+    Numeric { fill: f64 },
+    Categories { cats: Vec<String>, fill: String },
+}
+
+/// The encoding learned from the training file and applied to it and to a test file alike.
+#[derive(Debug, Clone)]
+struct Encoder {
+    features: Vec<(String, ColumnCode)>,
+    classes: Vec<String>,
+    class_numeric: bool,
+}
+
+fn parse_num(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+fn allowed_columns(t: &RawTable) -> String {
+    let names = t.names();
+    let shown: Vec<String> = names.iter().take(40).map(|n| quote(n)).collect();
+    let more = if names.len() > 40 { format!(" … ({} in all)", names.len()) } else { String::new() };
+    format!("the file has columns: {}{more}", shown.join(", "))
+}
+
+/// Format a numeric class label the way users wrote it (`1`, not `1.0`).
+fn label_of(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+impl Encoder {
+    fn uses(&self, name: &str) -> bool {
+        self.features.iter().any(|(n, _)| n == name)
+    }
+
+    fn fit(t: &RawTable, cfg: &DataConfig, src: &str) -> Result<Encoder, InputError> {
+        let target = t.column(&cfg.target).ok_or_else(|| {
+            InputError::new(format!("target column {} is not in {src}", quote(&cfg.target)))
+                .field("data.target")
+                .detail(allowed_columns(t))
+        })?;
+        for name in cfg.features.iter().flatten().chain(cfg.drop.iter()) {
+            if t.column(name).is_none() {
+                let field = if cfg.drop.contains(name) { "data.drop" } else { "data.features" };
+                return Err(InputError::new(format!("column {} is not in {src}", quote(name)))
+                    .field(field)
+                    .detail(allowed_columns(t)));
+            }
+        }
+        if cfg.features.as_ref().is_some_and(|f| f.contains(&cfg.target)) {
+            return Err(InputError::new(format!("the target {} cannot also be a feature", quote(&cfg.target)))
+                .field("data.features"));
+        }
+        let names: Vec<&str> = match &cfg.features {
+            Some(f) => f.iter().map(String::as_str).collect(),
+            None => t.names().into_iter().filter(|n| *n != cfg.target).collect(),
+        };
+        let names: Vec<&str> = names.into_iter().filter(|n| !cfg.drop.iter().any(|d| d == n)).collect();
+        if names.is_empty() {
+            return Err(InputError::new("no feature columns are left").field("data.features"));
+        }
+        let mut features = Vec::new();
+        for name in names {
+            let col = t.column(name).expect("checked above");
+            let code = match &col.values {
+                RawValues::Numeric(v) => {
+                    let (s, n) = v.iter().flatten().fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+                    ColumnCode::Numeric { fill: if n > 0 { s / n as f64 } else { 0.0 } }
+                }
+                RawValues::Text(v) => {
+                    // A text column whose cells are mostly numbers is a numeric column with a
+                    // bad cell, not a category: say which cell.
+                    let present: Vec<&String> = v.iter().flatten().collect();
+                    let numeric = present.iter().filter(|s| parse_num(s).is_some()).count();
+                    if numeric * 2 > present.len() && numeric < present.len() {
+                        let row = v.iter().position(|s| s.as_ref().is_some_and(|s| parse_num(s).is_none())).unwrap_or(0);
+                        let bad = v[row].clone().unwrap_or_default();
+                        return Err(InputError::new(format!(
+                            "{}: {} is not a number (the column's other cells are numeric)",
+                            t.where_row(row),
+                            quote(&bad)
+                        ))
+                        .file(src)
+                        .field(format!("column '{name}'"))
+                        .detail("fix the cell, or mark it missing (empty or NA) and set data.missing to drop or mean"));
+                    }
+                    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+                    for s in &present {
+                        *counts.entry(s.as_str()).or_default() += 1;
+                    }
+                    let fill = counts.iter().max_by_key(|(_, c)| **c).map(|(k, _)| k.to_string()).unwrap_or_default();
+                    ColumnCode::Categories { cats: counts.keys().map(|s| s.to_string()).collect(), fill }
+                }
+            };
+            features.push((name.to_string(), code));
+        }
+        // Class labels, sorted numerically when numeric.
+        let (classes, class_numeric) = match cfg.task {
+            Task::Regression => {
+                if let RawValues::Text(v) = &target.values {
+                    let row = v.iter().position(|s| s.as_ref().is_some_and(|s| parse_num(s).is_none())).unwrap_or(0);
+                    return Err(InputError::new(format!(
+                        "regression needs a numeric target; {} of {} is {}",
+                        t.where_row(row),
+                        quote(&cfg.target),
+                        quote(v[row].as_deref().unwrap_or(""))
+                    ))
+                    .file(src)
+                    .field("data.target"));
+                }
+                (vec![], true)
+            }
+            Task::Classification => match &target.values {
+                RawValues::Numeric(v) => {
+                    let mut u: Vec<f64> = v.iter().flatten().copied().collect();
+                    u.sort_by(f64::total_cmp);
+                    u.dedup();
+                    if u.iter().any(|x| x.fract() != 0.0) && u.len() > 20 {
+                        return Err(InputError::new(format!(
+                            "target {} has {} distinct non-integer values; classification needs class labels (is this a regression target?)",
+                            quote(&cfg.target),
+                            u.len()
+                        ))
+                        .file(src)
+                        .field("data.target"));
+                    }
+                    (u.into_iter().map(label_of).collect(), true)
+                }
+                RawValues::Text(v) => {
+                    let mut u: Vec<String> = v.iter().flatten().cloned().collect();
+                    u.sort();
+                    u.dedup();
+                    (u, false)
+                }
+            },
+        };
+        if cfg.task == Task::Classification && classes.len() < 2 {
+            return Err(InputError::new(format!(
+                "target {} has {} class(es); classification needs at least 2",
+                quote(&cfg.target),
+                classes.len()
+            ))
+            .file(src)
+            .field("data.target"));
+        }
+        Ok(Encoder { features, classes, class_numeric })
+    }
+
+    fn feature_names(&self, enc: Encoding) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, code) in &self.features {
+            match code {
+                ColumnCode::Categories { cats, .. } if enc == Encoding::OneHot => {
+                    out.extend(cats.iter().map(|c| format!("{name}={c}")))
+                }
+                _ => out.push(name.clone()),
+            }
+        }
+        out
+    }
+
+    fn apply(&self, t: &RawTable, cfg: &DataConfig, src: &str) -> Result<Dataset, InputError> {
+        let target = t.column(&cfg.target).ok_or_else(|| {
+            InputError::new(format!("target column {} is not in {src}", quote(&cfg.target))).file(src).field("data.target")
+        })?;
+        let cols: Vec<_> = self.features.iter().map(|(n, c)| (t.column(n).expect("checked by caller"), c)).collect();
+        // Missing values.
+        let mut keep = Vec::with_capacity(t.height);
+        for r in 0..t.height {
+            let target_missing = target.is_missing(r);
+            let feat_missing = cols.iter().find(|(c, _)| c.is_missing(r));
+            match cfg.missing {
+                Missing::Error if target_missing || feat_missing.is_some() => {
+                    let name = if target_missing { cfg.target.as_str() } else { feat_missing.map(|(c, _)| c.name.as_str()).unwrap_or("") };
+                    let total = t.columns.iter().find(|c| c.name == name).map(|c| (0..t.height).filter(|&i| c.is_missing(i)).count()).unwrap_or(1);
+                    return Err(InputError::new(format!(
+                        "{} is missing ({total} missing cell(s) in this column)",
+                        t.where_row(r)
+                    ))
+                    .file(src)
+                    .field(format!("column '{name}'"))
+                    .detail("set data.missing to drop (drop those rows) or mean (fill with the column mean)"));
+                }
+                Missing::Drop if target_missing || feat_missing.is_some() => {}
+                Missing::Mean if target_missing => {}
+                _ => keep.push(r),
+            }
+        }
+        if keep.is_empty() {
+            return Err(InputError::new("no rows are left after dropping missing values").file(src).field("data.missing"));
+        }
+        let names = self.feature_names(cfg.encoding);
+        let mut x = Array2::<f64>::zeros((keep.len(), names.len()));
+        let mut j = 0;
+        for (col, code) in &cols {
+            match (code, &col.values) {
+                (ColumnCode::Numeric { fill }, RawValues::Numeric(v)) => {
+                    for (i, &r) in keep.iter().enumerate() {
+                        x[[i, j]] = v[r].unwrap_or(*fill);
+                    }
+                    j += 1;
+                }
+                (ColumnCode::Numeric { fill }, RawValues::Text(v)) => {
+                    for (i, &r) in keep.iter().enumerate() {
+                        x[[i, j]] = match &v[r] {
+                            None => *fill,
+                            Some(s) => parse_num(s).ok_or_else(|| {
+                                InputError::new(format!("{}: {} is not a number", t.where_row(r), quote(s)))
+                                    .file(src)
+                                    .field(format!("column '{}'", col.name))
+                            })?,
+                        };
+                    }
+                    j += 1;
+                }
+                (ColumnCode::Categories { cats, fill }, values) => {
+                    let text = |r: usize| -> Option<String> {
+                        match values {
+                            RawValues::Text(v) => v[r].clone(),
+                            RawValues::Numeric(v) => v[r].map(label_of),
+                        }
+                    };
+                    for (i, &r) in keep.iter().enumerate() {
+                        let s = text(r).unwrap_or_else(|| fill.clone());
+                        let idx = cats.binary_search(&s).ok();
+                        match (cfg.encoding, idx) {
+                            (Encoding::OneHot, Some(k)) => x[[i, j + k]] = 1.0,
+                            (Encoding::OneHot, None) => {} // unseen category: all zeros
+                            (Encoding::Ordinal, Some(k)) => x[[i, j]] = k as f64,
+                            (Encoding::Ordinal, None) => {
+                                return Err(InputError::new(format!(
+                                    "{}: category {} does not occur in the training data; known: {}",
+                                    t.where_row(r),
+                                    quote(&s),
+                                    cats.join(", ")
+                                ))
+                                .file(src)
+                                .field(format!("column '{}'", col.name)))
+                            }
+                        }
+                    }
+                    j += if cfg.encoding == Encoding::OneHot { cats.len() } else { 1 };
+                }
+            }
+        }
+        // Target.
+        let mut y = Array1::<f64>::zeros(keep.len());
+        for (i, &r) in keep.iter().enumerate() {
+            y[i] = match (cfg.task, &target.values) {
+                (Task::Regression, RawValues::Numeric(v)) => v[r].unwrap_or(f64::NAN),
+                (Task::Regression, RawValues::Text(v)) => v[r].as_deref().and_then(parse_num).unwrap_or(f64::NAN),
+                (Task::Classification, vals) => {
+                    let label = match vals {
+                        RawValues::Numeric(v) => v[r].map(label_of),
+                        RawValues::Text(v) => v[r].clone(),
+                    }
+                    .unwrap_or_default();
+                    let k = self.classes.iter().position(|c| *c == label).ok_or_else(|| {
+                        InputError::new(format!(
+                            "{}: class {} does not occur in the training data; classes: {}",
+                            t.where_row(r),
+                            quote(&label),
+                            self.classes.join(", ")
+                        ))
+                        .file(src)
+                        .field(format!("column '{}'", cfg.target))
+                    })?;
+                    k as f64
+                }
+            };
+        }
+        let _ = self.class_numeric;
+        Ok(Dataset {
+            x,
+            y,
+            feature_names: names,
+            target: cfg.target.clone(),
+            task: cfg.task,
+            classes: self.classes.clone(),
+            source: src.to_string(),
+        })
+    }
+}
+
+/// Per-feature mean and standard deviation of a training part.
+#[derive(Debug, Clone)]
+pub struct Scaler {
+    pub mean: Array1<f64>,
+    pub std: Array1<f64>,
+}
+
+impl Scaler {
+    /// Fit on `x`; constant columns get std 1 so they pass through centred.
+    pub fn fit(x: &Array2<f64>) -> Scaler {
+        let n = x.nrows().max(1) as f64;
+        let mean = x.sum_axis(Axis(0)) / n;
+        let mut std = Array1::zeros(x.ncols());
+        for (j, col) in x.columns().into_iter().enumerate() {
+            let v = col.iter().map(|a| (a - mean[j]).powi(2)).sum::<f64>() / n;
+            std[j] = if v > 1e-24 { v.sqrt() } else { 1.0 };
+        }
+        Scaler { mean, std }
+    }
+    pub fn apply(&self, x: &mut Array2<f64>) {
+        for mut row in x.rows_mut() {
+            for j in 0..row.len() {
+                row[j] = (row[j] - self.mean[j]) / self.std[j];
+            }
+        }
+    }
+}
+
+/// Build the train/test folds an evaluation asks for, each standardized (when asked) with
+/// its own training part's statistics.
+pub fn folds(p: &Prepared, cfg: &DataConfig, seed: u64) -> Vec<Fold> {
+    let d = &p.data;
+    let labels: Option<Vec<usize>> = (d.task == Task::Classification).then(|| d.all().labels());
+    let pairs: Vec<(TrainSet, TrainSet)> = match (&cfg.evaluation, &p.test) {
+        (Evaluation::TestFile(_), Some(t)) => vec![(d.all(), t.all())],
+        (Evaluation::Holdout { .. }, _) | (Evaluation::TestFile(_), None) => {
+            let (test, stratify) = match &cfg.evaluation {
+                Evaluation::Holdout { test, stratify } => (*test, *stratify),
+                _ => (0.25, true),
+            };
+            let strat = if stratify { labels.as_deref() } else { None };
+            let (tr, te) = split::holdout(d.x.nrows(), test, strat, seed);
+            vec![(d.subset(&tr), d.subset(&te))]
+        }
+        (Evaluation::CrossValidation { folds, stratify }, _) => {
+            let strat = if *stratify { labels.as_deref() } else { None };
+            split::kfold(d.x.nrows(), *folds, strat, seed)
+                .into_iter()
+                .map(|(tr, te)| (d.subset(&tr), d.subset(&te)))
+                .collect()
+        }
+    };
+    pairs
+        .into_iter()
+        .map(|(mut train, mut test)| {
+            if cfg.standardize {
+                let s = Scaler::fit(&train.x);
+                s.apply(&mut train.x);
+                s.apply(&mut test.x);
+            }
+            Fold { train, test }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaler_centres_and_scales_training_columns() {
+        let mut x = ndarray::array![[1.0, 5.0], [3.0, 5.0], [5.0, 5.0]];
+        let s = Scaler::fit(&x);
+        s.apply(&mut x);
+        assert!((x.column(0).sum()).abs() < 1e-12);
+        let var = x.column(0).mapv(|v| v * v).sum() / 3.0;
+        assert!((var - 1.0).abs() < 1e-12);
+        assert_eq!(x.column(1).to_vec(), vec![0.0, 0.0, 0.0], "constant column passes through centred");
+    }
+}

@@ -1,0 +1,10 @@
+//! Experiments: the YAML format ([`spec`]), its validation into a typed plan ([`plan`]), the
+//! one runner ([`runner`]) and the one event vocabulary ([`events`]) that the run store
+//! ([`store`]), the console and replay all share.
+
+pub mod events;
+pub mod overrides;
+pub mod plan;
+pub mod runner;
+pub mod spec;
+pub mod store;

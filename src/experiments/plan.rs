@@ -1,0 +1,584 @@
+//! Validation: the raw [`spec`](super::spec) becomes a typed [`Plan`] — or every problem in the
+//! file is reported at once, each with file, line, column, field, the bad value and what is
+//! allowed. Nothing runs until the whole file is valid.
+
+use super::overrides;
+use super::spec::{DataSpec, ExperimentSpec, GenerateSpec, RunSpec, S};
+use crate::backends::params::{self, backend_limit, check_value, default_value, AlgoParams, ParamMap};
+use crate::backends::{Algorithm, Backend, Task};
+use crate::data::{DataConfig, Encoding, Evaluation, GenConfig, Missing, Source};
+use crate::error::{quote, InputError, InputErrors, Pos};
+use crate::metrics::Metric;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// A validated experiment, ready to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub description: Option<String>,
+    pub seed: u64,
+    pub data: Option<DataConfig>,
+    pub metrics: Vec<Metric>,
+    pub runs: Vec<RunPlan>,
+    /// The file it came from.
+    pub source: PathBuf,
+    /// The experiment as it will run: overrides applied, seed filled in, data paths absolute.
+    /// Stored with every run so it can be re-executed exactly.
+    pub resolved: Value,
+}
+
+/// One validated run.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    pub index: usize,
+    pub name: String,
+    pub algorithm: Algorithm,
+    pub backend: Backend,
+    pub params: AlgoParams,
+    /// Every parameter with defaults filled in, as recorded in events.
+    pub params_json: Value,
+    pub train_sizes: Option<Vec<f64>>,
+    pub seed: u64,
+}
+
+impl Plan {
+    pub fn task(&self) -> Option<Task> {
+        self.data.as_ref().map(|d| d.task)
+    }
+}
+
+/// Read, parse and validate an experiment file, with `--set KEY=VALUE` overrides applied, and
+/// fill in [`Plan::resolved`].
+pub fn load(path: &Path, sets: &[String]) -> Result<Plan, InputErrors> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError::new(format!("cannot read the experiment file: {e}")).file(path))?;
+    // The file as written must be valid on its own, so errors point at its real lines.
+    let mut plan = from_text(&text, path, path)?;
+    let mut doc: Value = serde_saphyr::from_str(&text).map_err(|e| yaml_error(&e, path))?;
+    if !sets.is_empty() {
+        for s in sets {
+            overrides::apply(&mut doc, s)?;
+        }
+        let text2 = serde_saphyr::to_string(&doc)
+            .map_err(|e| InputError::new(format!("cannot render the overridden experiment: {e}")).file(path))?;
+        let label = PathBuf::from(format!("{} (after --set)", path.display()));
+        plan = from_text(&text2, path, &label)?;
+    }
+    resolve_document(&plan, &mut doc);
+    plan.resolved = doc;
+    Ok(plan)
+}
+
+/// Parse and validate experiment text. `path` locates relative data files; `label` is the name
+/// errors show.
+pub fn from_text(text: &str, path: &Path, label: &Path) -> Result<Plan, InputErrors> {
+    let spec: ExperimentSpec = serde_saphyr::from_str(text).map_err(|e| yaml_error(&e, label))?;
+    let mut c = Checker { file: label.to_path_buf(), base: path.to_path_buf(), errors: vec![] };
+    let plan = c.plan(&spec);
+    if c.errors.is_empty() {
+        plan.ok_or_else(|| InputErrors(vec![InputError::new("invalid experiment").file(label)]))
+    } else {
+        Err(InputErrors(c.errors))
+    }
+}
+
+/// Turn a YAML/serde error into an [`InputError`] with its position.
+pub fn yaml_error(e: &serde_saphyr::Error, file: &Path) -> InputError {
+    let msg = e.without_snippet().to_string();
+    // serde-saphyr appends " at line L, column C" to some messages; the position is ours to print.
+    let msg = match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg,
+    };
+    let mut err = InputError::new(msg.trim()).file(file);
+    if let Some(loc) = e.location() {
+        err = err.at(loc);
+    }
+    err
+}
+
+struct Checker {
+    file: PathBuf,
+    base: PathBuf,
+    errors: Vec<InputError>,
+}
+
+fn pos<T>(s: &S<T>) -> Pos {
+    Pos::from(s.referenced)
+}
+
+impl Checker {
+    fn err(&mut self, at: Option<Pos>, field: &str, msg: impl Into<String>) {
+        self.errors.push(InputError::new(msg).file(&self.file).at_opt(at).field(field));
+    }
+
+    fn plan(&mut self, spec: &ExperimentSpec) -> Option<Plan> {
+        let name = spec.name.value.trim().to_string();
+        if name.is_empty() {
+            self.err(Some(pos(&spec.name)), "name", "must not be empty");
+        }
+        let seed = spec.seed.as_ref().map_or(0, |s| s.value);
+        // Runs first: they decide the task.
+        let mut runs = Vec::new();
+        let mut names = BTreeSet::new();
+        if spec.runs.value.is_empty() {
+            self.err(Some(pos(&spec.runs)), "runs", "is empty; list at least one run");
+        }
+        for (i, r) in spec.runs.value.iter().enumerate() {
+            if !names.insert(r.value.name.value.clone()) {
+                self.err(Some(pos(&r.value.name)), &format!("runs[{i}].name"), format!("{} is used by an earlier run; run names must be unique", quote(&r.value.name.value)));
+            }
+            if let Some(rp) = self.run(i, &r.value, seed) {
+                runs.push(rp);
+            }
+        }
+        let tasks: BTreeSet<&str> = runs.iter().filter_map(|r: &RunPlan| r.algorithm.task()).map(Task::as_str).collect();
+        let needs_data = !tasks.is_empty();
+        let mut task = match tasks.len() {
+            0 => None,
+            1 => Some(if tasks.contains("regression") { Task::Regression } else { Task::Classification }),
+            _ => {
+                self.err(Some(pos(&spec.runs)), "runs", "mixes classification and regression algorithms; split them into two experiments");
+                None
+            }
+        };
+        let data = match (&spec.data, needs_data) {
+            (None, true) => {
+                self.err(None, "data", "is missing; the runs need a dataset (data: {path: FILE, target: COLUMN} or data: {generate: {...}})");
+                None
+            }
+            (Some(d), _) => self.data(d, &mut task),
+            (None, false) => None,
+        };
+        let metrics = match (&spec.metrics, task) {
+            (Some(ms), task) => {
+                let mut out = Vec::new();
+                for (i, m) in ms.value.iter().enumerate() {
+                    match Metric::parse(&m.value) {
+                        None => self.err(Some(pos(m)), &format!("metrics[{i}]"), format!(
+                            "unknown metric {}; allowed: {}",
+                            quote(&m.value),
+                            Metric::ALL.map(Metric::as_str).join(", ")
+                        )),
+                        Some(mm) if task.is_some_and(|t| t != mm.task()) => self.err(Some(pos(m)), &format!("metrics[{i}]"), format!(
+                            "{} is a {} metric but this experiment is {}; allowed: {}",
+                            quote(&m.value),
+                            mm.task().as_str(),
+                            task.map_or("", Task::as_str),
+                            Metric::ALL.into_iter().filter(|x| Some(x.task()) == task).map(Metric::as_str).collect::<Vec<_>>().join(", ")
+                        )),
+                        Some(mm) => out.push(mm),
+                    }
+                }
+                out
+            }
+            (None, Some(t)) => Metric::defaults(t),
+            (None, None) => vec![],
+        };
+        Some(Plan { name, description: spec.description.clone(), seed, data, metrics, runs, source: self.base.clone(), resolved: Value::Null })
+    }
+
+    fn run(&mut self, i: usize, r: &RunSpec, seed: u64) -> Option<RunPlan> {
+        let f = |s: &str| format!("runs[{i}].{s}");
+        if r.name.value.trim().is_empty() {
+            self.err(Some(pos(&r.name)), &f("name"), "must not be empty");
+        }
+        let Some(algorithm) = Algorithm::parse(&r.algorithm.value) else {
+            self.err(Some(pos(&r.algorithm)), &f("algorithm"), format!(
+                "unknown algorithm {}; allowed: {}",
+                quote(&r.algorithm.value),
+                Algorithm::ALL.map(Algorithm::as_str).join(", ")
+            ));
+            return None;
+        };
+        let backend = match &r.backend {
+            None => Backend::Native,
+            Some(b) => match Backend::parse(&b.value) {
+                Some(bb) if algorithm.backends().contains(&bb) => bb,
+                Some(_) | None => {
+                    self.err(Some(pos(b)), &f("backend"), format!(
+                        "{} is not a backend of {algorithm}; allowed: {}",
+                        quote(&b.value),
+                        algorithm.backends().iter().map(|b| b.as_str()).collect::<Vec<_>>().join(", ")
+                    ));
+                    return None;
+                }
+            },
+        };
+        // Parameters against the algorithm's table.
+        let defs = params::defs(algorithm);
+        let mut map = ParamMap::new();
+        let mut ok = true;
+        let given = r.params.as_ref().map(|p| &p.value);
+        if let Some(given) = given {
+            for (k, v) in given {
+                match defs.iter().find(|d| d.name == k) {
+                    None => {
+                        ok = false;
+                        self.err(Some(pos(v)), &f(&format!("params.{k}")), format!(
+                            "unknown parameter {} for {algorithm}; allowed: {}",
+                            quote(k),
+                            defs.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
+                        ));
+                    }
+                    Some(d) => match check_value(d, &v.value) {
+                        Ok(pv) => {
+                            map.insert(k.clone(), pv);
+                        }
+                        Err(msg) => {
+                            ok = false;
+                            self.err(Some(pos(v)), &f(&format!("params.{k}")), msg);
+                        }
+                    },
+                }
+            }
+        }
+        for d in defs {
+            map.entry(d.name.to_string()).or_insert_with(|| default_value(d));
+        }
+        // Parameters that only apply to another mode (`prior_alpha` with model: gaussian).
+        if let Some(given) = given {
+            for d in defs {
+                if let (Some((key, val)), Some(v)) = (d.only_when, given.get(d.name)) {
+                    let actual = match map.get(key) {
+                        Some(params::ParamValue::Word(w)) => w.clone(),
+                        _ => String::new(),
+                    };
+                    if actual != val {
+                        ok = false;
+                        self.err(Some(pos(v)), &f(&format!("params.{}", d.name)), format!(
+                            "only applies when {key} is {val} (here {key} is {actual})"
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some((k, msg)) = backend_limit(algorithm, backend, &map) {
+            ok = false;
+            let at = given.and_then(|g| g.get(k)).map(pos).or(r.backend.as_ref().map(pos));
+            self.err(at, &f(&format!("params.{k}")), msg);
+        }
+        // Learning-curve sizes.
+        let train_sizes = match &r.train_sizes {
+            None => None,
+            Some(ts) => {
+                if algorithm.task().is_none() {
+                    self.err(Some(pos(ts)), &f("train_sizes"), format!("{algorithm} takes no dataset; use its params.sizes"));
+                }
+                let mut out = Vec::new();
+                for (j, s) in ts.value.iter().enumerate() {
+                    let v = s.value;
+                    let valid = v > 0.0 && (v <= 1.0 || v.fract() == 0.0) && out.last().is_none_or(|l: &f64| *l < v);
+                    if !valid {
+                        self.err(Some(pos(s)), &f(&format!("train_sizes[{j}]")), format!(
+                            "{v} is not allowed; expected increasing counts (10, 20, …) or increasing fractions in (0, 1]"
+                        ));
+                    }
+                    out.push(v);
+                }
+                if out.is_empty() {
+                    self.err(Some(pos(ts)), &f("train_sizes"), "is empty; list at least one size");
+                }
+                let fractions = out.iter().all(|v| *v <= 1.0);
+                let counts = out.iter().all(|v| v.fract() == 0.0);
+                if !fractions && !counts {
+                    self.err(Some(pos(ts)), &f("train_sizes"), "mixes fractions and counts; use one or the other");
+                }
+                Some(out)
+            }
+        };
+        if !ok {
+            return None;
+        }
+        let params_json = Value::Object(map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect());
+        Some(RunPlan {
+            index: i,
+            name: r.name.value.clone(),
+            algorithm,
+            backend,
+            params: AlgoParams::from_map(algorithm, &map),
+            params_json,
+            train_sizes,
+            seed: r.seed.as_ref().map_or(seed, |s| s.value),
+        })
+    }
+
+    fn choice<T: Copy>(&mut self, v: &Option<S<String>>, field: &str, options: &[(&str, T)], default: T) -> T {
+        match v {
+            None => default,
+            Some(s) => match options.iter().find(|(n, _)| *n == s.value) {
+                Some((_, t)) => *t,
+                None => {
+                    self.err(Some(pos(s)), field, format!(
+                        "{} is not allowed; expected one of: {}",
+                        quote(&s.value),
+                        options.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    ));
+                    default
+                }
+            },
+        }
+    }
+
+    fn data(&mut self, d: &S<DataSpec>, task: &mut Option<Task>) -> Option<DataConfig> {
+        let at = Some(pos(d));
+        let d = &d.value;
+        if let Some(t) = &d.task {
+            let given = self.choice(&Some(t.clone()), "data.task", &[("classification", Task::Classification), ("regression", Task::Regression)], Task::Classification);
+            match *task {
+                Some(inferred) if inferred != given => self.err(Some(pos(t)), "data.task", format!(
+                    "{} does not fit the runs' algorithms, which are {}",
+                    quote(&t.value),
+                    inferred.as_str()
+                )),
+                _ => *task = Some(given),
+            }
+        }
+        let task_v = task.unwrap_or(Task::Classification);
+        let source = match (&d.path, &d.generate) {
+            (Some(_), Some(g)) => {
+                self.err(Some(pos(g)), "data.generate", "give either data.path or data.generate, not both");
+                None
+            }
+            (None, None) => {
+                self.err(at, "data", "needs a file (path: datasets/wine.csv) or a generator (generate: {kind: classification})");
+                None
+            }
+            (Some(p), None) => self.file(p, "data.path").map(Source::File),
+            (None, Some(g)) => self.generator(g, task_v).map(Source::Generate),
+        };
+        let target = match (&d.target, &source) {
+            (Some(t), _) => t.value.clone(),
+            (None, Some(Source::Generate(_))) => "target".into(),
+            (None, _) => {
+                self.err(at, "data.target", "is missing; name the column to predict (target: COLUMN)");
+                String::new()
+            }
+        };
+        if let (Some(t), Some(Source::Generate(_))) = (&d.target, &source) {
+            if t.value != "target" {
+                self.err(Some(pos(t)), "data.target", format!("generated data has its target in column 'target', not {}", quote(&t.value)));
+            }
+        }
+        let list = |l: &Option<S<Vec<S<String>>>>| l.as_ref().map(|v| v.value.iter().map(|s| s.value.clone()).collect::<Vec<_>>());
+        let encoding = self.choice(&d.encoding, "data.encoding", &[("onehot", Encoding::OneHot), ("ordinal", Encoding::Ordinal)], Encoding::OneHot);
+        let missing = self.choice(&d.missing, "data.missing", &[("error", Missing::Error), ("drop", Missing::Drop), ("mean", Missing::Mean)], Missing::Error);
+        let standardize = d.standardize.as_ref().is_none_or(|s| s.value);
+        // Evaluation: split.{test|cv|test_path}, or the data.cv / data.test_path shorthands.
+        let mut choices: Vec<(Pos, Evaluation)> = Vec::new();
+        let strat_default = task_v == Task::Classification;
+        let mut stratify = strat_default;
+        if let Some(sp) = &d.split {
+            if let Some(st) = &sp.value.stratify {
+                if st.value && task_v == Task::Regression {
+                    self.err(Some(pos(st)), "data.split.stratify", "stratification needs class labels; this experiment is regression");
+                }
+                stratify = st.value;
+            }
+            if let Some(t) = &sp.value.test {
+                if !(t.value > 0.0 && t.value < 1.0) {
+                    self.err(Some(pos(t)), "data.split.test", format!("{} is not allowed; expected a fraction in (0, 1), e.g. 0.3", t.value));
+                }
+                choices.push((pos(t), Evaluation::Holdout { test: t.value, stratify }));
+            }
+            if let Some(k) = &sp.value.cv {
+                self.cv(k, "data.split.cv");
+                choices.push((pos(k), Evaluation::CrossValidation { folds: k.value as usize, stratify }));
+            }
+            if let Some(tp) = &sp.value.test_path {
+                if let Some(p) = self.file(tp, "data.split.test_path") {
+                    choices.push((pos(tp), Evaluation::TestFile(p)));
+                }
+            }
+        }
+        if let Some(k) = &d.cv {
+            self.cv(k, "data.cv");
+            choices.push((pos(k), Evaluation::CrossValidation { folds: k.value as usize, stratify }));
+        }
+        if let Some(tp) = &d.test_path {
+            if let Some(p) = self.file(tp, "data.test_path") {
+                choices.push((pos(tp), Evaluation::TestFile(p)));
+            }
+        }
+        if choices.len() > 1 {
+            self.err(Some(choices[1].0), "data.split", "choose one evaluation: a test fraction (test: 0.3), cross-validation (cv: 5) or a test file (test_path: FILE)");
+        }
+        if let (Some((p, Evaluation::TestFile(_))), Some(Source::Generate(_))) = (choices.first(), &source) {
+            self.err(Some(*p), "data.test_path", "a test file needs a training file (data.path), not generated data");
+        }
+        let evaluation = choices.into_iter().next().map(|c| c.1).unwrap_or(Evaluation::Holdout { test: 0.25, stratify });
+        Some(DataConfig {
+            source: source?,
+            target,
+            task: task_v,
+            features: list(&d.features),
+            drop: list(&d.drop).unwrap_or_default(),
+            encoding,
+            missing,
+            standardize,
+            evaluation,
+        })
+    }
+
+    fn cv(&mut self, k: &S<u64>, field: &str) {
+        if !(2..=100).contains(&k.value) {
+            self.err(Some(pos(k)), field, format!("{} is not allowed; expected a number of folds in [2, 100]", k.value));
+        }
+    }
+
+    /// Resolve a data file: as given from the current directory, else next to the experiment
+    /// file or in one of its parent directories.
+    fn file(&mut self, p: &S<String>, field: &str) -> Option<PathBuf> {
+        match resolve_path(&p.value, &self.base) {
+            Ok(path) => {
+                let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+                if !matches!(ext.as_str(), "csv" | "parquet" | "pq") {
+                    self.err(Some(pos(p)), field, format!("{} is not a .csv or .parquet file", quote(&p.value)));
+                    return None;
+                }
+                Some(path)
+            }
+            Err(tried) => {
+                self.err(Some(pos(p)), field, format!("file {} not found (looked in: {})", quote(&p.value), tried.join(", ")));
+                None
+            }
+        }
+    }
+
+    fn generator(&mut self, g: &S<GenerateSpec>, task: Task) -> Option<GenConfig> {
+        let gs = &g.value;
+        let kinds = ["classification", "regression", "blobs"];
+        if !kinds.contains(&gs.kind.value.as_str()) {
+            self.err(Some(pos(&gs.kind)), "data.generate.kind", format!("{} is not allowed; expected one of: {}", quote(&gs.kind.value), kinds.join(", ")));
+            return None;
+        }
+        let kind = gs.kind.value.as_str();
+        let gen_task = if kind == "regression" { Task::Regression } else { Task::Classification };
+        if gen_task != task {
+            self.err(Some(pos(&gs.kind)), "data.generate.kind", format!("{} generates {} data but the runs need {}", quote(kind), gen_task.as_str(), task.as_str()));
+        }
+        // Which fields each kind takes; any other given field is an error.
+        let applies: &[&str] = match kind {
+            "classification" => &["n_samples", "n_features", "n_informative", "n_classes", "class_sep", "label_noise"],
+            "regression" => &["n_samples", "n_features", "n_informative", "noise"],
+            _ => &["n_samples", "n_features", "centers", "cluster_std"],
+        };
+        let ints: [(&str, &Option<S<u64>>); 5] = [
+            ("n_samples", &gs.n_samples),
+            ("n_features", &gs.n_features),
+            ("n_informative", &gs.n_informative),
+            ("n_classes", &gs.n_classes),
+            ("centers", &gs.centers),
+        ];
+        let floats: [(&str, &Option<S<f64>>); 4] =
+            [("class_sep", &gs.class_sep), ("label_noise", &gs.label_noise), ("noise", &gs.noise), ("cluster_std", &gs.cluster_std)];
+        let mut bad = false;
+        for (n, v) in ints.iter().map(|(n, v)| (*n, v.as_ref().map(pos))).chain(floats.iter().map(|(n, v)| (*n, v.as_ref().map(pos)))) {
+            if v.is_some() && !applies.contains(&n) {
+                bad = true;
+                self.err(v, &format!("data.generate.{n}"), format!("does not apply to kind {kind}; it takes: {}", applies.join(", ")));
+            }
+        }
+        let int = |me: &mut Self, v: &Option<S<u64>>, name: &str, def: u64, min: u64, max: u64| -> usize {
+            match v {
+                None => def as usize,
+                Some(s) if s.value >= min && s.value <= max => s.value as usize,
+                Some(s) => {
+                    me.err(Some(pos(s)), &format!("data.generate.{name}"), format!("{} is not allowed; expected an integer in [{min}, {max}]", s.value));
+                    def as usize
+                }
+            }
+        };
+        let float = |me: &mut Self, v: &Option<S<f64>>, name: &str, def: f64, min: f64, max: f64| -> f64 {
+            match v {
+                None => def,
+                Some(s) if s.value >= min && s.value <= max => s.value,
+                Some(s) => {
+                    me.err(Some(pos(s)), &format!("data.generate.{name}"), format!("{} is not allowed; expected a number in [{min}, {max}]", s.value));
+                    def
+                }
+            }
+        };
+        let n_samples = int(self, &gs.n_samples, "n_samples", 500, 2, 10_000_000);
+        let n_features = int(self, &gs.n_features, "n_features", 10, 1, 10_000);
+        let out = match kind {
+            "classification" => {
+                let n_informative = int(self, &gs.n_informative, "n_informative", n_features.min(3) as u64, 1, n_features as u64);
+                GenConfig::Classification {
+                    n_samples,
+                    n_features,
+                    n_informative,
+                    n_classes: int(self, &gs.n_classes, "n_classes", 2, 2, 1000),
+                    class_sep: float(self, &gs.class_sep, "class_sep", 1.0, 0.0, 1e6),
+                    label_noise: float(self, &gs.label_noise, "label_noise", 0.0, 0.0, 1.0),
+                }
+            }
+            "regression" => GenConfig::Regression {
+                n_samples,
+                n_features,
+                n_informative: int(self, &gs.n_informative, "n_informative", n_features.min(3) as u64, 0, n_features as u64),
+                noise: float(self, &gs.noise, "noise", 1.0, 0.0, 1e6),
+            },
+            _ => GenConfig::Blobs {
+                n_samples,
+                n_features,
+                centers: int(self, &gs.centers, "centers", 3, 2, 1000),
+                cluster_std: float(self, &gs.cluster_std, "cluster_std", 1.0, 0.0, 1e6),
+            },
+        };
+        (!bad).then_some(out)
+    }
+}
+
+/// Where a relative data path is looked up: the current directory, then the experiment
+/// file's directory and its parents. Returns the places tried on failure.
+pub fn resolve_path(p: &str, experiment: &Path) -> Result<PathBuf, Vec<String>> {
+    let given = PathBuf::from(p);
+    if given.is_absolute() {
+        return if given.exists() { Ok(given) } else { Err(vec![p.to_string()]) };
+    }
+    let mut tried = vec![];
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let mut candidates = vec![cwd.join(&given)];
+    let exp_dir = experiment.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d });
+    if let Some(dir) = exp_dir.and_then(|d| d.canonicalize().ok()) {
+        for anc in dir.ancestors() {
+            candidates.push(anc.join(&given));
+        }
+    }
+    for c in candidates {
+        if c.is_file() {
+            return Ok(c.canonicalize().unwrap_or(c));
+        }
+        let s = c.parent().map(|d| d.display().to_string()).unwrap_or_default();
+        if !tried.contains(&s) {
+            tried.push(s);
+        }
+    }
+    Err(tried)
+}
+
+/// Build the resolved document stored with each run: seed filled in and data paths absolute,
+/// so `rerun` works from any directory.
+pub fn resolve_document(plan: &Plan, text_doc: &mut Value) {
+    if let Value::Object(m) = text_doc {
+        m.insert("seed".into(), Value::from(plan.seed));
+        if let (Some(Value::Object(d)), Some(cfg)) = (m.get_mut("data"), &plan.data) {
+            if let Source::File(p) = &cfg.source {
+                d.insert("path".into(), Value::String(p.display().to_string()));
+            }
+            if let Evaluation::TestFile(p) = &cfg.evaluation {
+                if let Some(Value::Object(sp)) = d.get_mut("split") {
+                    if sp.contains_key("test_path") {
+                        sp.insert("test_path".into(), Value::String(p.display().to_string()));
+                    }
+                }
+                if d.contains_key("test_path") {
+                    d.insert("test_path".into(), Value::String(p.display().to_string()));
+                }
+            }
+        }
+    }
+}

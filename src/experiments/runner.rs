@@ -1,0 +1,342 @@
+//! The one runner. It drives every backend's [`Trainer`] step by step, evaluates the model on
+//! the training and test parts after each step, and pushes [`RunEvent`]s into a [`Sink`]. It
+//! never knows who listens (store, console, TUI, test); a sink can answer "stop", and a shared
+//! flag cancels cleanly between steps.
+
+use super::events::{Level, Metrics, RunEvent};
+use super::plan::{Plan, RunPlan};
+use super::store::Summary;
+use crate::backends::{build_trainer, Predictor, StepOut, TrainError, Trainer};
+use crate::data::{self, split, Fold, Prepared, TrainSet};
+use crate::metrics::Metric;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// What a sink tells the runner after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// A consumer of run events.
+pub trait Sink {
+    fn event(&mut self, run: &RunPlan, ev: &RunEvent) -> Flow;
+}
+
+/// Send every event to several sinks; stop if any asks to.
+pub struct Tee<'a>(pub Vec<&'a mut dyn Sink>);
+
+impl Sink for Tee<'_> {
+    fn event(&mut self, run: &RunPlan, ev: &RunEvent) -> Flow {
+        let mut flow = Flow::Continue;
+        for s in &mut self.0 {
+            if s.event(run, ev) == Flow::Stop {
+                flow = Flow::Stop;
+            }
+        }
+        flow
+    }
+}
+
+/// A sink that only collects events (tests, rerun).
+#[derive(Default)]
+pub struct Collect(pub Vec<RunEvent>);
+
+impl Sink for Collect {
+    fn event(&mut self, _run: &RunPlan, ev: &RunEvent) -> Flow {
+        self.0.push(ev.clone());
+        Flow::Continue
+    }
+}
+
+/// Why a run ended early.
+enum Stop {
+    Cancelled,
+    Error(String),
+}
+
+/// Emits events for one run with times relative to its start.
+struct Emitter<'a> {
+    run: &'a RunPlan,
+    sink: &'a mut dyn Sink,
+    cancel: &'a AtomicBool,
+    start: Instant,
+    summary: Option<Summary>,
+}
+
+impl Emitter<'_> {
+    fn t(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+    fn send(&mut self, ev: RunEvent) -> Result<(), Stop> {
+        match &mut self.summary {
+            None => self.summary = Summary::from_started(&ev),
+            Some(s) => s.apply(&ev),
+        }
+        let flow = self.sink.event(self.run, &ev);
+        if flow == Flow::Stop && !ev.is_terminal() {
+            self.cancel.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+    fn check(&self) -> Result<(), Stop> {
+        if self.cancel.load(Ordering::SeqCst) {
+            Err(Stop::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+    fn message(&mut self, level: Level, text: String) -> Result<(), Stop> {
+        let t_ms = self.t();
+        self.send(RunEvent::Message { level, text, t_ms })
+    }
+}
+
+/// Evaluate a model on a set for the experiment's metrics; undefined values are left out.
+fn evaluate(model: &dyn Predictor, set: &TrainSet, metrics: &[Metric], prefix: &str, out: &mut Metrics) {
+    let pred = model.predict(set.x.view());
+    for m in metrics {
+        let v = m.compute(&pred, set.y.view());
+        if v.is_finite() {
+            out.insert(format!("{prefix}{}", m.as_str()), v);
+        }
+    }
+}
+
+fn check_finite(out: &StepOut, step: u64) -> Result<(), TrainError> {
+    for (k, v) in &out.metrics {
+        if !v.is_finite() {
+            return Err(TrainError::Diverged(format!("{k} is {v} at step {step}")));
+        }
+    }
+    Ok(())
+}
+
+/// Run every run of a plan (or those in `only`), in order. Returns each run's summary.
+pub fn run_plan(plan: &Plan, prepared: Option<&Prepared>, only: Option<&[usize]>, sink: &mut dyn Sink, cancel: &AtomicBool) -> Vec<Summary> {
+    let folds: Option<Vec<Fold>> = match (prepared, &plan.data) {
+        (Some(p), Some(cfg)) => Some(data::folds(p, cfg, plan.seed)),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for run in &plan.runs {
+        if only.is_some_and(|o| !o.contains(&run.index)) {
+            continue;
+        }
+        if cancel.load(Ordering::SeqCst) {
+            break;
+        }
+        out.push(run_one(plan, run, folds.as_deref(), sink, cancel));
+    }
+    out
+}
+
+/// Execute one run to its end (finished, failed or cancelled), emitting all its events.
+pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, sink: &mut dyn Sink, cancel: &AtomicBool) -> Summary {
+    let mut em = Emitter { run, sink, cancel, start: Instant::now(), summary: None };
+    let n_folds = folds.map_or(1, <[Fold]>::len);
+    let total_steps = match (&run.train_sizes, &run.params) {
+        (Some(s), _) => Some((s.len() * n_folds) as u64),
+        (None, crate::backends::AlgoParams::Estimation(e)) => Some(e.sizes.len() as u64),
+        (None, crate::backends::AlgoParams::Logistic(l)) if matches!(run.backend, crate::backends::Backend::Native) => Some(l.max_iter * n_folds as u64),
+        _ => Some(n_folds as u64),
+    };
+    let _ = em.send(RunEvent::Started {
+        experiment: plan.name.clone(),
+        run: run.name.clone(),
+        algorithm: run.algorithm.as_str().into(),
+        backend: run.backend.as_str().into(),
+        params: run.params_json.clone(),
+        seed: run.seed,
+        x_label: if run.train_sizes.is_some() { "train size".into() } else { run.algorithm.x_label().into() },
+        total_steps,
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    });
+    let result = drive(plan, run, folds, &mut em);
+    let t_ms = em.t();
+    let ev = match result {
+        Ok((metrics, train_metrics, cv_std)) => RunEvent::Finished { metrics, train_metrics, cv_std, t_ms },
+        Err(Stop::Cancelled) => RunEvent::Failed { error: "cancelled".into(), cancelled: true, t_ms },
+        Err(Stop::Error(error)) => RunEvent::Failed { error, cancelled: false, t_ms },
+    };
+    let _ = em.send(ev);
+    em.summary.take().expect("started event creates the summary")
+}
+
+type Finals = (Metrics, Metrics, Metrics);
+
+fn drive(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, em: &mut Emitter<'_>) -> Result<Finals, Stop> {
+    let folds = match folds {
+        Some(f) if run.algorithm.task().is_some() => Some(f),
+        _ => None,
+    };
+    let Some(folds) = folds else {
+        // No dataset (estimation demo): the trainer reports its own metrics.
+        let mut tr = build_trainer(run.algorithm, run.backend, &run.params, None, run.seed).map_err(|e| Stop::Error(e.to_string()))?;
+        let mut k = 0u64;
+        loop {
+            em.check()?;
+            k += 1;
+            let out = tr.step().map_err(|e| Stop::Error(e.to_string()))?;
+            check_finite(&out, k).map_err(|e| Stop::Error(e.to_string()))?;
+            let t_ms = em.t();
+            if let Some(m) = out.message.clone() {
+                em.message(Level::Info, m)?;
+            }
+            let last = out.metrics.clone();
+            em.send(RunEvent::Step { step: k, x: out.x.unwrap_or(k as f64), fold: None, metrics: out.metrics, t_ms })?;
+            if out.done {
+                return Ok((last, Metrics::new(), Metrics::new()));
+            }
+        }
+    };
+    let cv = folds.len() > 1;
+    let mut per_fold: Vec<(Metrics, Metrics)> = Vec::new();
+    let mut step = 0u64;
+    for (fi, fold) in folds.iter().enumerate() {
+        let fold_id = cv.then_some(fi as u32);
+        let res = match &run.train_sizes {
+            None => train_full(plan, run, &fold.train, &fold.test, fold_id, &mut step, em)?,
+            Some(sizes) => learning_curve(plan, run, fold, sizes, fold_id, &mut step, em)?,
+        };
+        per_fold.push(res);
+    }
+    // Final metrics: the single fold's, or mean (and std) over folds.
+    let mean_std = |pick: &dyn Fn(&(Metrics, Metrics)) -> &Metrics| -> (Metrics, Metrics) {
+        let mut acc: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for f in &per_fold {
+            for (k, v) in pick(f) {
+                acc.entry(k.clone()).or_default().push(*v);
+            }
+        }
+        let (mut mean, mut std) = (Metrics::new(), Metrics::new());
+        for (k, v) in acc {
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            let s = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+            mean.insert(k.clone(), m);
+            std.insert(k, s);
+        }
+        (mean, std)
+    };
+    let (test, test_std) = mean_std(&|f| &f.0);
+    let (train, _) = mean_std(&|f| &f.1);
+    Ok((test, train, if cv { test_std } else { Metrics::new() }))
+}
+
+/// Split step metrics into (test, train) final metrics by prefix.
+fn finals(m: &Metrics) -> (Metrics, Metrics) {
+    let pick = |p: &str| m.iter().filter_map(|(k, v)| k.strip_prefix(p).map(|s| (s.to_string(), *v))).collect();
+    (pick("test."), pick("train."))
+}
+
+fn train_full(
+    plan: &Plan,
+    run: &RunPlan,
+    train: &TrainSet,
+    test: &TrainSet,
+    fold: Option<u32>,
+    step: &mut u64,
+    em: &mut Emitter<'_>,
+) -> Result<(Metrics, Metrics), Stop> {
+    let mut tr: Box<dyn Trainer> =
+        build_trainer(run.algorithm, run.backend, &run.params, Some(train), run.seed).map_err(|e| Stop::Error(e.to_string()))?;
+    let mut k = 0u64;
+    loop {
+        em.check()?;
+        k += 1;
+        let out = tr.step().map_err(|e| Stop::Error(e.to_string()))?;
+        check_finite(&out, k).map_err(|e| Stop::Error(e.to_string()))?;
+        let mut metrics = out.metrics.clone();
+        if let Some(model) = tr.predictor() {
+            evaluate(model, train, &plan.metrics, "train.", &mut metrics);
+            if !test.is_empty() {
+                evaluate(model, test, &plan.metrics, "test.", &mut metrics);
+            }
+        }
+        *step += 1;
+        let t_ms = em.t();
+        if let Some(m) = out.message.clone() {
+            em.message(Level::Info, match fold {
+                Some(f) => format!("fold {}: {m}", f + 1),
+                None => m,
+            })?;
+        }
+        let fin = finals(&metrics);
+        em.send(RunEvent::Step { step: *step, x: out.x.unwrap_or(k as f64), fold, metrics, t_ms })?;
+        if out.done {
+            return Ok(fin);
+        }
+    }
+}
+
+fn learning_curve(
+    plan: &Plan,
+    run: &RunPlan,
+    fold: &Fold,
+    sizes: &[f64],
+    fold_id: Option<u32>,
+    step: &mut u64,
+    em: &mut Emitter<'_>,
+) -> Result<(Metrics, Metrics), Stop> {
+    let n = fold.train.len();
+    let labels = (fold.train.n_classes > 0).then(|| fold.train.labels());
+    let order = split::nested_order(n, labels.as_deref(), run.seed);
+    let mut counts: Vec<usize> = sizes
+        .iter()
+        .map(|&s| if s <= 1.0 && sizes.iter().all(|v| *v <= 1.0) { (s * n as f64).round() as usize } else { s as usize })
+        .map(|c| c.clamp(1, n))
+        .collect();
+    if sizes.iter().any(|&s| s > 1.0 && s as usize > n) {
+        em.message(Level::Warning, format!("train_sizes above the {n} training rows are capped at {n}"))?;
+    }
+    counts.dedup();
+    let mut last: Option<(Metrics, Metrics)> = None;
+    let mut last_err = None;
+    for &c in &counts {
+        em.check()?;
+        let subset = fold.train.subset(&order[..c]);
+        let result = build_trainer(run.algorithm, run.backend, &run.params, Some(&subset), run.seed).and_then(|mut tr| {
+            let mut inner = 0u64;
+            loop {
+                if em.cancel.load(Ordering::SeqCst) {
+                    return Ok(None);
+                }
+                inner += 1;
+                let out = tr.step()?;
+                check_finite(&out, inner)?;
+                if out.done {
+                    break;
+                }
+            }
+            let mut metrics = Metrics::new();
+            if let Some(model) = tr.predictor() {
+                evaluate(model, &subset, &plan.metrics, "train.", &mut metrics);
+                evaluate(model, &fold.test, &plan.metrics, "test.", &mut metrics);
+            }
+            metrics.insert("iterations".into(), inner as f64);
+            Ok(Some(metrics))
+        });
+        *step += 1;
+        match result {
+            Ok(None) => return Err(Stop::Cancelled),
+            Ok(Some(metrics)) => {
+                last = Some(finals(&metrics));
+                last_err = None;
+                let t_ms = em.t();
+                em.send(RunEvent::Step { step: *step, x: c as f64, fold: fold_id, metrics, t_ms })?;
+            }
+            Err(e @ TrainError::NoOptimum(_)) | Err(e @ TrainError::Data(_)) => {
+                em.message(Level::Warning, format!("train size {c}: no point: {e}"))?;
+                last_err = Some(e.to_string());
+            }
+            Err(e) => return Err(Stop::Error(format!("train size {c}: {e}"))),
+        }
+    }
+    match (last_err, last) {
+        (Some(e), _) => Err(Stop::Error(format!("at the largest train size ({}): {e}", counts.last().copied().unwrap_or(0)))),
+        (None, Some(l)) => Ok(l),
+        (None, None) => Err(Stop::Error("no train size produced a model".into())),
+    }
+}

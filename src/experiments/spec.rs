@@ -1,0 +1,124 @@
+//! The raw experiment file as written by the user: serde structures that mirror the YAML
+//! one-to-one, reject unknown fields, and keep each value's line and column
+//! ([`serde_saphyr::Spanned`]) so that [`super::plan`] can point at the exact spot of a bad value.
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+
+/// A value with its position in the file.
+pub type S<T> = Spanned<T>;
+
+/// The whole experiment file. Field names are the user-facing contract.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSpec {
+    pub name: S<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub seed: Option<S<u64>>,
+    #[serde(default)]
+    pub data: Option<S<DataSpec>>,
+    #[serde(default)]
+    pub metrics: Option<S<Vec<S<String>>>>,
+    pub runs: S<Vec<S<RunSpec>>>,
+}
+
+/// Where the data comes from and how it is prepared.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// A `.csv` or `.parquet` file.
+    #[serde(default)]
+    pub path: Option<S<String>>,
+    /// A synthetic generator instead of a file.
+    #[serde(default)]
+    pub generate: Option<S<GenerateSpec>>,
+    #[serde(default)]
+    pub target: Option<S<String>>,
+    /// `classification` or `regression`; inferred from the algorithms when absent.
+    #[serde(default)]
+    pub task: Option<S<String>>,
+    /// Feature columns to keep (default: every column but the target).
+    #[serde(default)]
+    pub features: Option<S<Vec<S<String>>>>,
+    /// Feature columns to leave out.
+    #[serde(default)]
+    pub drop: Option<S<Vec<S<String>>>>,
+    /// How string columns become numbers: `onehot` (default) or `ordinal`.
+    #[serde(default)]
+    pub encoding: Option<S<String>>,
+    /// Missing values: `error` (default), `drop` the row, or fill with the column `mean`.
+    #[serde(default)]
+    pub missing: Option<S<String>>,
+    /// Standardize features (fitted on the training part only). Default true.
+    #[serde(default)]
+    pub standardize: Option<S<bool>>,
+    #[serde(default)]
+    pub split: Option<S<SplitSpec>>,
+    /// Shorthand for `split: {cv: K}`.
+    #[serde(default)]
+    pub cv: Option<S<u64>>,
+    /// Shorthand for `split: {test_path: FILE}`.
+    #[serde(default)]
+    pub test_path: Option<S<String>>,
+}
+
+/// How the data is split into training and evaluation parts: exactly one of `test`, `cv`,
+/// `test_path`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitSpec {
+    #[serde(default)]
+    pub test: Option<S<f64>>,
+    #[serde(default)]
+    pub stratify: Option<S<bool>>,
+    #[serde(default)]
+    pub cv: Option<S<u64>>,
+    #[serde(default)]
+    pub test_path: Option<S<String>>,
+}
+
+/// A synthetic data generator. Which fields apply depends on `kind`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateSpec {
+    pub kind: S<String>,
+    #[serde(default)]
+    pub n_samples: Option<S<u64>>,
+    #[serde(default)]
+    pub n_features: Option<S<u64>>,
+    #[serde(default)]
+    pub n_informative: Option<S<u64>>,
+    #[serde(default)]
+    pub n_classes: Option<S<u64>>,
+    #[serde(default)]
+    pub class_sep: Option<S<f64>>,
+    #[serde(default)]
+    pub label_noise: Option<S<f64>>,
+    #[serde(default)]
+    pub noise: Option<S<f64>>,
+    #[serde(default)]
+    pub centers: Option<S<u64>>,
+    #[serde(default)]
+    pub cluster_std: Option<S<f64>>,
+}
+
+/// One run: an algorithm on a backend with parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    pub name: S<String>,
+    pub algorithm: S<String>,
+    #[serde(default)]
+    pub backend: Option<S<String>>,
+    #[serde(default)]
+    pub params: Option<S<BTreeMap<String, S<serde_json::Value>>>>,
+    /// Learning-curve mode: fit on growing training subsets (counts, or fractions ≤ 1).
+    #[serde(default)]
+    pub train_sizes: Option<S<Vec<S<f64>>>>,
+    /// Overrides the experiment seed for this run.
+    #[serde(default)]
+    pub seed: Option<S<u64>>,
+}

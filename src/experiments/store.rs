@@ -1,0 +1,277 @@
+//! The run store: one directory per run, `<out>/<timestamp>-<experiment>-<run>/`, holding the
+//! resolved experiment (`experiment.yaml`), the append-only event log (`events.jsonl`, flushed
+//! per event) and `summary.json` (replaced atomically). Readers tolerate a torn last line left
+//! by a crash, so nothing already recorded is ever lost.
+
+use super::events::{Metrics, RunEvent, Status};
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+/// What a run came to; the same value is built live and from `events.jsonl` on replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub experiment: String,
+    pub run: String,
+    pub algorithm: String,
+    pub backend: String,
+    pub status: Status,
+    pub params: serde_json::Value,
+    pub seed: u64,
+    /// Final test metrics (CV mean with cross-validation).
+    pub metrics: Metrics,
+    pub train_metrics: Metrics,
+    #[serde(default)]
+    pub cv_std: Metrics,
+    pub steps: u64,
+    pub error: Option<String>,
+    pub messages: Vec<String>,
+    pub started_at: String,
+    pub elapsed_ms: u64,
+}
+
+impl Summary {
+    /// Start a summary from the `started` event.
+    pub fn from_started(ev: &RunEvent) -> Option<Summary> {
+        match ev {
+            RunEvent::Started { experiment, run, algorithm, backend, params, seed, started_at, .. } => Some(Summary {
+                experiment: experiment.clone(),
+                run: run.clone(),
+                algorithm: algorithm.clone(),
+                backend: backend.clone(),
+                status: Status::Running,
+                params: params.clone(),
+                seed: *seed,
+                metrics: Metrics::new(),
+                train_metrics: Metrics::new(),
+                cv_std: Metrics::new(),
+                steps: 0,
+                error: None,
+                messages: vec![],
+                started_at: started_at.clone(),
+                elapsed_ms: 0,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Fold one event into the summary.
+    pub fn apply(&mut self, ev: &RunEvent) {
+        match ev {
+            RunEvent::Started { .. } => {}
+            RunEvent::Step { t_ms, .. } => {
+                self.steps += 1;
+                self.elapsed_ms = *t_ms;
+            }
+            RunEvent::Message { text, t_ms, .. } => {
+                self.messages.push(text.clone());
+                self.elapsed_ms = *t_ms;
+            }
+            RunEvent::Finished { metrics, train_metrics, cv_std, t_ms } => {
+                self.status = Status::Finished;
+                self.metrics = metrics.clone();
+                self.train_metrics = train_metrics.clone();
+                self.cv_std = cv_std.clone();
+                self.elapsed_ms = *t_ms;
+            }
+            RunEvent::Failed { error, cancelled, t_ms } => {
+                self.status = if *cancelled { Status::Cancelled } else { Status::Failed };
+                self.error = Some(error.clone());
+                self.elapsed_ms = *t_ms;
+            }
+        }
+    }
+
+    /// Rebuild a summary from a run's events (replay).
+    pub fn from_events(events: &[RunEvent]) -> Option<Summary> {
+        let mut s = Summary::from_started(events.first()?)?;
+        for e in &events[1..] {
+            s.apply(e);
+        }
+        Some(s)
+    }
+}
+
+/// Keep names safe for directory names on every platform.
+fn slug(s: &str) -> String {
+    let out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }).collect();
+    out.trim_matches('.').chars().take(60).collect()
+}
+
+/// A run directory being written.
+pub struct RunRecord {
+    pub dir: PathBuf,
+    events: File,
+    summary: Option<Summary>,
+}
+
+impl RunRecord {
+    /// Create `<out>/<timestamp>-<experiment>-<run>[-N]/` and write the resolved experiment.
+    pub fn create(out: &Path, experiment: &str, run: &str, resolved_yaml: &str) -> io::Result<RunRecord> {
+        fs::create_dir_all(out)?;
+        let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+        let base = format!("{stamp}-{}-{}", slug(experiment), slug(run));
+        let mut dir = out.join(&base);
+        let mut n = 2;
+        // create_dir (not _all) fails if it exists, so two runs never share a directory.
+        loop {
+            match fs::create_dir(&dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    dir = out.join(format!("{base}-{n}"));
+                    n += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        write_atomic(&dir.join("experiment.yaml"), resolved_yaml.as_bytes())?;
+        let events = OpenOptions::new().create(true).append(true).open(dir.join("events.jsonl"))?;
+        Ok(RunRecord { dir, events, summary: None })
+    }
+
+    /// Append one event (flushed), and keep `summary.json` current.
+    pub fn record(&mut self, ev: &RunEvent) -> io::Result<()> {
+        let mut line = serde_json::to_string(ev).map_err(io::Error::other)?;
+        line.push('\n');
+        self.events.write_all(line.as_bytes())?;
+        self.events.flush()?;
+        match (&mut self.summary, ev) {
+            (None, RunEvent::Started { .. }) => {
+                self.summary = Summary::from_started(ev);
+                self.write_summary()?;
+            }
+            (Some(s), _) => {
+                s.apply(ev);
+                if ev.is_terminal() {
+                    self.events.sync_data()?;
+                    self.write_summary()?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn write_summary(&self) -> io::Result<()> {
+        if let Some(s) = &self.summary {
+            let text = serde_json::to_string_pretty(s).map_err(io::Error::other)?;
+            write_atomic(&self.dir.join("summary.json"), text.as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// Write via a temporary file and rename, so readers never see half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_data()?;
+    }
+    fs::rename(&tmp, path)
+}
+
+/// Events read back from a run directory.
+#[derive(Debug, Clone)]
+pub struct RunLog {
+    pub dir: PathBuf,
+    pub events: Vec<RunEvent>,
+    /// The last line was cut short (the process died mid-write); it was skipped.
+    pub torn_tail: bool,
+    /// `summary.json` as written, if present and readable.
+    pub summary: Option<Summary>,
+}
+
+/// Read a run directory. A malformed line other than a torn last line is an error naming it.
+pub fn read_run(dir: &Path) -> Result<RunLog, crate::error::InputError> {
+    use crate::error::InputError;
+    let path = dir.join("events.jsonl");
+    let f = File::open(&path).map_err(|e| {
+        InputError::new(format!("is not a ratlab run directory (cannot open events.jsonl: {e})")).file(dir)
+    })?;
+    let mut lines: Vec<String> = Vec::new();
+    let mut reader = BufReader::new(f);
+    let mut last_complete = true;
+    loop {
+        let mut buf = String::new();
+        let n = reader.read_line(&mut buf).map_err(|e| InputError::new(format!("cannot read: {e}")).file(&path))?;
+        if n == 0 {
+            break;
+        }
+        last_complete = buf.ends_with('\n');
+        lines.push(buf);
+    }
+    let mut events = Vec::with_capacity(lines.len());
+    let mut torn_tail = false;
+    let count = lines.len();
+    for (i, l) in lines.iter().enumerate() {
+        if l.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<RunEvent>(l) {
+            Ok(e) => events.push(e),
+            Err(_) if i + 1 == count && !last_complete => torn_tail = true,
+            Err(e) => {
+                return Err(InputError::new(format!("line {} is not a run event: {e}", i + 1)).file(&path));
+            }
+        }
+    }
+    let summary = fs::read_to_string(dir.join("summary.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+    Ok(RunLog { dir: dir.to_path_buf(), events, torn_tail, summary })
+}
+
+/// Run directories under `out`, oldest first.
+pub fn list_runs(out: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(out)
+        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join("events.jsonl").is_file()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started() -> RunEvent {
+        RunEvent::Started {
+            experiment: "e".into(),
+            run: "r".into(),
+            algorithm: "a".into(),
+            backend: "native".into(),
+            params: serde_json::json!({}),
+            seed: 1,
+            x_label: "iteration".into(),
+            total_steps: None,
+            started_at: "2026-01-01T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped_and_earlier_events_survive() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut rec = RunRecord::create(tmp.path(), "exp", "run 1", "name: exp\n").unwrap();
+        rec.record(&started()).unwrap();
+        rec.record(&RunEvent::Step { step: 1, x: 1.0, fold: None, metrics: [("objective".to_string(), 0.5)].into(), t_ms: 3 }).unwrap();
+        drop(rec);
+        let dir = list_runs(tmp.path()).pop().unwrap();
+        assert!(dir.file_name().unwrap().to_str().unwrap().ends_with("-exp-run_1"));
+        // Simulate a crash mid-write.
+        let mut f = OpenOptions::new().append(true).open(dir.join("events.jsonl")).unwrap();
+        f.write_all(b"{\"event\":\"step\",\"st").unwrap();
+        let log = read_run(&dir).unwrap();
+        assert!(log.torn_tail);
+        assert_eq!(log.events.len(), 2);
+        assert_eq!(log.summary.unwrap().status, Status::Running);
+    }
+
+    #[test]
+    fn a_corrupt_middle_line_is_an_error_naming_the_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("events.jsonl"), "garbage\n{}\n").unwrap();
+        let e = read_run(tmp.path()).unwrap_err().to_string();
+        assert!(e.contains("line 1"), "{e}");
+    }
+}

@@ -1,0 +1,179 @@
+//! Evaluation metrics, named as in the experiment file's `metrics:` list. Definitions follow
+//! scikit-learn's (log-loss clips probabilities to [1e-15, 1 − 1e-15]; ROC AUC is the
+//! Mann–Whitney statistic, macro one-vs-rest for more than two classes) so figures compare.
+
+use crate::backends::{Prediction, Task};
+use ndarray::{Array1, ArrayView1};
+
+/// A metric users can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    Accuracy,
+    LogLoss,
+    F1,
+    RocAuc,
+    Rmse,
+    Mae,
+    R2,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 7] = [Metric::Accuracy, Metric::LogLoss, Metric::F1, Metric::RocAuc, Metric::Rmse, Metric::Mae, Metric::R2];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Accuracy => "accuracy",
+            Metric::LogLoss => "log_loss",
+            Metric::F1 => "f1",
+            Metric::RocAuc => "roc_auc",
+            Metric::Rmse => "rmse",
+            Metric::Mae => "mae",
+            Metric::R2 => "r2",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+    pub fn task(self) -> Task {
+        match self {
+            Metric::Accuracy | Metric::LogLoss | Metric::F1 | Metric::RocAuc => Task::Classification,
+            Metric::Rmse | Metric::Mae | Metric::R2 => Task::Regression,
+        }
+    }
+    /// True when larger is better (for highlighting the best run).
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, Metric::Accuracy | Metric::F1 | Metric::RocAuc | Metric::R2)
+    }
+    /// The metrics reported when an experiment lists none.
+    pub fn defaults(task: Task) -> Vec<Metric> {
+        match task {
+            Task::Classification => vec![Metric::Accuracy, Metric::LogLoss],
+            Task::Regression => vec![Metric::Rmse, Metric::R2],
+        }
+    }
+
+    /// Compute this metric for a prediction against targets `y` (class indices for
+    /// classification). Returns NaN when the prediction kind does not fit.
+    pub fn compute(self, pred: &Prediction, y: ArrayView1<'_, f64>) -> f64 {
+        match (self, pred) {
+            (Metric::Accuracy, Prediction::Proba(p)) => {
+                let hits = p.rows().into_iter().zip(y).filter(|(row, &t)| argmax(row) == t as usize).count();
+                hits as f64 / y.len().max(1) as f64
+            }
+            (Metric::LogLoss, Prediction::Proba(p)) => {
+                let eps = 1e-15;
+                let s: f64 = p.rows().into_iter().zip(y).map(|(row, &t)| -row[t as usize].clamp(eps, 1.0 - eps).ln()).sum();
+                s / y.len().max(1) as f64
+            }
+            (Metric::F1, Prediction::Proba(p)) => {
+                let k = p.ncols();
+                let pred: Vec<usize> = p.rows().into_iter().map(|r| argmax(&r)).collect();
+                let mut f1s = Vec::new();
+                for c in 0..k {
+                    let tp = pred.iter().zip(y).filter(|(&a, &t)| a == c && t as usize == c).count() as f64;
+                    let fp = pred.iter().zip(y).filter(|(&a, &t)| a == c && t as usize != c).count() as f64;
+                    let fn_ = pred.iter().zip(y).filter(|(&a, &t)| a != c && t as usize == c).count() as f64;
+                    if tp + fp + fn_ > 0.0 {
+                        f1s.push(2.0 * tp / (2.0 * tp + fp + fn_));
+                    }
+                }
+                f1s.iter().sum::<f64>() / f1s.len().max(1) as f64
+            }
+            (Metric::RocAuc, Prediction::Proba(p)) => {
+                let k = p.ncols();
+                let classes: Vec<usize> = if k == 2 { vec![1] } else { (0..k).collect() };
+                let aucs: Vec<f64> = classes
+                    .iter()
+                    .filter_map(|&c| {
+                        let scores: Vec<f64> = p.column(c).to_vec();
+                        let pos: Vec<bool> = y.iter().map(|&t| t as usize == c).collect();
+                        auc(&scores, &pos)
+                    })
+                    .collect();
+                if aucs.is_empty() {
+                    f64::NAN
+                } else {
+                    aucs.iter().sum::<f64>() / aucs.len() as f64
+                }
+            }
+            (Metric::Rmse, Prediction::Values(v)) => (sq_err(v, y) / y.len().max(1) as f64).sqrt(),
+            (Metric::Mae, Prediction::Values(v)) => {
+                v.iter().zip(y).map(|(a, b)| (a - b).abs()).sum::<f64>() / y.len().max(1) as f64
+            }
+            (Metric::R2, Prediction::Values(v)) => {
+                let mean = y.mean().unwrap_or(0.0);
+                let tot: f64 = y.iter().map(|t| (t - mean).powi(2)).sum();
+                1.0 - sq_err(v, y) / tot
+            }
+            _ => f64::NAN,
+        }
+    }
+}
+
+fn sq_err(v: &Array1<f64>, y: ArrayView1<'_, f64>) -> f64 {
+    v.iter().zip(y).map(|(a, b)| (a - b).powi(2)).sum()
+}
+
+/// Index of the largest value (first on ties).
+pub fn argmax(row: &ArrayView1<'_, f64>) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Area under the ROC curve via ranks (ties get the average rank). `None` without both classes.
+pub fn auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
+    let n_pos = positive.iter().filter(|&&p| p).count();
+    let n_neg = positive.len() - n_pos;
+    if n_pos == 0 || n_neg == 0 {
+        return None;
+    }
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        let avg = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            if positive[k] {
+                rank_sum += avg;
+            }
+        }
+        i = j + 1;
+    }
+    Some((rank_sum - (n_pos * (n_pos + 1)) as f64 / 2.0) / (n_pos * n_neg) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn classification_metrics_match_hand_computed_values() {
+        let p = Prediction::Proba(array![[0.9, 0.1], [0.4, 0.6], [0.3, 0.7], [0.8, 0.2]]);
+        let y = array![0.0, 0.0, 1.0, 1.0];
+        assert_eq!(Metric::Accuracy.compute(&p, y.view()), 0.5);
+        let ll = -(0.9f64.ln() + 0.4f64.ln() + 0.7f64.ln() + 0.2f64.ln()) / 4.0;
+        assert!((Metric::LogLoss.compute(&p, y.view()) - ll).abs() < 1e-15);
+        // scores for class 1: 0.1, 0.6 (neg), 0.7, 0.2 (pos): pairs won 0.7>0.1,0.7>0.6,0.2>0.1 = 3/4
+        assert!((Metric::RocAuc.compute(&p, y.view()) - 0.75).abs() < 1e-15);
+    }
+
+    #[test]
+    fn regression_metrics_match_hand_computed_values() {
+        let p = Prediction::Values(array![1.0, 2.0, 4.0]);
+        let y = array![1.0, 3.0, 3.0];
+        assert!((Metric::Rmse.compute(&p, y.view()) - (2.0f64 / 3.0).sqrt()).abs() < 1e-15);
+        assert!((Metric::Mae.compute(&p, y.view()) - 2.0 / 3.0).abs() < 1e-15);
+        // mean 7/3; tot = (16+4+4)/9 = 24/9; r2 = 1 - 2/(24/9) = 0.25
+        assert!((Metric::R2.compute(&p, y.view()) - 0.25).abs() < 1e-12);
+    }
+}

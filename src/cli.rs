@@ -124,12 +124,13 @@ fn prepare(plan: &Plan) -> Result<Option<Prepared>, InputError> {
     match &plan.data {
         None => Ok(None),
         Some(cfg) => {
-            let p = data::prepare(cfg, plan.seed).map_err(|e| if e.file.is_none() { e.file(&plan.source) } else { e })?;
+            let p = data::prepare(cfg, plan.seed).map_err(|e| plan.locate(e))?;
             if let data::Evaluation::CrossValidation { folds, .. } = cfg.evaluation {
                 if p.data.x.nrows() < folds {
-                    return Err(InputError::new(format!("{folds}-fold cross-validation needs at least {folds} rows; the data has {}", p.data.x.nrows()))
-                        .file(&plan.source)
-                        .field("data.split.cv"));
+                    return Err(plan.locate(
+                        InputError::new(format!("{folds}-fold cross-validation needs at least {folds} rows; the data has {}", p.data.x.nrows()))
+                            .field("data.split.cv"),
+                    ));
                 }
             }
             Ok(Some(p))

@@ -109,6 +109,15 @@ impl From<InputError> for InputErrors {
     }
 }
 
+/// The line at `pos` with its number and a caret under the column, for messages.
+pub fn snippet(text: &str, pos: Pos) -> Option<String> {
+    let line = text.lines().nth(pos.line.checked_sub(1)? as usize)?;
+    let num = pos.line.to_string();
+    let pad = " ".repeat(num.len());
+    let col = line.chars().take(pos.column.saturating_sub(1) as usize).count();
+    Some(format!("{pad} |\n{num} | {line}\n{pad} | {}^", " ".repeat(col)))
+}
+
 /// Quote a value the way messages show it.
 pub fn quote(v: &str) -> String {
     format!("'{v}'")

@@ -7,10 +7,10 @@ use super::spec::{DataSpec, ExperimentSpec, GenerateSpec, RunSpec, S};
 use crate::backends::params::{self, backend_limit, check_value, default_value, AlgoParams, ParamMap};
 use crate::backends::{Algorithm, Backend, Task};
 use crate::data::{DataConfig, Encoding, Evaluation, GenConfig, Missing, Source};
-use crate::error::{quote, InputError, InputErrors, Pos};
+use crate::error::{quote, snippet, InputError, InputErrors, Pos};
 use crate::metrics::Metric;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// A validated experiment, ready to run.
@@ -27,6 +27,30 @@ pub struct Plan {
     /// The experiment as it will run: overrides applied, seed filled in, data paths absolute.
     /// Stored with every run so it can be re-executed exactly.
     pub resolved: Value,
+    /// Positions of data fields whose problems only show when the data is read
+    /// (`data.target`, `data.features`, `data.drop`), so those errors can point at the file too.
+    pub positions: BTreeMap<String, Pos>,
+    /// The experiment text, for error snippets.
+    pub text: String,
+}
+
+impl Plan {
+    /// Attach the experiment file, position and snippet to a data error that names a field.
+    pub fn locate(&self, e: InputError) -> InputError {
+        if e.file.is_some() {
+            return e;
+        }
+        let pos = e.field.as_ref().and_then(|f| self.positions.get(f)).copied();
+        let snip = pos.and_then(|p| snippet(&self.text, p));
+        let mut e = e.file(&self.source).at_opt(pos);
+        if let Some(s) = snip {
+            e.detail = Some(match e.detail.take() {
+                Some(d) => format!("{d}\n{s}"),
+                None => s,
+            });
+        }
+        e
+    }
 }
 
 /// One validated run.
@@ -56,7 +80,7 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Plan, InputErrors> {
         .map_err(|e| InputError::new(format!("cannot read the experiment file: {e}")).file(path))?;
     // The file as written must be valid on its own, so errors point at its real lines.
     let mut plan = from_text(&text, path, path)?;
-    let mut doc: Value = serde_saphyr::from_str(&text).map_err(|e| yaml_error(&e, path))?;
+    let mut doc: Value = serde_saphyr::from_str(&text).map_err(|e| yaml_error(&e, path, &text))?;
     if !sets.is_empty() {
         for s in sets {
             overrides::apply(&mut doc, s)?;
@@ -74,9 +98,11 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Plan, InputErrors> {
 /// Parse and validate experiment text. `path` locates relative data files; `label` is the name
 /// errors show.
 pub fn from_text(text: &str, path: &Path, label: &Path) -> Result<Plan, InputErrors> {
-    let spec: ExperimentSpec = serde_saphyr::from_str(text).map_err(|e| yaml_error(&e, label))?;
-    let mut c = Checker { file: label.to_path_buf(), base: path.to_path_buf(), errors: vec![] };
+    let spec: ExperimentSpec = serde_saphyr::from_str(text).map_err(|e| yaml_error(&e, label, text))?;
+    let mut c = Checker { file: label.to_path_buf(), base: path.to_path_buf(), text: text.to_string(), errors: vec![], positions: BTreeMap::new() };
     let plan = c.plan(&spec);
+    // Report in file order.
+    c.errors.sort_by_key(|e| e.pos.map_or((u64::MAX, 0), |p| (p.line, p.column)));
     if c.errors.is_empty() {
         plan.ok_or_else(|| InputErrors(vec![InputError::new("invalid experiment").file(label)]))
     } else {
@@ -84,17 +110,40 @@ pub fn from_text(text: &str, path: &Path, label: &Path) -> Result<Plan, InputErr
     }
 }
 
-/// Turn a YAML/serde error into an [`InputError`] with its position.
-pub fn yaml_error(e: &serde_saphyr::Error, file: &Path) -> InputError {
+/// Turn a YAML/serde error into an [`InputError`] with its position, the field it is on,
+/// the bad value, and what is allowed.
+pub fn yaml_error(e: &serde_saphyr::Error, file: &Path, text: &str) -> InputError {
     let msg = e.without_snippet().to_string();
-    // serde-saphyr appends " at line L, column C" to some messages; the position is ours to print.
-    let msg = match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg,
+    // serde-saphyr prefixes "error: line L column C: "; the position is ours to print.
+    let msg = match msg.find(": ") {
+        Some(i) if msg.starts_with("error: line ") => msg[i + 2..].to_string(),
+        _ => msg,
     };
-    let mut err = InputError::new(msg.trim()).file(file);
+    let msg = msg.trim().to_string();
+    let mut err = InputError::new(msg.clone()).file(file);
     if let Some(loc) = e.location() {
-        err = err.at(loc);
+        let pos = Pos::from(loc);
+        let line = text.lines().nth(pos.line.saturating_sub(1) as usize).unwrap_or("");
+        let col = (pos.column.saturating_sub(1) as usize).min(line.len());
+        let value = line.get(col..).unwrap_or("").split(" #").next().unwrap_or("").trim();
+        let key = line.get(..col).unwrap_or("").trim().trim_start_matches("- ").trim_end_matches(':').trim();
+        let expected = match msg.as_str() {
+            m if m.starts_with("invalid u64") || m.starts_with("invalid i64") => Some("a whole number ≥ 0"),
+            m if m.starts_with("invalid f64") || m.starts_with("invalid floating") => Some("a number"),
+            m if m.starts_with("invalid bool") => Some("true or false"),
+            m if m.starts_with("expected string scalar") => Some("a single text value, not a list or map"),
+            _ => None,
+        };
+        if let Some(exp) = expected {
+            err.message = format!("{} is not allowed; expected {exp}", quote(value));
+        }
+        if !key.is_empty() && !key.contains(' ') && expected.is_some() {
+            err = err.field(key.to_string());
+        }
+        err = err.at(pos);
+        if let Some(s) = snippet(text, pos) {
+            err = err.detail(s);
+        }
     }
     err
 }
@@ -102,7 +151,9 @@ pub fn yaml_error(e: &serde_saphyr::Error, file: &Path) -> InputError {
 struct Checker {
     file: PathBuf,
     base: PathBuf,
+    text: String,
     errors: Vec<InputError>,
+    positions: BTreeMap<String, Pos>,
 }
 
 fn pos<T>(s: &S<T>) -> Pos {
@@ -111,7 +162,11 @@ fn pos<T>(s: &S<T>) -> Pos {
 
 impl Checker {
     fn err(&mut self, at: Option<Pos>, field: &str, msg: impl Into<String>) {
-        self.errors.push(InputError::new(msg).file(&self.file).at_opt(at).field(field));
+        let mut e = InputError::new(msg).file(&self.file).at_opt(at).field(field);
+        if let Some(s) = at.and_then(|p| snippet(&self.text, p)) {
+            e = e.detail(s);
+        }
+        self.errors.push(e);
     }
 
     fn plan(&mut self, spec: &ExperimentSpec) -> Option<Plan> {
@@ -134,7 +189,9 @@ impl Checker {
                 runs.push(rp);
             }
         }
-        let tasks: BTreeSet<&str> = runs.iter().filter_map(|r: &RunPlan| r.algorithm.task()).map(Task::as_str).collect();
+        // The task follows from the algorithms named, even where a run's parameters are invalid.
+        let tasks: BTreeSet<&str> =
+            spec.runs.value.iter().filter_map(|r| Algorithm::parse(&r.value.algorithm.value)?.task()).map(Task::as_str).collect();
         let needs_data = !tasks.is_empty();
         let mut task = match tasks.len() {
             0 => None,
@@ -177,7 +234,7 @@ impl Checker {
             (None, Some(t)) => Metric::defaults(t),
             (None, None) => vec![],
         };
-        Some(Plan { name, description: spec.description.clone(), seed, data, metrics, runs, source: self.base.clone(), resolved: Value::Null })
+        Some(Plan { name, description: spec.description.clone(), seed, data, metrics, runs, source: self.base.clone(), resolved: Value::Null, positions: std::mem::take(&mut self.positions), text: self.text.clone() })
     }
 
     fn run(&mut self, i: usize, r: &RunSpec, seed: u64) -> Option<RunPlan> {
@@ -325,6 +382,11 @@ impl Checker {
     fn data(&mut self, d: &S<DataSpec>, task: &mut Option<Task>) -> Option<DataConfig> {
         let at = Some(pos(d));
         let d = &d.value;
+        for (k, p) in [("data.target", d.target.as_ref().map(pos)), ("data.features", d.features.as_ref().map(pos)), ("data.drop", d.drop.as_ref().map(pos))] {
+            if let Some(p) = p {
+                self.positions.insert(k.to_string(), p);
+            }
+        }
         if let Some(t) = &d.task {
             let given = self.choice(&Some(t.clone()), "data.task", &[("classification", Task::Classification), ("regression", Task::Regression)], Task::Classification);
             match *task {

@@ -2,12 +2,11 @@
 //! clap, turns them into calls on the engine, and maps outcomes to exit codes: 0 ok, 1 a run
 //! failed (or a rerun differs), 2 bad input or usage.
 
-use crate::data::{self, Prepared};
 use crate::error::{InputError, InputErrors};
 use crate::experiments::events::{Level, Metrics, RunEvent, Status};
 use crate::experiments::plan::{self, Plan, RunPlan};
 use crate::experiments::runner::{self, Collect, Flow, Sink, Tee};
-use crate::experiments::store::{self, RunRecord, Summary};
+use crate::experiments::store::{self, StoreSink, Summary};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
@@ -55,10 +54,17 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Print a recorded run's curves and summary from its events.jsonl.
+    /// Open recorded runs in the TUI (or print their curves and summary when not on a
+    /// terminal, or with --print).
     Replay {
         #[arg(required = true)]
         run_dirs: Vec<PathBuf>,
+        /// Play the events back at this speed (1 = as recorded) instead of all at once.
+        #[arg(long)]
+        speed: Option<f64>,
+        /// Print curves and summary instead of opening the TUI.
+        #[arg(long)]
+        print: bool,
     },
     /// Re-execute a recorded run with its recorded experiment and seed.
     Rerun {
@@ -72,9 +78,13 @@ pub enum Command {
         #[arg(long, default_value = "runs")]
         out: PathBuf,
     },
-    /// Open the terminal UI (arrives in the next release).
+    /// Open the terminal UI (also what `ratlab` alone does) on experiments/*.yaml and any
+    /// files given.
     Tui {
         experiments: Vec<PathBuf>,
+        /// Directory of recorded runs (new runs are recorded there too).
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
     },
 }
 
@@ -107,41 +117,36 @@ pub fn main() -> ExitCode {
 /// Dispatch a parsed command; returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        None | Some(Command::Tui { .. }) => {
-            eprintln!("ratlab: the terminal UI arrives in the next release; use `ratlab run EXPERIMENT.yaml` (see `ratlab --help`)");
-            Ok(2)
-        }
+        None => tui(vec![], PathBuf::from("runs")),
+        Some(Command::Tui { experiments, out }) => tui(experiments, out),
         Some(Command::Validate { files }) => validate(&files),
         Some(Command::Run { experiment, sets, out, format, only }) => run_cmd(&experiment, &sets, &out, format, &only),
-        Some(Command::Replay { run_dirs }) => replay(&run_dirs),
+        Some(Command::Replay { run_dirs, speed, print }) => {
+            if print || !std::io::stdout().is_terminal() {
+                replay(&run_dirs)
+            } else {
+                if let Some(s) = speed.filter(|s| !(s.is_finite() && *s > 0.0)) {
+                    return Err(InputError::new(format!("{s} is not allowed; expected a speed > 0 (1 = as recorded)")).field("--speed").into());
+                }
+                let runs_dir = run_dirs.first().and_then(|d| d.parent()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("runs"));
+                crate::ui::run(crate::ui::Options { experiments: crate::ui::default_experiments(Path::new(".")), runs_dir, replay: run_dirs, speed })
+            }
+        }
         Some(Command::Rerun { run_dir, check }) => rerun(&run_dir, check),
         Some(Command::Runs { out }) => list(&out),
     }
 }
 
-/// Load the data a plan needs (all input checks happen here, before anything runs).
-fn prepare(plan: &Plan) -> Result<Option<Prepared>, InputError> {
-    match &plan.data {
-        None => Ok(None),
-        Some(cfg) => {
-            let p = data::prepare(cfg, plan.seed).map_err(|e| plan.locate(e))?;
-            if let data::Evaluation::CrossValidation { folds, .. } = cfg.evaluation {
-                if p.data.x.nrows() < folds {
-                    return Err(plan.locate(
-                        InputError::new(format!("{folds}-fold cross-validation needs at least {folds} rows; the data has {}", p.data.x.nrows()))
-                            .field("data.split.cv"),
-                    ));
-                }
-            }
-            Ok(Some(p))
-        }
-    }
+fn tui(mut files: Vec<PathBuf>, out: PathBuf) -> anyhow::Result<u8> {
+    let mut all = crate::ui::default_experiments(Path::new("."));
+    all.append(&mut files);
+    crate::ui::run(crate::ui::Options { experiments: all, runs_dir: out, replay: vec![], speed: None })
 }
 
 fn validate(files: &[PathBuf]) -> anyhow::Result<u8> {
     let mut bad = false;
     for f in files {
-        let res = plan::load(f, &[]).and_then(|p| prepare(&p).map(|d| (p, d)).map_err(InputErrors::from));
+        let res = plan::load(f, &[]).and_then(|p| p.prepare().map(|d| (p, d)).map_err(InputErrors::from));
         match res {
             Ok((p, d)) => {
                 let shape = d.map(|d| format!(", data {} rows × {} features", d.data.x.nrows(), d.data.x.ncols())).unwrap_or_default();
@@ -154,42 +159,6 @@ fn validate(files: &[PathBuf]) -> anyhow::Result<u8> {
         }
     }
     Ok(if bad { 2 } else { 0 })
-}
-
-/// Records each run in its own directory under `out`.
-struct StoreSink {
-    out: PathBuf,
-    yaml: String,
-    open: Option<RunRecord>,
-    dirs: BTreeMap<usize, PathBuf>,
-    error: Option<String>,
-}
-
-impl Sink for StoreSink {
-    fn event(&mut self, run: &RunPlan, ev: &RunEvent) -> Flow {
-        if let RunEvent::Started { experiment, .. } = ev {
-            match RunRecord::create(&self.out, experiment, &run.name, &self.yaml) {
-                Ok(r) => {
-                    self.dirs.insert(run.index, r.dir.clone());
-                    self.open = Some(r);
-                }
-                Err(e) => {
-                    self.error = Some(format!("cannot create a run directory under {}: {e}", self.out.display()));
-                    return Flow::Stop;
-                }
-            }
-        }
-        if let Some(r) = &mut self.open {
-            if let Err(e) = r.record(ev) {
-                self.error = Some(format!("cannot write to {}: {e}", r.dir.display()));
-                return Flow::Stop;
-            }
-        }
-        if ev.is_terminal() {
-            self.open = None;
-        }
-        Flow::Continue
-    }
 }
 
 /// Headless progress: bars on a terminal, plain lines when piped, nothing for JSON output.
@@ -315,12 +284,12 @@ fn run_cmd(path: &Path, sets: &[String], out: &Path, format: Format, only: &[Str
         }
         Some(v)
     };
-    let prepared = prepare(&plan)?;
+    let prepared = plan.prepare()?;
     std::fs::create_dir_all(out).map_err(|e| InputError::new(format!("cannot create the output directory: {e}")).file(out).field("--out"))?;
     let yaml = serde_saphyr::to_string(&plan.resolved).map_err(|e| anyhow::anyhow!("cannot render the resolved experiment: {e}"))?;
     let cancel = Arc::new(AtomicBool::new(false));
     install_ctrlc(cancel.clone());
-    let mut store = StoreSink { out: out.to_path_buf(), yaml, open: None, dirs: BTreeMap::new(), error: None };
+    let mut store = StoreSink::new(out, yaml);
     let mut console = Console::new(format);
     let summaries = {
         let mut tee = Tee(vec![&mut store, &mut console]);
@@ -499,7 +468,7 @@ fn rerun(dir: &Path, check: bool) -> anyhow::Result<u8> {
         .find(|r| r.name == recorded.run)
         .ok_or_else(|| InputError::new(format!("the recorded experiment has no run named '{}'", recorded.run)).file(&exp_path))?
         .index;
-    let prepared = prepare(&plan)?;
+    let prepared = plan.prepare()?;
     let cancel = Arc::new(AtomicBool::new(false));
     install_ctrlc(cancel.clone());
     let mut collect = Collect::default();

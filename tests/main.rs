@@ -5,6 +5,7 @@ mod cli;
 mod fixtures;
 mod logistic;
 mod records;
+mod tui;
 
 use std::path::PathBuf;
 

@@ -35,6 +35,22 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Load and check the data this plan needs (all input checks happen here, before
+    /// anything runs). `None` when no run needs a dataset.
+    pub fn prepare(&self) -> Result<Option<crate::data::Prepared>, InputError> {
+        let Some(cfg) = &self.data else { return Ok(None) };
+        let p = crate::data::prepare(cfg, self.seed).map_err(|e| self.locate(e))?;
+        if let Evaluation::CrossValidation { folds, .. } = cfg.evaluation {
+            if p.data.x.nrows() < folds {
+                return Err(self.locate(
+                    InputError::new(format!("{folds}-fold cross-validation needs at least {folds} rows; the data has {}", p.data.x.nrows()))
+                        .field("data.split.cv"),
+                ));
+            }
+        }
+        Ok(Some(p))
+    }
+
     /// Attach the experiment file, position and snippet to a data error that names a field.
     pub fn locate(&self, e: InputError) -> InputError {
         if e.file.is_some() {

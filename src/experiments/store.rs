@@ -93,6 +93,52 @@ impl Summary {
     }
 }
 
+/// The sink that records each run of an experiment in its own directory under `out`.
+pub struct StoreSink {
+    out: PathBuf,
+    yaml: String,
+    open: Option<RunRecord>,
+    /// Run index → its directory, once created.
+    pub dirs: std::collections::BTreeMap<usize, PathBuf>,
+    /// The first write failure; the runner was told to stop.
+    pub error: Option<String>,
+}
+
+impl StoreSink {
+    /// `resolved_yaml` is written as each run's `experiment.yaml`.
+    pub fn new(out: &Path, resolved_yaml: String) -> StoreSink {
+        StoreSink { out: out.to_path_buf(), yaml: resolved_yaml, open: None, dirs: Default::default(), error: None }
+    }
+}
+
+impl super::runner::Sink for StoreSink {
+    fn event(&mut self, run: &super::plan::RunPlan, ev: &RunEvent) -> super::runner::Flow {
+        use super::runner::Flow;
+        if let RunEvent::Started { experiment, .. } = ev {
+            match RunRecord::create(&self.out, experiment, &run.name, &self.yaml) {
+                Ok(r) => {
+                    self.dirs.insert(run.index, r.dir.clone());
+                    self.open = Some(r);
+                }
+                Err(e) => {
+                    self.error = Some(format!("cannot create a run directory under {}: {e}", self.out.display()));
+                    return Flow::Stop;
+                }
+            }
+        }
+        if let Some(r) = &mut self.open {
+            if let Err(e) = r.record(ev) {
+                self.error = Some(format!("cannot write to {}: {e}", r.dir.display()));
+                return Flow::Stop;
+            }
+        }
+        if ev.is_terminal() {
+            self.open = None;
+        }
+        Flow::Continue
+    }
+}
+
 /// Keep names safe for directory names on every platform.
 fn slug(s: &str) -> String {
     let out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }).collect();

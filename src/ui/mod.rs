@@ -1,2 +1,333 @@
-//! The terminal UI (ratatui + crossterm). It will be one more consumer of run events, beside
-//! the store and the console; until it lands, `ratlab tui` says so and points at `ratlab run`.
+//! The terminal UI (ratatui + crossterm): one more consumer of run events. A UI thread drains
+//! worker events and key input into the [`app::App`] model and redraws at a capped frame rate;
+//! each started run trains on its own background thread, records itself in the run store and
+//! streams its events over a channel. The terminal is restored on exit, on error and on panic.
+
+pub mod app;
+pub mod history;
+pub mod keys;
+pub mod preview;
+pub mod theme;
+pub mod views;
+
+use crate::experiments::events::RunEvent;
+use crate::experiments::plan::RunPlan;
+use crate::experiments::runner::{self, Flow, Sink};
+use crate::experiments::store::{self, StoreSink};
+use app::{App, Command, ExperimentEntry, View};
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind};
+use ratatui::crossterm::execute;
+use ratatui::crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
+use ratatui::Terminal;
+use std::io::{self, Stdout};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use theme::Theme;
+
+/// Redraw at most this often (events in between are coalesced into one frame).
+pub const FRAME: Duration = Duration::from_millis(33);
+
+/// What a worker thread tells the UI.
+pub enum Msg {
+    Event { source: u64, index: usize, dir: Option<PathBuf>, event: RunEvent },
+    /// The worker ended; `error` when it could not run at all (e.g. bad data).
+    Done { source: u64, error: Option<String> },
+}
+
+/// Records the run and forwards its events to the UI thread.
+struct UiSink {
+    store: StoreSink,
+    tx: Sender<Msg>,
+    source: u64,
+}
+
+impl Sink for UiSink {
+    fn event(&mut self, run: &RunPlan, ev: &RunEvent) -> Flow {
+        let flow = self.store.event(run, ev);
+        let dir = self.store.dirs.get(&run.index).cloned();
+        let _ = self.tx.send(Msg::Event { source: self.source, index: run.index, dir, event: ev.clone() });
+        flow
+    }
+}
+
+/// A run training in the background.
+struct Worker {
+    source: u64,
+    index: usize,
+    cancel: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// How the TUI starts.
+pub struct Options {
+    /// Experiment files to list.
+    pub experiments: Vec<PathBuf>,
+    /// Where runs are recorded and read from.
+    pub runs_dir: PathBuf,
+    /// Recorded runs to replay instead of listing `runs_dir`.
+    pub replay: Vec<PathBuf>,
+    /// Playback speed for `replay` (None: show at once).
+    pub speed: Option<f64>,
+}
+
+/// The experiment files ratlab lists by default: `experiments/*.yaml` under `dir`.
+pub fn default_experiments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("experiments"))
+        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml")).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Build the model the TUI starts with (also used by tests and the benchmark).
+pub fn initial_app(opts: &Options) -> Result<App, crate::error::InputError> {
+    let mut app = App::new(Theme::from_env(), opts.runs_dir.clone());
+    app.now = Some(chrono::Utc::now());
+    app.add_experiments(&opts.experiments);
+    if opts.replay.is_empty() {
+        app.add_recorded(&store::list_runs(&opts.runs_dir));
+    } else {
+        app.start_replay(&opts.replay, opts.speed)?;
+    }
+    Ok(app)
+}
+
+fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let _ = execute!(io::stdout(), LeaveAlternateScreen, DisableMouseCapture, ratatui::crossterm::cursor::Show);
+}
+
+/// Restores the terminal when dropped, whatever path leaves the UI.
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+fn setup_terminal() -> io::Result<Terminal<CrosstermBackend<Stdout>>> {
+    enable_raw_mode()?;
+    execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture)?;
+    Terminal::new(CrosstermBackend::new(io::stdout()))
+}
+
+/// Run the TUI until the user quits. Returns the exit code.
+pub fn run(opts: Options) -> anyhow::Result<u8> {
+    use std::io::IsTerminal;
+    if !io::stdout().is_terminal() || !io::stdin().is_terminal() {
+        anyhow::bail!(crate::error::InputError::new("the terminal UI needs a terminal; use `ratlab run EXPERIMENT.yaml` for headless runs"));
+    }
+    let mut app = initial_app(&opts)?;
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        prev(info);
+    }));
+    let _guard = TerminalGuard;
+    let mut terminal = setup_terminal()?;
+    let result = event_loop(&mut terminal, &mut app);
+    drop(terminal);
+    restore_terminal();
+    result
+}
+
+struct Loop {
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+    workers: Vec<Worker>,
+    next_source: u64,
+}
+
+fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App) -> anyhow::Result<u8> {
+    let (tx, rx) = channel();
+    let mut lp = Loop { tx, rx, workers: vec![], next_source: 1 };
+    let mut dirty = true;
+    let mut last_draw = Instant::now() - FRAME;
+    let mut last_tick = Instant::now();
+    loop {
+        // Coalesce everything the workers sent since the last frame.
+        for _ in 0..100_000 {
+            match lp.rx.try_recv() {
+                Ok(m) => {
+                    dirty = true;
+                    apply_msg(app, &mut lp, m);
+                }
+                Err(_) => break,
+            }
+        }
+        let dt = last_tick.elapsed().as_secs_f64() * 1000.0;
+        last_tick = Instant::now();
+        dirty |= app.tick_replay(dt);
+        if app.view == View::Data {
+            dirty |= ensure_preview(app);
+        }
+        if dirty && last_draw.elapsed() >= FRAME {
+            terminal.draw(|f| views::draw(app, f))?;
+            dirty = false;
+            last_draw = Instant::now();
+        }
+        let wait = FRAME.saturating_sub(last_draw.elapsed()).max(Duration::from_millis(5));
+        if event::poll(wait)? {
+            let cmds = match event::read()? {
+                Event::Key(k) if k.kind != KeyEventKind::Release => app.on_key(k),
+                Event::Mouse(m) => {
+                    app.on_mouse(m);
+                    vec![]
+                }
+                _ => vec![],
+            };
+            dirty = true;
+            for c in cmds {
+                match c {
+                    Command::Quit => {
+                        shutdown(&mut lp);
+                        return Ok(0);
+                    }
+                    Command::Start { experiment, runs } => start(app, &mut lp, experiment, runs),
+                    Command::Cancel(id) => {
+                        for w in &lp.workers {
+                            if app.id_of(w.source, w.index) == Some(id) {
+                                w.cancel.store(true, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                    Command::Edit(i) => {
+                        edit(terminal, app, i)?;
+                        terminal.clear()?;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn apply_msg(app: &mut App, lp: &mut Loop, m: Msg) {
+    match m {
+        Msg::Event { source, index, dir, event } => app.on_event(source, index, dir, &event, true),
+        Msg::Done { source, error } => {
+            if let Some(e) = error {
+                app.status = e;
+            }
+            for w in lp.workers.iter_mut().filter(|w| w.source == source) {
+                if let Some(id) = app.id_of(w.source, w.index) {
+                    app.set_live(id, false);
+                }
+                if let Some(h) = w.handle.take() {
+                    let _ = h.join();
+                }
+            }
+            lp.workers.retain(|w| w.handle.is_some());
+        }
+    }
+}
+
+/// Start runs of an experiment: data is loaded once, then each run trains on its own thread.
+fn start(app: &mut App, lp: &mut Loop, exp: usize, only: Option<Vec<usize>>) {
+    let Some(plan) = app.experiments.get(exp).and_then(|e| e.plan.clone()) else { return };
+    let indices: Vec<usize> = only.unwrap_or_else(|| plan.runs.iter().map(|r| r.index).collect());
+    let prepared = match plan.prepare() {
+        Ok(p) => Arc::new(p),
+        Err(e) => {
+            app.status = e.to_string().lines().next().unwrap_or_default().to_string();
+            return;
+        }
+    };
+    let yaml = serde_saphyr::to_string(&plan.resolved).unwrap_or_default();
+    let plan = Arc::new(plan);
+    app.status = format!("started {} run(s) of {}", indices.len(), plan.name);
+    for (k, idx) in indices.into_iter().enumerate() {
+        let source = lp.next_source;
+        lp.next_source += 1;
+        app.expect_source(source, k == 0);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (tx, plan, prepared, cancel2, yaml, out) = (lp.tx.clone(), plan.clone(), prepared.clone(), cancel.clone(), yaml.clone(), app.runs_dir.clone());
+        let handle = std::thread::spawn(move || {
+            let mut sink = UiSink { store: StoreSink::new(&out, yaml), tx: tx.clone(), source };
+            let _ = runner::run_plan(&plan, prepared.as_ref().as_ref(), Some(&[idx]), &mut sink, &cancel2);
+            let _ = tx.send(Msg::Done { source, error: sink.store.error.take() });
+        });
+        lp.workers.push(Worker { source, index: idx, cancel, handle: Some(handle) });
+    }
+}
+
+/// Cancel every run and wait (briefly) for them to record their end.
+fn shutdown(lp: &mut Loop) {
+    for w in &lp.workers {
+        w.cancel.store(true, Ordering::SeqCst);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for w in &mut lp.workers {
+        if let Some(h) = w.handle.take() {
+            while !h.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if h.is_finished() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+fn ensure_preview(app: &mut App) -> bool {
+    let Some(i) = app.selected_experiment() else { return false };
+    let Some(key) = views::data_preview_key(app, i) else { return false };
+    if app.previews.contains_key(&key) {
+        return false;
+    }
+    let Some(plan) = app.experiments[i].plan.as_ref() else { return false };
+    let Some(cfg) = plan.data.as_ref() else { return false };
+    let p = preview::preview(cfg, plan.seed);
+    app.set_preview(key, p);
+    true
+}
+
+/// Open `$EDITOR` on a copy of an experiment, then list the copy (validated) next to it.
+fn edit(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App, i: usize) -> anyhow::Result<()> {
+    let src = app.experiments[i].path.clone();
+    let drafts = app.runs_dir.join("drafts");
+    std::fs::create_dir_all(&drafts)?;
+    let stem = src.file_stem().and_then(|s| s.to_str()).unwrap_or("experiment").to_string();
+    let mut n = 1;
+    let copy = loop {
+        let c = drafts.join(format!("{stem}-{n}.yaml"));
+        if !c.exists() {
+            break c;
+        }
+        n += 1;
+    };
+    let original = std::fs::read_to_string(&src)?;
+    std::fs::write(&copy, &original)?;
+    let editor = std::env::var("VISUAL").or_else(|_| std::env::var("EDITOR")).unwrap_or_else(|_| "vi".into());
+    restore_terminal();
+    let status = std::process::Command::new("sh").arg("-c").arg(format!("{editor} \"$1\"")).arg("sh").arg(&copy).status();
+    enable_raw_mode()?;
+    execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture)?;
+    terminal.clear()?;
+    match status {
+        Err(e) => app.status = format!("could not start the editor '{editor}': {e}"),
+        Ok(_) => {
+            let edited = std::fs::read_to_string(&copy).unwrap_or_default();
+            if edited == original {
+                let _ = std::fs::remove_file(&copy);
+                app.status = "no changes".into();
+            } else {
+                let mut e = ExperimentEntry::load(&copy);
+                e.draft = true;
+                let ok = e.plan.is_some();
+                app.experiments.insert(i + 1, e);
+                app.filter.clear();
+                app.exp_sel = i + 1;
+                app.status = if ok { format!("{} is valid: r runs it", copy.display()) } else { format!("{} has errors (shown inline)", copy.display()) };
+                app.view = View::Yaml;
+                app.pane = app::Pane::Single(View::Yaml);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! The Data view's numbers, computed with polars: schema (name, type, nulls), the first rows,
+//! per-column statistics (mean, std, min, max, distinct) and the target's class balance.
+
+use crate::data::{generate, DataConfig, Source};
+use polars::prelude::*;
+use std::collections::BTreeMap;
+
+/// One column's schema and statistics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnInfo {
+    pub name: String,
+    pub dtype: String,
+    pub nulls: usize,
+    pub mean: Option<f64>,
+    pub std: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub distinct: usize,
+}
+
+/// What the Data view shows for one dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataPreview {
+    pub source: String,
+    pub rows: usize,
+    pub columns: Vec<ColumnInfo>,
+    /// The first rows, as text.
+    pub head: Vec<Vec<String>>,
+    pub target: String,
+    /// Class label → count (empty for a numeric target with many values).
+    pub balance: Vec<(String, usize)>,
+}
+
+fn cell(v: AnyValue<'_>) -> String {
+    match v {
+        AnyValue::Null => "·".into(),
+        AnyValue::String(s) => s.to_string(),
+        AnyValue::Float64(f) => format!("{f:.4}"),
+        AnyValue::Float32(f) => format!("{f:.4}"),
+        other => other.to_string(),
+    }
+}
+
+/// Compute the preview of a frame.
+pub fn from_frame(df: &DataFrame, source: &str, target: &str) -> DataPreview {
+    let mut columns = Vec::new();
+    for col in df.columns() {
+        let dtype = col.dtype().clone();
+        let numeric = dtype.is_primitive_numeric() || dtype.is_bool();
+        let stats = numeric.then(|| col.cast(&DataType::Float64).ok()).flatten();
+        let (mean, std, min, max) = match stats.as_ref().and_then(|c| c.f64().ok()) {
+            Some(ca) => (ca.mean(), ca.std(1), ca.min(), ca.max()),
+            None => (None, None, None, None),
+        };
+        columns.push(ColumnInfo {
+            name: col.name().to_string(),
+            dtype: dtype.to_string(),
+            nulls: col.null_count(),
+            mean,
+            std,
+            min,
+            max,
+            distinct: col.n_unique().unwrap_or(0),
+        });
+    }
+    let n = df.height().min(10);
+    let head = (0..n).map(|i| df.columns().iter().map(|c| c.get(i).map(cell).unwrap_or_default()).collect()).collect();
+    let mut balance = Vec::new();
+    if let Ok(t) = df.column(target) {
+        if t.n_unique().unwrap_or(usize::MAX) <= 50 {
+            let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+            for i in 0..t.len() {
+                *counts.entry(t.get(i).map(cell).unwrap_or_default()).or_default() += 1;
+            }
+            balance = counts.into_iter().collect();
+        }
+    }
+    DataPreview { source: source.to_string(), rows: df.height(), columns, head, target: target.to_string(), balance }
+}
+
+/// Preview the data an experiment describes (a file, or its generator's output).
+pub fn preview(cfg: &DataConfig, seed: u64) -> Result<DataPreview, String> {
+    match &cfg.source {
+        Source::File(p) => {
+            let df = crate::data::table::read_frame(p).map_err(|e| e.to_string())?;
+            Ok(from_frame(&df, &p.display().to_string(), &cfg.target))
+        }
+        Source::Generate(g) => {
+            let d = generate::generate(g, seed);
+            let mut cols: Vec<Column> =
+                d.feature_names.iter().enumerate().map(|(j, n)| Column::new(n.as_str().into(), d.x.column(j).to_vec())).collect();
+            let y: Vec<f64> = d.y.to_vec();
+            if d.classes.is_empty() {
+                cols.push(Column::new("target".into(), y));
+            } else {
+                cols.push(Column::new("target".into(), y.into_iter().map(|v| v as i64).collect::<Vec<i64>>()));
+            }
+            let df = DataFrame::new_infer_height(cols).map_err(|e| e.to_string())?;
+            Ok(from_frame(&df, "generated", "target"))
+        }
+    }
+}

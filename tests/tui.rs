@@ -1,0 +1,189 @@
+//! TUI snapshots: every view rendered on ratatui's `TestBackend` from scripted events (no
+//! wall-clock time in what is drawn), plus checks on emphasis the snapshots cannot show.
+
+use ratatui::backend::TestBackend;
+use ratatui::style::Modifier;
+use ratatui::Terminal;
+use ratlab::experiments::events::{Level, Metrics, RunEvent};
+use ratlab::ui::app::{App, View};
+use ratlab::ui::theme::Theme;
+use ratlab::ui::views;
+use std::path::PathBuf;
+
+fn started(exp: &str, run: &str, strength: f64, x_label: &str) -> RunEvent {
+    RunEvent::Started {
+        experiment: exp.into(),
+        run: run.into(),
+        algorithm: "logistic_regression".into(),
+        backend: "native".into(),
+        params: serde_json::json!({"prior": "gaussian", "strength": strength, "max_iter": 100}),
+        seed: 7,
+        x_label: x_label.into(),
+        total_steps: Some(100),
+        started_at: "2026-11-28T12:00:00Z".into(),
+    }
+}
+
+fn step(k: u64, scale: f64) -> RunEvent {
+    let x = k as f64;
+    let m: Metrics = [
+        ("objective".to_string(), 0.69 * scale / x.sqrt()),
+        ("train.log_loss".to_string(), 0.6 * scale / x.sqrt()),
+        ("test.log_loss".to_string(), 0.65 * scale / x.sqrt() + 0.01 * x.ln()),
+        ("train.accuracy".to_string(), 1.0 - 0.3 / x.sqrt()),
+        ("test.accuracy".to_string(), 0.95 - 0.3 / x.sqrt()),
+    ]
+    .into();
+    RunEvent::Step { step: k, x, fold: None, metrics: m, t_ms: k * 10 }
+}
+
+fn finished(ll: f64, acc: f64) -> RunEvent {
+    RunEvent::Finished { metrics: [("accuracy".to_string(), acc), ("log_loss".to_string(), ll)].into(), train_metrics: Metrics::new(), cv_std: Metrics::new(), t_ms: 400 }
+}
+
+/// An app with the bundled experiments, two finished runs, a failed one and a live one.
+fn scripted() -> App {
+    let mut app = App::new(Theme { color: false }, PathBuf::from("runs"));
+    app.add_experiments(&[PathBuf::from("experiments/logreg-backends.yaml"), PathBuf::from("experiments/mle-vs-map.yaml"), PathBuf::from("tests/fixtures/invalid/bad-prior.yaml")]);
+    for (i, (name, s, ll, acc)) in [("map-weak", 0.1, 0.21, 0.94), ("map-strong", 10.0, 0.35, 0.91)].iter().enumerate() {
+        app.on_event(i as u64, 0, None, &started("logreg", name, *s, "iteration"), false);
+        for k in 1..=30 {
+            app.on_event(i as u64, 0, None, &step(k, 1.0 + i as f64), false);
+        }
+        app.on_event(i as u64, 0, None, &RunEvent::Message { level: Level::Info, text: "converged after 30 iterations".into(), t_ms: 300 }, false);
+        app.on_event(i as u64, 0, None, &finished(*ll, *acc), false);
+    }
+    app.on_event(5, 0, None, &started("logreg", "mle", 0.0, "iteration"), false);
+    app.on_event(5, 0, None, &RunEvent::Failed { error: "the training data are perfectly separable".into(), cancelled: false, t_ms: 12 }, false);
+    app.on_event(6, 0, None, &started("logreg", "live", 1.0, "iteration"), true);
+    for k in 1..=12 {
+        app.on_event(6, 0, None, &step(k, 1.5), true);
+    }
+    app.on_event(6, 0, None, &RunEvent::Message { level: Level::Warning, text: "train size 20: no point".into(), t_ms: 50 }, true);
+    app
+}
+
+fn render(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| views::draw(app, f)).unwrap();
+    t
+}
+
+fn key(c: char) -> ratatui::crossterm::event::KeyEvent {
+    ratatui::crossterm::event::KeyEvent::from(ratatui::crossterm::event::KeyCode::Char(c))
+}
+
+#[test]
+fn experiments_view() {
+    let app = scripted();
+    insta::assert_snapshot!(render(&app, 120, 24).backend());
+}
+
+#[test]
+fn run_view_of_a_live_run() {
+    let mut app = scripted();
+    app.on_key(ratatui::crossterm::event::KeyEvent::from(ratatui::crossterm::event::KeyCode::Tab));
+    app.on_key(key('g')); // the newest run, at the top
+    app.on_key(ratatui::crossterm::event::KeyEvent::from(ratatui::crossterm::event::KeyCode::Enter));
+    assert_eq!(app.view, View::Run);
+    assert_eq!(app.current_run().unwrap().name, "live");
+    insta::assert_snapshot!(render(&app, 120, 30).backend());
+}
+
+#[test]
+fn compare_view_highlights_the_best_run() {
+    let mut app = scripted();
+    app.on_key(ratatui::crossterm::event::KeyEvent::from(ratatui::crossterm::event::KeyCode::Tab));
+    for k in ['g', 'j', 'j', ' ', 'j', ' '] {
+        app.on_key(key(k)); // mark map-strong and map-weak
+    }
+    assert_eq!(app.runs.iter().filter(|r| r.marked).count(), 2);
+    app.on_key(key('4'));
+    app.on_key(key('s'));
+    let t = render(&app, 120, 30);
+    insta::assert_snapshot!(t.backend());
+    // The best log_loss (0.2100, lower is better) and accuracy (0.9400) are emphasised.
+    let buf = t.backend().buffer();
+    let find = |s: &str| {
+        (0..buf.area.height).find_map(|y| {
+            let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect();
+            line.find(s).map(|i| (line[..i].chars().count() as u16, y))
+        })
+    };
+    for best in ["0.2100", "0.9400"] {
+        let (x, y) = find(best).unwrap_or_else(|| panic!("{best} shown"));
+        assert!(buf[(x, y)].modifier.contains(Modifier::UNDERLINED), "{best} is highlighted");
+    }
+    let (x, y) = find("0.3500").unwrap();
+    assert!(!buf[(x, y)].modifier.contains(Modifier::UNDERLINED));
+}
+
+#[test]
+fn data_view_of_iris() {
+    let mut app = scripted();
+    app.add_experiments(&[PathBuf::from("tests/fixtures/valid/cv-iris.yaml")]);
+    app.exp_sel = 3;
+    let e = &app.experiments[3];
+    let plan = e.plan.as_ref().unwrap();
+    let cfg = plan.data.as_ref().unwrap();
+    let p = ratlab::ui::preview::preview(cfg, plan.seed).unwrap();
+    assert_eq!(p.rows, 150);
+    assert_eq!(p.balance, [("setosa".to_string(), 50), ("versicolor".to_string(), 50), ("virginica".to_string(), 50)]);
+    let sl = &p.columns[0];
+    assert!((sl.mean.unwrap() - 5.843333).abs() < 1e-5 && (sl.std.unwrap() - 0.828066).abs() < 1e-5, "{sl:?}");
+    let key = views::data_preview_key(&app, 3).unwrap();
+    app.set_preview(key, Ok(p));
+    app.on_key(key_code('2'));
+    // Paths are absolute in the title; render with them replaced for a stable snapshot.
+    let out = render(&app, 120, 30).backend().to_string().replace(&ratlab_root(), "<root>");
+    insta::assert_snapshot!(out);
+}
+
+fn key_code(c: char) -> ratatui::crossterm::event::KeyEvent {
+    key(c)
+}
+
+fn ratlab_root() -> String {
+    env!("CARGO_MANIFEST_DIR").to_string()
+}
+
+#[test]
+fn yaml_view_shows_errors_inline() {
+    let mut app = scripted();
+    app.exp_sel = 2;
+    app.on_key(key('5'));
+    insta::assert_snapshot!(render(&app, 120, 20).backend());
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = scripted();
+    app.on_key(key('?'));
+    insta::assert_snapshot!(render(&app, 120, 34).backend());
+}
+
+#[test]
+fn too_small_terminal_gets_a_message() {
+    let app = scripted();
+    insta::assert_snapshot!(render(&app, 50, 10).backend());
+}
+
+#[test]
+fn replay_at_speed_feeds_events_by_their_recorded_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = crate::cmd().args(["run", "experiments/logreg-backends.yaml", "--run", "native", "--format", "json", "--out", tmp.path().to_str().unwrap()]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let dir = PathBuf::from(v["runs"][0]["dir"].as_str().unwrap());
+    let mut app = App::new(Theme { color: false }, tmp.path().to_path_buf());
+    app.start_replay(std::slice::from_ref(&dir), Some(1.0)).unwrap();
+    assert_eq!(app.view, View::Run);
+    assert_eq!(app.runs[0].steps, 0, "nothing played yet");
+    app.on_key(key('p'));
+    assert!(!app.tick_replay(1e9), "paused");
+    app.on_key(key('p'));
+    app.tick_replay(1e9);
+    let log = ratlab::experiments::store::read_run(&dir).unwrap();
+    let summary = ratlab::experiments::store::Summary::from_events(&log.events).unwrap();
+    assert_eq!(app.runs[0].steps, summary.steps);
+    assert_eq!(app.runs[0].metrics, summary.metrics, "the replayed run ends with the recorded metrics");
+}

@@ -923,12 +923,15 @@ mod tests {
     fn space_marks_runs_and_compare_shows_the_marked_ones() {
         let mut a = app_with_runs(3);
         a.on_key(key(KeyCode::Tab)); // run list
+        a.on_key(key(KeyCode::Char('g'))); // newest first
         a.on_key(key(KeyCode::Char(' ')));
         a.on_key(key(KeyCode::Char('j')));
         a.on_key(key(KeyCode::Char('j')));
         a.on_key(key(KeyCode::Char(' ')));
         let names: Vec<String> = a.compared().iter().map(|r| r.name.clone()).collect();
         assert_eq!(names, ["r2", "r0"], "newest first, the two marked");
+        a.on_key(key(KeyCode::Char(' ')));
+        a.on_key(key(KeyCode::Char('g')));
         a.on_key(key(KeyCode::Char(' ')));
         assert_eq!(a.compared().len(), 3, "no marks left: the selected run's experiment");
     }

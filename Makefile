@@ -20,7 +20,7 @@ export PATH := $(VENV)/bin:$(PATH)
 CARGO_FLAGS := --release --locked --features torch
 BIN := $(CARGO_TARGET_DIR)/release/ratlab
 
-.PHONY: all run build test torch bench clean-cache
+.PHONY: all run build test torch tmux bench clean-cache
 
 all: build
 
@@ -40,12 +40,20 @@ build: torch
 		mkdir -p target/release && ln -sfn $(BIN) target/release/ratlab; fi
 	@echo "==> target/release/ratlab"
 
-## run: run the bundled MLE-vs-MAP experiment headless (the TUI takes over in a later release)
+## run: open the TUI on the bundled experiments (experiments/*.yaml) and datasets
 run: build
-	$(BIN) run experiments/mle-vs-map.yaml
+	$(BIN) tui
+
+## tmux: the TUI end-to-end test drives ratlab in tmux; install it where we can
+tmux:
+	@command -v tmux >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "==> installing tmux (for the TUI end-to-end test)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; \
+		else echo "make test needs tmux for the TUI end-to-end test: install it (apt-get install tmux)"; exit 1; fi; }
 
 ## test: the whole test suite, plus a check that the crate builds without torch
-test: torch
+test: torch tmux
 	cargo test $(CARGO_FLAGS) --no-fail-fast
 	cargo build --release --locked --lib
 	$(MAKE) --no-print-directory build

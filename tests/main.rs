@@ -2,6 +2,7 @@
 //! area of user-facing behaviour.
 
 mod cli;
+mod e2e;
 mod fixtures;
 mod logistic;
 mod records;

@@ -1,5 +1,6 @@
 //! Native Rust implementations: the step-wise estimators whose every iteration ratlab shows,
 //! and small dense linear algebra they share.
 
+pub mod kdtree;
 pub mod linalg;
 pub mod logistic;

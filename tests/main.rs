@@ -4,6 +4,7 @@
 mod cli;
 mod e2e;
 mod fixtures;
+mod knn;
 mod logistic;
 mod records;
 mod tui;

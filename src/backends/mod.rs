@@ -5,6 +5,7 @@
 //! with a one-shot `fit` (linfa-logistic, smartcore) are a single step.
 
 pub mod estimation;
+pub mod knn;
 pub mod linfa;
 pub mod native;
 pub mod params;
@@ -64,14 +65,18 @@ impl Backend {
 pub enum Algorithm {
     LogisticRegression,
     Estimation,
+    Knn,
+    KnnScaling,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 2] = [Algorithm::LogisticRegression, Algorithm::Estimation];
+    pub const ALL: [Algorithm; 4] = [Algorithm::LogisticRegression, Algorithm::Estimation, Algorithm::Knn, Algorithm::KnnScaling];
     pub fn as_str(self) -> &'static str {
         match self {
             Algorithm::LogisticRegression => "logistic_regression",
             Algorithm::Estimation => "estimation",
+            Algorithm::Knn => "knn",
+            Algorithm::KnnScaling => "knn_scaling",
         }
     }
     pub fn parse(s: &str) -> Option<Algorithm> {
@@ -80,22 +85,29 @@ impl Algorithm {
     /// Backends that implement this algorithm.
     pub fn backends(self) -> &'static [Backend] {
         match self {
-            Algorithm::LogisticRegression => &[Backend::Native, Backend::Linfa, Backend::Smartcore],
-            Algorithm::Estimation => &[Backend::Native],
+            Algorithm::LogisticRegression | Algorithm::Knn => &[Backend::Native, Backend::Linfa, Backend::Smartcore],
+            Algorithm::Estimation | Algorithm::KnnScaling => &[Backend::Native],
         }
     }
-    /// The task this algorithm solves; `None` when it needs no dataset.
-    pub fn task(self) -> Option<Task> {
+    /// The tasks this algorithm can solve on a dataset; empty when it takes no dataset.
+    pub fn tasks(self) -> &'static [Task] {
         match self {
-            Algorithm::LogisticRegression => Some(Task::Classification),
-            Algorithm::Estimation => None,
+            Algorithm::LogisticRegression => &[Task::Classification],
+            Algorithm::Knn => &[Task::Classification, Task::Regression],
+            Algorithm::Estimation | Algorithm::KnnScaling => &[],
         }
+    }
+    /// Whether runs of this algorithm train on the experiment's dataset.
+    pub fn uses_data(self) -> bool {
+        !self.tasks().is_empty()
     }
     /// What one step is on the x axis of its curves.
     pub fn x_label(self) -> &'static str {
         match self {
             Algorithm::LogisticRegression => "iteration",
             Algorithm::Estimation => "sample size",
+            Algorithm::Knn => "step",
+            Algorithm::KnnScaling => "dimension",
         }
     }
 }
@@ -181,6 +193,11 @@ pub fn build_trainer(
 ) -> Result<Box<dyn Trainer>, TrainError> {
     match (params, backend) {
         (AlgoParams::Estimation(p), _) => Ok(Box::new(estimation::EstimationTrainer::new(p.clone(), seed))),
+        (AlgoParams::KnnScaling(p), _) => Ok(Box::new(knn::ScalingTrainer::new(p.clone(), seed))),
+        (AlgoParams::Knn(p), b) => {
+            let data = data.ok_or_else(|| TrainError::Data("knn needs a dataset".into()))?;
+            Ok(Box::new(knn::KnnTrainer::new(p.clone(), b, data)?))
+        }
         (AlgoParams::Logistic(p), b) => {
             let data = data.ok_or_else(|| TrainError::Data("logistic regression needs a dataset".into()))?;
             let _ = algorithm;

@@ -80,6 +80,8 @@ pub struct RunPlan {
     /// Every parameter with defaults filled in, as recorded in events.
     pub params_json: Value,
     pub train_sizes: Option<Vec<f64>>,
+    /// Parameter sweep: the swept parameter and, per value, its x and the run's parameters.
+    pub sweep: Option<(String, Vec<(f64, AlgoParams)>)>,
     pub seed: u64,
 }
 
@@ -205,24 +207,27 @@ impl Checker {
                 runs.push(rp);
             }
         }
-        // The task follows from the algorithms named, even where a run's parameters are invalid.
-        let tasks: BTreeSet<&str> =
-            spec.runs.value.iter().filter_map(|r| Algorithm::parse(&r.value.algorithm.value)?.task()).map(Task::as_str).collect();
-        let needs_data = !tasks.is_empty();
-        let mut task = match tasks.len() {
-            0 => None,
-            1 => Some(if tasks.contains("regression") { Task::Regression } else { Task::Classification }),
-            _ => {
-                self.err(Some(pos(&spec.runs)), "runs", "mixes classification and regression algorithms; split them into two experiments");
-                None
-            }
+        // The task follows from the algorithms named, even where a run's parameters are invalid:
+        // the tasks every data-using algorithm supports.
+        let algos: Vec<Algorithm> = spec.runs.value.iter().filter_map(|r| Algorithm::parse(&r.value.algorithm.value)).collect();
+        let users: Vec<Algorithm> = algos.iter().copied().filter(|a| a.uses_data()).collect();
+        let needs_data = !users.is_empty();
+        let possible: Vec<Task> =
+            [Task::Classification, Task::Regression].into_iter().filter(|t| users.iter().all(|a| a.tasks().contains(t))).collect();
+        if needs_data && possible.is_empty() {
+            self.err(Some(pos(&spec.runs)), "runs", "mixes classification-only and regression-only algorithms; split them into two experiments");
+        }
+        let mut task = match possible.as_slice() {
+            [one] => Some(*one),
+            _ => None,
         };
+        let flexible = possible.len() > 1;
         let data = match (&spec.data, needs_data) {
             (None, true) => {
                 self.err(None, "data", "is missing; the runs need a dataset (data: {path: FILE, target: COLUMN} or data: {generate: {...}})");
                 None
             }
-            (Some(d), _) => self.data(d, &mut task),
+            (Some(d), _) => self.data(d, &mut task, flexible),
             (None, false) => None,
         };
         let metrics = match (&spec.metrics, task) {
@@ -337,7 +342,7 @@ impl Checker {
         let train_sizes = match &r.train_sizes {
             None => None,
             Some(ts) => {
-                if algorithm.task().is_none() {
+                if !algorithm.uses_data() {
                     self.err(Some(pos(ts)), &f("train_sizes"), format!("{algorithm} takes no dataset; use its params.sizes"));
                 }
                 let mut out = Vec::new();
@@ -362,6 +367,56 @@ impl Checker {
                 Some(out)
             }
         };
+        let sweep = match &r.sweep {
+            None => None,
+            Some(sw) => {
+                let name = &sw.value.param.value;
+                if r.train_sizes.is_some() {
+                    self.err(Some(pos(sw)), &f("sweep"), "cannot be combined with train_sizes in one run; use two runs");
+                }
+                match defs.iter().find(|d| d.name == name) {
+                    None => {
+                        ok = false;
+                        self.err(Some(pos(&sw.value.param)), &f("sweep.param"), format!(
+                            "unknown parameter {} for {algorithm}; allowed: {}",
+                            quote(name),
+                            defs.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
+                        ));
+                        None
+                    }
+                    Some(d) => {
+                        let mut points = Vec::new();
+                        if sw.value.values.value.is_empty() {
+                            ok = false;
+                            self.err(Some(pos(&sw.value.values)), &f("sweep.values"), "is empty; list the values to try");
+                        }
+                        for (j, v) in sw.value.values.value.iter().enumerate() {
+                            match check_value(d, &v.value) {
+                                Ok(pv) => {
+                                    let x = match &pv {
+                                        params::ParamValue::Float(x) => *x,
+                                        params::ParamValue::Int(i) => *i as f64,
+                                        _ => j as f64,
+                                    };
+                                    let mut m = map.clone();
+                                    m.insert(name.clone(), pv);
+                                    if let Some((k, msg)) = backend_limit(algorithm, backend, &m) {
+                                        ok = false;
+                                        self.err(Some(pos(v)), &f(&format!("sweep.values[{j}]")), format!("{k}: {msg}"));
+                                    }
+                                    points.push((x, AlgoParams::from_map(algorithm, &m)));
+                                }
+                                Err(msg) => {
+                                    ok = false;
+                                    self.err(Some(pos(v)), &f(&format!("sweep.values[{j}]")), msg);
+                                }
+                            }
+                        }
+                        Some((name.clone(), points))
+                    }
+                }
+            }
+        };
         if !ok {
             return None;
         }
@@ -374,6 +429,7 @@ impl Checker {
             params: AlgoParams::from_map(algorithm, &map),
             params_json,
             train_sizes,
+            sweep,
             seed: r.seed.as_ref().map_or(seed, |s| s.value),
         })
     }
@@ -395,7 +451,7 @@ impl Checker {
         }
     }
 
-    fn data(&mut self, d: &S<DataSpec>, task: &mut Option<Task>) -> Option<DataConfig> {
+    fn data(&mut self, d: &S<DataSpec>, task: &mut Option<Task>, flexible: bool) -> Option<DataConfig> {
         let at = Some(pos(d));
         let d = &d.value;
         for (k, p) in [("data.target", d.target.as_ref().map(pos)), ("data.features", d.features.as_ref().map(pos)), ("data.drop", d.drop.as_ref().map(pos))] {
@@ -414,7 +470,16 @@ impl Checker {
                 _ => *task = Some(given),
             }
         }
+        // Algorithms that do both follow a regression generator.
+        if flexible && task.is_none() {
+            if let Some(g) = &d.generate {
+                if g.value.kind.value == "regression" {
+                    *task = Some(Task::Regression);
+                }
+            }
+        }
         let task_v = task.unwrap_or(Task::Classification);
+        *task = Some(task_v);
         let source = match (&d.path, &d.generate) {
             (Some(_), Some(g)) => {
                 self.err(Some(pos(g)), "data.generate", "give either data.path or data.generate, not both");

@@ -138,8 +138,10 @@ pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, sink: &mut dy
     let mut em = Emitter { run, sink, cancel, start: Instant::now(), summary: None };
     let n_folds = folds.map_or(1, <[Fold]>::len);
     let total_steps = match (&run.train_sizes, &run.params) {
+        _ if run.sweep.is_some() => run.sweep.as_ref().map(|s| (s.1.len() * n_folds) as u64),
         (Some(s), _) => Some((s.len() * n_folds) as u64),
         (None, crate::backends::AlgoParams::Estimation(e)) => Some(e.sizes.len() as u64),
+        (None, crate::backends::AlgoParams::KnnScaling(e)) => Some(e.dims.len() as u64),
         (None, crate::backends::AlgoParams::Logistic(l)) if matches!(run.backend, crate::backends::Backend::Native) => Some(l.max_iter * n_folds as u64),
         _ => Some(n_folds as u64),
     };
@@ -150,7 +152,11 @@ pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, sink: &mut dy
         backend: run.backend.as_str().into(),
         params: run.params_json.clone(),
         seed: run.seed,
-        x_label: if run.train_sizes.is_some() { "train size".into() } else { run.algorithm.x_label().into() },
+        x_label: match (&run.sweep, &run.train_sizes) {
+            (Some((p, _)), _) => p.clone(),
+            (None, Some(_)) => "train size".into(),
+            _ => run.algorithm.x_label().into(),
+        },
         total_steps,
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     });
@@ -169,7 +175,7 @@ type Finals = (Metrics, Metrics, Metrics);
 
 fn drive(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, em: &mut Emitter<'_>) -> Result<Finals, Stop> {
     let folds = match folds {
-        Some(f) if run.algorithm.task().is_some() => Some(f),
+        Some(f) if run.algorithm.uses_data() => Some(f),
         _ => None,
     };
     let Some(folds) = folds else {
@@ -197,9 +203,10 @@ fn drive(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, em: &mut Emitter<'_
     let mut step = 0u64;
     for (fi, fold) in folds.iter().enumerate() {
         let fold_id = cv.then_some(fi as u32);
-        let res = match &run.train_sizes {
-            None => train_full(plan, run, &fold.train, &fold.test, fold_id, &mut step, em)?,
-            Some(sizes) => learning_curve(plan, run, fold, sizes, fold_id, &mut step, em)?,
+        let res = match (&run.sweep, &run.train_sizes) {
+            (Some((name, points)), _) => sweep_curve(plan, run, fold, name, points, fold_id, &mut step, em)?,
+            (None, None) => train_full(plan, run, &fold.train, &fold.test, fold_id, &mut step, em)?,
+            (None, Some(sizes)) => learning_curve(plan, run, fold, sizes, fold_id, &mut step, em)?,
         };
         per_fold.push(res);
     }
@@ -271,6 +278,78 @@ fn train_full(
     }
 }
 
+/// Fit a trainer to completion (checking for cancellation between steps) and evaluate it.
+/// `Ok(None)` means cancelled.
+fn fit_and_evaluate(
+    plan: &Plan,
+    run: &RunPlan,
+    params: &crate::backends::AlgoParams,
+    train: &TrainSet,
+    test: &TrainSet,
+    cancel: &AtomicBool,
+) -> Result<Option<Metrics>, TrainError> {
+    let mut tr = build_trainer(run.algorithm, run.backend, params, Some(train), run.seed)?;
+    let mut inner = 0u64;
+    loop {
+        if cancel.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        inner += 1;
+        let out = tr.step()?;
+        check_finite(&out, inner)?;
+        if out.done {
+            break;
+        }
+    }
+    let mut metrics = Metrics::new();
+    if let Some(model) = tr.predictor() {
+        evaluate(model, train, &plan.metrics, "train.", &mut metrics);
+        evaluate(model, test, &plan.metrics, "test.", &mut metrics);
+    }
+    metrics.insert("iterations".into(), inner as f64);
+    Ok(Some(metrics))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sweep_curve(
+    plan: &Plan,
+    run: &RunPlan,
+    fold: &Fold,
+    name: &str,
+    points: &[(f64, crate::backends::AlgoParams)],
+    fold_id: Option<u32>,
+    step: &mut u64,
+    em: &mut Emitter<'_>,
+) -> Result<(Metrics, Metrics), Stop> {
+    let mut last = None;
+    let mut best: Option<(f64, f64)> = None;
+    let key = plan.metrics.first().map(|m| (format!("test.{}", m.as_str()), m.higher_is_better()));
+    for (x, params) in points {
+        em.check()?;
+        *step += 1;
+        match fit_and_evaluate(plan, run, params, &fold.train, &fold.test, em.cancel) {
+            Ok(None) => return Err(Stop::Cancelled),
+            Ok(Some(metrics)) => {
+                if let Some((k, higher)) = &key {
+                    if let Some(v) = metrics.get(k) {
+                        if best.is_none_or(|(_, b)| if *higher { *v > b } else { *v < b }) {
+                            best = Some((*x, *v));
+                        }
+                    }
+                }
+                last = Some(finals(&metrics));
+                let t_ms = em.t();
+                em.send(RunEvent::Step { step: *step, x: *x, fold: fold_id, metrics, t_ms })?;
+            }
+            Err(e) => return Err(Stop::Error(format!("{name} = {x}: {e}"))),
+        }
+    }
+    if let (Some((x, v)), Some((k, _))) = (best, &key) {
+        em.message(Level::Info, format!("best {k} = {v:.4} at {name} = {x}"))?;
+    }
+    last.ok_or_else(|| Stop::Error("the sweep has no values".into()))
+}
+
 fn learning_curve(
     plan: &Plan,
     run: &RunPlan,
@@ -297,27 +376,7 @@ fn learning_curve(
     for &c in &counts {
         em.check()?;
         let subset = fold.train.subset(&order[..c]);
-        let result = build_trainer(run.algorithm, run.backend, &run.params, Some(&subset), run.seed).and_then(|mut tr| {
-            let mut inner = 0u64;
-            loop {
-                if em.cancel.load(Ordering::SeqCst) {
-                    return Ok(None);
-                }
-                inner += 1;
-                let out = tr.step()?;
-                check_finite(&out, inner)?;
-                if out.done {
-                    break;
-                }
-            }
-            let mut metrics = Metrics::new();
-            if let Some(model) = tr.predictor() {
-                evaluate(model, &subset, &plan.metrics, "train.", &mut metrics);
-                evaluate(model, &fold.test, &plan.metrics, "test.", &mut metrics);
-            }
-            metrics.insert("iterations".into(), inner as f64);
-            Ok(Some(metrics))
-        });
+        let result = fit_and_evaluate(plan, run, &run.params, &subset, &fold.test, em.cancel);
         *step += 1;
         match result {
             Ok(None) => return Err(Stop::Cancelled),

@@ -121,4 +121,15 @@ pub struct RunSpec {
     /// Overrides the experiment seed for this run.
     #[serde(default)]
     pub seed: Option<S<u64>>,
+    /// Fit once per value of one parameter; each value is a step (accuracy versus k, …).
+    #[serde(default)]
+    pub sweep: Option<S<SweepSpec>>,
+}
+
+/// `sweep: {param: k, values: [1, 3, 5]}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    pub param: S<String>,
+    pub values: S<Vec<S<serde_json::Value>>>,
 }

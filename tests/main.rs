@@ -6,6 +6,7 @@ mod e2e;
 mod fixtures;
 mod knn;
 mod logistic;
+mod pca;
 mod records;
 mod tui;
 

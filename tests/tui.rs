@@ -38,7 +38,7 @@ fn step(k: u64, scale: f64) -> RunEvent {
 }
 
 fn finished(ll: f64, acc: f64) -> RunEvent {
-    RunEvent::Finished { metrics: [("accuracy".to_string(), acc), ("log_loss".to_string(), ll)].into(), train_metrics: Metrics::new(), cv_std: Metrics::new(), t_ms: 400 }
+    RunEvent::Finished { metrics: [("accuracy".to_string(), acc), ("log_loss".to_string(), ll)].into(), train_metrics: Metrics::new(), cv_std: Metrics::new(), t_ms: 400, artifacts: serde_json::Value::Null }
 }
 
 /// An app with the bundled experiments, two finished runs, a failed one and a live one.

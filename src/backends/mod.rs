@@ -9,6 +9,7 @@ pub mod knn;
 pub mod linfa;
 pub mod native;
 pub mod params;
+pub mod pca;
 pub mod smartcore;
 #[cfg(feature = "torch")]
 pub mod torch;
@@ -67,16 +68,18 @@ pub enum Algorithm {
     Estimation,
     Knn,
     KnnScaling,
+    Pca,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 4] = [Algorithm::LogisticRegression, Algorithm::Estimation, Algorithm::Knn, Algorithm::KnnScaling];
+    pub const ALL: [Algorithm; 5] = [Algorithm::LogisticRegression, Algorithm::Estimation, Algorithm::Knn, Algorithm::KnnScaling, Algorithm::Pca];
     pub fn as_str(self) -> &'static str {
         match self {
             Algorithm::LogisticRegression => "logistic_regression",
             Algorithm::Estimation => "estimation",
             Algorithm::Knn => "knn",
             Algorithm::KnnScaling => "knn_scaling",
+            Algorithm::Pca => "pca",
         }
     }
     pub fn parse(s: &str) -> Option<Algorithm> {
@@ -85,7 +88,7 @@ impl Algorithm {
     /// Backends that implement this algorithm.
     pub fn backends(self) -> &'static [Backend] {
         match self {
-            Algorithm::LogisticRegression | Algorithm::Knn => &[Backend::Native, Backend::Linfa, Backend::Smartcore],
+            Algorithm::LogisticRegression | Algorithm::Knn | Algorithm::Pca => &[Backend::Native, Backend::Linfa, Backend::Smartcore],
             Algorithm::Estimation | Algorithm::KnnScaling => &[Backend::Native],
         }
     }
@@ -93,7 +96,7 @@ impl Algorithm {
     pub fn tasks(self) -> &'static [Task] {
         match self {
             Algorithm::LogisticRegression => &[Task::Classification],
-            Algorithm::Knn => &[Task::Classification, Task::Regression],
+            Algorithm::Knn | Algorithm::Pca => &[Task::Classification, Task::Regression],
             Algorithm::Estimation | Algorithm::KnnScaling => &[],
         }
     }
@@ -108,6 +111,7 @@ impl Algorithm {
             Algorithm::Estimation => "sample size",
             Algorithm::Knn => "step",
             Algorithm::KnnScaling => "dimension",
+            Algorithm::Pca => "components",
         }
     }
 }
@@ -170,6 +174,16 @@ pub trait Trainer {
     fn total_steps(&self) -> Option<u64> {
         None
     }
+    /// For trainers without a predictor: the final metrics, when they are not simply the
+    /// last step's (PCA reports the chosen number of components).
+    fn final_metrics(&self) -> Option<Metrics> {
+        None
+    }
+    /// What a view needs beyond curves (PCA's scree and projection), recorded with the end
+    /// of the run.
+    fn artifacts(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 impl fmt::Display for Algorithm {
@@ -189,9 +203,14 @@ pub fn build_trainer(
     backend: Backend,
     params: &AlgoParams,
     data: Option<&TrainSet>,
+    test: Option<&TrainSet>,
     seed: u64,
 ) -> Result<Box<dyn Trainer>, TrainError> {
     match (params, backend) {
+        (AlgoParams::Pca(p), b) => {
+            let data = data.ok_or_else(|| TrainError::Data("pca needs a dataset".into()))?;
+            Ok(Box::new(pca::PcaTrainer::new(p.clone(), b, data, test)?))
+        }
         (AlgoParams::Estimation(p), _) => Ok(Box::new(estimation::EstimationTrainer::new(p.clone(), seed))),
         (AlgoParams::KnnScaling(p), _) => Ok(Box::new(knn::ScalingTrainer::new(p.clone(), seed))),
         (AlgoParams::Knn(p), b) => {

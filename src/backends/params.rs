@@ -93,6 +93,11 @@ static KNN_SCALING: &[ParamDef] = &[
     p("leaf_size", ParamKind::Int { min: 1, max: 100_000 }, "16", "points per leaf"),
 ];
 
+static PCA: &[ParamDef] = &[
+    p("n_components", POS, "0.95", "a count (5), or the variance fraction to keep (0.95: the fewest components explaining 95%)"),
+    p("whiten", ParamKind::Bool, "false", "scale projections to unit variance (for preprocessing)"),
+];
+
 /// The parameter table of an algorithm.
 pub fn defs(algorithm: Algorithm) -> &'static [ParamDef] {
     match algorithm {
@@ -100,6 +105,7 @@ pub fn defs(algorithm: Algorithm) -> &'static [ParamDef] {
         Algorithm::Estimation => ESTIMATION,
         Algorithm::Knn => KNN,
         Algorithm::KnnScaling => KNN_SCALING,
+        Algorithm::Pca => PCA,
     }
 }
 
@@ -292,6 +298,14 @@ pub struct KnnScalingParams {
     pub leaf_size: usize,
 }
 
+/// Parameters of PCA.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PcaParams {
+    /// A count (≥ 1) or a variance fraction (< 1).
+    pub n_components: f64,
+    pub whiten: bool,
+}
+
 /// Typed parameters of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AlgoParams {
@@ -299,6 +313,7 @@ pub enum AlgoParams {
     Estimation(EstimationParams),
     Knn(KnnParams),
     KnnScaling(KnnScalingParams),
+    Pca(PcaParams),
 }
 
 fn f(m: &ParamMap, k: &str) -> f64 {
@@ -371,6 +386,7 @@ impl AlgoParams {
                     },
                 })
             }
+            Algorithm::Pca => AlgoParams::Pca(PcaParams { n_components: f(m, "n_components"), whiten: matches!(m.get("whiten"), Some(ParamValue::Bool(true))) }),
             Algorithm::KnnScaling => AlgoParams::KnnScaling(KnnScalingParams {
                 dims: match m.get("dims") {
                     Some(ParamValue::Sizes(s)) => s.clone(),

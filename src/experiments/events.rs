@@ -79,6 +79,9 @@ pub enum RunEvent {
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         cv_std: Metrics,
         t_ms: u64,
+        /// What a view needs beyond curves (PCA's scree and projection).
+        #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+        artifacts: serde_json::Value,
     },
     /// The run ended without a result: an error, divergence, or cancellation.
     Failed {

@@ -82,6 +82,8 @@ pub struct RunPlan {
     pub train_sizes: Option<Vec<f64>>,
     /// Parameter sweep: the swept parameter and, per value, its x and the run's parameters.
     pub sweep: Option<(String, Vec<(f64, AlgoParams)>)>,
+    /// Preprocessing stages, in order.
+    pub preprocess: Vec<crate::backends::params::PcaParams>,
     pub seed: u64,
 }
 
@@ -417,6 +419,56 @@ impl Checker {
                 }
             }
         };
+        let mut preprocess = Vec::new();
+        if let Some(pp) = &r.preprocess {
+            if !algorithm.uses_data() || algorithm == Algorithm::Pca {
+                ok = false;
+                self.err(Some(pos(pp)), &f("preprocess"), format!("{algorithm} does not take preprocessing stages"));
+            }
+            for (j, stage) in pp.value.iter().enumerate() {
+                if stage.value.len() != 1 {
+                    ok = false;
+                    self.err(Some(pos(stage)), &f(&format!("preprocess[{j}]")), "each stage is one name with its parameters, e.g. {pca: {n_components: 5}}");
+                    continue;
+                }
+                for (name, given) in &stage.value {
+                    if name != "pca" {
+                        ok = false;
+                        self.err(Some(pos(given)), &f(&format!("preprocess[{j}]")), format!("unknown stage {}; allowed: pca", quote(name)));
+                        continue;
+                    }
+                    let pdefs = params::defs(Algorithm::Pca);
+                    let mut pm = ParamMap::new();
+                    for (k, v) in &given.value {
+                        match pdefs.iter().find(|d| d.name == k) {
+                            None => {
+                                ok = false;
+                                self.err(Some(pos(v)), &f(&format!("preprocess[{j}].pca.{k}")), format!(
+                                    "unknown parameter {}; allowed: {}",
+                                    quote(k),
+                                    pdefs.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
+                                ));
+                            }
+                            Some(d) => match check_value(d, &v.value) {
+                                Ok(pv) => {
+                                    pm.insert(k.clone(), pv);
+                                }
+                                Err(msg) => {
+                                    ok = false;
+                                    self.err(Some(pos(v)), &f(&format!("preprocess[{j}].pca.{k}")), msg);
+                                }
+                            },
+                        }
+                    }
+                    for d in pdefs {
+                        pm.entry(d.name.to_string()).or_insert_with(|| default_value(d));
+                    }
+                    if let AlgoParams::Pca(pp) = AlgoParams::from_map(Algorithm::Pca, &pm) {
+                        preprocess.push(pp);
+                    }
+                }
+            }
+        }
         if !ok {
             return None;
         }
@@ -430,6 +482,7 @@ impl Checker {
             params_json,
             train_sizes,
             sweep,
+            preprocess,
             seed: r.seed.as_ref().map_or(seed, |s| s.value),
         })
     }

@@ -64,6 +64,7 @@ struct Emitter<'a> {
     cancel: &'a AtomicBool,
     start: Instant,
     summary: Option<Summary>,
+    artifacts: serde_json::Value,
 }
 
 impl Emitter<'_> {
@@ -135,7 +136,7 @@ pub fn run_plan(plan: &Plan, prepared: Option<&Prepared>, only: Option<&[usize]>
 
 /// Execute one run to its end (finished, failed or cancelled), emitting all its events.
 pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, sink: &mut dyn Sink, cancel: &AtomicBool) -> Summary {
-    let mut em = Emitter { run, sink, cancel, start: Instant::now(), summary: None };
+    let mut em = Emitter { run, sink, cancel, start: Instant::now(), summary: None, artifacts: serde_json::Value::Null };
     let n_folds = folds.map_or(1, <[Fold]>::len);
     let total_steps = match (&run.train_sizes, &run.params) {
         _ if run.sweep.is_some() => run.sweep.as_ref().map(|s| (s.1.len() * n_folds) as u64),
@@ -163,7 +164,7 @@ pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, sink: &mut dy
     let result = drive(plan, run, folds, &mut em);
     let t_ms = em.t();
     let ev = match result {
-        Ok((metrics, train_metrics, cv_std)) => RunEvent::Finished { metrics, train_metrics, cv_std, t_ms },
+        Ok((metrics, train_metrics, cv_std)) => RunEvent::Finished { metrics, train_metrics, cv_std, t_ms, artifacts: std::mem::take(&mut em.artifacts) },
         Err(Stop::Cancelled) => RunEvent::Failed { error: "cancelled".into(), cancelled: true, t_ms },
         Err(Stop::Error(error)) => RunEvent::Failed { error, cancelled: false, t_ms },
     };
@@ -180,7 +181,7 @@ fn drive(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, em: &mut Emitter<'_
     };
     let Some(folds) = folds else {
         // No dataset (estimation demo): the trainer reports its own metrics.
-        let mut tr = build_trainer(run.algorithm, run.backend, &run.params, None, run.seed).map_err(|e| Stop::Error(e.to_string()))?;
+        let mut tr = build_trainer(run.algorithm, run.backend, &run.params, None, None, run.seed).map_err(|e| Stop::Error(e.to_string()))?;
         let mut k = 0u64;
         loop {
             em.check()?;
@@ -194,7 +195,8 @@ fn drive(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, em: &mut Emitter<'_
             let last = out.metrics.clone();
             em.send(RunEvent::Step { step: k, x: out.x.unwrap_or(k as f64), fold: None, metrics: out.metrics, t_ms })?;
             if out.done {
-                return Ok((last, Metrics::new(), Metrics::new()));
+                em.artifacts = tr.artifacts().unwrap_or_default();
+                return Ok((tr.final_metrics().unwrap_or(last), Metrics::new(), Metrics::new()));
             }
         }
     };
@@ -203,6 +205,16 @@ fn drive(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, em: &mut Emitter<'_
     let mut step = 0u64;
     for (fi, fold) in folds.iter().enumerate() {
         let fold_id = cv.then_some(fi as u32);
+        let staged;
+        let fold = if run.preprocess.is_empty() {
+            fold
+        } else {
+            staged = preprocess(run, fold).map_err(|e| Stop::Error(format!("preprocess: {e}")))?;
+            if fi == 0 {
+                em.message(Level::Info, staged.1.clone())?;
+            }
+            &staged.0
+        };
         let res = match (&run.sweep, &run.train_sizes) {
             (Some((name, points)), _) => sweep_curve(plan, run, fold, name, points, fold_id, &mut step, em)?,
             (None, None) => train_full(plan, run, &fold.train, &fold.test, fold_id, &mut step, em)?,
@@ -232,6 +244,24 @@ fn drive(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, em: &mut Emitter<'_
     Ok((test, train, if cv { test_std } else { Metrics::new() }))
 }
 
+/// Fit the run's preprocessing stages on a fold's training part and apply them to both parts.
+/// Returns the new fold and a note on what the stages kept.
+fn preprocess(run: &RunPlan, fold: &Fold) -> Result<(Fold, String), TrainError> {
+    let (mut train, mut test) = (fold.train.clone(), fold.test.clone());
+    let mut notes = Vec::new();
+    for p in &run.preprocess {
+        let dims = train.x.ncols();
+        let k_all = dims.min(train.len().saturating_sub(1)).max(1);
+        let fit = crate::backends::pca::PcaFit::fit(&train.x, k_all, crate::backends::Backend::Native)?;
+        let k = fit.choose(p.n_components);
+        let kept: f64 = fit.variances[..k].iter().sum::<f64>() / fit.total;
+        train.x = fit.transform(&train.x, k, p.whiten);
+        test.x = fit.transform(&test.x, k, p.whiten);
+        notes.push(format!("PCA keeps {k} of {dims} features ({:.1}% of the variance{})", kept * 100.0, if p.whiten { ", whitened" } else { "" }));
+    }
+    Ok((Fold { train, test }, format!("preprocess: {}", notes.join("; then "))))
+}
+
 /// Split step metrics into (test, train) final metrics by prefix.
 fn finals(m: &Metrics) -> (Metrics, Metrics) {
     let pick = |p: &str| m.iter().filter_map(|(k, v)| k.strip_prefix(p).map(|s| (s.to_string(), *v))).collect();
@@ -248,7 +278,7 @@ fn train_full(
     em: &mut Emitter<'_>,
 ) -> Result<(Metrics, Metrics), Stop> {
     let mut tr: Box<dyn Trainer> =
-        build_trainer(run.algorithm, run.backend, &run.params, Some(train), run.seed).map_err(|e| Stop::Error(e.to_string()))?;
+        build_trainer(run.algorithm, run.backend, &run.params, Some(train), Some(test), run.seed).map_err(|e| Stop::Error(e.to_string()))?;
     let mut k = 0u64;
     loop {
         em.check()?;
@@ -270,9 +300,17 @@ fn train_full(
                 None => m,
             })?;
         }
-        let fin = finals(&metrics);
+        let mut fin = finals(&metrics);
+        if tr.predictor().is_none() {
+            // Trainers that measure themselves: their final figures, or the last step's
+            // test-set and unprefixed metrics.
+            let mut own: Metrics = metrics.iter().filter(|(k, _)| !k.contains('.')).map(|(k, v)| (k.clone(), *v)).collect();
+            own.extend(fin.0.clone());
+            fin.0 = tr.final_metrics().unwrap_or(own);
+        }
         em.send(RunEvent::Step { step: *step, x: out.x.unwrap_or(k as f64), fold, metrics, t_ms })?;
         if out.done {
+            em.artifacts = tr.artifacts().unwrap_or_default();
             return Ok(fin);
         }
     }
@@ -288,7 +326,7 @@ fn fit_and_evaluate(
     test: &TrainSet,
     cancel: &AtomicBool,
 ) -> Result<Option<Metrics>, TrainError> {
-    let mut tr = build_trainer(run.algorithm, run.backend, params, Some(train), run.seed)?;
+    let mut tr = build_trainer(run.algorithm, run.backend, params, Some(train), Some(test), run.seed)?;
     let mut inner = 0u64;
     loop {
         if cancel.load(Ordering::SeqCst) {

@@ -124,6 +124,10 @@ pub struct RunSpec {
     /// Fit once per value of one parameter; each value is a step (accuracy versus k, …).
     #[serde(default)]
     pub sweep: Option<S<SweepSpec>>,
+    /// Stages fitted on each training part and applied to it and its test part before the
+    /// estimator: `[{pca: {n_components: 5}}]`.
+    #[serde(default)]
+    pub preprocess: Option<S<Vec<S<BTreeMap<String, S<BTreeMap<String, S<serde_json::Value>>>>>>>>,
 }
 
 /// `sweep: {param: k, values: [1, 3, 5]}`.

@@ -68,7 +68,7 @@ impl Summary {
                 self.messages.push(text.clone());
                 self.elapsed_ms = *t_ms;
             }
-            RunEvent::Finished { metrics, train_metrics, cv_std, t_ms } => {
+            RunEvent::Finished { metrics, train_metrics, cv_std, t_ms, .. } => {
                 self.status = Status::Finished;
                 self.metrics = metrics.clone();
                 self.train_metrics = train_metrics.clone();

@@ -114,6 +114,8 @@ pub struct RunEntry {
     pub t_ms: u64,
     pub live: bool,
     pub marked: bool,
+    /// What the algorithm's own view draws (PCA: scree and projection).
+    pub artifacts: serde_json::Value,
 }
 
 impl RunEntry {
@@ -143,6 +145,7 @@ impl RunEntry {
             t_ms: 0,
             live: false,
             marked: false,
+            artifacts: serde_json::Value::Null,
         })
     }
 
@@ -165,9 +168,10 @@ impl RunEntry {
                 self.messages.push((*level, text.clone()));
                 self.t_ms = *t_ms;
             }
-            RunEvent::Finished { metrics, t_ms, .. } => {
+            RunEvent::Finished { metrics, t_ms, artifacts, .. } => {
                 self.status = Status::Finished;
                 self.metrics = metrics.clone();
+                self.artifacts = artifacts.clone();
                 self.t_ms = *t_ms;
                 self.live = false;
             }
@@ -994,7 +998,7 @@ mod tests {
                 *params = serde_json::json!({"prior": "gaussian", "strength": s});
             }
             a.on_event(i as u64, 0, None, &ev, false);
-            a.on_event(i as u64, 0, None, &RunEvent::Finished { metrics: [("log_loss".to_string(), *ll)].into(), train_metrics: Metrics::new(), cv_std: Metrics::new(), t_ms: 1 }, false);
+            a.on_event(i as u64, 0, None, &RunEvent::Finished { metrics: [("log_loss".to_string(), *ll)].into(), train_metrics: Metrics::new(), cv_std: Metrics::new(), t_ms: 1, artifacts: serde_json::Value::Null }, false);
         }
         a.on_key(key(KeyCode::Char('4')));
         let rows = a.compare_rows();

@@ -86,3 +86,72 @@ mod tests {
         assert!((x[0] + x[1] - 2.0).abs() < 1e-6);
     }
 }
+
+/// Eigen-decomposition of a symmetric matrix by cyclic Jacobi rotations: eigenvalues in
+/// descending order and the matching unit eigenvectors as columns. Accurate to rounding, so
+/// it serves as the reference the PCA backends are checked against (p up to a few hundred).
+pub fn sym_eigen(a: &Array2<f64>) -> (Vec<f64>, Array2<f64>) {
+    let n = a.nrows();
+    let mut m = a.clone();
+    let mut v = Array2::<f64>::eye(n);
+    let norm: f64 = m.iter().map(|x| x * x).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
+    for _sweep in 0..100 {
+        let off: f64 = (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| m[[i, j]] * m[[i, j]]).sum::<f64>().sqrt();
+        if off <= 1e-15 * norm {
+            break;
+        }
+        for p in 0..n {
+            for q in (p + 1)..n {
+                let apq = m[[p, q]];
+                if apq.abs() <= 1e-300 {
+                    continue;
+                }
+                let theta = (m[[q, q]] - m[[p, p]]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let (mkp, mkq) = (m[[k, p]], m[[k, q]]);
+                    m[[k, p]] = c * mkp - s * mkq;
+                    m[[k, q]] = s * mkp + c * mkq;
+                }
+                for k in 0..n {
+                    let (mpk, mqk) = (m[[p, k]], m[[q, k]]);
+                    m[[p, k]] = c * mpk - s * mqk;
+                    m[[q, k]] = s * mpk + c * mqk;
+                }
+                for k in 0..n {
+                    let (vkp, vkq) = (v[[k, p]], v[[k, q]]);
+                    v[[k, p]] = c * vkp - s * vkq;
+                    v[[k, q]] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| m[[j, j]].total_cmp(&m[[i, i]]));
+    let vals = order.iter().map(|&i| m[[i, i]]).collect();
+    let vecs = Array2::from_shape_fn((n, n), |(r, c)| v[[r, order[c]]]);
+    (vals, vecs)
+}
+
+#[cfg(test)]
+mod eigen_tests {
+    use super::*;
+
+    #[test]
+    fn jacobi_diagonalizes_a_symmetric_matrix() {
+        let a = ndarray::array![[4.0, 1.0, 2.0], [1.0, 3.0, 0.5], [2.0, 0.5, 5.0]];
+        let (vals, vecs) = sym_eigen(&a);
+        assert!(vals.windows(2).all(|w| w[0] >= w[1]));
+        for (k, lam) in vals.iter().enumerate() {
+            let v = vecs.column(k);
+            let r = a.dot(&v) - &v * *lam;
+            assert!(r.iter().all(|x| x.abs() < 1e-12), "A v = λ v");
+        }
+        assert!((vals.iter().sum::<f64>() - 12.0).abs() < 1e-12, "trace preserved");
+        let vtv = vecs.t().dot(&vecs);
+        assert!((vtv - Array2::<f64>::eye(3)).iter().all(|x| x.abs() < 1e-12), "orthonormal");
+    }
+}

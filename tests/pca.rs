@@ -1,0 +1,93 @@
+//! PCA against references: the backends agree on explained variance (1e-8 relative) and on
+//! components up to sign, k components explain the sum of the top-k covariance eigenvalues,
+//! and the Jacobi solver matches the 2×2 closed form.
+
+use ndarray::{Array2, Axis};
+use ratlab::backends::native::linalg::sym_eigen;
+use ratlab::backends::pca::PcaFit;
+use ratlab::backends::{Backend, Task};
+use ratlab::data::{prepare, DataConfig, Encoding, Evaluation, Missing, Scaler, Source};
+
+fn data(name: &str) -> Array2<f64> {
+    let cfg = DataConfig {
+        source: Source::File(format!("datasets/{name}.csv").into()),
+        target: "target".into(),
+        task: Task::Classification,
+        features: None,
+        drop: vec![],
+        encoding: Encoding::OneHot,
+        missing: Missing::Error,
+        standardize: true,
+        evaluation: Evaluation::Holdout { test: 0.25, stratify: true },
+    };
+    let mut x = prepare(&cfg, 0).unwrap().data.x;
+    Scaler::fit(&x).apply(&mut x);
+    x
+}
+
+fn cov(x: &Array2<f64>) -> Array2<f64> {
+    let xc = x - &x.mean_axis(Axis(0)).unwrap();
+    xc.t().dot(&xc) / (x.nrows() as f64 - 1.0)
+}
+
+#[test]
+fn backends_agree_on_explained_variance_and_components() {
+    for name in ["iris", "wine", "breast_cancer"] {
+        let x = data(name);
+        let k = x.ncols().min(10);
+        let native = PcaFit::fit(&x, k, Backend::Native).unwrap();
+        for backend in [Backend::Linfa, Backend::Smartcore] {
+            let other = PcaFit::fit(&x, k, backend).unwrap();
+            for j in 0..k {
+                let (a, b) = (native.variances[j] / native.total, other.variances[j] / other.total);
+                assert!((a - b).abs() <= 1e-8 * a, "{name} {backend:?} component {j}: ratio {a} vs {b}");
+                let dot = native.components.column(j).dot(&other.components.column(j)).abs();
+                assert!((dot - 1.0).abs() < 1e-6, "{name} {backend:?} component {j}: |cos| = {dot}");
+            }
+        }
+    }
+}
+
+#[test]
+fn k_components_explain_the_top_k_covariance_eigenvalues() {
+    for name in ["wine", "breast_cancer"] {
+        let x = data(name);
+        let (eig, _) = sym_eigen(&cov(&x));
+        let total: f64 = eig.iter().sum();
+        for backend in [Backend::Native, Backend::Linfa, Backend::Smartcore] {
+            let fit = PcaFit::fit(&x, 8, backend).unwrap();
+            assert!((fit.total - total).abs() < 1e-9 * total, "the total variance is the trace");
+            for k in 1..=8 {
+                let got: f64 = fit.variances[..k].iter().sum();
+                let want: f64 = eig[..k].iter().sum();
+                assert!((got - want).abs() <= 1e-8 * want, "{name} {backend:?} k={k}: {got} vs {want}");
+            }
+            // Reconstruction error with k components: the remaining eigenvalues × (n−1)/n.
+            let err = fit.reconstruction_errors(&x);
+            let n = x.nrows() as f64;
+            for k in 1..=8 {
+                let want = eig[k..].iter().sum::<f64>() * (n - 1.0) / n;
+                assert!((err[k - 1] - want).abs() <= 1e-8 * want.max(1e-12), "{name} {backend:?} k={k}: {} vs {want}", err[k - 1]);
+            }
+        }
+    }
+}
+
+#[test]
+fn jacobi_matches_the_two_by_two_closed_form() {
+    let (a, b, c) = (2.5, -0.7, 1.1);
+    let (vals, _) = sym_eigen(&ndarray::array![[a, b], [b, c]]);
+    let m = (a + c) / 2.0;
+    let r = (((a - c) / 2.0f64).powi(2) + b * b).sqrt();
+    assert!((vals[0] - (m + r)).abs() < 1e-14 && (vals[1] - (m - r)).abs() < 1e-14, "{vals:?}");
+}
+
+#[test]
+fn a_variance_fraction_chooses_the_fewest_components_that_reach_it() {
+    let x = data("wine");
+    let fit = PcaFit::fit(&x, 13, Backend::Native).unwrap();
+    let k = fit.choose(0.95);
+    let cum = |k: usize| fit.variances[..k].iter().sum::<f64>() / fit.total;
+    assert!(cum(k) >= 0.95 && cum(k - 1) < 0.95, "k = {k}");
+    assert_eq!(fit.choose(3.0), 3);
+}

@@ -8,6 +8,7 @@ mod knn;
 mod logistic;
 mod pca;
 mod records;
+mod trees;
 mod tui;
 
 use std::path::PathBuf;

@@ -11,6 +11,7 @@ pub mod native;
 pub mod params;
 pub mod pca;
 pub mod smartcore;
+pub mod tree;
 #[cfg(feature = "torch")]
 pub mod torch;
 
@@ -69,10 +70,12 @@ pub enum Algorithm {
     Knn,
     KnnScaling,
     Pca,
+    DecisionTree,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 5] = [Algorithm::LogisticRegression, Algorithm::Estimation, Algorithm::Knn, Algorithm::KnnScaling, Algorithm::Pca];
+    pub const ALL: [Algorithm; 6] =
+        [Algorithm::LogisticRegression, Algorithm::Estimation, Algorithm::Knn, Algorithm::KnnScaling, Algorithm::Pca, Algorithm::DecisionTree];
     pub fn as_str(self) -> &'static str {
         match self {
             Algorithm::LogisticRegression => "logistic_regression",
@@ -80,6 +83,7 @@ impl Algorithm {
             Algorithm::Knn => "knn",
             Algorithm::KnnScaling => "knn_scaling",
             Algorithm::Pca => "pca",
+            Algorithm::DecisionTree => "decision_tree",
         }
     }
     pub fn parse(s: &str) -> Option<Algorithm> {
@@ -90,13 +94,14 @@ impl Algorithm {
         match self {
             Algorithm::LogisticRegression | Algorithm::Knn | Algorithm::Pca => &[Backend::Native, Backend::Linfa, Backend::Smartcore],
             Algorithm::Estimation | Algorithm::KnnScaling => &[Backend::Native],
+            Algorithm::DecisionTree => &[Backend::Linfa, Backend::Smartcore],
         }
     }
     /// The tasks this algorithm can solve on a dataset; empty when it takes no dataset.
     pub fn tasks(self) -> &'static [Task] {
         match self {
             Algorithm::LogisticRegression => &[Task::Classification],
-            Algorithm::Knn | Algorithm::Pca => &[Task::Classification, Task::Regression],
+            Algorithm::Knn | Algorithm::Pca | Algorithm::DecisionTree => &[Task::Classification, Task::Regression],
             Algorithm::Estimation | Algorithm::KnnScaling => &[],
         }
     }
@@ -112,6 +117,7 @@ impl Algorithm {
             Algorithm::Knn => "step",
             Algorithm::KnnScaling => "dimension",
             Algorithm::Pca => "components",
+            Algorithm::DecisionTree => "step",
         }
     }
 }
@@ -207,6 +213,10 @@ pub fn build_trainer(
     seed: u64,
 ) -> Result<Box<dyn Trainer>, TrainError> {
     match (params, backend) {
+        (AlgoParams::Tree(p), b) => {
+            let data = data.ok_or_else(|| TrainError::Data("decision_tree needs a dataset".into()))?;
+            Ok(Box::new(tree::TreeTrainer::new(p.clone(), b, data)?))
+        }
         (AlgoParams::Pca(p), b) => {
             let data = data.ok_or_else(|| TrainError::Data("pca needs a dataset".into()))?;
             Ok(Box::new(pca::PcaTrainer::new(p.clone(), b, data, test)?))

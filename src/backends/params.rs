@@ -98,6 +98,13 @@ static PCA: &[ParamDef] = &[
     p("whiten", ParamKind::Bool, "false", "scale projections to unit variance (for preprocessing)"),
 ];
 
+static TREE: &[ParamDef] = &[
+    p("criterion", ParamKind::Choice(&["gini", "entropy"]), "gini", "split quality for classification (regression trees use variance reduction)"),
+    p("max_depth", ParamKind::Int { min: 0, max: 10_000 }, "0", "deepest level (0 = unlimited)"),
+    p("min_samples_split", ParamKind::Int { min: 2, max: 1_000_000 }, "2", "rows a node needs to be split"),
+    p("min_samples_leaf", ParamKind::Int { min: 1, max: 1_000_000 }, "1", "rows each leaf keeps at least"),
+];
+
 /// The parameter table of an algorithm.
 pub fn defs(algorithm: Algorithm) -> &'static [ParamDef] {
     match algorithm {
@@ -106,6 +113,7 @@ pub fn defs(algorithm: Algorithm) -> &'static [ParamDef] {
         Algorithm::Knn => KNN,
         Algorithm::KnnScaling => KNN_SCALING,
         Algorithm::Pca => PCA,
+        Algorithm::DecisionTree => TREE,
     }
 }
 
@@ -306,6 +314,15 @@ pub struct PcaParams {
     pub whiten: bool,
 }
 
+/// Parameters of a decision tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeParams {
+    pub entropy: bool,
+    pub max_depth: Option<usize>,
+    pub min_samples_split: usize,
+    pub min_samples_leaf: usize,
+}
+
 /// Typed parameters of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AlgoParams {
@@ -314,6 +331,7 @@ pub enum AlgoParams {
     Knn(KnnParams),
     KnnScaling(KnnScalingParams),
     Pca(PcaParams),
+    Tree(TreeParams),
 }
 
 fn f(m: &ParamMap, k: &str) -> f64 {
@@ -386,6 +404,12 @@ impl AlgoParams {
                     },
                 })
             }
+            Algorithm::DecisionTree => AlgoParams::Tree(TreeParams {
+                entropy: w(m, "criterion") == "entropy",
+                max_depth: Some(i(m, "max_depth") as usize).filter(|d| *d > 0),
+                min_samples_split: i(m, "min_samples_split") as usize,
+                min_samples_leaf: i(m, "min_samples_leaf") as usize,
+            }),
             Algorithm::Pca => AlgoParams::Pca(PcaParams { n_components: f(m, "n_components"), whiten: matches!(m.get("whiten"), Some(ParamValue::Bool(true))) }),
             Algorithm::KnnScaling => AlgoParams::KnnScaling(KnnScalingParams {
                 dims: match m.get("dims") {

@@ -232,6 +232,14 @@ impl Checker {
             (Some(d), _) => self.data(d, &mut task, flexible),
             (None, false) => None,
         };
+        if task == Some(Task::Regression) {
+            for r in &runs {
+                if r.algorithm == Algorithm::DecisionTree && r.backend == Backend::Linfa {
+                    let at = spec.runs.value[r.index].value.backend.as_ref().map(pos);
+                    self.err(at, &format!("runs[{}].backend", r.index), "linfa-trees has classification trees only; use backend: smartcore for regression trees");
+                }
+            }
+        }
         let metrics = match (&spec.metrics, task) {
             (Some(ms), task) => {
                 let mut out = Vec::new();
@@ -274,7 +282,7 @@ impl Checker {
             return None;
         };
         let backend = match &r.backend {
-            None => Backend::Native,
+            None => algorithm.backends()[0],
             Some(b) => match Backend::parse(&b.value) {
                 Some(bb) if algorithm.backends().contains(&bb) => bb,
                 Some(_) | None => {

@@ -187,3 +187,76 @@ fn replay_at_speed_feeds_events_by_their_recorded_time() {
     assert_eq!(app.runs[0].steps, summary.steps);
     assert_eq!(app.runs[0].metrics, summary.metrics, "the replayed run ends with the recorded metrics");
 }
+
+fn algo_started(algorithm: &str, run: &str, x_label: &str) -> RunEvent {
+    RunEvent::Started {
+        experiment: "views".into(),
+        run: run.into(),
+        algorithm: algorithm.into(),
+        backend: "native".into(),
+        params: serde_json::json!({}),
+        seed: 1,
+        x_label: x_label.into(),
+        total_steps: None,
+        started_at: "2026-11-28T12:00:00Z".into(),
+    }
+}
+
+#[test]
+fn pca_view_shows_the_scree_plot_and_the_projection() {
+    use ratlab::backends::Trainer;
+    // A real PCA of iris, scripted into events.
+    let cfg = ratlab::data::DataConfig {
+        source: ratlab::data::Source::File("datasets/iris.csv".into()),
+        target: "target".into(),
+        task: ratlab::backends::Task::Classification,
+        features: None,
+        drop: vec![],
+        encoding: ratlab::data::Encoding::OneHot,
+        missing: ratlab::data::Missing::Error,
+        standardize: true,
+        evaluation: ratlab::data::Evaluation::Holdout { test: 0.25, stratify: true },
+    };
+    let mut data = ratlab::data::prepare(&cfg, 0).unwrap().data.all();
+    ratlab::data::Scaler::fit(&data.x).apply(&mut data.x);
+    let params = ratlab::backends::params::PcaParams { n_components: 0.95, whiten: false };
+    let mut tr = ratlab::backends::pca::PcaTrainer::new(params, ratlab::backends::Backend::Native, &data, None).unwrap();
+    let mut app = App::new(Theme { color: false }, PathBuf::from("runs"));
+    app.on_event(1, 0, None, &algo_started("pca", "iris-pca", "components"), false);
+    let mut k = 0;
+    loop {
+        let out = tr.step().unwrap();
+        k += 1;
+        app.on_event(1, 0, None, &RunEvent::Step { step: k, x: out.x.unwrap(), fold: None, metrics: out.metrics, t_ms: k }, false);
+        if out.done {
+            break;
+        }
+    }
+    let artifacts = tr.artifacts().unwrap();
+    assert_eq!(artifacts["chosen"], 2, "two components keep 95% of standardized iris");
+    app.on_event(1, 0, None, &RunEvent::Finished { metrics: tr.final_metrics().unwrap(), train_metrics: Metrics::new(), cv_std: Metrics::new(), t_ms: 9, artifacts }, false);
+    app.on_key(key('3'));
+    insta::assert_snapshot!(render(&app, 120, 32).backend());
+}
+
+#[test]
+fn tree_view_folds_levels() {
+    let mut app = App::new(Theme { color: false }, PathBuf::from("runs"));
+    app.on_event(1, 0, None, &algo_started("decision_tree", "wine-tree", "max_depth"), false);
+    for (k, acc) in [(1, 0.62), (2, 0.88), (3, 0.91)] {
+        let m: Metrics = [("train.accuracy".to_string(), acc + 0.05), ("test.accuracy".to_string(), acc)].into();
+        app.on_event(1, 0, None, &RunEvent::Step { step: k, x: k as f64, fold: None, metrics: m, t_ms: k }, false);
+    }
+    let text = ["x[12] ≤ 755.0000   (impurity −0.2500)", "  x[6] ≤ 2.1650   (impurity −0.1400)", "    → class 2", "    x[10] ≤ 0.9350   (impurity −0.0300)", "      → class 2", "      → class 1", "  x[9] ≤ 3.8200   (impurity −0.0900)", "    → class 1", "    → class 0"];
+    let artifacts = serde_json::json!({"kind": "tree", "text": text, "importances": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3, 0.0, 0.0, 0.2, 0.05, 0.0, 0.45]});
+    app.on_event(1, 0, None, &RunEvent::Finished { metrics: [("accuracy".to_string(), 0.91)].into(), train_metrics: Metrics::new(), cv_std: Metrics::new(), t_ms: 4, artifacts }, false);
+    app.on_key(key('3'));
+    app.on_key(key('<'));
+    app.on_key(key('<'));
+    assert_eq!(app.tree_depth, 1);
+    let folded = render(&app, 120, 24).backend().to_string();
+    assert!(folded.contains("x[6] ≤ 2.1650") && !folded.contains("x[10] ≤"), "level 2 is folded:\n{folded}");
+    app.on_key(key('>'));
+    app.on_key(key('>'));
+    insta::assert_snapshot!(render(&app, 120, 24).backend());
+}

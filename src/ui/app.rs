@@ -273,6 +273,8 @@ pub struct App {
     pub sort_desc: bool,
     pub compare_sel: usize,
     pub yaml_run_sel: usize,
+    /// Levels of a fitted tree shown in the Run view (`<` / `>`).
+    pub tree_depth: usize,
     pub scroll: u16,
     pub help: bool,
     pub confirm: Option<Confirm>,
@@ -309,6 +311,7 @@ impl App {
             sort_desc: false,
             compare_sel: 0,
             yaml_run_sel: 0,
+            tree_depth: 3,
             scroll: 0,
             help: false,
             confirm: None,
@@ -677,6 +680,8 @@ impl App {
                 self.sort_col = (self.sort_col + 1) % (n + 1);
             }
             KeyCode::Char('S') if self.view == View::Compare => self.sort_desc = !self.sort_desc,
+            KeyCode::Char('<') if self.view == View::Run => self.tree_depth = self.tree_depth.saturating_sub(1).max(1),
+            KeyCode::Char('>') if self.view == View::Run => self.tree_depth = (self.tree_depth + 1).min(64),
             KeyCode::Char('p') => {
                 if let Some(r) = &mut self.replay {
                     r.paused = !r.paused;

@@ -45,6 +45,7 @@ pub const BINDINGS: &[Binding] = &[
     b("e", "edit copy", Scope::Only(&[Experiments, Yaml]), true),
     b("←→", "metric", Scope::Only(&[Run, Compare]), true),
     b("s/S", "sort / reverse", Scope::Only(&[Compare]), true),
+    b("< / >", "fold/unfold tree levels", Scope::Only(&[Run]), false),
     b("p", "replay: pause/resume", Scope::Only(&[Run, Compare, Experiments]), false),
     b("+ / -", "replay: faster/slower", Scope::Only(&[Run, Compare, Experiments]), false),
     b("mouse", "click selects, wheel scrolls", Scope::Global, false),

@@ -123,8 +123,20 @@ pub fn draw(app: &App, f: &mut Frame<'_>, area: Rect) {
     let tabs = r.metric_tabs();
     let sel = app.metric_tab.min(tabs.len().saturating_sub(1));
     draw_tabs(app, f, tabs_area, &tabs, sel);
-    let [chart_area, side] = Layout::horizontal([Constraint::Min(30), Constraint::Length(34)]).areas(mid);
+    let kind = r.artifacts.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+    if kind == "pca" {
+        draw_pca(app, f, mid, r);
+    }
+    let (chart_area, side) = if kind == "tree" {
+        let [c, tree_area, side] = Layout::horizontal([Constraint::Percentage(35), Constraint::Min(30), Constraint::Length(30)]).areas(mid);
+        draw_tree(app, f, tree_area, r);
+        (c, side)
+    } else {
+        let [c, side] = Layout::horizontal([Constraint::Min(30), Constraint::Length(34)]).areas(mid);
+        (c, side)
+    };
     match tabs.get(sel) {
+        _ if kind == "pca" => {}
         Some(metric) => {
             let series = tab_series(r, metric);
             let sets: Vec<Vec<(f64, f64)>> = series.iter().map(|(_, s)| s.points()).collect();
@@ -159,7 +171,9 @@ pub fn draw(app: &App, f: &mut Frame<'_>, area: Rect) {
     if let Some(e) = &r.error {
         lines.push(Line::from(Span::styled(format!(" {e}"), t.bad())));
     }
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(app, " run ", false)), side);
+    if kind != "pca" {
+        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(app, " run ", false)), side);
+    }
     // Progress.
     let (ratio, label) = match r.total_steps {
         _ if r.status != crate::experiments::events::Status::Running => (1.0, format!("{} steps · {}", r.steps, r.status.as_str())),
@@ -181,4 +195,87 @@ pub fn draw(app: &App, f: &mut Frame<'_>, area: Rect) {
     let end = n.saturating_sub(app.scroll as usize);
     let shown: Vec<Line> = msgs_lines.into_iter().take(end).rev().take(3).rev().collect();
     f.render_widget(Paragraph::new(shown).wrap(Wrap { trim: true }).block(block(app, format!(" messages ({n}) "), false)), msgs);
+}
+
+/// PCA's own view: the scree plot (bars: each component's share of the variance; line: the
+/// cumulative share, with the chosen count marked) and the data on the first two components,
+/// coloured by class.
+fn draw_pca(app: &App, f: &mut Frame<'_>, area: Rect, r: &RunEntry) {
+    let t = &app.theme;
+    let scree: Vec<f64> = r.artifacts["scree"].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default();
+    let chosen = r.artifacts["chosen"].as_u64().unwrap_or(0) as usize;
+    let [left, right] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
+    let bars: Vec<(f64, f64)> = scree.iter().enumerate().map(|(i, v)| ((i + 1) as f64, *v)).collect();
+    let mut cum = 0.0;
+    let line: Vec<(f64, f64)> = scree.iter().enumerate().map(|(i, v)| {
+        cum += v;
+        ((i + 1) as f64, cum)
+    }).collect();
+    let mark: Vec<(f64, f64)> = if chosen > 0 && chosen <= line.len() { vec![line[chosen - 1]] } else { vec![] };
+    let n = scree.len().max(1) as f64;
+    let scree_chart = Chart::new(vec![
+        Dataset::default().name("component").marker(Marker::HalfBlock).graph_type(GraphType::Bar).style(t.series(0)).data(&bars),
+        Dataset::default().name("cumulative").marker(Marker::Braille).graph_type(GraphType::Line).style(t.series(1)).data(&line),
+        Dataset::default().name(format!("chosen: {chosen}")).marker(Marker::Dot).graph_type(GraphType::Scatter).style(t.series(2)).data(&mark),
+    ])
+    .block(block(app, " scree: variance explained per component ", true))
+    .x_axis(Axis::default().title("component").style(t.dim()).bounds([0.5, n + 0.5]).labels(vec![Line::from("1"), Line::from(num(n))]))
+    .y_axis(Axis::default().style(t.dim()).bounds([0.0, 1.0]).labels(vec![Line::from("0"), Line::from("0.5"), Line::from("1")]))
+    .legend_position(Some(ratatui::widgets::LegendPosition::Right))
+    .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)));
+    f.render_widget(scree_chart, left);
+    // Projection, one dataset per class.
+    let xs: Vec<f64> = r.artifacts["projection"]["x"].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default();
+    let ys: Vec<f64> = r.artifacts["projection"]["y"].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default();
+    let cs: Vec<f64> = r.artifacts["projection"]["class"].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default();
+    let mut by_class: std::collections::BTreeMap<i64, Vec<(f64, f64)>> = Default::default();
+    for ((x, y), c) in xs.iter().zip(&ys).zip(cs.iter().chain(std::iter::repeat(&0.0))) {
+        by_class.entry(*c as i64).or_default().push((*x, *y));
+    }
+    let sets: Vec<Vec<(f64, f64)>> = by_class.values().cloned().collect();
+    let (xb, yb) = bounds(&sets);
+    let datasets: Vec<Dataset> = by_class
+        .keys()
+        .zip(&sets)
+        .enumerate()
+        .map(|(i, (c, d))| Dataset::default().name(format!("class {c}")).marker(Marker::Braille).graph_type(GraphType::Scatter).style(t.series(i)).data(d))
+        .collect();
+    let scatter = Chart::new(datasets)
+        .block(block(app, " data on components 1 and 2 ", false))
+        .x_axis(Axis::default().title("PC1").style(t.dim()).bounds(xb).labels(labels(xb)))
+        .y_axis(Axis::default().title("PC2").style(t.dim()).bounds(yb).labels(labels(yb)))
+        .legend_position(Some(ratatui::widgets::LegendPosition::TopRight))
+        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)));
+    f.render_widget(scatter, right);
+}
+
+/// A fitted tree as text, folded below the chosen depth, with the most important features.
+fn draw_tree(app: &App, f: &mut Frame<'_>, area: Rect, r: &RunEntry) {
+    let t = &app.theme;
+    let text: Vec<&str> = r.artifacts["text"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
+    let depth_of = |l: &str| (l.len() - l.trim_start().len()) / 2;
+    let max_depth = text.iter().map(|l| depth_of(l)).max().unwrap_or(0);
+    let mut lines: Vec<Line> = Vec::new();
+    let mut hidden = 0usize;
+    for l in &text {
+        let d = depth_of(l);
+        if d > app.tree_depth {
+            hidden += 1;
+            continue;
+        }
+        let folded = d == app.tree_depth && !l.contains('→');
+        let style = if l.contains('→') { t.ok() } else { ratatui::style::Style::default() };
+        lines.push(Line::from(vec![Span::styled(l.to_string(), style), Span::styled(if folded { " …" } else { "" }, t.dim())]));
+    }
+    let imp: Vec<f64> = r.artifacts["importances"].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default();
+    let mut order: Vec<usize> = (0..imp.len()).collect();
+    order.sort_by(|&a, &b| imp[b].total_cmp(&imp[a]));
+    lines.push(Line::raw(""));
+    lines.push(Line::from(Span::styled("importance", t.dim())));
+    for &j in order.iter().take(5).filter(|&&j| imp[j] > 0.0) {
+        let bar = "█".repeat((imp[j] * 20.0).round() as usize);
+        lines.push(Line::from(vec![Span::raw(format!(" x[{j}] ")), Span::styled(bar, t.accent()), Span::styled(format!(" {:.3}", imp[j]), t.dim())]));
+    }
+    let title = format!(" tree: levels 0–{} of {max_depth}{} (< >) ", app.tree_depth.min(max_depth), if hidden > 0 { format!(", {hidden} nodes folded") } else { String::new() });
+    f.render_widget(Paragraph::new(lines).scroll((app.scroll, 0)).block(block(app, title, false)), area);
 }

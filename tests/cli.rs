@@ -132,3 +132,42 @@ fn ctrl_c_cancels_between_steps_and_keeps_what_was_recorded() {
     assert!(steps >= 3 && steps < 42, "steps recorded before the cancel stay: {steps}");
     assert!(matches!(log.events.last(), Some(ratlab::experiments::events::RunEvent::Failed { cancelled: true, .. })));
 }
+
+#[test]
+fn pca_backends_agree_end_to_end_and_the_curse_of_dimensionality_shows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, v) = run_json(&["experiments/pca.yaml"], tmp.path());
+    assert_eq!(code, 0);
+    let ev: Vec<f64> = v["runs"].as_array().unwrap().iter().take(3).map(|r| r["metrics"]["explained_variance"].as_f64().unwrap()).collect();
+    assert!(ev.iter().all(|e| (e - ev[0]).abs() < 1e-8 * ev[0]), "{ev:?}");
+    let acc = |i: usize| v["runs"][i]["metrics"]["accuracy"].as_f64().unwrap();
+    assert!(acc(4) > 0.85 && acc(3) >= acc(4) - 0.05, "two components keep most of what classifies wine");
+
+    let (code, v) = run_json(
+        &[
+            "experiments/curse-of-dimensionality.yaml",
+            "--run",
+            "uniform",
+            "--set",
+            "runs.uniform.params.n_points=3000",
+            "--set",
+            "runs.uniform.params.n_queries=100",
+            "--set",
+            "runs.uniform.params.dims=[2, 8, 32]",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 0);
+    let dir = Path::new(v["runs"][0]["dir"].as_str().unwrap());
+    let log = ratlab::experiments::store::read_run(dir).unwrap();
+    let frac: Vec<f64> = log
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            ratlab::experiments::events::RunEvent::Step { metrics, .. } => Some(metrics["fraction_scanned"]),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(frac.len(), 3);
+    assert!(frac[0] < 0.1 && frac[2] > 0.8 && frac[0] < frac[1] && frac[1] < frac[2], "the share of points a query scans grows with the dimension: {frac:?}");
+}

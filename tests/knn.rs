@@ -90,3 +90,16 @@ fn regression_and_distance_weights_match_a_brute_force_computation() {
         }
     }
 }
+
+#[test]
+fn auto_index_picks_brute_force_where_the_tree_cannot_prune() {
+    let mk = |d: usize| {
+        let pts = ratlab::backends::knn::study_points(5000, d, false, 1);
+        let x = Array2::from_shape_vec((5000, d), pts).unwrap();
+        TrainSet { x, y: ndarray::Array1::zeros(5000), n_classes: 0 }
+    };
+    let low = KnnModel::fit(params(10, KnnIndex::Auto), Backend::Native, &mk(3)).unwrap();
+    assert!(low.chosen.starts_with("kdtree"), "3-d: {}", low.chosen);
+    let high = KnnModel::fit(params(10, KnnIndex::Auto), Backend::Native, &mk(32)).unwrap();
+    assert!(high.chosen.starts_with("brute"), "32-d uniform: {}", high.chosen);
+}

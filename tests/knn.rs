@@ -6,23 +6,9 @@ use ratlab::backends::knn::KnnModel;
 use ratlab::backends::native::kdtree::Metric;
 use ratlab::backends::params::{KnnIndex, KnnParams};
 use ratlab::backends::{Backend, Prediction, Task};
-use ratlab::data::{prepare, split, DataConfig, Encoding, Evaluation, Missing, Scaler, Source, TrainSet};
+use crate::bundled as dataset;
+use ratlab::data::{split, Scaler, TrainSet};
 use ratlab::metrics::{argmax, Metric as M};
-
-fn dataset(name: &str, task: Task) -> TrainSet {
-    let cfg = DataConfig {
-        source: Source::File(format!("datasets/{name}.csv").into()),
-        target: "target".into(),
-        task,
-        features: None,
-        drop: vec![],
-        encoding: Encoding::OneHot,
-        missing: Missing::Error,
-        standardize: true,
-        evaluation: Evaluation::CrossValidation { folds: 5, stratify: true },
-    };
-    prepare(&cfg, 0).unwrap().data.all()
-}
 
 fn params(k: usize, index: KnnIndex) -> KnnParams {
     KnnParams { k, distance_weights: false, metric: Metric::Euclidean, leaf_size: 16, index }

@@ -8,24 +8,7 @@ use ratlab::backends::linfa::LinfaLogistic;
 use ratlab::backends::native::logistic::{probabilities, NativeLogistic};
 use ratlab::backends::params::{LogisticParams, Prior};
 use ratlab::backends::{Prediction, Predictor, Task, Trainer};
-use ratlab::data::{prepare, DataConfig, Encoding, Evaluation, Missing, Scaler, Source, TrainSet};
-
-fn dataset(name: &str, target: &str) -> TrainSet {
-    let cfg = DataConfig {
-        source: Source::File(format!("datasets/{name}.csv").into()),
-        target: target.into(),
-        task: Task::Classification,
-        features: None,
-        drop: vec![],
-        encoding: Encoding::OneHot,
-        missing: Missing::Error,
-        standardize: true,
-        evaluation: Evaluation::Holdout { test: 0.25, stratify: true },
-    };
-    let mut t = prepare(&cfg, 0).unwrap().data.all();
-    Scaler::fit(&t.x).apply(&mut t.x);
-    t
-}
+use crate::{bundled, standardized};
 
 fn params(prior: Prior, strength: f64) -> LogisticParams {
     LogisticParams { prior, strength, max_iter: 500, tol: 1e-10, fit_intercept: true }
@@ -65,8 +48,8 @@ fn proba(m: &dyn Predictor, x: &Array2<f64>) -> Array2<f64> {
 
 #[test]
 fn native_matches_linfa_and_the_optimality_conditions_on_bundled_datasets() {
-    for (name, target) in [("iris", "target"), ("wine", "target"), ("breast_cancer", "target")] {
-        let data = dataset(name, target);
+    for name in ["iris", "wine", "breast_cancer"] {
+        let data = standardized(bundled(name, Task::Classification));
         let y = data.labels();
         for lambda in [0.1, 1.0, 10.0] {
             let native = NativeLogistic::new(params(Prior::Gaussian, lambda), &data).unwrap().fit().unwrap();
@@ -97,7 +80,7 @@ fn native_matches_linfa_and_the_optimality_conditions_on_bundled_datasets() {
 fn smartcore_reaches_the_same_model_within_its_own_tolerance() {
     // smartcore fixes its own L-BFGS tolerance, so agreement is looser than with linfa.
     for (name, lambda) in [("iris", 1.0), ("breast_cancer", 1.0)] {
-        let data = dataset(name, "target");
+        let data = standardized(bundled(name, Task::Classification));
         let native = NativeLogistic::new(params(Prior::Gaussian, lambda), &data).unwrap().fit().unwrap();
         let mut sc = ratlab::backends::smartcore::SmartcoreLogistic::new(params(Prior::Gaussian, lambda), &data).unwrap();
         sc.step().unwrap();
@@ -108,7 +91,7 @@ fn smartcore_reaches_the_same_model_within_its_own_tolerance() {
 
 #[test]
 fn laplace_prior_gives_sparse_weights_that_satisfy_the_subgradient_conditions() {
-    let data = dataset("breast_cancer", "target");
+    let data = standardized(bundled("breast_cancer", Task::Classification));
     let y = data.labels();
     let lambda = 5.0;
     let fit = NativeLogistic::new(params(Prior::Laplace, lambda), &data).unwrap().fit().unwrap();
@@ -129,7 +112,7 @@ fn laplace_prior_gives_sparse_weights_that_satisfy_the_subgradient_conditions() 
 #[test]
 fn multinomial_mle_is_finite_on_overlapping_classes_and_matches_linfa() {
     // wine with 3 features overlaps, so the multinomial MLE exists (λ = 0).
-    let mut data = dataset("wine", "target");
+    let mut data = standardized(bundled("wine", Task::Classification));
     data.x = data.x.slice(ndarray::s![.., 0..3]).to_owned();
     let native = NativeLogistic::new(params(Prior::None, 0.0), &data).unwrap().fit().unwrap();
     let mut linfa = LinfaLogistic::new(LogisticParams { max_iter: 5000, tol: 1e-12, ..params(Prior::None, 0.0) }, &data).unwrap();

@@ -22,3 +22,26 @@ pub fn cmd() -> assert_cmd::Command {
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// A bundled dataset (`datasets/NAME.csv`, target column `target`), all rows, unscaled.
+pub fn bundled(name: &str, task: ratlab::backends::Task) -> ratlab::data::TrainSet {
+    use ratlab::data::{prepare, DataConfig, Encoding, Evaluation, Missing, Source};
+    let cfg = DataConfig {
+        source: Source::File(root().join(format!("datasets/{name}.csv"))),
+        target: "target".into(),
+        task,
+        features: None,
+        drop: vec![],
+        encoding: Encoding::OneHot,
+        missing: Missing::Error,
+        standardize: false,
+        evaluation: Evaluation::Holdout { test: 0.25, stratify: true },
+    };
+    prepare(&cfg, 0).expect("bundled datasets load").data.all()
+}
+
+/// The same rows with every feature standardized.
+pub fn standardized(mut t: ratlab::data::TrainSet) -> ratlab::data::TrainSet {
+    ratlab::data::Scaler::fit(&t.x).apply(&mut t.x);
+    t
+}

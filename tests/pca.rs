@@ -6,23 +6,10 @@ use ndarray::{Array2, Axis};
 use ratlab::backends::native::linalg::sym_eigen;
 use ratlab::backends::pca::PcaFit;
 use ratlab::backends::{Backend, Task};
-use ratlab::data::{prepare, DataConfig, Encoding, Evaluation, Missing, Scaler, Source};
+use crate::{bundled, standardized};
 
 fn data(name: &str) -> Array2<f64> {
-    let cfg = DataConfig {
-        source: Source::File(format!("datasets/{name}.csv").into()),
-        target: "target".into(),
-        task: Task::Classification,
-        features: None,
-        drop: vec![],
-        encoding: Encoding::OneHot,
-        missing: Missing::Error,
-        standardize: true,
-        evaluation: Evaluation::Holdout { test: 0.25, stratify: true },
-    };
-    let mut x = prepare(&cfg, 0).unwrap().data.x;
-    Scaler::fit(&x).apply(&mut x);
-    x
+    standardized(bundled(name, Task::Classification)).x
 }
 
 fn cov(x: &Array2<f64>) -> Array2<f64> {

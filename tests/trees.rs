@@ -6,23 +6,12 @@ use ndarray::Array2;
 use ratlab::backends::params::TreeParams;
 use ratlab::backends::tree::TreeTrainer;
 use ratlab::backends::{Backend, Prediction, Predictor, Task, Trainer};
-use ratlab::data::{prepare, DataConfig, Encoding, Evaluation, Missing, Source, TrainSet};
-use ratlab::metrics::Metric;
+use ratlab::data::TrainSet;
 
 fn wine() -> TrainSet {
-    let cfg = DataConfig {
-        source: Source::File("datasets/wine.csv".into()),
-        target: "target".into(),
-        task: Task::Classification,
-        features: None,
-        drop: vec![],
-        encoding: Encoding::OneHot,
-        missing: Missing::Error,
-        standardize: false,
-        evaluation: Evaluation::Holdout { test: 0.25, stratify: true },
-    };
-    prepare(&cfg, 0).unwrap().data.all()
+    crate::bundled("wine", Task::Classification)
 }
+use ratlab::metrics::Metric;
 
 fn params(depth: Option<usize>, entropy: bool) -> TreeParams {
     TreeParams { entropy, max_depth: depth, min_samples_split: 2, min_samples_leaf: 1 }

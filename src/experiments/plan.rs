@@ -297,35 +297,8 @@ impl Checker {
         };
         // Parameters against the algorithm's table.
         let defs = params::defs(algorithm);
-        let mut map = ParamMap::new();
-        let mut ok = true;
         let given = r.params.as_ref().map(|p| &p.value);
-        if let Some(given) = given {
-            for (k, v) in given {
-                match defs.iter().find(|d| d.name == k) {
-                    None => {
-                        ok = false;
-                        self.err(Some(pos(v)), &f(&format!("params.{k}")), format!(
-                            "unknown parameter {} for {algorithm}; allowed: {}",
-                            quote(k),
-                            defs.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
-                        ));
-                    }
-                    Some(d) => match check_value(d, &v.value) {
-                        Ok(pv) => {
-                            map.insert(k.clone(), pv);
-                        }
-                        Err(msg) => {
-                            ok = false;
-                            self.err(Some(pos(v)), &f(&format!("params.{k}")), msg);
-                        }
-                    },
-                }
-            }
-        }
-        for d in defs {
-            map.entry(d.name.to_string()).or_insert_with(|| default_value(d));
-        }
+        let (map, mut ok) = self.params(algorithm, given, &f("params"));
         // Parameters that only apply to another mode (`prior_alpha` with model: gaussian).
         if let Some(given) = given {
             for d in defs {
@@ -445,32 +418,8 @@ impl Checker {
                         self.err(Some(pos(given)), &f(&format!("preprocess[{j}]")), format!("unknown stage {}; allowed: pca", quote(name)));
                         continue;
                     }
-                    let pdefs = params::defs(Algorithm::Pca);
-                    let mut pm = ParamMap::new();
-                    for (k, v) in &given.value {
-                        match pdefs.iter().find(|d| d.name == k) {
-                            None => {
-                                ok = false;
-                                self.err(Some(pos(v)), &f(&format!("preprocess[{j}].pca.{k}")), format!(
-                                    "unknown parameter {}; allowed: {}",
-                                    quote(k),
-                                    pdefs.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
-                                ));
-                            }
-                            Some(d) => match check_value(d, &v.value) {
-                                Ok(pv) => {
-                                    pm.insert(k.clone(), pv);
-                                }
-                                Err(msg) => {
-                                    ok = false;
-                                    self.err(Some(pos(v)), &f(&format!("preprocess[{j}].pca.{k}")), msg);
-                                }
-                            },
-                        }
-                    }
-                    for d in pdefs {
-                        pm.entry(d.name.to_string()).or_insert_with(|| default_value(d));
-                    }
+                    let (pm, stage_ok) = self.params(Algorithm::Pca, Some(&given.value), &f(&format!("preprocess[{j}].pca")));
+                    ok &= stage_ok;
                     if let AlgoParams::Pca(pp) = AlgoParams::from_map(Algorithm::Pca, &pm) {
                         preprocess.push(pp);
                     }
@@ -493,6 +442,39 @@ impl Checker {
             preprocess,
             seed: r.seed.as_ref().map_or(seed, |s| s.value),
         })
+    }
+
+    /// Check given parameters against an algorithm's table and fill in defaults. Returns the
+    /// map and whether every given value was valid; errors name `field.KEY`.
+    fn params(&mut self, algorithm: Algorithm, given: Option<&std::collections::BTreeMap<String, S<Value>>>, field: &str) -> (ParamMap, bool) {
+        let defs = params::defs(algorithm);
+        let mut map = ParamMap::new();
+        let mut ok = true;
+        for (k, v) in given.into_iter().flatten() {
+            match defs.iter().find(|d| d.name == k) {
+                None => {
+                    ok = false;
+                    self.err(Some(pos(v)), &format!("{field}.{k}"), format!(
+                        "unknown parameter {} for {algorithm}; allowed: {}",
+                        quote(k),
+                        defs.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+                Some(d) => match check_value(d, &v.value) {
+                    Ok(pv) => {
+                        map.insert(k.clone(), pv);
+                    }
+                    Err(msg) => {
+                        ok = false;
+                        self.err(Some(pos(v)), &format!("{field}.{k}"), msg);
+                    }
+                },
+            }
+        }
+        for d in defs {
+            map.entry(d.name.to_string()).or_insert_with(|| default_value(d));
+        }
+        (map, ok)
     }
 
     fn choice<T: Copy>(&mut self, v: &Option<S<String>>, field: &str, options: &[(&str, T)], default: T) -> T {

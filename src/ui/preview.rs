@@ -83,7 +83,10 @@ pub fn preview(cfg: &DataConfig, seed: u64) -> Result<DataPreview, String> {
     match &cfg.source {
         Source::File(p) => {
             let df = crate::data::table::read_frame(p).map_err(|e| e.to_string())?;
-            Ok(from_frame(&df, &p.display().to_string(), &cfg.target))
+            // Shown relative to the working directory when it lies below it.
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let shown = p.strip_prefix(&cwd).unwrap_or(p);
+            Ok(from_frame(&df, &shown.display().to_string(), &cfg.target))
         }
         Source::Generate(g) => {
             let d = generate::generate(g, seed);

@@ -19,6 +19,8 @@ const INVALID: &[(&str, &[&str])] = &[
     ("duplicate-run", &["duplicate-run.yaml:8:11", "'a' is used by an earlier run", "duplicate-run.yaml:10:14", "'tensorflow'"]),
     ("non-numeric-cell", &["bad-cell.csv", "column 'x2'", "row 2 (line 3)", "'abc' is not a number"]),
     ("missing-values", &["wine_extra.parquet", "column 'magnesium'", "missing", "data.missing"]),
+    ("not-a-list", &["not-a-list.yaml:2:7", "runs", "'5'", "expected a list"]),
+    ("empty", &["empty.yaml", "the file is empty"]),
 ];
 
 #[test]

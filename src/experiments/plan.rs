@@ -139,7 +139,16 @@ pub fn yaml_error(e: &serde_saphyr::Error, file: &Path, text: &str) -> InputErro
         Some(i) if msg.starts_with("error: line ") => msg[i + 2..].to_string(),
         _ => msg,
     };
+    // …and some messages end with " at line L, column C".
+    let msg = match msg.rfind(" at line ") {
+        Some(i) if msg[i..].contains("column") => msg[..i].to_string(),
+        _ => msg,
+    };
     let msg = msg.trim().to_string();
+    let msg = match msg.as_str() {
+        "unexpected end of input" if text.trim().is_empty() => "the file is empty; an experiment needs at least `name:` and `runs:`".to_string(),
+        _ => msg,
+    };
     let mut err = InputError::new(msg.clone()).file(file);
     if let Some(loc) = e.location() {
         let pos = Pos::from(loc);
@@ -152,6 +161,8 @@ pub fn yaml_error(e: &serde_saphyr::Error, file: &Path, text: &str) -> InputErro
             m if m.starts_with("invalid f64") || m.starts_with("invalid floating") => Some("a number"),
             m if m.starts_with("invalid bool") => Some("true or false"),
             m if m.starts_with("expected string scalar") => Some("a single text value, not a list or map"),
+            m if m.starts_with("expected sequence start") => Some("a list (`- item` lines, or [a, b])"),
+            m if m.starts_with("expected mapping start") => Some("fields (`key: value` lines, or {key: value})"),
             _ => None,
         };
         if let Some(exp) = expected {

@@ -2,7 +2,7 @@
 //! ../shared/REFERENCE.md. Run with `make bench` (or `cargo bench --bench logreg`).
 
 use ratlab::backends::params::{LogisticParams, Prior};
-use ratlab::backends::{linfa::LinfaLogistic, native::logistic::NativeLogistic, smartcore::SmartcoreLogistic, Predictor, Trainer};
+use ratlab::backends::{linfa::LinfaLogistic, native::logistic::NativeLogistic, smartcore::SmartcoreLogistic, Trainer};
 use ratlab::data::{generate::generate, split, GenConfig, Scaler};
 use ratlab::metrics::Metric;
 use std::time::Instant;

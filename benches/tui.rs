@@ -72,7 +72,7 @@ fn main() {
         }
         event_time += te.elapsed().as_secs_f64();
         // Alternate the heaviest views: one run's curves, and all 16 overlaid in Compare.
-        let view = if (step / STEPS_PER_FRAME) % 2 == 0 { View::Run } else { View::Compare };
+        let view = if (step / STEPS_PER_FRAME).is_multiple_of(2) { View::Run } else { View::Compare };
         if app.view != view {
             app.on_key(ratatui::crossterm::event::KeyEvent::from(ratatui::crossterm::event::KeyCode::Char(if view == View::Run { '3' } else { '4' })));
         }

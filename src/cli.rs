@@ -363,6 +363,9 @@ fn print_table(plan: &Plan, rows: &[(RunPlan, Summary, PathBuf)]) {
     }
 }
 
+/// A curve of a replayed run: metric name and fold.
+type SeriesKey = (String, Option<u32>);
+
 const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
 /// A one-line sparkline of up to `width` points (evenly decimated).
@@ -396,7 +399,7 @@ fn replay(dirs: &[PathBuf]) -> anyhow::Result<u8> {
             _ => "step".into(),
         };
         // Curves: one series per (metric, fold).
-        let mut series: BTreeMap<(String, Option<u32>), Vec<(f64, f64)>> = BTreeMap::new();
+        let mut series: BTreeMap<SeriesKey, Vec<(f64, f64)>> = BTreeMap::new();
         for e in &log.events {
             if let RunEvent::Step { x, fold, metrics, .. } = e {
                 for (k, v) in metrics {

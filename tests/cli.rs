@@ -129,7 +129,7 @@ fn ctrl_c_cancels_between_steps_and_keeps_what_was_recorded() {
     let log = ratlab::experiments::store::read_run(dir).unwrap();
     assert!(!log.torn_tail);
     let steps = log.events.iter().filter(|e| matches!(e, ratlab::experiments::events::RunEvent::Step { .. })).count();
-    assert!(steps >= 3 && steps < 42, "steps recorded before the cancel stay: {steps}");
+    assert!((3..42).contains(&steps), "steps recorded before the cancel stay: {steps}");
     assert!(matches!(log.events.last(), Some(ratlab::experiments::events::RunEvent::Failed { cancelled: true, .. })));
 }
 

@@ -99,7 +99,7 @@ fn laplace_prior_gives_sparse_weights_that_satisfy_the_subgradient_conditions() 
     let (_, gw, gb) = objective_and_grad(&data.x, &y, &w, &b, 0.0);
     assert!(gb[0].abs() < 1e-6);
     let zeros = w.iter().filter(|v| **v == 0.0).count();
-    assert!(zeros >= 10 && zeros < 30, "L1 zeroes some of the 30 weights exactly: {zeros}");
+    assert!((10..30).contains(&zeros), "L1 zeroes some of the 30 weights exactly: {zeros}");
     for (wj, gj) in w.iter().zip(gw.iter()) {
         if *wj == 0.0 {
             assert!(gj.abs() <= lambda + 1e-6, "zero weight needs |∂f| ≤ λ: {gj}");

@@ -25,9 +25,12 @@ enum Index {
     Smartcore(SmartcoreKnn),
 }
 
+/// A fitted smartcore model behind a closure (its types carry the distance as a parameter).
+type ScPredict<T> = Box<dyn Fn(&smartcore::linalg::basic::matrix::DenseMatrix<f64>) -> Result<Vec<T>, String> + Send + Sync>;
+
 enum SmartcoreKnn {
-    Classifier(Box<dyn Fn(&smartcore::linalg::basic::matrix::DenseMatrix<f64>) -> Result<Vec<i64>, String> + Send + Sync>),
-    Regressor(Box<dyn Fn(&smartcore::linalg::basic::matrix::DenseMatrix<f64>) -> Result<Vec<f64>, String> + Send + Sync>),
+    Classifier(ScPredict<i64>),
+    Regressor(ScPredict<f64>),
 }
 
 /// A fitted kNN model.

@@ -127,8 +127,11 @@ pub struct RunSpec {
     /// Stages fitted on each training part and applied to it and its test part before the
     /// estimator: `[{pca: {n_components: 5}}]`.
     #[serde(default)]
-    pub preprocess: Option<S<Vec<S<BTreeMap<String, S<BTreeMap<String, S<serde_json::Value>>>>>>>>,
+    pub preprocess: Option<S<Vec<S<Stage>>>>,
 }
+
+/// One preprocessing stage: its name (`pca`) → its parameters.
+pub type Stage = BTreeMap<String, S<BTreeMap<String, S<serde_json::Value>>>>;
 
 /// `sweep: {param: k, values: [1, 3, 5]}`.
 #[derive(Debug, Deserialize)]

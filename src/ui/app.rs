@@ -159,7 +159,7 @@ impl RunEntry {
                     self.fold = *fold;
                 }
                 for (k, v) in metrics {
-                    self.series.entry(k.clone()).or_insert_with(Series::new).push(*x, *v);
+                    self.series.entry(k.clone()).or_default().push(*x, *v);
                 }
                 self.steps += 1;
                 self.t_ms = *t_ms;

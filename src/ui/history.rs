@@ -8,7 +8,7 @@ pub const RECENT: usize = 1000;
 pub const OVERVIEW: usize = 250;
 
 /// One metric series of one run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Series {
     recent: std::collections::VecDeque<(f64, f64)>,
     overview: Vec<(f64, f64)>,
@@ -19,9 +19,23 @@ pub struct Series {
     max: f64,
 }
 
+impl Default for Series {
+    fn default() -> Series {
+        Series::new()
+    }
+}
+
 impl Series {
     pub fn new() -> Series {
-        Series { stride: 1, min: f64::INFINITY, max: f64::NEG_INFINITY, ..Default::default() }
+        Series {
+            recent: Default::default(),
+            overview: Vec::new(),
+            stride: 1,
+            seen: 0,
+            last: None,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
     }
 
     pub fn push(&mut self, x: f64, y: f64) {
@@ -32,7 +46,7 @@ impl Series {
             self.recent.pop_front();
         }
         self.recent.push_back((x, y));
-        if self.seen % self.stride == 0 {
+        if self.seen.is_multiple_of(self.stride) {
             self.overview.push((x, y));
             if self.overview.len() >= 2 * OVERVIEW {
                 // Keep every other point and double the stride.

@@ -34,7 +34,7 @@ pub const FRAME: Duration = Duration::from_millis(33);
 
 /// What a worker thread tells the UI.
 pub enum Msg {
-    Event { source: u64, index: usize, dir: Option<PathBuf>, event: RunEvent },
+    Event { source: u64, index: usize, dir: Option<PathBuf>, event: Box<RunEvent> },
     /// The worker ended; `error` when it could not run at all (e.g. bad data).
     Done { source: u64, error: Option<String> },
 }
@@ -50,7 +50,7 @@ impl Sink for UiSink {
     fn event(&mut self, run: &RunPlan, ev: &RunEvent) -> Flow {
         let flow = self.store.event(run, ev);
         let dir = self.store.dirs.get(&run.index).cloned();
-        let _ = self.tx.send(Msg::Event { source: self.source, index: run.index, dir, event: ev.clone() });
+        let _ = self.tx.send(Msg::Event { source: self.source, index: run.index, dir, event: Box::new(ev.clone()) });
         flow
     }
 }

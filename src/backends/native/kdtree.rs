@@ -165,7 +165,7 @@ impl Best {
 impl KdTree {
     /// Build a tree over the rows of `data` (n × d, row-major).
     pub fn build(data: &[f64], dim: usize, leaf_size: usize, metric: Metric) -> KdTree {
-        assert!(dim > 0 && data.len() % dim == 0);
+        assert!(dim > 0 && data.len().is_multiple_of(dim));
         let n = data.len() / dim;
         let leaf_size = leaf_size.max(1);
         let mut idx: Vec<usize> = (0..n).collect();

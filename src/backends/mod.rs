@@ -203,9 +203,9 @@ impl fmt::Display for Backend {
     }
 }
 
-/// Build the trainer for a run. `data` is the training set (absent for the estimation demo).
+/// Build the trainer for a run. `data` is the training set (absent for the estimation demo),
+/// `test` the part some trainers measure themselves on (PCA's reconstruction error).
 pub fn build_trainer(
-    algorithm: Algorithm,
     backend: Backend,
     params: &AlgoParams,
     data: Option<&TrainSet>,
@@ -229,7 +229,6 @@ pub fn build_trainer(
         }
         (AlgoParams::Logistic(p), b) => {
             let data = data.ok_or_else(|| TrainError::Data("logistic regression needs a dataset".into()))?;
-            let _ = algorithm;
             match b {
                 Backend::Native => Ok(Box::new(native::logistic::NativeLogistic::new(p.clone(), data)?)),
                 Backend::Linfa => Ok(Box::new(linfa::LinfaLogistic::new(p.clone(), data)?)),

@@ -189,7 +189,6 @@ enum ColumnCode {
 struct Encoder {
     features: Vec<(String, ColumnCode)>,
     classes: Vec<String>,
-    class_numeric: bool,
 }
 
 fn parse_num(s: &str) -> Option<f64> {
@@ -279,7 +278,7 @@ impl Encoder {
             features.push((name.to_string(), code));
         }
         // Class labels, sorted numerically when numeric.
-        let (classes, class_numeric) = match cfg.task {
+        let classes = match cfg.task {
             Task::Regression => {
                 if let RawValues::Text(v) = &target.values {
                     let row = v.iter().position(|s| s.as_ref().is_some_and(|s| parse_num(s).is_none())).unwrap_or(0);
@@ -292,7 +291,7 @@ impl Encoder {
                     .file(src)
                     .field("data.target"));
                 }
-                (vec![], true)
+                vec![]
             }
             Task::Classification => match &target.values {
                 RawValues::Numeric(v) => {
@@ -308,13 +307,13 @@ impl Encoder {
                         .file(src)
                         .field("data.target"));
                     }
-                    (u.into_iter().map(label_of).collect(), true)
+                    u.into_iter().map(label_of).collect()
                 }
                 RawValues::Text(v) => {
                     let mut u: Vec<String> = v.iter().flatten().cloned().collect();
                     u.sort();
                     u.dedup();
-                    (u, false)
+                    u
                 }
             },
         };
@@ -327,7 +326,7 @@ impl Encoder {
             .file(src)
             .field("data.target"));
         }
-        Ok(Encoder { features, classes, class_numeric })
+        Ok(Encoder { features, classes })
     }
 
     fn feature_names(&self, enc: Encoding) -> Vec<String> {
@@ -453,7 +452,6 @@ impl Encoder {
                 }
             };
         }
-        let _ = self.class_numeric;
         Ok(Dataset {
             x,
             y,

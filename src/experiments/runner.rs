@@ -181,7 +181,7 @@ fn drive(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, em: &mut Emitter<'_
     };
     let Some(folds) = folds else {
         // No dataset (estimation demo): the trainer reports its own metrics.
-        let mut tr = build_trainer(run.algorithm, run.backend, &run.params, None, None, run.seed).map_err(|e| Stop::Error(e.to_string()))?;
+        let mut tr = build_trainer(run.backend, &run.params, None, None, run.seed).map_err(|e| Stop::Error(e.to_string()))?;
         let mut k = 0u64;
         loop {
             em.check()?;
@@ -278,7 +278,7 @@ fn train_full(
     em: &mut Emitter<'_>,
 ) -> Result<(Metrics, Metrics), Stop> {
     let mut tr: Box<dyn Trainer> =
-        build_trainer(run.algorithm, run.backend, &run.params, Some(train), Some(test), run.seed).map_err(|e| Stop::Error(e.to_string()))?;
+        build_trainer(run.backend, &run.params, Some(train), Some(test), run.seed).map_err(|e| Stop::Error(e.to_string()))?;
     let mut k = 0u64;
     loop {
         em.check()?;
@@ -326,7 +326,7 @@ fn fit_and_evaluate(
     test: &TrainSet,
     cancel: &AtomicBool,
 ) -> Result<Option<Metrics>, TrainError> {
-    let mut tr = build_trainer(run.algorithm, run.backend, params, Some(train), Some(test), run.seed)?;
+    let mut tr = build_trainer(run.backend, params, Some(train), Some(test), run.seed)?;
     let mut inner = 0u64;
     loop {
         if cancel.load(Ordering::SeqCst) {

@@ -26,6 +26,8 @@ enum Model {
 pub struct TreeTrainer {
     model: Model,
     n_classes: usize,
+    /// Classes present in the training rows, in smartcore's column order (sorted).
+    present: Vec<usize>,
     done: bool,
 }
 
@@ -75,7 +77,10 @@ impl TreeTrainer {
                 }
             }
         };
-        Ok(TreeTrainer { model, n_classes: data.n_classes, done: false })
+        let mut present = data.labels();
+        present.sort_unstable();
+        present.dedup();
+        Ok(TreeTrainer { model, n_classes: data.n_classes, present, done: false })
     }
 
     /// The tree as indented text lines (linfa only).
@@ -155,8 +160,15 @@ impl Predictor for TreeTrainer {
                 let Ok(dm) = super::smartcore::to_dense(&x.to_owned()) else { return nan() };
                 match m.predict_proba(&dm) {
                     Ok(p) => {
+                        // smartcore's columns are the classes it saw; absent classes get 0.
                         let (r, c) = p.shape();
-                        Prediction::Proba(Array2::from_shape_fn((r, self.n_classes), |(i, j)| if j < c { *p.get((i, j)) } else { 0.0 }))
+                        let mut out = Array2::zeros((r, self.n_classes));
+                        for (col, &class) in self.present.iter().enumerate().take(c) {
+                            for i in 0..r {
+                                out[[i, class]] = *p.get((i, col));
+                            }
+                        }
+                        Prediction::Proba(out)
                     }
                     Err(_) => nan(),
                 }

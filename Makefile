@@ -55,7 +55,8 @@ tmux:
 ## test: the whole test suite, plus a check that the crate builds without torch
 test: torch tmux
 	cargo test $(CARGO_FLAGS) --no-fail-fast
-	cargo build --release --locked --lib
+	@echo "==> the crate without torch (plain cargo build): library and its unit tests"
+	cargo test --release --locked --lib
 	$(MAKE) --no-print-directory build
 
 ## bench: benchmarks, printed beside ../shared/REFERENCE.md

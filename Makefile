@@ -20,7 +20,7 @@ export PATH := $(VENV)/bin:$(PATH)
 CARGO_FLAGS := --release --locked --features torch
 BIN := $(CARGO_TARGET_DIR)/release/ratlab
 
-.PHONY: all run build test torch tmux bench clean-cache
+.PHONY: all run build link test torch tmux bench clean-cache
 
 all: build
 
@@ -36,6 +36,10 @@ torch: $(TORCH_STAMP)
 ## build: the full binary (feature torch) at target/release/ratlab
 build: torch
 	cargo build $(CARGO_FLAGS) --bin ratlab
+	@$(MAKE) --no-print-directory link
+
+# target/release/ratlab: a link to the binary in the shared target directory.
+link:
 	@if [ "$$(realpath -m $(CARGO_TARGET_DIR))" != "$$(realpath -m target)" ]; then \
 		mkdir -p target/release && ln -sfn $(BIN) target/release/ratlab; fi
 	@echo "==> target/release/ratlab"
@@ -57,7 +61,9 @@ test: torch tmux
 	cargo test $(CARGO_FLAGS) --no-fail-fast
 	@echo "==> the crate without torch (plain cargo build): library and its unit tests"
 	cargo test --release --locked --lib
-	$(MAKE) --no-print-directory build
+	@# The tests built the full binary (with torch) too; link it and check it starts.
+	@$(MAKE) --no-print-directory link
+	$(BIN) --version
 
 ## bench: benchmarks, printed beside ../shared/REFERENCE.md
 bench: torch

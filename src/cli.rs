@@ -7,6 +7,7 @@ use crate::experiments::events::{Level, Metrics, RunEvent, Status};
 use crate::experiments::plan::{self, Plan, RunPlan};
 use crate::experiments::runner::{self, Collect, Flow, Sink, Tee};
 use crate::experiments::store::{self, StoreSink, Summary};
+use crate::metrics::format_value as fmt_num;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
@@ -180,15 +181,6 @@ fn fmt_metrics(m: &Metrics) -> String {
     m.iter().map(|(k, v)| format!("{k}={}", fmt_num(*v))).collect::<Vec<_>>().join(" ")
 }
 
-fn fmt_num(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e12 {
-        format!("{}", v as i64)
-    } else if v.abs() >= 1e-3 && v.abs() < 1e6 {
-        format!("{v:.4}")
-    } else {
-        format!("{v:.3e}")
-    }
-}
 
 impl Sink for Console {
     fn event(&mut self, run: &RunPlan, ev: &RunEvent) -> Flow {

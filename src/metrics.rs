@@ -109,6 +109,18 @@ impl Metric {
     }
 }
 
+/// A metric value as ratlab prints it in tables, lists and charts: whole numbers plainly, four
+/// decimals in the usual range, scientific notation outside it.
+pub fn format_value(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e12 {
+        format!("{}", v as i64)
+    } else if v.abs() >= 1e-3 && v.abs() < 1e6 {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
 fn sq_err(v: &Array1<f64>, y: ArrayView1<'_, f64>) -> f64 {
     v.iter().zip(y).map(|(a, b)| (a - b).powi(2)).sum()
 }

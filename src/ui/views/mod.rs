@@ -134,16 +134,7 @@ pub fn block<'a>(app: &App, title: impl Into<Line<'a>>, focused: bool) -> Block<
     Block::default().borders(Borders::ALL).title(title).border_style(app.theme.border(focused))
 }
 
-/// Numbers as lists and tables show them.
-pub fn num(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e9 {
-        format!("{}", v as i64)
-    } else if v.abs() >= 1e-3 && v.abs() < 1e5 {
-        format!("{v:.4}")
-    } else {
-        format!("{v:.2e}")
-    }
-}
+pub use crate::metrics::format_value as num;
 
 /// A style for a run status.
 pub fn status_style(app: &App, s: crate::experiments::events::Status) -> (String, Style) {

@@ -43,10 +43,6 @@ pub struct KnnModel {
     pub chosen: &'static str,
 }
 
-fn be(backend: &'static str, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Backend { backend, message: e.to_string() }
-}
-
 impl KnnModel {
     /// Build the index for the training rows.
     pub fn fit(params: KnnParams, backend: Backend, data: &TrainSet) -> Result<KnnModel, TrainError> {
@@ -104,12 +100,12 @@ impl KnnModel {
                     Metric::Chebyshev => kind.from_batch_with_leaf_size(data, *leaf, LInfDist),
                     Metric::Minkowski(p) => kind.from_batch_with_leaf_size(data, *leaf, LpDist::new(p)),
                 }
-                .map_err(|e| be("linfa", e))?;
+                .map_err(|e| TrainError::backend("linfa", e))?;
                 let metric = self.params.metric;
                 x.rows()
                     .into_iter()
                     .map(|q| {
-                        let found = idx.k_nearest(q, k).map_err(|e| be("linfa", e))?;
+                        let found = idx.k_nearest(q, k).map_err(|e| TrainError::backend("linfa", e))?;
                         Ok(found
                             .into_iter()
                             .map(|(p, i)| {
@@ -131,14 +127,14 @@ impl KnnModel {
             return Ok(match m {
                 SmartcoreKnn::Classifier(f) => {
                     // smartcore returns labels only: one-hot probabilities.
-                    let labels = f(&dm).map_err(|e| be("smartcore", e))?;
+                    let labels = f(&dm).map_err(|e| TrainError::backend("smartcore", e))?;
                     let mut p = Array2::zeros((labels.len(), self.n_classes));
                     for (i, l) in labels.iter().enumerate() {
                         p[[i, *l as usize]] = 1.0;
                     }
                     Prediction::Proba(p)
                 }
-                SmartcoreKnn::Regressor(f) => Prediction::Values(Array1::from(f(&dm).map_err(|e| be("smartcore", e))?)),
+                SmartcoreKnn::Regressor(f) => Prediction::Values(Array1::from(f(&dm).map_err(|e| TrainError::backend("smartcore", e))?)),
             });
         }
         let nbrs = self.neighbours(x)?;
@@ -185,12 +181,12 @@ fn smartcore_fit(p: &KnnParams, data: &TrainSet) -> Result<SmartcoreKnn, TrainEr
             if data.n_classes > 0 {
                 let y: Vec<i64> = data.labels().into_iter().map(|v| v as i64).collect();
                 let params = KNNClassifierParameters::default().with_k(p.k).with_algorithm(algo.clone()).with_weight(weight.clone()).with_distance($dist);
-                let m = KNNClassifier::fit(&x, &y, params).map_err(|e| be("smartcore", e))?;
+                let m = KNNClassifier::fit(&x, &y, params).map_err(|e| TrainError::backend("smartcore", e))?;
                 SmartcoreKnn::Classifier(Box::new(move |q: &DenseMatrix<f64>| m.predict(q).map_err(|e| e.to_string())))
             } else {
                 let y: Vec<f64> = data.y.to_vec();
                 let params = KNNRegressorParameters::default().with_k(p.k).with_algorithm(algo.clone()).with_weight(weight.clone()).with_distance($dist);
-                let m = KNNRegressor::fit(&x, &y, params).map_err(|e| be("smartcore", e))?;
+                let m = KNNRegressor::fit(&x, &y, params).map_err(|e| TrainError::backend("smartcore", e))?;
                 SmartcoreKnn::Regressor(Box::new(move |q: &DenseMatrix<f64>| m.predict(q).map_err(|e| e.to_string())))
             }
         }};

@@ -25,10 +25,6 @@ pub struct LinfaLogistic {
     present: Vec<usize>,
 }
 
-fn err(e: impl std::fmt::Display) -> TrainError {
-    TrainError::Backend { backend: "linfa", message: e.to_string() }
-}
-
 impl LinfaLogistic {
     pub fn new(params: LogisticParams, data: &TrainSet) -> Result<Self, TrainError> {
         if data.n_classes < 2 {
@@ -50,7 +46,7 @@ impl LinfaLogistic {
                 .max_iterations(self.params.max_iter)
                 .gradient_tolerance(tol)
                 .fit(&ds)
-                .map_err(err)?;
+                .map_err(|e| TrainError::backend("linfa", e))?;
             // linfa's z is the log-odds of its "positive" class (the larger one); ratlab's of class 1.
             let sign = if model.labels().pos.class == 1 { 1.0 } else { -1.0 };
             self.w = model.params().mapv(|v| sign * v).insert_axis(ndarray::Axis(1));
@@ -62,7 +58,7 @@ impl LinfaLogistic {
                 .max_iterations(self.params.max_iter)
                 .gradient_tolerance(tol)
                 .fit(&ds)
-                .map_err(err)?;
+                .map_err(|e| TrainError::backend("linfa", e))?;
             let mut present: Vec<usize> = labels.to_vec();
             present.sort_unstable();
             present.dedup();

@@ -139,6 +139,13 @@ pub enum TrainError {
     Backend { backend: &'static str, message: String },
 }
 
+impl TrainError {
+    /// A library backend's error, with the backend's name.
+    pub fn backend(backend: &'static str, e: impl std::fmt::Display) -> TrainError {
+        TrainError::Backend { backend, message: e.to_string() }
+    }
+}
+
 /// What a trainer reports after one step.
 #[derive(Debug, Clone, Default)]
 pub struct StepOut {

@@ -26,15 +26,11 @@ pub struct SmartcoreLogistic {
     present: Vec<usize>,
 }
 
-fn err(e: impl std::fmt::Display) -> TrainError {
-    TrainError::Backend { backend: "smartcore", message: e.to_string() }
-}
-
 /// ndarray → smartcore's DenseMatrix (row-major, no element-wise reshuffle).
 pub fn to_dense(x: &Array2<f64>) -> Result<DenseMatrix<f64>, TrainError> {
     let (n, p) = x.dim();
     let values: Vec<f64> = x.iter().copied().collect(); // logical (row-major) order
-    DenseMatrix::new(n, p, values, false).map_err(err)
+    DenseMatrix::new(n, p, values, false).map_err(|e| TrainError::backend("smartcore", e))
 }
 
 impl SmartcoreLogistic {
@@ -53,7 +49,7 @@ impl SmartcoreLogistic {
         present.dedup();
         let params = LogisticRegressionParameters::default().with_alpha(self.params.lambda());
         let model: LogisticRegression<f64, i64, DenseMatrix<f64>, Vec<i64>> =
-            LogisticRegression::fit(&x, &y, params).map_err(err)?;
+            LogisticRegression::fit(&x, &y, params).map_err(|e| TrainError::backend("smartcore", e))?;
         let coef = model.coefficients();
         let icpt = model.intercept();
         let (rows, p) = coef.shape();

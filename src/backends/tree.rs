@@ -31,10 +31,6 @@ pub struct TreeTrainer {
     done: bool,
 }
 
-fn be(backend: &'static str, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Backend { backend, message: e.to_string() }
-}
-
 impl TreeTrainer {
     pub fn new(p: TreeParams, backend: Backend, data: &TrainSet) -> Result<TreeTrainer, TrainError> {
         if data.is_empty() {
@@ -51,7 +47,7 @@ impl TreeTrainer {
                     .max_depth(p.max_depth)
                     .min_weight_split(p.min_samples_split as f32)
                     .min_weight_leaf(p.min_samples_leaf as f32);
-                Model::Linfa(params.fit(&ds).map_err(|e| be("linfa", e))?)
+                Model::Linfa(params.fit(&ds).map_err(|e| TrainError::backend("linfa", e))?)
             }
             _ => {
                 let x = super::smartcore::to_dense(&data.x)?;
@@ -65,7 +61,7 @@ impl TreeTrainer {
                         params = params.with_max_depth((d + 1).min(u16::MAX as usize) as u16);
                     }
                     let y: Vec<i64> = data.labels().into_iter().map(|v| v as i64).collect();
-                    Model::SmartcoreClassifier(DecisionTreeClassifier::fit(&x, &y, params).map_err(|e| be("smartcore", e))?)
+                    Model::SmartcoreClassifier(DecisionTreeClassifier::fit(&x, &y, params).map_err(|e| TrainError::backend("smartcore", e))?)
                 } else {
                     use smartcore::tree::decision_tree_regressor::{DecisionTreeRegressor, DecisionTreeRegressorParameters};
                     let mut params = DecisionTreeRegressorParameters::default().with_min_samples_leaf(p.min_samples_leaf).with_min_samples_split(p.min_samples_split);
@@ -73,7 +69,7 @@ impl TreeTrainer {
                         params = params.with_max_depth((d + 1).min(u16::MAX as usize) as u16);
                     }
                     let y: Vec<f64> = data.y.to_vec();
-                    Model::SmartcoreRegressor(DecisionTreeRegressor::fit(&x, &y, params).map_err(|e| be("smartcore", e))?)
+                    Model::SmartcoreRegressor(DecisionTreeRegressor::fit(&x, &y, params).map_err(|e| TrainError::backend("smartcore", e))?)
                 }
             }
         };

@@ -67,7 +67,7 @@ test: torch tmux
 
 ## bench: benchmarks, printed beside ../shared/REFERENCE.md
 bench: torch
-	cargo bench $(CARGO_FLAGS)
+	cargo bench --locked --features torch
 
 clean-cache:
 	rm -rf $(CACHE)

@@ -74,6 +74,18 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Apply a run's saved model (`model.json`) to new rows, with the training encoding,
+    /// standardization and column checks.
+    Predict {
+        /// A run directory holding model.json (or the model.json itself).
+        run_dir: PathBuf,
+        /// The rows to predict: a .csv or .parquet file with the training feature columns.
+        #[arg(long)]
+        data: PathBuf,
+        /// Where to write the predictions (.csv or .parquet); CSV on stdout by default.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// List recorded runs with status and final metrics.
     Runs {
         #[arg(long, default_value = "runs")]
@@ -135,6 +147,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Some(Command::Rerun { run_dir, check }) => rerun(&run_dir, check),
         Some(Command::Runs { out }) => list(&out),
+        Some(Command::Predict { run_dir, data, out }) => predict(&run_dir, &data, out.as_deref()),
     }
 }
 
@@ -535,6 +548,71 @@ fn list(out: &Path) -> anyhow::Result<u8> {
             }
             Err(e) => println!("{:<10} {} ({e})", "unreadable", d.display()),
         }
+    }
+    Ok(0)
+}
+
+/// `ratlab predict`: load a saved model and write its predictions for new rows.
+fn predict(run: &Path, data: &Path, out: Option<&Path>) -> anyhow::Result<u8> {
+    use crate::backends::saved::SavedModel;
+    use crate::backends::{Prediction, Predictor};
+    use crate::data::table::{self, OutValues};
+    let file = if run.is_dir() { run.join("model.json") } else { run.to_path_buf() };
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        InputError::new(format!("cannot read the model: {e}"))
+            .file(&file)
+            .detail("a run saves model.json when its model can be saved (native models, holdout or test-file evaluation, no preprocessing)")
+    })?;
+    #[derive(serde::Deserialize)]
+    struct DataPart {
+        encoder: crate::data::Encoder,
+        scaler: Option<crate::data::Scaler>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        format: String,
+        version: u64,
+        data: DataPart,
+        model: SavedModel,
+    }
+    let doc: Doc = serde_json::from_str(&text).map_err(|e| InputError::new(format!("not a ratlab model: {e}")).file(&file))?;
+    if doc.format != "ratlab-model" || doc.version != runner::MODEL_VERSION {
+        return Err(InputError::new(format!(
+            "model format {} version {} is not one this ratlab reads (ratlab-model version {})",
+            doc.format,
+            doc.version,
+            runner::MODEL_VERSION
+        ))
+        .file(&file)
+        .into());
+    }
+    let t = table::read_table(data)?;
+    let mut set = doc.data.encoder.encode(&t, &data.display().to_string())?;
+    if let Some(s) = &doc.data.scaler {
+        if s.mean.len() != set.x.ncols() {
+            return Err(InputError::new("the model's standardization does not match the encoded columns").file(&file).into());
+        }
+        s.apply(&mut set.x);
+    }
+    let classes = &doc.data.encoder.classes;
+    let cols = match doc.model.predict(set.x.view()) {
+        Prediction::Proba(p) => {
+            let label = |i: usize| classes.get(i).cloned().unwrap_or_else(|| i.to_string());
+            let mut cols = vec![(
+                "prediction".to_string(),
+                OutValues::Text(p.rows().into_iter().map(|r| label(crate::metrics::argmax(&r))).collect()),
+            )];
+            for c in 0..p.ncols() {
+                cols.push((format!("proba_{}", label(c)), OutValues::Numeric(p.column(c).to_vec())));
+            }
+            cols
+        }
+        Prediction::Values(v) => vec![("prediction".to_string(), OutValues::Numeric(v.to_vec()))],
+    };
+    let stdout = std::io::stdout();
+    table::write_columns(out, cols, &mut stdout.lock())?;
+    if let Some(o) = out {
+        eprintln!("{} predictions written to {}", set.x.nrows(), o.display());
     }
     Ok(0)
 }

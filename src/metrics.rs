@@ -2,8 +2,23 @@
 //! scikit-learn's (log-loss clips probabilities to [1e-15, 1 − 1e-15]; ROC AUC is the
 //! Mann–Whitney statistic, macro one-vs-rest for more than two classes) so figures compare.
 
-use crate::backends::{Prediction, Task};
-use ndarray::{Array1, ArrayView1};
+use crate::data::Task;
+use ndarray::{Array1, Array2, ArrayView1};
+use std::collections::BTreeMap;
+
+/// Metric name → value. Step metrics are prefixed by the set they were measured on
+/// (`train.log_loss`, `test.accuracy`); optimizer figures have no prefix (`objective`).
+pub type Metrics = BTreeMap<String, f64>;
+
+/// A model's output on a batch of rows.
+#[derive(Debug, Clone)]
+pub enum Prediction {
+    /// Class probabilities, one row per sample, one column per class.
+    Proba(Array2<f64>),
+    /// Regression values.
+    Values(Array1<f64>),
+}
+
 
 /// A metric users can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -144,7 +159,8 @@ pub fn auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
         return None;
     }
     let mut idx: Vec<usize> = (0..scores.len()).collect();
-    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    // Unstable is enough: tied scores share their average rank below.
+    idx.sort_unstable_by(|&a, &b| scores[a].total_cmp(&scores[b]));
     let mut rank_sum = 0.0;
     let mut i = 0;
     while i < idx.len() {

@@ -82,7 +82,7 @@ fn auto_index_picks_brute_force_where_the_tree_cannot_prune() {
     let mk = |d: usize| {
         let pts = ratlab::backends::knn::study_points(5000, d, false, 1);
         let x = Array2::from_shape_vec((5000, d), pts).unwrap();
-        TrainSet { x, y: ndarray::Array1::zeros(5000), n_classes: 0 }
+        TrainSet::new(x, ndarray::Array1::zeros(5000), 0)
     };
     let low = KnnModel::fit(params(10, KnnIndex::Auto), Backend::Native, &mk(3)).unwrap();
     assert!(low.chosen.starts_with("kdtree"), "3-d: {}", low.chosen);

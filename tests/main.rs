@@ -1,8 +1,10 @@
 //! ratlab's integration tests: one test binary (so polars is linked once), one module per
 //! area of user-facing behaviour.
 
+mod boosting;
 mod cli;
 mod e2e;
+mod ensembles;
 mod fixtures;
 mod knn;
 mod logistic;
@@ -36,6 +38,7 @@ pub fn bundled(name: &str, task: ratlab::backends::Task) -> ratlab::data::TrainS
         missing: Missing::Error,
         standardize: false,
         evaluation: Evaluation::Holdout { test: 0.25, stratify: true },
+        eval_train_rows: ratlab::data::EvalRows::All,
     };
     prepare(&cfg, 0).expect("bundled datasets load").data.all()
 }

@@ -15,7 +15,7 @@
 use crate::backends::params::{EstimationModel, EstimationParams};
 use crate::backends::{Predictor, StepOut, TrainError, Trainer};
 use crate::data::split::rng;
-use crate::experiments::events::Metrics;
+use crate::metrics::Metrics;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;

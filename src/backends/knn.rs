@@ -11,7 +11,7 @@ use super::native::kdtree::{Brute, KdTree, Metric, Neighbour, QueryStats};
 use super::params::{KnnIndex, KnnParams, KnnScalingParams};
 use super::{Backend, Prediction, Predictor, StepOut, TrainError, Trainer};
 use crate::data::TrainSet;
-use crate::experiments::events::Metrics;
+use crate::metrics::Metrics;
 use ndarray::{Array1, Array2, ArrayView2};
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;

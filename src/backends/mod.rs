@@ -4,38 +4,26 @@
 //! Native implementations own their loops and report a step per iteration; library backends
 //! with a one-shot `fit` (linfa-logistic, smartcore) are a single step.
 
+pub mod boosting;
+pub mod ensemble;
 pub mod estimation;
 pub mod knn;
 pub mod linfa;
 pub mod native;
 pub mod params;
 pub mod pca;
+pub mod saved;
 pub mod smartcore;
 pub mod tree;
 #[cfg(feature = "torch")]
 pub mod torch;
 
+pub use crate::data::Task;
 use crate::data::TrainSet;
-use crate::experiments::events::Metrics;
-use ndarray::{Array1, Array2, ArrayView2};
+pub use crate::metrics::{Metrics, Prediction};
+use ndarray::ArrayView2;
 pub use params::{AlgoParams, ParamDef, ParamKind};
 use std::fmt;
-
-/// The learning problem a dataset poses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Task {
-    Classification,
-    Regression,
-}
-
-impl Task {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Task::Classification => "classification",
-            Task::Regression => "regression",
-        }
-    }
-}
 
 /// Where an algorithm's implementation comes from. Running one algorithm on several backends
 /// side by side is a comparison ratlab exists to make easy.
@@ -71,11 +59,27 @@ pub enum Algorithm {
     KnnScaling,
     Pca,
     DecisionTree,
+    GradientBoosting,
+    Bagging,
+    RandomForest,
+    AdaBoost,
+    Stacking,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 6] =
-        [Algorithm::LogisticRegression, Algorithm::Estimation, Algorithm::Knn, Algorithm::KnnScaling, Algorithm::Pca, Algorithm::DecisionTree];
+    pub const ALL: [Algorithm; 11] = [
+        Algorithm::LogisticRegression,
+        Algorithm::Estimation,
+        Algorithm::Knn,
+        Algorithm::KnnScaling,
+        Algorithm::Pca,
+        Algorithm::DecisionTree,
+        Algorithm::GradientBoosting,
+        Algorithm::Bagging,
+        Algorithm::RandomForest,
+        Algorithm::AdaBoost,
+        Algorithm::Stacking,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Algorithm::LogisticRegression => "logistic_regression",
@@ -84,7 +88,16 @@ impl Algorithm {
             Algorithm::KnnScaling => "knn_scaling",
             Algorithm::Pca => "pca",
             Algorithm::DecisionTree => "decision_tree",
+            Algorithm::GradientBoosting => "gradient_boosting",
+            Algorithm::Bagging => "bagging",
+            Algorithm::RandomForest => "random_forest",
+            Algorithm::AdaBoost => "adaboost",
+            Algorithm::Stacking => "stacking",
         }
+    }
+    /// Ensembles take other estimators as members.
+    pub fn is_ensemble(self) -> bool {
+        matches!(self, Algorithm::Bagging | Algorithm::AdaBoost | Algorithm::Stacking)
     }
     pub fn parse(s: &str) -> Option<Algorithm> {
         Algorithm::ALL.into_iter().find(|a| a.as_str() == s)
@@ -94,14 +107,18 @@ impl Algorithm {
         match self {
             Algorithm::LogisticRegression | Algorithm::Knn | Algorithm::Pca => &[Backend::Native, Backend::Linfa, Backend::Smartcore],
             Algorithm::Estimation | Algorithm::KnnScaling => &[Backend::Native],
-            Algorithm::DecisionTree => &[Backend::Linfa, Backend::Smartcore],
+            Algorithm::DecisionTree => &[Backend::Linfa, Backend::Smartcore, Backend::Native],
+            Algorithm::RandomForest => &[Backend::Native, Backend::Smartcore, Backend::Linfa],
+            Algorithm::GradientBoosting | Algorithm::Bagging | Algorithm::AdaBoost | Algorithm::Stacking => &[Backend::Native],
         }
     }
     /// The tasks this algorithm can solve on a dataset; empty when it takes no dataset.
     pub fn tasks(self) -> &'static [Task] {
         match self {
-            Algorithm::LogisticRegression => &[Task::Classification],
-            Algorithm::Knn | Algorithm::Pca | Algorithm::DecisionTree => &[Task::Classification, Task::Regression],
+            Algorithm::LogisticRegression | Algorithm::AdaBoost | Algorithm::Stacking => &[Task::Classification],
+            Algorithm::Knn | Algorithm::Pca | Algorithm::DecisionTree | Algorithm::GradientBoosting | Algorithm::Bagging | Algorithm::RandomForest => {
+                &[Task::Classification, Task::Regression]
+            }
             Algorithm::Estimation | Algorithm::KnnScaling => &[],
         }
     }
@@ -118,6 +135,8 @@ impl Algorithm {
             Algorithm::KnnScaling => "dimension",
             Algorithm::Pca => "components",
             Algorithm::DecisionTree => "step",
+            Algorithm::GradientBoosting | Algorithm::AdaBoost => "round",
+            Algorithm::Bagging | Algorithm::RandomForest | Algorithm::Stacking => "members",
         }
     }
 }
@@ -160,17 +179,8 @@ pub struct StepOut {
     pub message: Option<String>,
 }
 
-/// A model's output on a batch of rows.
-#[derive(Debug, Clone)]
-pub enum Prediction {
-    /// Class probabilities, one row per sample, one column per class.
-    Proba(Array2<f64>),
-    /// Regression values.
-    Values(Array1<f64>),
-}
-
 /// A fitted (or partly fitted) model that can be evaluated.
-pub trait Predictor {
+pub trait Predictor: Send + Sync {
     fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction;
 }
 
@@ -178,7 +188,9 @@ pub trait Predictor {
 ///
 /// Step-wise training is what makes live curves possible, and it gives the runner a place to
 /// check for cancellation and divergence between steps without the backend knowing about it.
-pub trait Trainer {
+/// Trainers are `Send + Sync` so that ensembles can fit and query their members on several
+/// threads.
+pub trait Trainer: Send + Sync {
     fn step(&mut self) -> Result<StepOut, TrainError>;
     /// The current model, for the runner to evaluate on train and test data. `None` for
     /// trainers that report their own metrics (the estimation demo).
@@ -195,6 +207,25 @@ pub trait Trainer {
     /// What a view needs beyond curves (PCA's scree and projection), recorded with the end
     /// of the run.
     fn artifacts(&self) -> Option<serde_json::Value> {
+        None
+    }
+    /// Predictions on (rows `train_rows` of) the training set and on the test set the trainer
+    /// was built with, when it keeps them up to date itself — boosting adds each tree's output
+    /// to running margins — so the runner need not predict with the whole model every step.
+    fn staged(&self, _train_rows: &[usize]) -> Option<(Prediction, Option<Prediction>)> {
+        None
+    }
+    /// Called once after the last step. Returns true when it changed the model (early stopping
+    /// keeps the best round), so the runner evaluates once more for the final metrics.
+    fn finish(&mut self) -> bool {
+        false
+    }
+    /// The fitted model in the form `model.json` keeps, when this model can be saved.
+    fn saved(&self) -> Option<saved::SavedModel> {
+        None
+    }
+    /// Why the model cannot be saved, for the user.
+    fn unsaved_reason(&self) -> Option<String> {
         None
     }
 }
@@ -219,11 +250,16 @@ pub fn build_trainer(
     test: Option<&TrainSet>,
     seed: u64,
 ) -> Result<Box<dyn Trainer>, TrainError> {
+    let need = |what: &str| data.ok_or_else(|| TrainError::Data(format!("{what} needs a dataset")));
     match (params, backend) {
-        (AlgoParams::Tree(p), b) => {
-            let data = data.ok_or_else(|| TrainError::Data("decision_tree needs a dataset".into()))?;
-            Ok(Box::new(tree::TreeTrainer::new(p.clone(), b, data)?))
-        }
+        (AlgoParams::Tree(p), Backend::Native) => Ok(Box::new(native::cart::CartTrainer::new(p, need("decision_tree")?, seed)?)),
+        (AlgoParams::Tree(p), b) => Ok(Box::new(tree::TreeTrainer::new(p.tree.clone(), b, need("decision_tree")?)?)),
+        (AlgoParams::Boosting(p), _) => Ok(Box::new(boosting::BoostingTrainer::new(p.clone(), need("gradient_boosting")?, test, seed)?)),
+        (AlgoParams::Bagging(p), _) => Ok(Box::new(ensemble::AveragingTrainer::bagging(p.clone(), need("bagging")?, test, seed)?)),
+        (AlgoParams::Forest(p), Backend::Native) => Ok(Box::new(ensemble::AveragingTrainer::forest(p.clone(), need("random_forest")?, test, seed)?)),
+        (AlgoParams::Forest(p), b) => Ok(Box::new(ensemble::LibraryForestTrainer::new(p, b, need("random_forest")?, seed)?)),
+        (AlgoParams::AdaBoost(p), _) => Ok(Box::new(ensemble::AdaBoostTrainer::new(p.clone(), need("adaboost")?, test, seed)?)),
+        (AlgoParams::Stacking(p), _) => Ok(Box::new(ensemble::StackingTrainer::new(p.clone(), need("stacking")?, seed)?)),
         (AlgoParams::Pca(p), b) => {
             let data = data.ok_or_else(|| TrainError::Data("pca needs a dataset".into()))?;
             Ok(Box::new(pca::PcaTrainer::new(p.clone(), b, data, test)?))

@@ -18,6 +18,13 @@ pub enum ParamKind {
     Bool,
     /// A non-empty list of positive integers, strictly increasing.
     SizeList,
+    /// A fraction in (0, 1] written with a decimal point (`0.5`, `1.0`), a count ≥ 1 written as
+    /// a whole number (`8`), or one of the words.
+    Portion(&'static [&'static str]),
+    /// A nested estimator, written like a run: `{algorithm, backend, params}`.
+    Estimator,
+    /// A non-empty list of nested estimators.
+    Estimators,
 }
 
 /// One parameter of one algorithm.
@@ -103,6 +110,72 @@ static TREE: &[ParamDef] = &[
     p("max_depth", ParamKind::Int { min: 0, max: 10_000 }, "0", "deepest level (0 = unlimited)"),
     p("min_samples_split", ParamKind::Int { min: 2, max: 1_000_000 }, "2", "rows a node needs to be split"),
     p("min_samples_leaf", ParamKind::Int { min: 1, max: 1_000_000 }, "1", "rows each leaf keeps at least"),
+    p("max_features", FEATURES, "\"all\"", "features tried per split (native): all, sqrt, log2, a fraction (0.5) or a count (4)"),
+    p("max_bin", ParamKind::Int { min: 2, max: 256 }, "256", "quantile bins per feature, one of them for missing values (native)"),
+];
+
+const FEATURES: ParamKind = ParamKind::Portion(&["all", "sqrt", "log2"]);
+const FRACTION: ParamKind = ParamKind::Float { min: 0.0, max: 1.0, min_open: true };
+const ROUNDS: ParamKind = ParamKind::Int { min: 1, max: 100_000 };
+
+static BOOSTING: &[ParamDef] = &[
+    p("objective", ParamKind::Choice(&["auto", "binary_logistic", "softmax", "squared_error", "pseudo_huber"]), "auto",
+      "loss: auto picks binary_logistic (2 classes), softmax (more) or squared_error (regression)"),
+    p("n_estimators", ROUNDS, "100", "boosting rounds (trees per class for softmax)"),
+    p("learning_rate", ParamKind::Float { min: 0.0, max: 10.0, min_open: true }, "0.3", "shrinkage η applied to each tree's leaf weights"),
+    p("max_depth", ParamKind::Int { min: 0, max: 64 }, "6", "depth limit (0 = none, for grow_policy lossguide)"),
+    p("max_leaves", ParamKind::Int { min: 0, max: 1 << 20 }, "0", "leaf limit (0 = none)"),
+    p("grow_policy", ParamKind::Choice(&["depthwise", "lossguide"]), "depthwise", "depthwise: level by level; lossguide: best-gain node first"),
+    p("lambda", NONNEG, "1.0", "L2 penalty λ on leaf weights: w = −G/(H+λ)"),
+    p("alpha", NONNEG, "0.0", "L1 penalty α on leaf weights (soft-thresholds G)"),
+    p("gamma", NONNEG, "0.0", "minimum loss reduction γ for a split"),
+    p("min_child_weight", NONNEG, "1.0", "minimum hessian sum in each child"),
+    p("subsample", FRACTION, "1.0", "fraction of training rows drawn for each tree (seeded)"),
+    p("colsample_bytree", FRACTION, "1.0", "fraction of features drawn for each tree (seeded)"),
+    p("max_bin", ParamKind::Int { min: 2, max: 256 }, "256", "quantile bins per feature, one of them for missing values"),
+    p("early_stopping_rounds", ParamKind::Int { min: 0, max: 100_000 }, "0", "stop when the validation loss has not improved for this many rounds (0 = off)"),
+    p("validation_fraction", ParamKind::Float { min: 0.0, max: 0.9, min_open: true }, "0.1", "training rows held out for early stopping (stratified, seeded)"),
+];
+
+const NATIVE_TREE: &str = "{\"algorithm\": \"decision_tree\", \"backend\": \"native\"}";
+
+static BAGGING: &[ParamDef] = &[
+    p("estimator", ParamKind::Estimator, NATIVE_TREE, "the base estimator: {algorithm, backend, params}"),
+    p("n_estimators", ROUNDS, "10", "members"),
+    p("max_samples", ParamKind::Portion(&[]), "1.0", "rows per member: a fraction (0.8) or a count (500)"),
+    p("max_features", FEATURES, "\"all\"", "features per member: all, sqrt, log2, a fraction or a count"),
+    p("bootstrap", ParamKind::Bool, "true", "draw rows with replacement"),
+    p("oob_score", ParamKind::Bool, "false", "score each step on the rows its members did not see (out of bag)"),
+];
+
+static FOREST: &[ParamDef] = &[
+    p("n_estimators", ROUNDS, "100", "trees"),
+    p("criterion", ParamKind::Choice(&["gini", "entropy"]), "gini", "split quality for classification (regression uses variance reduction)"),
+    p("max_depth", ParamKind::Int { min: 0, max: 10_000 }, "0", "deepest level (0 = unlimited)"),
+    p("min_samples_split", ParamKind::Int { min: 2, max: 1_000_000 }, "2", "rows a node needs to be split"),
+    p("min_samples_leaf", ParamKind::Int { min: 1, max: 1_000_000 }, "1", "rows each leaf keeps at least"),
+    p("max_features", FEATURES, "\"sqrt\"", "features tried per split: sqrt, log2, all, a fraction or a count"),
+    p("bootstrap", ParamKind::Bool, "true", "draw each tree's rows with replacement"),
+    p("oob_score", ParamKind::Bool, "false", "score each step on the rows its trees did not see (out of bag; native)"),
+    p("max_bin", ParamKind::Int { min: 2, max: 256 }, "256", "quantile bins per feature (native)"),
+];
+
+const STUMP: &str = "{\"algorithm\": \"decision_tree\", \"backend\": \"native\", \"params\": {\"max_depth\": 1}}";
+
+static ADABOOST: &[ParamDef] = &[
+    p("estimator", ParamKind::Estimator, STUMP, "the base estimator; it must take sample weights (native decision_tree or gradient_boosting)"),
+    p("n_estimators", ROUNDS, "50", "boosting rounds"),
+    p("learning_rate", POS, "1.0", "shrinkage of each member's vote"),
+];
+
+static STACKING: &[ParamDef] = &[
+    p("estimators", ParamKind::Estimators,
+      "[{\"algorithm\": \"random_forest\"}, {\"algorithm\": \"knn\", \"backend\": \"native\"}, {\"algorithm\": \"logistic_regression\", \"params\": {\"prior\": \"gaussian\"}}]",
+      "the base estimators, each {algorithm, backend, params}"),
+    p("final_estimator", ParamKind::Estimator, "{\"algorithm\": \"logistic_regression\", \"backend\": \"native\", \"params\": {\"prior\": \"gaussian\"}}",
+      "the estimator trained on the base estimators' out-of-fold probabilities"),
+    p("cv", ParamKind::Int { min: 2, max: 20 }, "5", "folds for the out-of-fold predictions"),
+    p("passthrough", ParamKind::Bool, "false", "give the final estimator the original features too"),
 ];
 
 /// The parameter table of an algorithm.
@@ -114,6 +187,85 @@ pub fn defs(algorithm: Algorithm) -> &'static [ParamDef] {
         Algorithm::KnnScaling => KNN_SCALING,
         Algorithm::Pca => PCA,
         Algorithm::DecisionTree => TREE,
+        Algorithm::GradientBoosting => BOOSTING,
+        Algorithm::Bagging => BAGGING,
+        Algorithm::RandomForest => FOREST,
+        Algorithm::AdaBoost => ADABOOST,
+        Algorithm::Stacking => STACKING,
+    }
+}
+
+/// A nested estimator of an ensemble, validated like a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimator {
+    pub algorithm: Algorithm,
+    pub backend: Backend,
+    pub params: AlgoParams,
+    /// Its parameters with defaults, as recorded.
+    pub json: Value,
+}
+
+/// How deep ensembles may nest (an ensemble of ensembles of …).
+pub const MAX_NESTING: usize = 3;
+
+impl Estimator {
+    /// Parse and check `{algorithm, backend, params}`; `depth` counts the ensembles around it.
+    pub fn parse(v: &Value, depth: usize) -> Result<Estimator, String> {
+        let Value::Object(m) = v else {
+            return Err(format!("{} is not an estimator; expected {{algorithm: NAME, backend: NAME, params: {{...}}}}", show(v)));
+        };
+        for k in m.keys() {
+            if !["algorithm", "backend", "params"].contains(&k.as_str()) {
+                return Err(format!("unknown field '{k}' in an estimator; allowed: algorithm, backend, params"));
+            }
+        }
+        let name = m.get("algorithm").and_then(Value::as_str).ok_or("an estimator needs algorithm: NAME")?;
+        let algorithm = Algorithm::parse(name)
+            .ok_or_else(|| format!("unknown algorithm '{name}'; allowed: {}", Algorithm::ALL.map(Algorithm::as_str).join(", ")))?;
+        if !algorithm.uses_data() {
+            return Err(format!("{algorithm} takes no dataset and cannot be an ensemble member"));
+        }
+        if algorithm.is_ensemble() && depth >= MAX_NESTING {
+            return Err(format!("ensembles nest {MAX_NESTING} deep at most; {algorithm} here would be level {}", depth + 1));
+        }
+        let backend = match m.get("backend") {
+            None => algorithm.backends()[0],
+            Some(b) => {
+                let bs = b.as_str().unwrap_or("");
+                Backend::parse(bs).filter(|bb| algorithm.backends().contains(bb)).ok_or_else(|| {
+                    format!("{} is not a backend of {algorithm}; allowed: {}", show(b), algorithm.backends().iter().map(|b| b.as_str()).collect::<Vec<_>>().join(", "))
+                })?
+            }
+        };
+        let defs = defs(algorithm);
+        let mut map = ParamMap::new();
+        match m.get("params") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(given)) => {
+                for (k, v) in given {
+                    let d = defs.iter().find(|d| d.name == k).ok_or_else(|| {
+                        format!("unknown parameter '{k}' for {algorithm}; allowed: {}", defs.iter().map(|d| d.name).collect::<Vec<_>>().join(", "))
+                    })?;
+                    map.insert(k.clone(), check_nested(d, v, depth + 1).map_err(|e| format!("{algorithm}.{k}: {e}"))?);
+                }
+            }
+            Some(other) => return Err(format!("params {} must be fields (key: value)", show(other))),
+        }
+        for d in defs {
+            map.entry(d.name.to_string()).or_insert_with(|| default_value(d));
+        }
+        if let Some((k, msg)) = backend_limit(algorithm, backend, &map) {
+            return Err(format!("{algorithm}.{k}: {msg}"));
+        }
+        let params_json = Value::Object(map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect());
+        let json = serde_json::json!({"algorithm": algorithm.as_str(), "backend": backend.as_str(), "params": params_json});
+        Ok(Estimator { algorithm, backend, params: AlgoParams::from_map(algorithm, &map), json })
+    }
+
+    /// Every estimator inside this one (itself included), for checks against the task.
+    pub fn walk<'a>(&'a self, out: &mut Vec<&'a Estimator>) {
+        out.push(self);
+        self.params.members(out);
     }
 }
 
@@ -125,6 +277,8 @@ pub enum ParamValue {
     Word(String),
     Bool(bool),
     Sizes(Vec<u64>),
+    Estimator(Box<Estimator>),
+    Estimators(Vec<Estimator>),
 }
 
 impl ParamValue {
@@ -135,6 +289,8 @@ impl ParamValue {
             ParamValue::Word(s) => Value::String(s.clone()),
             ParamValue::Bool(b) => Value::Bool(*b),
             ParamValue::Sizes(v) => serde_json::json!(v),
+            ParamValue::Estimator(e) => e.json.clone(),
+            ParamValue::Estimators(v) => Value::Array(v.iter().map(|e| e.json.clone()).collect()),
         }
     }
 }
@@ -152,6 +308,10 @@ pub fn allowed(kind: &ParamKind) -> String {
         ParamKind::Choice(c) => format!("one of: {}", c.join(", ")),
         ParamKind::Bool => "true or false".into(),
         ParamKind::SizeList => "a list of increasing positive integers, e.g. [10, 20, 50]".into(),
+        ParamKind::Portion(words) if words.is_empty() => "a fraction in (0, 1] such as 0.5, or a count such as 100".into(),
+        ParamKind::Portion(words) => format!("{}, a fraction in (0, 1] such as 0.5, or a count such as 4", words.join(", ")),
+        ParamKind::Estimator => "an estimator {algorithm: NAME, backend: NAME, params: {...}}".into(),
+        ParamKind::Estimators => "a list of estimators, each {algorithm: NAME, backend: NAME, params: {...}}".into(),
     }
 }
 
@@ -165,6 +325,11 @@ fn show(v: &Value) -> String {
 /// Check one raw value against its definition. The error text quotes the value and says what
 /// is allowed.
 pub fn check_value(def: &ParamDef, v: &Value) -> Result<ParamValue, String> {
+    check_nested(def, v, 0)
+}
+
+/// [`check_value`] for a parameter of an estimator nested `depth` ensembles deep.
+fn check_nested(def: &ParamDef, v: &Value, depth: usize) -> Result<ParamValue, String> {
     let bad = || format!("{} is not allowed; expected {}", show(v), allowed(&def.kind));
     match def.kind {
         ParamKind::Float { min, max, min_open } => {
@@ -210,6 +375,18 @@ pub fn check_value(def: &ParamDef, v: &Value) -> Result<ParamValue, String> {
                 return Err(bad());
             }
             Ok(ParamValue::Sizes(out))
+        }
+        ParamKind::Portion(words) => match v {
+            Value::String(s) if words.contains(&s.as_str()) => Ok(ParamValue::Word(s.clone())),
+            Value::Number(n) if n.is_u64() && n.as_u64().is_some_and(|c| c >= 1) => Ok(ParamValue::Int(n.as_u64().unwrap_or(1) as i64)),
+            Value::Number(n) if n.is_f64() && n.as_f64().is_some_and(|f| f > 0.0 && f <= 1.0) => Ok(ParamValue::Float(n.as_f64().unwrap_or(1.0))),
+            _ => Err(bad()),
+        },
+        ParamKind::Estimator => Estimator::parse(v, depth).map(|e| ParamValue::Estimator(Box::new(e))),
+        ParamKind::Estimators => {
+            let arr = v.as_array().filter(|a| !a.is_empty()).ok_or_else(bad)?;
+            let list = arr.iter().enumerate().map(|(i, e)| Estimator::parse(e, depth).map_err(|m| format!("[{i}]: {m}"))).collect::<Result<Vec<_>, _>>()?;
+            Ok(ParamValue::Estimators(list))
         }
     }
 }
@@ -323,6 +500,138 @@ pub struct TreeParams {
     pub min_samples_leaf: usize,
 }
 
+/// How many features a split (or a member) may use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxFeatures {
+    All,
+    Sqrt,
+    Log2,
+    Fraction(f64),
+    Count(usize),
+}
+
+impl MaxFeatures {
+    fn from_value(v: Option<&ParamValue>) -> MaxFeatures {
+        match v {
+            Some(ParamValue::Word(w)) if w == "sqrt" => MaxFeatures::Sqrt,
+            Some(ParamValue::Word(w)) if w == "log2" => MaxFeatures::Log2,
+            Some(ParamValue::Float(f)) => MaxFeatures::Fraction(*f),
+            Some(ParamValue::Int(i)) => MaxFeatures::Count(*i as usize),
+            _ => MaxFeatures::All,
+        }
+    }
+    /// The number of features out of `n` (at least 1, at most `n`).
+    pub fn of(self, n: usize) -> usize {
+        let k = match self {
+            MaxFeatures::All => n,
+            MaxFeatures::Sqrt => (n as f64).sqrt().floor() as usize,
+            MaxFeatures::Log2 => (n as f64).log2().floor() as usize,
+            MaxFeatures::Fraction(f) => (f * n as f64).floor() as usize,
+            MaxFeatures::Count(c) => c,
+        };
+        k.clamp(1, n.max(1))
+    }
+}
+
+/// A number of rows: a fraction of the training rows or a count.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Portion {
+    Fraction(f64),
+    Count(usize),
+}
+
+impl Portion {
+    fn from_value(v: Option<&ParamValue>) -> Portion {
+        match v {
+            Some(ParamValue::Int(i)) => Portion::Count(*i as usize),
+            Some(ParamValue::Float(f)) => Portion::Fraction(*f),
+            _ => Portion::Fraction(1.0),
+        }
+    }
+    /// Rows out of `n` (at least 1).
+    pub fn of(self, n: usize) -> usize {
+        match self {
+            Portion::Fraction(f) => ((f * n as f64).round() as usize).clamp(1, n.max(1)),
+            Portion::Count(c) => c.clamp(1, n.max(1)),
+        }
+    }
+}
+
+/// Native decision tree (and random-forest tree) parameters beyond [`TreeParams`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CartParams {
+    pub tree: TreeParams,
+    pub max_features: MaxFeatures,
+    pub max_bin: usize,
+}
+
+/// Gradient boosting's loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objective {
+    Auto,
+    BinaryLogistic,
+    Softmax,
+    SquaredError,
+    PseudoHuber,
+}
+
+/// Parameters of native gradient boosting (xgboost's names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoostingParams {
+    pub objective: Objective,
+    pub n_estimators: usize,
+    pub learning_rate: f64,
+    pub max_depth: usize,
+    pub max_leaves: usize,
+    pub lossguide: bool,
+    pub lambda: f64,
+    pub alpha: f64,
+    pub gamma: f64,
+    pub min_child_weight: f64,
+    pub subsample: f64,
+    pub colsample_bytree: f64,
+    pub max_bin: usize,
+    pub early_stopping_rounds: usize,
+    pub validation_fraction: f64,
+}
+
+/// Parameters of bagging over any estimator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaggingParams {
+    pub estimator: Box<Estimator>,
+    pub n_estimators: usize,
+    pub max_samples: Portion,
+    pub max_features: MaxFeatures,
+    pub bootstrap: bool,
+    pub oob_score: bool,
+}
+
+/// Parameters of a random forest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForestParams {
+    pub n_estimators: usize,
+    pub tree: CartParams,
+    pub bootstrap: bool,
+    pub oob_score: bool,
+}
+
+/// Parameters of AdaBoost (SAMME).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdaBoostParams {
+    pub estimator: Box<Estimator>,
+    pub n_estimators: usize,
+    pub learning_rate: f64,
+}
+
+/// Parameters of stacking.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackingParams {
+    pub estimators: Vec<Estimator>,
+    pub final_estimator: Box<Estimator>,
+    pub cv: usize,
+    pub passthrough: bool,
+}
+
 /// Typed parameters of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AlgoParams {
@@ -331,7 +640,12 @@ pub enum AlgoParams {
     Knn(KnnParams),
     KnnScaling(KnnScalingParams),
     Pca(PcaParams),
-    Tree(TreeParams),
+    Tree(CartParams),
+    Boosting(BoostingParams),
+    Bagging(BaggingParams),
+    Forest(ForestParams),
+    AdaBoost(AdaBoostParams),
+    Stacking(StackingParams),
 }
 
 fn f(m: &ParamMap, k: &str) -> f64 {
@@ -404,11 +718,57 @@ impl AlgoParams {
                     },
                 })
             }
-            Algorithm::DecisionTree => AlgoParams::Tree(TreeParams {
-                entropy: w(m, "criterion") == "entropy",
-                max_depth: Some(i(m, "max_depth") as usize).filter(|d| *d > 0),
-                min_samples_split: i(m, "min_samples_split") as usize,
-                min_samples_leaf: i(m, "min_samples_leaf") as usize,
+            Algorithm::DecisionTree => AlgoParams::Tree(cart(m)),
+            Algorithm::GradientBoosting => AlgoParams::Boosting(BoostingParams {
+                objective: match w(m, "objective") {
+                    "binary_logistic" => Objective::BinaryLogistic,
+                    "softmax" => Objective::Softmax,
+                    "squared_error" => Objective::SquaredError,
+                    "pseudo_huber" => Objective::PseudoHuber,
+                    _ => Objective::Auto,
+                },
+                n_estimators: i(m, "n_estimators") as usize,
+                learning_rate: f(m, "learning_rate"),
+                max_depth: i(m, "max_depth") as usize,
+                max_leaves: i(m, "max_leaves") as usize,
+                lossguide: w(m, "grow_policy") == "lossguide",
+                lambda: f(m, "lambda"),
+                alpha: f(m, "alpha"),
+                gamma: f(m, "gamma"),
+                min_child_weight: f(m, "min_child_weight"),
+                subsample: f(m, "subsample"),
+                colsample_bytree: f(m, "colsample_bytree"),
+                max_bin: i(m, "max_bin") as usize,
+                early_stopping_rounds: i(m, "early_stopping_rounds") as usize,
+                validation_fraction: f(m, "validation_fraction"),
+            }),
+            Algorithm::Bagging => AlgoParams::Bagging(BaggingParams {
+                estimator: est(m, "estimator"),
+                n_estimators: i(m, "n_estimators") as usize,
+                max_samples: Portion::from_value(m.get("max_samples")),
+                max_features: MaxFeatures::from_value(m.get("max_features")),
+                bootstrap: !matches!(m.get("bootstrap"), Some(ParamValue::Bool(false))),
+                oob_score: matches!(m.get("oob_score"), Some(ParamValue::Bool(true))),
+            }),
+            Algorithm::RandomForest => AlgoParams::Forest(ForestParams {
+                n_estimators: i(m, "n_estimators") as usize,
+                tree: cart(m),
+                bootstrap: !matches!(m.get("bootstrap"), Some(ParamValue::Bool(false))),
+                oob_score: matches!(m.get("oob_score"), Some(ParamValue::Bool(true))),
+            }),
+            Algorithm::AdaBoost => AlgoParams::AdaBoost(AdaBoostParams {
+                estimator: est(m, "estimator"),
+                n_estimators: i(m, "n_estimators") as usize,
+                learning_rate: f(m, "learning_rate"),
+            }),
+            Algorithm::Stacking => AlgoParams::Stacking(StackingParams {
+                estimators: match m.get("estimators") {
+                    Some(ParamValue::Estimators(v)) => v.clone(),
+                    _ => vec![],
+                },
+                final_estimator: est(m, "final_estimator"),
+                cv: i(m, "cv") as usize,
+                passthrough: matches!(m.get("passthrough"), Some(ParamValue::Bool(true))),
             }),
             Algorithm::Pca => AlgoParams::Pca(PcaParams { n_components: f(m, "n_components"), whiten: matches!(m.get("whiten"), Some(ParamValue::Bool(true))) }),
             Algorithm::KnnScaling => AlgoParams::KnnScaling(KnnScalingParams {
@@ -422,6 +782,49 @@ impl AlgoParams {
                 clustered: w(m, "distribution") == "clustered",
                 leaf_size: i(m, "leaf_size") as usize,
             }),
+        }
+    }
+}
+
+fn cart(m: &ParamMap) -> CartParams {
+    CartParams {
+        tree: TreeParams {
+            entropy: w(m, "criterion") == "entropy",
+            max_depth: Some(i(m, "max_depth") as usize).filter(|d| *d > 0),
+            min_samples_split: i(m, "min_samples_split") as usize,
+            min_samples_leaf: i(m, "min_samples_leaf") as usize,
+        },
+        max_features: MaxFeatures::from_value(m.get("max_features")),
+        max_bin: i(m, "max_bin") as usize,
+    }
+}
+
+fn est(m: &ParamMap, k: &str) -> Box<Estimator> {
+    match m.get(k) {
+        Some(ParamValue::Estimator(e)) => e.clone(),
+        // Defaults are parsed from the table, whose unit test checks them; a tree stands in.
+        _ => Box::new(Estimator {
+            algorithm: Algorithm::DecisionTree,
+            backend: Backend::Native,
+            params: AlgoParams::Tree(cart(&ParamMap::new())),
+            json: Value::Null,
+        }),
+    }
+}
+
+impl AlgoParams {
+    /// The estimators directly inside an ensemble's parameters.
+    pub fn members<'a>(&'a self, out: &mut Vec<&'a Estimator>) {
+        match self {
+            AlgoParams::Bagging(b) => b.estimator.walk(out),
+            AlgoParams::AdaBoost(a) => a.estimator.walk(out),
+            AlgoParams::Stacking(s) => {
+                for e in &s.estimators {
+                    e.walk(out);
+                }
+                s.final_estimator.walk(out);
+            }
+            _ => {}
         }
     }
 }
@@ -444,6 +847,24 @@ pub fn backend_limit(algorithm: Algorithm, backend: Backend, m: &ParamMap) -> Op
         }
         if backend == Backend::Smartcore && w(m, "metric") == "minkowski" && f(m, "p").fract() != 0.0 {
             return Some(("p", "smartcore's Minkowski distance takes a whole p; use backend: native or linfa".into()));
+        }
+    }
+    if matches!(algorithm, Algorithm::DecisionTree | Algorithm::RandomForest) && backend != Backend::Native {
+        for (k, default) in [("max_features", if algorithm == Algorithm::RandomForest { "sqrt" } else { "all" }), ("max_bin", "256")] {
+            let given = m.get(k).map(|v| v.to_json().to_string().trim_matches('"').to_string()).unwrap_or_default();
+            if given != default && !(k == "max_features" && algorithm == Algorithm::RandomForest && backend == Backend::Smartcore) {
+                return Some((k, format!("is a parameter of backend native only (backend {backend} would ignore it); remove it or use backend: native")));
+            }
+        }
+        if algorithm == Algorithm::RandomForest && matches!(m.get("oob_score"), Some(ParamValue::Bool(true))) {
+            return Some(("oob_score", format!("backend {backend} does not report out-of-bag scores; use backend: native")));
+        }
+    }
+    if algorithm == Algorithm::AdaBoost {
+        if let Some(ParamValue::Estimator(e)) = m.get("estimator") {
+            if !(e.backend == Backend::Native && matches!(e.algorithm, Algorithm::DecisionTree | Algorithm::GradientBoosting)) {
+                return Some(("estimator", format!("AdaBoost reweights rows, and {} on {} takes no sample weights; use a native decision_tree or gradient_boosting", e.algorithm, e.backend)));
+            }
         }
     }
     if algorithm == Algorithm::LogisticRegression && matches!(backend, Backend::Linfa | Backend::Smartcore) {

@@ -14,7 +14,7 @@ use super::native::linalg::sym_eigen;
 use super::params::PcaParams;
 use super::{Backend, Predictor, StepOut, TrainError, Trainer};
 use crate::data::TrainSet;
-use crate::experiments::events::Metrics;
+use crate::metrics::Metrics;
 use ndarray::{Array1, Array2, Axis};
 
 /// A fitted PCA: mean, components (p × K, unit columns, sign fixed so each column's largest

@@ -3,7 +3,7 @@
 //! is known.
 
 use super::{split::rng, Dataset, GenConfig};
-use crate::backends::Task;
+use super::Task;
 use ndarray::{Array1, Array2};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};

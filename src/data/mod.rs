@@ -7,15 +7,33 @@ pub mod generate;
 pub mod split;
 pub mod table;
 
-use crate::backends::Task;
 use crate::error::{quote, InputError};
 use ndarray::{Array1, Array2, Axis};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use table::{RawTable, RawValues};
 
+/// The learning problem a dataset poses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    Classification,
+    Regression,
+}
+
+impl Task {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Classification => "classification",
+            Task::Regression => "regression",
+        }
+    }
+}
+
 /// How string columns become numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Encoding {
     /// One 0/1 column per category (`col=value`).
     OneHot,
@@ -24,7 +42,8 @@ pub enum Encoding {
 }
 
 /// What to do with missing cells.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Missing {
     /// Stop with an error naming the column and row.
     Error,
@@ -33,6 +52,19 @@ pub enum Missing {
     /// Fill numeric features with the training file's column mean (string columns with the
     /// most frequent category); rows without a target are dropped.
     Mean,
+    /// Keep missing feature cells as missing (NaN) for the algorithms that handle them
+    /// (native trees and boosting learn where missing values go); rows without a target are
+    /// dropped.
+    Keep,
+}
+
+/// How many training rows the runner scores after every step for the `train.` curves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalRows {
+    /// Every training row.
+    All,
+    /// A seeded, stratified subsample of at most this many rows (0: no train metrics).
+    AtMost(usize),
 }
 
 /// How the model is evaluated.
@@ -77,6 +109,7 @@ pub struct DataConfig {
     pub missing: Missing,
     pub standardize: bool,
     pub evaluation: Evaluation,
+    pub eval_train_rows: EvalRows,
 }
 
 /// A numeric dataset ready for learning.
@@ -101,10 +134,10 @@ impl Dataset {
     }
     /// Rows `idx` as a training set.
     pub fn subset(&self, idx: &[usize]) -> TrainSet {
-        TrainSet { x: self.x.select(Axis(0), idx), y: self.y.select(Axis(0), idx), n_classes: self.n_classes() }
+        TrainSet { x: self.x.select(Axis(0), idx), y: self.y.select(Axis(0), idx), n_classes: self.n_classes(), weights: None }
     }
     pub fn all(&self) -> TrainSet {
-        TrainSet { x: self.x.clone(), y: self.y.clone(), n_classes: self.n_classes() }
+        TrainSet { x: self.x.clone(), y: self.y.clone(), n_classes: self.n_classes(), weights: None }
     }
 }
 
@@ -115,6 +148,8 @@ pub struct TrainSet {
     pub y: Array1<f64>,
     /// Number of classes of the whole dataset (0 for regression), even when a subset lacks some.
     pub n_classes: usize,
+    /// Per-row sample weights (AdaBoost's reweighting); `None` means every row weighs 1.
+    pub weights: Option<Array1<f64>>,
 }
 
 impl TrainSet {
@@ -128,7 +163,20 @@ impl TrainSet {
         self.x.nrows() == 0
     }
     pub fn subset(&self, idx: &[usize]) -> TrainSet {
-        TrainSet { x: self.x.select(Axis(0), idx), y: self.y.select(Axis(0), idx), n_classes: self.n_classes }
+        TrainSet {
+            x: self.x.select(Axis(0), idx),
+            y: self.y.select(Axis(0), idx),
+            n_classes: self.n_classes,
+            weights: self.weights.as_ref().map(|w| w.select(Axis(0), idx)),
+        }
+    }
+    /// A training set from a matrix and targets, every row weighing 1.
+    pub fn new(x: Array2<f64>, y: Array1<f64>, n_classes: usize) -> TrainSet {
+        TrainSet { x, y, n_classes, weights: None }
+    }
+    /// Row `i`'s sample weight.
+    pub fn weight(&self, i: usize) -> f64 {
+        self.weights.as_ref().map_or(1.0, |w| w[i])
     }
 }
 
@@ -137,6 +185,10 @@ impl TrainSet {
 pub struct Fold {
     pub train: TrainSet,
     pub test: TrainSet,
+    /// The standardization fitted on the training part (saved with a model).
+    pub scaler: Option<Scaler>,
+    /// Training rows the runner scores for the `train.` curves (`data.eval_train_rows`).
+    pub eval_rows: Vec<usize>,
 }
 
 /// The data of an experiment: the training rows and, with `test_path`, the test rows.
@@ -144,17 +196,23 @@ pub struct Fold {
 pub struct Prepared {
     pub data: Dataset,
     pub test: Option<Dataset>,
+    /// How the file's columns became features (generated data: its numeric columns).
+    pub encoder: Encoder,
 }
 
 /// Load, encode and check the data an experiment describes.
 pub fn prepare(cfg: &DataConfig, seed: u64) -> Result<Prepared, InputError> {
     match &cfg.source {
-        Source::Generate(g) => Ok(Prepared { data: generate::generate(g, seed), test: None }),
+        Source::Generate(g) => {
+            let data = generate::generate(g, seed);
+            let encoder = Encoder::numeric(&data.feature_names, cfg, data.classes.clone());
+            Ok(Prepared { data, test: None, encoder })
+        }
         Source::File(path) => {
             let table = table::read_table(path)?;
             let src = path.display().to_string();
             let enc = Encoder::fit(&table, cfg, &src)?;
-            let data = enc.apply(&table, cfg, &src)?;
+            let data = enc.apply(&table, &src, true)?;
             let test = match &cfg.evaluation {
                 Evaluation::TestFile(tp) => {
                     let tt = table::read_table(tp)?;
@@ -168,27 +226,33 @@ pub fn prepare(cfg: &DataConfig, seed: u64) -> Result<Prepared, InputError> {
                         ))
                         .file(tp));
                     }
-                    Some(enc.apply(&tt, cfg, &tp.display().to_string())?)
+                    Some(enc.apply(&tt, &tp.display().to_string(), true)?)
                 }
                 _ => None,
             };
-            Ok(Prepared { data, test })
+            Ok(Prepared { data, test, encoder: enc })
         }
     }
 }
 
 /// How one source column becomes feature columns.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
 enum ColumnCode {
     Numeric { fill: f64 },
     Categories { cats: Vec<String>, fill: String },
 }
 
-/// The encoding learned from the training file and applied to it and to a test file alike.
-#[derive(Debug, Clone)]
-struct Encoder {
+/// The encoding learned from the training file and applied to it, to a test file, and (saved
+/// with a model) to new rows for `ratlab predict`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Encoder {
     features: Vec<(String, ColumnCode)>,
-    classes: Vec<String>,
+    pub classes: Vec<String>,
+    pub target: String,
+    pub task: Task,
+    pub encoding: Encoding,
+    pub missing: Missing,
 }
 
 fn parse_num(s: &str) -> Option<f64> {
@@ -212,6 +276,37 @@ fn label_of(v: f64) -> String {
 }
 
 impl Encoder {
+    /// The encoder of generated data: every feature a numeric column of that name.
+    fn numeric(names: &[String], cfg: &DataConfig, classes: Vec<String>) -> Encoder {
+        Encoder {
+            features: names.iter().map(|n| (n.clone(), ColumnCode::Numeric { fill: 0.0 })).collect(),
+            classes,
+            target: cfg.target.clone(),
+            task: cfg.task,
+            encoding: cfg.encoding,
+            missing: cfg.missing,
+        }
+    }
+
+    /// Encode a table of new rows (the target column may be absent; its values are then NaN).
+    pub fn encode(&self, t: &RawTable, src: &str) -> Result<Dataset, InputError> {
+        let missing: Vec<&str> = self.features.iter().map(|(n, _)| n.as_str()).filter(|n| t.column(n).is_none()).collect();
+        if !missing.is_empty() {
+            return Err(InputError::new(format!(
+                "{src} lacks column(s) {} that the model was trained on",
+                missing.iter().map(|m| quote(m)).collect::<Vec<_>>().join(", ")
+            ))
+            .file(src)
+            .detail(allowed_columns(t)));
+        }
+        self.apply(t, src, false)
+    }
+
+    /// Feature names after encoding.
+    pub fn names(&self) -> Vec<String> {
+        self.feature_names(self.encoding)
+    }
+
     fn uses(&self, name: &str) -> bool {
         self.features.iter().any(|(n, _)| n == name)
     }
@@ -326,7 +421,7 @@ impl Encoder {
             .file(src)
             .field("data.target"));
         }
-        Ok(Encoder { features, classes })
+        Ok(Encoder { features, classes, target: cfg.target.clone(), task: cfg.task, encoding: cfg.encoding, missing: cfg.missing })
     }
 
     fn feature_names(&self, enc: Encoding) -> Vec<String> {
@@ -342,15 +437,26 @@ impl Encoder {
         out
     }
 
-    fn apply(&self, t: &RawTable, cfg: &DataConfig, src: &str) -> Result<Dataset, InputError> {
-        let target = t.column(&cfg.target).ok_or_else(|| {
-            InputError::new(format!("target column {} is not in {src}", quote(&cfg.target))).file(src).field("data.target")
-        })?;
-        let cols: Vec<_> = self.features.iter().map(|(n, c)| (t.column(n).expect("checked by caller"), c)).collect();
+    /// Encode a table. Without `need_target`, a table lacking the target column is encoded
+    /// with NaN targets and keeps every row (prediction).
+    fn apply(&self, t: &RawTable, src: &str, need_target: bool) -> Result<Dataset, InputError> {
+        let cfg = self;
+        let target = match t.column(&cfg.target) {
+            _ if !need_target => None,
+            Some(c) => Some(c),
+            None => {
+                return Err(InputError::new(format!("target column {} is not in {src}", quote(&cfg.target))).file(src).field("data.target"))
+            }
+        };
+        let mut cols = Vec::with_capacity(self.features.len());
+        for (n, c) in &self.features {
+            let col = t.column(n).ok_or_else(|| InputError::new(format!("column {} is not in {src}", quote(n))).file(src).detail(allowed_columns(t)))?;
+            cols.push((col, c));
+        }
         // Missing values.
         let mut keep = Vec::with_capacity(t.height);
         for r in 0..t.height {
-            let target_missing = target.is_missing(r);
+            let target_missing = need_target && target.is_some_and(|c| c.is_missing(r));
             let feat_missing = cols.iter().find(|(c, _)| c.is_missing(r));
             match cfg.missing {
                 Missing::Error if target_missing || feat_missing.is_some() => {
@@ -365,7 +471,7 @@ impl Encoder {
                     .detail("set data.missing to drop (drop those rows) or mean (fill with the column mean)"));
                 }
                 Missing::Drop if target_missing || feat_missing.is_some() => {}
-                Missing::Mean if target_missing => {}
+                Missing::Mean | Missing::Keep if target_missing => {}
                 _ => keep.push(r),
             }
         }
@@ -378,14 +484,16 @@ impl Encoder {
         for (col, code) in &cols {
             match (code, &col.values) {
                 (ColumnCode::Numeric { fill }, RawValues::Numeric(v)) => {
+                    let fill = if cfg.missing == Missing::Keep { f64::NAN } else { *fill };
                     for (i, &r) in keep.iter().enumerate() {
-                        x[[i, j]] = v[r].unwrap_or(*fill);
+                        x[[i, j]] = v[r].unwrap_or(fill);
                     }
                     j += 1;
                 }
                 (ColumnCode::Numeric { fill }, RawValues::Text(v)) => {
                     for (i, &r) in keep.iter().enumerate() {
                         x[[i, j]] = match &v[r] {
+                            None if cfg.missing == Missing::Keep => f64::NAN,
                             None => *fill,
                             Some(s) => parse_num(s).ok_or_else(|| {
                                 InputError::new(format!("{}: {} is not a number", t.where_row(r), quote(s)))
@@ -403,7 +511,14 @@ impl Encoder {
                             RawValues::Numeric(v) => v[r].map(label_of),
                         }
                     };
+                    let width = if cfg.encoding == Encoding::OneHot { cats.len() } else { 1 };
                     for (i, &r) in keep.iter().enumerate() {
+                        if cfg.missing == Missing::Keep && text(r).is_none() {
+                            for c in 0..width {
+                                x[[i, j + c]] = f64::NAN;
+                            }
+                            continue;
+                        }
                         let s = text(r).unwrap_or_else(|| fill.clone());
                         let idx = cats.binary_search(&s).ok();
                         match (cfg.encoding, idx) {
@@ -429,6 +544,10 @@ impl Encoder {
         // Target.
         let mut y = Array1::<f64>::zeros(keep.len());
         for (i, &r) in keep.iter().enumerate() {
+            let Some(target) = target else {
+                y[i] = f64::NAN;
+                continue;
+            };
             y[i] = match (cfg.task, &target.values) {
                 (Task::Regression, RawValues::Numeric(v)) => v[r].unwrap_or(f64::NAN),
                 (Task::Regression, RawValues::Text(v)) => v[r].as_deref().and_then(parse_num).unwrap_or(f64::NAN),
@@ -465,20 +584,23 @@ impl Encoder {
 }
 
 /// Per-feature mean and standard deviation of a training part.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scaler {
     pub mean: Array1<f64>,
     pub std: Array1<f64>,
 }
 
 impl Scaler {
-    /// Fit on `x`; constant columns get std 1 so they pass through centred.
+    /// Fit on `x`; constant columns get std 1 so they pass through centred. Missing values
+    /// (NaN, with `missing: keep`) are left out of the statistics and stay missing.
     pub fn fit(x: &Array2<f64>) -> Scaler {
-        let n = x.nrows().max(1) as f64;
-        let mean = x.sum_axis(Axis(0)) / n;
+        let mut mean = Array1::zeros(x.ncols());
         let mut std = Array1::zeros(x.ncols());
         for (j, col) in x.columns().into_iter().enumerate() {
-            let v = col.iter().map(|a| (a - mean[j]).powi(2)).sum::<f64>() / n;
+            let (s, n) = col.iter().filter(|v| !v.is_nan()).fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+            let n = n.max(1) as f64;
+            mean[j] = s / n;
+            let v = col.iter().filter(|v| !v.is_nan()).map(|a| (a - mean[j]).powi(2)).sum::<f64>() / n;
             std[j] = if v > 1e-24 { v.sqrt() } else { 1.0 };
         }
         Scaler { mean, std }
@@ -519,14 +641,32 @@ pub fn folds(p: &Prepared, cfg: &DataConfig, seed: u64) -> Vec<Fold> {
     pairs
         .into_iter()
         .map(|(mut train, mut test)| {
-            if cfg.standardize {
+            let scaler = cfg.standardize.then(|| {
                 let s = Scaler::fit(&train.x);
                 s.apply(&mut train.x);
                 s.apply(&mut test.x);
-            }
-            Fold { train, test }
+                s
+            });
+            let eval_rows = eval_rows(&train, cfg.eval_train_rows, seed);
+            Fold { train, test, scaler, eval_rows }
         })
         .collect()
+}
+
+/// The training rows scored after each step: all, none, or a seeded stratified subsample
+/// (sorted) fixed for the run.
+pub fn eval_rows(train: &TrainSet, rows: EvalRows, seed: u64) -> Vec<usize> {
+    let n = train.len();
+    match rows {
+        EvalRows::All => (0..n).collect(),
+        EvalRows::AtMost(0) => vec![],
+        EvalRows::AtMost(m) if m >= n => (0..n).collect(),
+        EvalRows::AtMost(m) => {
+            let labels = (train.n_classes > 0).then(|| train.labels());
+            let (_, keep) = split::holdout(n, m as f64 / n as f64, labels.as_deref(), seed ^ 0xe7a1);
+            keep
+        }
+    }
 }
 
 #[cfg(test)]

@@ -120,3 +120,40 @@ pub fn read_table(path: &Path) -> Result<RawTable, InputError> {
     let is_csv = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     from_frame(&df, path, is_csv)
 }
+
+/// One output column: numbers or text.
+#[derive(Debug, Clone)]
+pub enum OutValues {
+    Numeric(Vec<f64>),
+    Text(Vec<String>),
+}
+
+/// Write named columns as CSV or Parquet (by `path`'s extension), or as CSV on `out` when
+/// `path` is `None`.
+pub fn write_columns(path: Option<&Path>, cols: Vec<(String, OutValues)>, out: &mut dyn std::io::Write) -> Result<(), InputError> {
+    let height = cols.first().map_or(0, |c| match &c.1 {
+        OutValues::Numeric(v) => v.len(),
+        OutValues::Text(v) => v.len(),
+    });
+    let columns: Vec<Column> = cols
+        .into_iter()
+        .map(|(n, v)| match v {
+            OutValues::Numeric(v) => Column::new(n.into(), v),
+            OutValues::Text(v) => Column::new(n.into(), v),
+        })
+        .collect();
+    let fail = |e: PolarsError| InputError::new(format!("cannot write the predictions: {e}"));
+    let mut df = DataFrame::new(height, columns).map_err(fail)?;
+    match path {
+        None => CsvWriter::new(out).finish(&mut df).map_err(fail),
+        Some(p) => {
+            let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+            let file = || File::create(p).map_err(|e| InputError::new(format!("cannot create the file: {e}")).file(p));
+            match ext.as_str() {
+                "csv" => CsvWriter::new(file()?).finish(&mut df).map_err(|e| fail(e).file(p)),
+                "parquet" | "pq" => ParquetWriter::new(file()?).finish(&mut df).map(|_| ()).map_err(|e| fail(e).file(p)),
+                _ => Err(InputError::new(format!("unsupported output type '.{ext}'; expected .csv or .parquet")).file(p)),
+            }
+        }
+    }
+}

@@ -4,9 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Metric name → value. Step metrics are prefixed by the set they were measured on
-/// (`train.log_loss`, `test.accuracy`); optimizer figures have no prefix (`objective`).
-pub type Metrics = BTreeMap<String, f64>;
+pub use crate::metrics::Metrics;
 
 /// Final status of a run, as written in `summary.json` and the JSON output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use super::overrides;
 use super::spec::{DataSpec, ExperimentSpec, GenerateSpec, RunSpec, S};
 use crate::backends::params::{self, backend_limit, check_value, default_value, AlgoParams, ParamMap};
 use crate::backends::{Algorithm, Backend, Task};
-use crate::data::{DataConfig, Encoding, Evaluation, GenConfig, Missing, Source};
+use crate::data::{DataConfig, Encoding, EvalRows, Evaluation, GenConfig, Missing, Source};
 use crate::error::{quote, snippet, InputError, InputErrors, Pos};
 use crate::metrics::Metric;
 use serde_json::Value;
@@ -243,6 +243,36 @@ impl Checker {
             (Some(d), _) => self.data(d, &mut task, flexible),
             (None, false) => None,
         };
+        // Nested estimators must fit the task, and `missing: keep` needs models that take NaN.
+        let keep_missing = data.as_ref().is_some_and(|d| d.missing == Missing::Keep);
+        for r in &runs {
+            let at = spec.runs.value[r.index].value.params.as_ref().map(pos).or(Some(pos(&spec.runs.value[r.index].value.algorithm)));
+            let mut inner = Vec::new();
+            r.params.members(&mut inner);
+            for e in &inner {
+                if let Some(t) = task {
+                    if !e.algorithm.tasks().contains(&t) {
+                        self.err(at, &format!("runs[{}].params", r.index), format!(
+                            "the member {} does not do {}; a member must fit the experiment's task",
+                            e.algorithm,
+                            t.as_str()
+                        ));
+                    }
+                }
+            }
+            let handles_nan = |a: Algorithm, b: Backend| {
+                b == Backend::Native && matches!(a, Algorithm::GradientBoosting | Algorithm::DecisionTree | Algorithm::RandomForest | Algorithm::Bagging | Algorithm::AdaBoost)
+            };
+            if keep_missing && !(handles_nan(r.algorithm, r.backend) && inner.iter().all(|e| handles_nan(e.algorithm, e.backend))) {
+                let at = spec.data.as_ref().and_then(|d| d.value.missing.as_ref()).map(pos);
+                self.err(at, "data.missing", format!(
+                    "keep leaves empty cells missing, which only native gradient_boosting, decision_tree and random_forest (and bagging or adaboost of them) learn from; run {} is {} on {}: use missing: mean or drop for it",
+                    quote(&r.name),
+                    r.algorithm,
+                    r.backend
+                ));
+            }
+        }
         if task == Some(Task::Regression) {
             for r in &runs {
                 if r.algorithm == Algorithm::DecisionTree && r.backend == Backend::Linfa {
@@ -561,7 +591,26 @@ impl Checker {
         }
         let list = |l: &Option<S<Vec<S<String>>>>| l.as_ref().map(|v| v.value.iter().map(|s| s.value.clone()).collect::<Vec<_>>());
         let encoding = self.choice(&d.encoding, "data.encoding", &[("onehot", Encoding::OneHot), ("ordinal", Encoding::Ordinal)], Encoding::OneHot);
-        let missing = self.choice(&d.missing, "data.missing", &[("error", Missing::Error), ("drop", Missing::Drop), ("mean", Missing::Mean)], Missing::Error);
+        let missing = self.choice(
+            &d.missing,
+            "data.missing",
+            &[("error", Missing::Error), ("drop", Missing::Drop), ("mean", Missing::Mean), ("keep", Missing::Keep)],
+            Missing::Error,
+        );
+        let eval_train_rows = match &d.eval_train_rows {
+            None => EvalRows::AtMost(10_000),
+            Some(v) => match &v.value {
+                Value::String(s) if s == "all" => EvalRows::All,
+                Value::Number(n) if n.is_u64() => EvalRows::AtMost(n.as_u64().unwrap_or(0) as usize),
+                other => {
+                    self.err(Some(pos(v)), "data.eval_train_rows", format!(
+                        "{} is not allowed; expected a number of rows (10000; 0 skips train metrics) or all",
+                        match other { Value::String(s) => quote(s), o => o.to_string() }
+                    ));
+                    EvalRows::AtMost(10_000)
+                }
+            },
+        };
         let standardize = d.standardize.as_ref().is_none_or(|s| s.value);
         // Evaluation: split.{test|cv|test_path}, or the data.cv / data.test_path shorthands.
         let mut choices: Vec<(Pos, Evaluation)> = Vec::new();
@@ -616,6 +665,7 @@ impl Checker {
             missing,
             standardize,
             evaluation,
+            eval_train_rows,
         })
     }
 

@@ -6,9 +6,10 @@
 use super::events::{Level, Metrics, RunEvent};
 use super::plan::{Plan, RunPlan};
 use super::store::Summary;
-use crate::backends::{build_trainer, Predictor, StepOut, TrainError, Trainer};
-use crate::data::{self, split, Fold, Prepared, TrainSet};
+use crate::backends::{build_trainer, Prediction, Predictor, StepOut, TrainError, Trainer};
+use crate::data::{self, split, Encoder, Fold, Prepared, TrainSet};
 use crate::metrics::Metric;
+use ndarray::ArrayView1;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -23,6 +24,9 @@ pub enum Flow {
 /// A consumer of run events.
 pub trait Sink {
     fn event(&mut self, run: &RunPlan, ev: &RunEvent) -> Flow;
+    /// The fitted model of a run, as `model.json` keeps it; sent before the run's last event.
+    /// Only the run store keeps it.
+    fn model(&mut self, _run: &RunPlan, _model: &serde_json::Value) {}
 }
 
 /// Send every event to several sinks; stop if any asks to.
@@ -37,6 +41,11 @@ impl Sink for Tee<'_> {
             }
         }
         flow
+    }
+    fn model(&mut self, run: &RunPlan, model: &serde_json::Value) {
+        for s in &mut self.0 {
+            s.model(run, model);
+        }
     }
 }
 
@@ -65,6 +74,8 @@ struct Emitter<'a> {
     start: Instant,
     summary: Option<Summary>,
     artifacts: serde_json::Value,
+    /// The data encoding, saved with the model for `ratlab predict`.
+    encoder: Option<&'a Encoder>,
 }
 
 impl Emitter<'_> {
@@ -97,11 +108,36 @@ impl Emitter<'_> {
 
 /// Evaluate a model on a set for the experiment's metrics; undefined values are left out.
 fn evaluate(model: &dyn Predictor, set: &TrainSet, metrics: &[Metric], prefix: &str, out: &mut Metrics) {
-    let pred = model.predict(set.x.view());
+    score(&model.predict(set.x.view()), set.y.view(), metrics, prefix, out);
+}
+
+/// Score a prediction against targets for the experiment's metrics.
+fn score(pred: &Prediction, y: ArrayView1<'_, f64>, metrics: &[Metric], prefix: &str, out: &mut Metrics) {
     for m in metrics {
-        let v = m.compute(&pred, set.y.view());
+        let v = m.compute(pred, y);
         if v.is_finite() {
             out.insert(format!("{prefix}{}", m.as_str()), v);
+        }
+    }
+}
+
+/// The step's train and test metrics: from the trainer's own running predictions when it keeps
+/// them (boosting, ensembles), else by predicting with the model. Train metrics are taken on the
+/// fold's `eval_rows` (`data.eval_train_rows`).
+fn step_metrics(tr: &dyn Trainer, plan: &Plan, train_eval: &TrainSet, eval_rows: &[usize], test: &TrainSet, out: &mut Metrics) {
+    if let Some((ptrain, ptest)) = tr.staged(eval_rows) {
+        if !eval_rows.is_empty() {
+            score(&ptrain, train_eval.y.view(), &plan.metrics, "train.", out);
+        }
+        if let Some(p) = ptest {
+            score(&p, test.y.view(), &plan.metrics, "test.", out);
+        }
+    } else if let Some(model) = tr.predictor() {
+        if !eval_rows.is_empty() {
+            evaluate(model, train_eval, &plan.metrics, "train.", out);
+        }
+        if !test.is_empty() {
+            evaluate(model, test, &plan.metrics, "test.", out);
         }
     }
 }
@@ -129,14 +165,14 @@ pub fn run_plan(plan: &Plan, prepared: Option<&Prepared>, only: Option<&[usize]>
         if cancel.load(Ordering::SeqCst) {
             break;
         }
-        out.push(run_one(plan, run, folds.as_deref(), sink, cancel));
+        out.push(run_one(plan, run, folds.as_deref(), prepared.map(|p| &p.encoder), sink, cancel));
     }
     out
 }
 
 /// Execute one run to its end (finished, failed or cancelled), emitting all its events.
-pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, sink: &mut dyn Sink, cancel: &AtomicBool) -> Summary {
-    let mut em = Emitter { run, sink, cancel, start: Instant::now(), summary: None, artifacts: serde_json::Value::Null };
+pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, encoder: Option<&Encoder>, sink: &mut dyn Sink, cancel: &AtomicBool) -> Summary {
+    let mut em = Emitter { run, sink, cancel, start: Instant::now(), summary: None, artifacts: serde_json::Value::Null, encoder };
     let n_folds = folds.map_or(1, <[Fold]>::len);
     let total_steps = match (&run.train_sizes, &run.params) {
         _ if run.sweep.is_some() => run.sweep.as_ref().map(|s| (s.1.len() * n_folds) as u64),
@@ -217,7 +253,7 @@ fn drive(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, em: &mut Emitter<'_
         };
         let res = match (&run.sweep, &run.train_sizes) {
             (Some((name, points)), _) => sweep_curve(plan, run, fold, name, points, fold_id, &mut step, em)?,
-            (None, None) => train_full(plan, run, &fold.train, &fold.test, fold_id, &mut step, em)?,
+            (None, None) => train_full(plan, run, fold, fold_id, cv, &mut step, em)?,
             (None, Some(sizes)) => learning_curve(plan, run, fold, sizes, fold_id, &mut step, em)?,
         };
         per_fold.push(res);
@@ -259,7 +295,7 @@ fn preprocess(run: &RunPlan, fold: &Fold) -> Result<(Fold, String), TrainError> 
         test.x = fit.transform(&test.x, k, p.whiten);
         notes.push(format!("PCA keeps {k} of {dims} features ({:.1}% of the variance{})", kept * 100.0, if p.whiten { ", whitened" } else { "" }));
     }
-    Ok((Fold { train, test }, format!("preprocess: {}", notes.join("; then "))))
+    Ok((Fold { train, test, scaler: fold.scaler.clone(), eval_rows: fold.eval_rows.clone() }, format!("preprocess: {}", notes.join("; then "))))
 }
 
 /// Split step metrics into (test, train) final metrics by prefix.
@@ -268,17 +304,13 @@ fn finals(m: &Metrics) -> (Metrics, Metrics) {
     (pick("test."), pick("train."))
 }
 
-fn train_full(
-    plan: &Plan,
-    run: &RunPlan,
-    train: &TrainSet,
-    test: &TrainSet,
-    fold: Option<u32>,
-    step: &mut u64,
-    em: &mut Emitter<'_>,
-) -> Result<(Metrics, Metrics), Stop> {
+#[allow(clippy::too_many_arguments)]
+fn train_full(plan: &Plan, run: &RunPlan, f: &Fold, fold: Option<u32>, cv: bool, step: &mut u64, em: &mut Emitter<'_>) -> Result<(Metrics, Metrics), Stop> {
+    let (train, test) = (&f.train, &f.test);
     let mut tr: Box<dyn Trainer> =
         build_trainer(run.backend, &run.params, Some(train), Some(test), run.seed).map_err(|e| Stop::Error(e.to_string()))?;
+    let train_eval: std::borrow::Cow<'_, TrainSet> =
+        if f.eval_rows.len() == train.len() { std::borrow::Cow::Borrowed(train) } else { std::borrow::Cow::Owned(train.subset(&f.eval_rows)) };
     let mut k = 0u64;
     loop {
         em.check()?;
@@ -286,12 +318,7 @@ fn train_full(
         let out = tr.step().map_err(|e| Stop::Error(e.to_string()))?;
         check_finite(&out, k).map_err(|e| Stop::Error(e.to_string()))?;
         let mut metrics = out.metrics.clone();
-        if let Some(model) = tr.predictor() {
-            evaluate(model, train, &plan.metrics, "train.", &mut metrics);
-            if !test.is_empty() {
-                evaluate(model, test, &plan.metrics, "test.", &mut metrics);
-            }
-        }
+        step_metrics(tr.as_ref(), plan, &train_eval, &f.eval_rows, test, &mut metrics);
         *step += 1;
         let t_ms = em.t();
         if let Some(m) = out.message.clone() {
@@ -310,11 +337,54 @@ fn train_full(
         }
         em.send(RunEvent::Step { step: *step, x: out.x.unwrap_or(k as f64), fold, metrics, t_ms })?;
         if out.done {
+            if tr.finish() {
+                // The kept model differs from the last step's (early stopping): score it.
+                let mut kept = Metrics::new();
+                step_metrics(tr.as_ref(), plan, &train_eval, &f.eval_rows, test, &mut kept);
+                fin = finals(&kept);
+            }
             em.artifacts = tr.artifacts().unwrap_or_default();
+            if let (serde_json::Value::Object(m), Some(enc)) = (&mut em.artifacts, em.encoder) {
+                if m.contains_key("importances") && run.preprocess.is_empty() {
+                    m.insert("feature_names".into(), serde_json::json!(enc.names()));
+                }
+            }
+            if !cv && run.preprocess.is_empty() {
+                save_model(em, run, tr.as_ref(), f)?;
+            }
             return Ok(fin);
         }
     }
 }
+
+/// Hand the fitted model, with the encoding and standardization that `ratlab predict` needs,
+/// to the sinks (the run store writes `model.json`), or say why it cannot be saved.
+fn save_model(em: &mut Emitter<'_>, run: &RunPlan, tr: &dyn Trainer, f: &Fold) -> Result<(), Stop> {
+    let (Some(model), Some(encoder)) = (tr.saved(), em.encoder) else {
+        if let Some(why) = tr.unsaved_reason() {
+            em.message(Level::Info, format!("model not saved: {why}"))?;
+        }
+        return Ok(());
+    };
+    let doc = serde_json::json!({
+        "format": "ratlab-model",
+        "version": MODEL_VERSION,
+        "algorithm": run.algorithm.as_str(),
+        "backend": run.backend.as_str(),
+        "params": run.params_json,
+        "data": {
+            "encoder": encoder,
+            "feature_names": encoder.names(),
+            "scaler": f.scaler,
+        },
+        "model": model,
+    });
+    em.sink.model(run, &doc);
+    Ok(())
+}
+
+/// The version of `model.json`'s layout; `ratlab predict` refuses other versions.
+pub const MODEL_VERSION: u64 = 1;
 
 /// Fit a trainer to completion (checking for cancellation between steps) and evaluate it.
 /// `Ok(None)` means cancelled.

@@ -49,7 +49,8 @@ pub struct DataSpec {
     /// How string columns become numbers: `onehot` (default) or `ordinal`.
     #[serde(default)]
     pub encoding: Option<S<String>>,
-    /// Missing values: `error` (default), `drop` the row, or fill with the column `mean`.
+    /// Missing values: `error` (default), `drop` the row, fill with the column `mean`, or
+    /// `keep` them missing (for native trees and boosting).
     #[serde(default)]
     pub missing: Option<S<String>>,
     /// Standardize features (fitted on the training part only). Default true.
@@ -63,6 +64,10 @@ pub struct DataSpec {
     /// Shorthand for `split: {test_path: FILE}`.
     #[serde(default)]
     pub test_path: Option<S<String>>,
+    /// Training rows scored after every step: a count (default 10000; 0 = no train metrics)
+    /// or `all`.
+    #[serde(default)]
+    pub eval_train_rows: Option<S<serde_json::Value>>,
 }
 
 /// How the data is split into training and evaluation parts: exactly one of `test`, `cv`,

@@ -137,6 +137,13 @@ impl super::runner::Sink for StoreSink {
         }
         Flow::Continue
     }
+    fn model(&mut self, _run: &super::plan::RunPlan, model: &serde_json::Value) {
+        let Some(r) = &self.open else { return };
+        let written = serde_json::to_vec(model).map_err(io::Error::other).and_then(|b| write_atomic(&r.dir.join("model.json"), &b));
+        if let Err(e) = written {
+            self.error = Some(format!("cannot write the model to {}: {e}", r.dir.display()));
+        }
+    }
 }
 
 /// Keep names safe for directory names on every platform.

@@ -305,7 +305,7 @@ impl NativeLogistic {
 
     fn report(&self, message: Option<String>) -> StepOut {
         let n = self.n() as f64;
-        let mut metrics = crate::experiments::events::Metrics::new();
+        let mut metrics = crate::metrics::Metrics::new();
         metrics.insert("objective".into(), self.cur.f / n);
         metrics.insert("grad_norm".into(), self.optimality(&self.theta, &self.cur.g) / n);
         let w = self.theta.slice(s![..self.p, ..]);
@@ -410,6 +410,10 @@ impl Trainer for NativeLogistic {
     fn total_steps(&self) -> Option<u64> {
         Some(self.params.max_iter)
     }
+    fn saved(&self) -> Option<crate::backends::saved::SavedModel> {
+        let (w, b) = self.coefficients();
+        Some(crate::backends::saved::SavedModel::Logistic { weights: w.rows().into_iter().map(|r| r.to_vec()).collect(), intercept: b.to_vec() })
+    }
 }
 
 impl Predictor for NativeLogistic {
@@ -458,7 +462,7 @@ mod tests {
         // P(y=1|x=0) = 2/5, P(y=1|x=1) = 4/5: b = logit(0.4), w = logit(0.8) − logit(0.4).
         let x = array![[0.], [0.], [0.], [0.], [0.], [1.], [1.], [1.], [1.], [1.]];
         let y = array![1., 1., 0., 0., 0., 1., 1., 1., 1., 0.];
-        let fit = NativeLogistic::new(params(Prior::None, 0.0), &TrainSet { x, y, n_classes: 2 }).unwrap().fit().unwrap();
+        let fit = NativeLogistic::new(params(Prior::None, 0.0), &TrainSet::new(x, y, 2)).unwrap().fit().unwrap();
         let (w, b) = fit.coefficients();
         let logit = |p: f64| (p / (1.0 - p)).ln();
         assert!((b[0] - logit(0.4)).abs() < 1e-9, "b = {}", b[0]);
@@ -469,14 +473,14 @@ mod tests {
     fn separable_data_under_mle_is_detected_not_iterated_to_overflow() {
         let x = array![[-2.], [-1.], [1.], [2.]];
         let y = array![0., 0., 1., 1.];
-        let err = NativeLogistic::new(params(Prior::None, 0.0), &TrainSet { x: x.clone(), y: y.clone(), n_classes: 2 })
+        let err = NativeLogistic::new(params(Prior::None, 0.0), &TrainSet::new(x.clone(), y.clone(), 2))
             .unwrap()
             .fit()
             .err()
             .expect("separable data must not converge under MLE");
         assert!(matches!(err, TrainError::NoOptimum(ref m) if m.contains("separable")), "{err}");
         // The same data with a Gaussian prior has a finite MAP estimate.
-        let fit = NativeLogistic::new(params(Prior::Gaussian, 1.0), &TrainSet { x, y, n_classes: 2 }).unwrap().fit().unwrap();
+        let fit = NativeLogistic::new(params(Prior::Gaussian, 1.0), &TrainSet::new(x, y, 2)).unwrap().fit().unwrap();
         assert!(fit.coefficients().0[[0, 0]].is_finite());
     }
 
@@ -488,7 +492,7 @@ mod tests {
         let y = array![1., 1., 0., 1., 0., 0.];
         let ybar = y.mean().unwrap();
         let lmax = x.t().dot(&(&y - ybar)).iter().map(|v: &f64| v.abs()).fold(0.0, f64::max);
-        let data = TrainSet { x, y, n_classes: 2 };
+        let data = TrainSet::new(x, y, 2);
         let above = NativeLogistic::new(params(Prior::Laplace, lmax * 1.001), &data).unwrap().fit().unwrap();
         assert!(above.coefficients().0.iter().all(|v| *v == 0.0));
         let below = NativeLogistic::new(params(Prior::Laplace, lmax * 0.9), &data).unwrap().fit().unwrap();

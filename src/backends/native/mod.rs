@@ -1,6 +1,8 @@
 //! Native Rust implementations: the step-wise estimators whose every iteration ratlab shows,
 //! and small dense linear algebra they share.
 
+pub mod cart;
+pub mod hist;
 pub mod kdtree;
 pub mod linalg;
 pub mod logistic;

@@ -131,6 +131,10 @@ pub fn draw(app: &App, f: &mut Frame<'_>, area: Rect) {
         let [c, tree_area, side] = Layout::horizontal([Constraint::Percentage(35), Constraint::Min(30), Constraint::Length(30)]).areas(mid);
         draw_tree(app, f, tree_area, r);
         (c, side)
+    } else if kind == "importances" {
+        let [c, imp_area, side] = Layout::horizontal([Constraint::Min(30), Constraint::Length(36), Constraint::Length(30)]).areas(mid);
+        draw_importances(app, f, imp_area, r);
+        (c, side)
     } else {
         let [c, side] = Layout::horizontal([Constraint::Min(30), Constraint::Length(34)]).areas(mid);
         (c, side)
@@ -195,6 +199,39 @@ pub fn draw(app: &App, f: &mut Frame<'_>, area: Rect) {
     let end = n.saturating_sub(app.scroll as usize);
     let shown: Vec<Line> = msgs_lines.into_iter().take(end).rev().take(3).rev().collect();
     f.render_widget(Paragraph::new(shown).wrap(Wrap { trim: true }).block(block(app, format!(" messages ({n}) "), false)), msgs);
+}
+
+/// Feature importances of boosting and forests as bars, largest first: xgboost's gain (mean
+/// loss reduction per split) or a forest's impurity decrease, each as a share of the total,
+/// with the split count (weight) when the model reports it.
+fn draw_importances(app: &App, f: &mut Frame<'_>, area: Rect, r: &RunEntry) {
+    let t = &app.theme;
+    let nums = |v: &serde_json::Value| -> Vec<f64> { v.as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).collect()).unwrap_or_default() };
+    let gain = nums(&r.artifacts["importances"]["gain"]);
+    let weight = nums(&r.artifacts["importances"]["weight"]);
+    let names: Vec<String> = r.artifacts["feature_names"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let total: f64 = gain.iter().sum();
+    let mut order: Vec<usize> = (0..gain.len()).filter(|&j| gain[j] > 0.0).collect();
+    order.sort_by(|&a, &b| gain[b].total_cmp(&gain[a]).then(a.cmp(&b)));
+    let width = area.width.saturating_sub(2) as usize;
+    let mut lines = Vec::new();
+    for &j in order.iter().skip(app.scroll as usize) {
+        let share = if total > 0.0 { gain[j] / total } else { 0.0 };
+        let name = names.get(j).cloned().unwrap_or_else(|| format!("x[{j}]"));
+        let name: String = name.chars().take(12).collect();
+        let bar_w = width.saturating_sub(21);
+        let bar = "█".repeat((share * bar_w as f64 / order.first().map_or(1.0, |&b| gain[b] / total.max(1e-300))).round() as usize);
+        let splits = weight.get(j).map_or(String::new(), |w| format!(" {w:.0}×"));
+        lines.push(Line::from(vec![Span::raw(format!("{name:>12} ")), Span::styled(bar, t.accent()), Span::styled(format!(" {:.3}{splits}", share), t.dim())]));
+    }
+    if lines.is_empty() {
+        lines.push(Line::from(Span::styled(" no splits", t.dim())));
+    }
+    let rounds = r.artifacts["rounds"].as_u64().map(|n| format!(" · {n} rounds kept")).unwrap_or_default();
+    f.render_widget(Paragraph::new(lines).block(block(app, format!(" importance (gain share){rounds} "), false)), area);
 }
 
 /// PCA's own view: the scree plot (bars: each component's share of the variance; line: the

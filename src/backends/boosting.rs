@@ -1,0 +1,596 @@
+//! Native gradient boosting, xgboost's second-order algorithm on histogram trees.
+//!
+//! Each round fits a regression tree to the loss's second-order expansion around the current
+//! margins: with gradient sums G and hessian sums H of a node's rows, the best leaf weight is
+//! `w = −T_α(G) / (H + λ)` (T_α soft-thresholds by the L1 penalty α) and a split's gain is
+//! `T_α(G_L)²/(H_L+λ) + T_α(G_R)²/(H_R+λ) − T_α(G)²/(H+λ)`, kept when it exceeds γ and both
+//! children hold a hessian sum of at least `min_child_weight`. Leaf weights are shrunk by η.
+//! Missing values go the learned default way at each split ([`super::native::hist`]).
+//!
+//! A round is a step. The runner's per-round curves cost no prediction over all trees: the
+//! trainer keeps running margins for the training, validation and test rows and adds each new
+//! tree's output (training rows straight from the leaf ranges of the partition).
+
+use super::native::hist::{self, Binned, Criterion, Cuts, Features, Shape, Tree, Workspace};
+use super::params::{BoostingParams, Objective};
+use super::{Metrics, Prediction, Predictor, StepOut, TrainError, Trainer};
+use crate::data::{split, TrainSet};
+use ndarray::{Array1, Array2, ArrayView2};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The loss being boosted, resolved from `objective` and the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    BinaryLogistic,
+    Softmax,
+    SquaredError,
+    PseudoHuber,
+}
+
+impl Loss {
+    /// The objective's evaluation metric for early stopping (xgboost's default for it).
+    fn metric_name(self) -> &'static str {
+        match self {
+            Loss::BinaryLogistic | Loss::Softmax => "log_loss",
+            Loss::SquaredError => "rmse",
+            Loss::PseudoHuber => "pseudo_huber",
+        }
+    }
+}
+
+/// A fitted boosted ensemble: margins start at `base` and each round adds one tree per output.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Gbdt {
+    pub loss: Loss,
+    /// Outputs per row: 1, or the class count for softmax.
+    pub outputs: usize,
+    /// Classes of the task (0 for regression).
+    pub n_classes: usize,
+    pub base: Vec<f64>,
+    /// Round-major: tree `t · outputs + k` is round t's tree for output k. Leaf values include η.
+    pub trees: Vec<Tree>,
+}
+
+fn sigmoid(m: f64) -> f64 {
+    1.0 / (1.0 + (-m).exp())
+}
+
+impl Gbdt {
+    /// Margins of raw rows: `base` plus every tree's leaf value, added in round order.
+    pub fn margins(&self, x: ArrayView2<'_, f64>) -> Vec<f64> {
+        let k = self.outputs;
+        let mut out = vec![0.0; x.nrows() * k];
+        out.par_chunks_mut(k).enumerate().with_min_len(256).for_each(|(i, m)| {
+            let row = x.row(i);
+            let owned;
+            let r: &[f64] = match row.as_slice() {
+                Some(s) => s,
+                None => {
+                    owned = row.to_vec();
+                    &owned
+                }
+            };
+            m.copy_from_slice(&self.base);
+            for (t, tree) in self.trees.iter().enumerate() {
+                m[t % k] += tree.leaf_of(r)[0];
+            }
+        });
+        out
+    }
+
+    /// Turn margins (rows × outputs) into a prediction.
+    pub fn transform(&self, margins: &[f64], rows: impl ExactSizeIterator<Item = usize>) -> Prediction {
+        let k = self.outputs;
+        let n = rows.len();
+        match self.loss {
+            Loss::BinaryLogistic => {
+                let mut p = Array2::zeros((n, 2));
+                for (i, r) in rows.enumerate() {
+                    let q = sigmoid(margins[r]);
+                    p[[i, 0]] = 1.0 - q;
+                    p[[i, 1]] = q;
+                }
+                Prediction::Proba(p)
+            }
+            Loss::Softmax => {
+                let mut p = Array2::zeros((n, k));
+                for (i, r) in rows.enumerate() {
+                    let m = &margins[r * k..(r + 1) * k];
+                    let mx = m.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let z: f64 = m.iter().map(|v| (v - mx).exp()).sum();
+                    for c in 0..k {
+                        p[[i, c]] = (m[c] - mx).exp() / z;
+                    }
+                }
+                Prediction::Proba(p)
+            }
+            Loss::SquaredError | Loss::PseudoHuber => Prediction::Values(rows.map(|r| margins[r]).collect()),
+        }
+    }
+
+    /// Gain (average per split), cover (average per split) and weight (number of splits) per
+    /// feature, xgboost's three importance types.
+    pub fn importances(&self, n_features: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (mut g, mut c, mut w) = (vec![0.0; n_features], vec![0.0; n_features], vec![0.0; n_features]);
+        for t in &self.trees {
+            t.add_importances(&mut g, &mut c, &mut w);
+        }
+        for j in 0..n_features {
+            if w[j] > 0.0 {
+                g[j] /= w[j];
+                c[j] /= w[j];
+            }
+        }
+        (g, c, w)
+    }
+}
+
+impl Predictor for Gbdt {
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
+        let m = self.margins(x);
+        self.transform(&m, 0..x.nrows())
+    }
+}
+
+/// xgboost's split criterion on (gradient, hessian) sums.
+struct Second {
+    lambda: f64,
+    alpha: f64,
+    gamma: f64,
+    min_child_weight: f64,
+    eta: f64,
+}
+
+impl Second {
+    fn thresholded(&self, g: f64) -> f64 {
+        if g > self.alpha {
+            g - self.alpha
+        } else if g < -self.alpha {
+            g + self.alpha
+        } else {
+            0.0
+        }
+    }
+}
+
+impl Criterion for Second {
+    fn width(&self) -> usize {
+        2
+    }
+    fn score(&self, s: &[f64]) -> f64 {
+        let g = self.thresholded(s[0]);
+        g * g / (s[1] + self.lambda)
+    }
+    fn cover(&self, s: &[f64]) -> f64 {
+        s[1]
+    }
+    fn child_ok(&self, s: &[f64]) -> bool {
+        s[1] >= self.min_child_weight && s[1] > 0.0
+    }
+    fn min_gain(&self, _parent: &[f64]) -> f64 {
+        self.gamma.max(1e-10)
+    }
+    fn leaf(&self, s: &[f64], out: &mut Vec<f64>) {
+        out.push(-self.eta * self.thresholded(s[0]) / (s[1] + self.lambda));
+    }
+    fn leaf_width(&self) -> usize {
+        1
+    }
+}
+
+/// Margins of a set of rows, kept up to date round by round.
+struct Tracked {
+    binned: Binned,
+    margins: Vec<f64>,
+    best: Vec<f64>,
+}
+
+impl Tracked {
+    fn new(binned: Binned, base: &[f64]) -> Tracked {
+        let margins: Vec<f64> = (0..binned.n_rows).flat_map(|_| base.iter().copied()).collect();
+        Tracked { binned, best: vec![], margins }
+    }
+    /// Add tree `tree` (output `k`) to every row's margin by walking it on the binned rows.
+    fn add(&mut self, tree: &Tree, k: usize, outputs: usize, skip: Option<&[bool]>) {
+        let b = &self.binned;
+        self.margins.par_chunks_mut(outputs).enumerate().with_min_len(1024).for_each(|(r, m)| {
+            if skip.is_none_or(|s| !s[r]) {
+                m[k] += tree.leaf_of_binned(b, r)[0];
+            }
+        });
+    }
+}
+
+/// Native gradient boosting as a step-wise trainer: one round per step.
+pub struct BoostingTrainer {
+    p: BoostingParams,
+    model: Gbdt,
+    cuts: Cuts,
+    y: Array1<f64>,
+    weights: Option<Array1<f64>>,
+    /// Training rows the trees are fitted on (sorted); the rest of the set is validation.
+    fit_rows: Vec<u32>,
+    valid_rows: Vec<usize>,
+    /// Training set margins (every row, validation included) and the test set's.
+    train: Tracked,
+    test: Option<Tracked>,
+    n_features: usize,
+    stats: Vec<f64>,
+    ws: Workspace,
+    in_sample: Vec<bool>,
+    seed: u64,
+    round: usize,
+    best: Option<(usize, f64)>,
+    stop: bool,
+}
+
+impl BoostingTrainer {
+    pub fn new(p: BoostingParams, data: &TrainSet, test: Option<&TrainSet>, seed: u64) -> Result<BoostingTrainer, TrainError> {
+        if data.is_empty() {
+            return Err(TrainError::Data("the training set is empty".into()));
+        }
+        let k = data.n_classes;
+        let loss = match (p.objective, k) {
+            (Objective::Auto, 0) => Loss::SquaredError,
+            (Objective::Auto, 2) => Loss::BinaryLogistic,
+            (Objective::Auto, _) => Loss::Softmax,
+            (Objective::BinaryLogistic, 2) => Loss::BinaryLogistic,
+            (Objective::Softmax, k) if k >= 2 => Loss::Softmax,
+            (Objective::SquaredError, 0) => Loss::SquaredError,
+            (Objective::PseudoHuber, 0) => Loss::PseudoHuber,
+            (o, k) => {
+                let what = if k == 0 { "regression".to_string() } else { format!("{k} classes") };
+                let fit = match k {
+                    0 => "squared_error or pseudo_huber",
+                    2 => "binary_logistic or softmax",
+                    _ => "softmax",
+                };
+                return Err(TrainError::Data(format!("objective {o:?} does not fit this data ({what}); use {fit}").to_lowercase()));
+            }
+        };
+        let outputs = if loss == Loss::Softmax { k } else { 1 };
+        let n = data.len();
+        // Validation rows for early stopping: stratified, seeded, never fitted on.
+        let (fit, valid) = if p.early_stopping_rounds > 0 {
+            let labels = (k > 0).then(|| data.labels());
+            split::holdout(n, p.validation_fraction, labels.as_deref(), hist::mix(seed, 0x7a11d))
+        } else {
+            ((0..n).collect(), vec![])
+        };
+        if fit.is_empty() || (p.early_stopping_rounds > 0 && valid.is_empty()) {
+            return Err(TrainError::Data(format!("{n} training rows are too few to hold out a validation part for early stopping")));
+        }
+        let w = |i: usize| data.weight(i);
+        let wsum: f64 = fit.iter().map(|&i| w(i)).sum();
+        let base = match loss {
+            Loss::BinaryLogistic => {
+                let m = (fit.iter().map(|&i| w(i) * data.y[i]).sum::<f64>() / wsum).clamp(1e-6, 1.0 - 1e-6);
+                vec![(m / (1.0 - m)).ln()]
+            }
+            Loss::Softmax => {
+                let mut c = vec![0.0; k];
+                for &i in &fit {
+                    c[data.y[i] as usize] += w(i);
+                }
+                c.iter().map(|v| (v / wsum).max(1e-6).ln()).collect()
+            }
+            Loss::SquaredError => vec![fit.iter().map(|&i| w(i) * data.y[i]).sum::<f64>() / wsum],
+            Loss::PseudoHuber => {
+                let mut v: Vec<f64> = fit.iter().map(|&i| data.y[i]).collect();
+                v.sort_unstable_by(f64::total_cmp);
+                vec![v[v.len() / 2]]
+            }
+        };
+        let cuts = Cuts::fit(data.x.view(), Some(&fit), p.max_bin);
+        let binned = cuts.apply(data.x.view());
+        let test = test.filter(|t| !t.is_empty()).map(|t| Tracked::new(cuts.apply(t.x.view()), &base));
+        let model = Gbdt { loss, outputs, n_classes: k, base: base.clone(), trees: vec![] };
+        Ok(BoostingTrainer {
+            n_features: data.x.ncols(),
+            in_sample: vec![false; n],
+            stats: vec![0.0; n * 2],
+            train: Tracked::new(binned, &base),
+            test,
+            y: data.y.clone(),
+            weights: data.weights.clone(),
+            fit_rows: fit.iter().map(|&i| i as u32).collect(),
+            valid_rows: valid,
+            cuts,
+            model,
+            p,
+            ws: Workspace::default(),
+            seed,
+            round: 0,
+            best: None,
+            stop: false,
+        })
+    }
+
+    /// The fitted model so far.
+    pub fn model(&self) -> &Gbdt {
+        &self.model
+    }
+
+    /// Gradient and hessian of every fitting row for output `k`, into `self.stats`.
+    fn gradients(&mut self, k: usize) {
+        let out = self.model.outputs;
+        let (y, m, wts) = (&self.y, &self.train.margins, &self.weights);
+        let loss = self.model.loss;
+        self.stats.par_chunks_mut(2).enumerate().with_min_len(1024).for_each(|(i, gh)| {
+            let w = wts.as_ref().map_or(1.0, |w| w[i]);
+            let (g, h) = match loss {
+                Loss::BinaryLogistic => {
+                    let p = sigmoid(m[i]);
+                    (p - y[i], (p * (1.0 - p)).max(1e-16))
+                }
+                Loss::Softmax => {
+                    let mm = &m[i * out..(i + 1) * out];
+                    let mx = mm.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let z: f64 = mm.iter().map(|v| (v - mx).exp()).sum();
+                    let p = (mm[k] - mx).exp() / z;
+                    let t = if y[i] as usize == k { 1.0 } else { 0.0 };
+                    (p - t, (2.0 * p * (1.0 - p)).max(1e-16))
+                }
+                Loss::SquaredError => (m[i] - y[i], 1.0),
+                Loss::PseudoHuber => {
+                    let r = m[i] - y[i];
+                    let s = 1.0 + r * r;
+                    (r / s.sqrt(), 1.0 / (s * s.sqrt()))
+                }
+            };
+            gh[0] = w * g;
+            gh[1] = w * h;
+        });
+    }
+
+    /// The objective's loss on the validation rows.
+    fn valid_loss(&self) -> f64 {
+        let pred = self.model.transform(&self.train.margins, self.valid_rows.iter().copied());
+        let y: Array1<f64> = self.valid_rows.iter().map(|&r| self.y[r]).collect();
+        match (self.model.loss, &pred) {
+            (Loss::PseudoHuber, Prediction::Values(v)) => {
+                v.iter().zip(&y).map(|(a, b)| (1.0 + (a - b).powi(2)).sqrt() - 1.0).sum::<f64>() / y.len() as f64
+            }
+            (Loss::SquaredError, _) => crate::metrics::Metric::Rmse.compute(&pred, y.view()),
+            _ => crate::metrics::Metric::LogLoss.compute(&pred, y.view()),
+        }
+    }
+
+    fn importances_json(&self) -> serde_json::Value {
+        let (g, c, w) = self.model.importances(self.n_features);
+        serde_json::json!({"gain": g, "cover": c, "weight": w})
+    }
+}
+
+impl Trainer for BoostingTrainer {
+    fn step(&mut self) -> Result<StepOut, TrainError> {
+        let out_k = self.model.outputs;
+        let r = self.round;
+        // Rows of this round: all fitting rows, or a seeded subsample.
+        let rows: Vec<u32> = if self.p.subsample < 1.0 {
+            let mut rng = split::rng(hist::mix(self.seed, 2 * r as u64 + 1));
+            let n = self.fit_rows.len();
+            let m = ((n as f64 * self.p.subsample).round() as usize).clamp(1, n);
+            let mut pick: Vec<u32> = rand::seq::index::sample(&mut rng, n, m).into_iter().map(|i| self.fit_rows[i]).collect();
+            pick.sort_unstable();
+            pick
+        } else {
+            self.fit_rows.clone()
+        };
+        self.in_sample.iter_mut().for_each(|v| *v = false);
+        for &i in &rows {
+            self.in_sample[i as usize] = true;
+        }
+        let nf = self.n_features;
+        let crit = Second { lambda: self.p.lambda, alpha: self.p.alpha, gamma: self.p.gamma, min_child_weight: self.p.min_child_weight, eta: self.p.learning_rate };
+        let shape = Shape { max_depth: self.p.max_depth, max_leaves: self.p.max_leaves, lossguide: self.p.lossguide };
+        let mut leaves = 0usize;
+        for k in 0..out_k {
+            let feats: Vec<u32> = if self.p.colsample_bytree < 1.0 {
+                let mut rng = split::rng(hist::mix(self.seed, 2 * (r * out_k + k) as u64 + 2));
+                let m = ((nf as f64 * self.p.colsample_bytree).round() as usize).clamp(1, nf);
+                let mut f: Vec<u32> = rand::seq::index::sample(&mut rng, nf, m).into_iter().map(|i| i as u32).collect();
+                f.sort_unstable();
+                f
+            } else {
+                (0..nf as u32).collect()
+            };
+            self.gradients(k);
+            let (tree, leaf_rows) = hist::grow(&self.train.binned, &self.cuts, &rows, &self.stats, &crit, &Features::Fixed(feats), &shape, &mut self.ws);
+            // Fitting rows: straight from the leaf ranges. Other rows: walk the tree.
+            for (li, s, e) in leaf_rows {
+                let v = tree.values[li as usize];
+                for &row in &self.ws.idx[s..e] {
+                    self.train.margins[row as usize * out_k + k] += v;
+                }
+            }
+            if rows.len() < self.train.binned.n_rows {
+                self.train.add(&tree, k, out_k, Some(&self.in_sample));
+            }
+            if let Some(t) = &mut self.test {
+                t.add(&tree, k, out_k, None);
+            }
+            leaves += tree.n_leaves();
+            self.model.trees.push(tree);
+        }
+        self.round += 1;
+        let mut metrics = Metrics::new();
+        metrics.insert("leaves".into(), leaves as f64);
+        let mut message = None;
+        if self.p.early_stopping_rounds > 0 {
+            let v = self.valid_loss();
+            metrics.insert(format!("valid.{}", self.model.loss.metric_name()), v);
+            if self.best.is_none_or(|(_, b)| v < b) {
+                self.best = Some((self.round, v));
+                self.train.best.clone_from(&self.train.margins);
+                if let Some(t) = &mut self.test {
+                    t.best.clone_from(&t.margins);
+                }
+            } else if let Some((b, bv)) = self.best {
+                if self.round - b >= self.p.early_stopping_rounds {
+                    self.stop = true;
+                    message = Some(format!(
+                        "early stopping after round {}: valid {} has not improved for {} rounds; keeping round {b} ({})",
+                        self.round,
+                        self.model.loss.metric_name(),
+                        self.p.early_stopping_rounds,
+                        crate::metrics::format_value(bv)
+                    ));
+                }
+            }
+        }
+        let done = self.stop || self.round >= self.p.n_estimators;
+        Ok(StepOut { metrics, x: None, done, message })
+    }
+
+    fn predictor(&self) -> Option<&dyn Predictor> {
+        Some(&self.model)
+    }
+
+    fn total_steps(&self) -> Option<u64> {
+        Some(self.p.n_estimators as u64)
+    }
+
+    fn staged(&self, train_rows: &[usize]) -> Option<(Prediction, Option<Prediction>)> {
+        let train = self.model.transform(&self.train.margins, train_rows.iter().copied());
+        let test = self.test.as_ref().map(|t| self.model.transform(&t.margins, 0..t.binned.n_rows));
+        Some((train, test))
+    }
+
+    fn finish(&mut self) -> bool {
+        let Some((b, _)) = self.best else { return false };
+        if b == self.round {
+            return false;
+        }
+        self.model.trees.truncate(b * self.model.outputs);
+        self.round = b;
+        std::mem::swap(&mut self.train.margins, &mut self.train.best);
+        if let Some(t) = &mut self.test {
+            std::mem::swap(&mut t.margins, &mut t.best);
+        }
+        true
+    }
+
+    fn artifacts(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({
+            "kind": "importances",
+            "importances": self.importances_json(),
+            "rounds": self.round,
+            "best_iteration": self.best.map(|(b, _)| b),
+        }))
+    }
+
+    fn saved(&self) -> Option<super::saved::SavedModel> {
+        Some(super::saved::SavedModel::Boosting(self.model.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    fn params() -> BoostingParams {
+        BoostingParams {
+            objective: Objective::Auto,
+            n_estimators: 1,
+            learning_rate: 1.0,
+            max_depth: 1,
+            max_leaves: 0,
+            lossguide: false,
+            lambda: 1.0,
+            alpha: 0.0,
+            gamma: 0.0,
+            min_child_weight: 0.0,
+            subsample: 1.0,
+            colsample_bytree: 1.0,
+            max_bin: 256,
+            early_stopping_rounds: 0,
+            validation_fraction: 0.1,
+        }
+    }
+
+    /// One round of squared error on six rows: base = mean(y) = 2, so g = 2 − y and h = 1.
+    /// Split x ≤ 3.5 (rows y = 1, 1, 1 | 3, 3, 3): G_L = 3, G_R = −3, H = 3 each. Gain =
+    /// 9/4 + 9/4 − 0/7 = 4.5; leaf weights −3/4 and 3/4 (λ = 1, η = 1).
+    #[test]
+    fn one_round_equals_the_hand_computed_split_and_leaf_weights() {
+        let x = array![[1.0], [2.0], [3.0], [4.0], [5.0], [6.0]];
+        let y = array![1.0, 1.0, 1.0, 3.0, 3.0, 3.0];
+        let data = TrainSet::new(x.clone(), y, 0);
+        let mut t = BoostingTrainer::new(params(), &data, None, 0).unwrap();
+        t.step().unwrap();
+        let tree = &t.model().trees[0];
+        let s = tree.nodes[0].split.expect("a split");
+        assert_eq!((s.feature, s.threshold), (0, 3.5));
+        assert!((s.gain - 4.5).abs() < 1e-12, "gain {}", s.gain);
+        let Prediction::Values(v) = t.model().predict(x.view()) else { panic!() };
+        for (p, want) in v.iter().zip([1.25, 1.25, 1.25, 2.75, 2.75, 2.75]) {
+            assert!((p - want).abs() < 1e-12, "{p} vs {want}");
+        }
+    }
+
+    #[test]
+    fn lambda_gamma_and_min_child_weight_act_as_the_formulas_say() {
+        let x = array![[1.0], [2.0], [3.0], [4.0], [5.0], [6.0]];
+        let y = array![1.0, 1.0, 1.0, 3.0, 3.0, 3.0];
+        let data = TrainSet::new(x.clone(), y, 0);
+        // λ = 5: leaf weight −3/(3+5) = −0.375; gain 9/8 + 9/8 = 2.25.
+        let mut t = BoostingTrainer::new(BoostingParams { lambda: 5.0, ..params() }, &data, None, 0).unwrap();
+        t.step().unwrap();
+        let tree = &t.model().trees[0];
+        assert!((tree.nodes[0].split.unwrap().gain - 2.25).abs() < 1e-12);
+        assert!((tree.values[0] + 0.375).abs() < 1e-12);
+        // γ above the gain: no split.
+        let mut t = BoostingTrainer::new(BoostingParams { gamma: 4.6, ..params() }, &data, None, 0).unwrap();
+        t.step().unwrap();
+        assert!(t.model().trees[0].nodes[0].split.is_none());
+        // γ just below: the split stays.
+        let mut t = BoostingTrainer::new(BoostingParams { gamma: 4.4, ..params() }, &data, None, 0).unwrap();
+        t.step().unwrap();
+        assert!(t.model().trees[0].nodes[0].split.is_some());
+        // min_child_weight 4 > 3 rows per side: the only balanced split is refused; the best
+        // allowed one leaves at least 4 rows each side, which six rows cannot: a single leaf.
+        let mut t = BoostingTrainer::new(BoostingParams { min_child_weight: 4.0, ..params() }, &data, None, 0).unwrap();
+        t.step().unwrap();
+        assert!(t.model().trees[0].nodes[0].split.is_none());
+    }
+
+    #[test]
+    fn alpha_soft_thresholds_the_gradient_sum() {
+        let x = array![[1.0], [2.0], [3.0], [4.0], [5.0], [6.0]];
+        let y = array![1.0, 1.0, 1.0, 3.0, 3.0, 3.0];
+        let data = TrainSet::new(x, y, 0);
+        // α = 1: leaf weights −(3−1)/4 = −0.5 and +0.5; gain 4/4 + 4/4 = 2.
+        let mut t = BoostingTrainer::new(BoostingParams { alpha: 1.0, ..params() }, &data, None, 0).unwrap();
+        t.step().unwrap();
+        let tree = &t.model().trees[0];
+        assert!((tree.nodes[0].split.unwrap().gain - 2.0).abs() < 1e-12);
+        assert!((tree.values[0] + 0.5).abs() < 1e-12 && (tree.values[1] - 0.5).abs() < 1e-12);
+    }
+
+    /// Rows with a missing value go the side the training rows with missing values preferred.
+    #[test]
+    fn missing_values_go_to_the_learned_side() {
+        let nan = f64::NAN;
+        // Missing rows have high targets, like the right side.
+        let x = array![[1.0], [2.0], [3.0], [4.0], [5.0], [6.0], [nan], [nan]];
+        let y = array![1.0, 1.0, 1.0, 3.0, 3.0, 3.0, 3.0, 3.0];
+        let data = TrainSet::new(x, y, 0);
+        let mut t = BoostingTrainer::new(params(), &data, None, 0).unwrap();
+        t.step().unwrap();
+        let s = t.model().trees[0].nodes[0].split.unwrap();
+        assert_eq!(s.threshold, 3.5);
+        assert!(!s.default_left, "missing rows look like the right side");
+        let Prediction::Values(v) = t.model().predict(array![[nan], [6.0]].view()) else { panic!() };
+        assert_eq!(v[0], v[1]);
+        // …and the other way round.
+        let x = array![[1.0], [2.0], [3.0], [4.0], [5.0], [6.0], [nan], [nan]];
+        let y = array![1.0, 1.0, 1.0, 3.0, 3.0, 3.0, 1.0, 1.0];
+        let mut t = BoostingTrainer::new(params(), &TrainSet::new(x, y, 0), None, 0).unwrap();
+        t.step().unwrap();
+        assert!(t.model().trees[0].nodes[0].split.unwrap().default_left);
+    }
+}

@@ -1,0 +1,693 @@
+//! Histogram trees: the one tree-growing engine behind native gradient boosting and the native
+//! CART tree (and so behind random forests, bagging and AdaBoost).
+//!
+//! Every feature is binned once into `u8` codes, column-major ([`Cuts`], [`Binned`]). A node's
+//! histogram sums per-row statistics (gradient and hessian for boosting, weighted class counts
+//! or weighted moments for CART) per bin; the best split of a feature is one scan over its
+//! bins. Rows of a node are a contiguous range of one index array, partitioned in place (stable,
+//! so each range stays sorted and memory access stays forward). With a fixed feature set per
+//! tree only the smaller child's histogram is built; the larger is the parent's minus it.
+//!
+//! What a split is worth comes from a [`Criterion`]: gain = score(left) + score(right) −
+//! score(parent). Missing values (code [`MISSING`]) are tried on both sides of every split and
+//! go to the better one, xgboost's learned default direction.
+//!
+//! Determinism: every histogram is summed by one task in row order, and ties between splits go
+//! to the lower feature and bin, so a tree is identical whatever the number of threads.
+
+use ndarray::ArrayView2;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The code of a missing value; real bins are `0..=254`.
+pub const MISSING: u8 = 255;
+/// Histogram slots per feature (254 real bins at most, plus the missing slot).
+const SLOTS: usize = 256;
+
+/// Per-feature bin boundaries learned from the training rows: value `v` falls in the first bin
+/// `b` with `v ≤ cuts[b]`; the last boundary is +∞.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Cuts {
+    pub cuts: Vec<Vec<f64>>,
+}
+
+impl Cuts {
+    /// Quantile boundaries of each column of `x` (rows `rows`, or all), at most `max_bin − 1` real
+    /// bins (one code is kept for missing values). A column with few distinct values gets one
+    /// bin per value, cut at the midpoints, so small data splits exactly where an exact tree would.
+    pub fn fit(x: ArrayView2<'_, f64>, rows: Option<&[usize]>, max_bin: usize) -> Cuts {
+        let nb = max_bin.clamp(2, SLOTS) - 1;
+        let cuts = (0..x.ncols())
+            .into_par_iter()
+            .map(|j| {
+                let col = x.column(j);
+                let mut v: Vec<f64> = match rows {
+                    Some(r) => r.iter().map(|&i| col[i]).filter(|v| !v.is_nan()).collect(),
+                    None => col.iter().copied().filter(|v| !v.is_nan()).collect(),
+                };
+                v.sort_unstable_by(f64::total_cmp);
+                v.dedup();
+                feature_cuts(&v, nb)
+            })
+            .collect();
+        Cuts { cuts }
+    }
+
+    /// The code of value `v` of feature `j`.
+    #[inline]
+    pub fn code(&self, j: usize, v: f64) -> u8 {
+        if v.is_nan() {
+            MISSING
+        } else {
+            let c = &self.cuts[j];
+            c.partition_point(|&t| t < v).min(c.len() - 1) as u8
+        }
+    }
+
+    /// Bin every column of `x`: rows in parallel chunks (reading the row-major matrix once,
+    /// in order), then one transpose of the `u8` codes into columns.
+    pub fn apply(&self, x: ArrayView2<'_, f64>) -> Binned {
+        let (n, d) = x.dim();
+        let mut rm = vec![0u8; n * d];
+        rm.par_chunks_mut(d.max(1) * 1024).enumerate().for_each(|(ci, chunk)| {
+            for (k, out) in chunk.chunks_mut(d.max(1)).enumerate() {
+                let row = x.row(ci * 1024 + k);
+                for j in 0..d {
+                    out[j] = self.code(j, row[j]);
+                }
+            }
+        });
+        let cols = (0..d).into_par_iter().map(|j| (0..n).map(|i| rm[i * d + j]).collect()).collect();
+        Binned { cols, n_rows: n }
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.cuts.len()
+    }
+}
+
+/// Boundaries for one feature's sorted distinct values: midpoints when they fit in `nb` bins,
+/// else values at evenly spaced ranks.
+fn feature_cuts(distinct: &[f64], nb: usize) -> Vec<f64> {
+    let mut out = Vec::new();
+    if distinct.len() <= nb {
+        for w in distinct.windows(2) {
+            out.push(w[0] + (w[1] - w[0]) / 2.0);
+        }
+    } else {
+        for i in 1..nb {
+            let v = distinct[i * distinct.len() / nb];
+            if out.last().is_none_or(|l| *l < v) {
+                out.push(v);
+            }
+        }
+    }
+    out.push(f64::INFINITY);
+    out
+}
+
+/// Binned features, one `u8` column per feature.
+#[derive(Debug, Clone)]
+pub struct Binned {
+    pub cols: Vec<Vec<u8>>,
+    pub n_rows: usize,
+}
+
+/// A split: rows with `x[feature] ≤ threshold` (code ≤ `bin`) go left, missing ones go
+/// `default_left`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Split {
+    pub feature: u32,
+    pub threshold: f64,
+    pub bin: u8,
+    pub default_left: bool,
+    pub left: u32,
+    pub right: u32,
+    /// The criterion's gain of this split (loss reduction for boosting, impurity decrease for CART).
+    pub gain: f64,
+}
+
+/// One node: a split, or a leaf whose outputs start at `leaf · width` in [`Tree::values`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Node {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<Split>,
+    #[serde(default)]
+    pub leaf: u32,
+    /// Total weight of the node's training rows (hessian sum for boosting).
+    pub cover: f64,
+}
+
+/// A fitted tree. Node 0 is the root.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tree {
+    /// Outputs per leaf (1 for boosting and regression, the class count for classification).
+    pub width: usize,
+    pub nodes: Vec<Node>,
+    pub values: Vec<f64>,
+}
+
+impl Tree {
+    /// The leaf outputs for a row of raw feature values.
+    #[inline]
+    pub fn leaf_of(&self, row: &[f64]) -> &[f64] {
+        let mut n = &self.nodes[0];
+        while let Some(s) = &n.split {
+            let v = row[s.feature as usize];
+            let left = if v.is_nan() { s.default_left } else { v <= s.threshold };
+            n = &self.nodes[if left { s.left } else { s.right } as usize];
+        }
+        let o = n.leaf as usize * self.width;
+        &self.values[o..o + self.width]
+    }
+
+    /// The leaf outputs for row `r` of binned data (the same answer as [`Tree::leaf_of`] on the
+    /// raw values the codes came from).
+    #[inline]
+    pub fn leaf_of_binned(&self, b: &Binned, r: usize) -> &[f64] {
+        let mut n = &self.nodes[0];
+        while let Some(s) = &n.split {
+            let c = b.cols[s.feature as usize][r];
+            let left = if c == MISSING { s.default_left } else { c <= s.bin };
+            n = &self.nodes[if left { s.left } else { s.right } as usize];
+        }
+        let o = n.leaf as usize * self.width;
+        &self.values[o..o + self.width]
+    }
+
+    pub fn n_leaves(&self) -> usize {
+        self.nodes.iter().filter(|n| n.split.is_none()).count()
+    }
+
+    /// Depth of the deepest leaf (0 for a single leaf).
+    pub fn depth(&self) -> usize {
+        fn d(t: &Tree, i: usize) -> usize {
+            match &t.nodes[i].split {
+                None => 0,
+                Some(s) => 1 + d(t, s.left as usize).max(d(t, s.right as usize)),
+            }
+        }
+        d(self, 0)
+    }
+
+    /// Add this tree's gain, cover and split count per feature into the three vectors.
+    pub fn add_importances(&self, gain: &mut [f64], cover: &mut [f64], weight: &mut [f64]) {
+        for n in &self.nodes {
+            if let Some(s) = &n.split {
+                let f = s.feature as usize;
+                gain[f] += s.gain;
+                cover[f] += n.cover;
+                weight[f] += 1.0;
+            }
+        }
+    }
+}
+
+/// What a split is worth. Row statistics are `width()` numbers per row; a node's statistics
+/// are their sums.
+pub trait Criterion: Sync {
+    fn width(&self) -> usize;
+    /// A node's score; a split's gain is score(left) + score(right) − score(parent).
+    fn score(&self, s: &[f64]) -> f64;
+    /// The node's weight (hessian sum, or weighted row count).
+    fn cover(&self, s: &[f64]) -> f64;
+    /// Whether a child with these statistics may exist (min_child_weight, min_samples_leaf).
+    fn child_ok(&self, s: &[f64]) -> bool;
+    /// Whether a node with these statistics may be split at all (min_samples_split, purity).
+    fn splittable(&self, _s: &[f64]) -> bool {
+        true
+    }
+    /// The smallest gain worth a split (γ for boosting).
+    fn min_gain(&self, parent: &[f64]) -> f64;
+    /// The leaf's outputs, `width` of the tree's values.
+    fn leaf(&self, s: &[f64], out: &mut Vec<f64>);
+    /// Outputs per leaf.
+    fn leaf_width(&self) -> usize;
+}
+
+/// Which features a node may split on.
+#[derive(Debug, Clone)]
+pub enum Features {
+    /// The same features for every node of the tree (histogram subtraction applies).
+    Fixed(Vec<u32>),
+    /// `k` features drawn afresh for each node from all of them, seeded by the tree's seed and
+    /// the node's number (random forests).
+    PerSplit { k: usize, seed: u64 },
+}
+
+/// Limits on a tree's shape.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    /// Deepest level of splits (0 = no limit).
+    pub max_depth: usize,
+    /// Most leaves (0 = no limit).
+    pub max_leaves: usize,
+    /// Grow the best-gain node first (xgboost's lossguide) instead of level by level.
+    pub lossguide: bool,
+}
+
+/// Buffers reused from tree to tree: the row index array (partitioned in place), the row
+/// statistics in the same order, scratch space for partitioning, and histograms.
+#[derive(Default)]
+pub struct Workspace {
+    pub idx: Vec<u32>,
+    stats: Vec<f64>,
+    scratch_idx: Vec<u32>,
+    scratch_stats: Vec<f64>,
+    pool: Vec<Vec<f64>>,
+}
+
+/// Rows of a leaf: its leaf number and the range of [`Workspace::idx`] that holds its rows.
+pub type LeafRows = (u32, usize, usize);
+
+struct Best {
+    feature: u32,
+    bin: u8,
+    default_left: bool,
+    gain: f64,
+}
+
+struct Cand {
+    node: u32,
+    start: usize,
+    end: usize,
+    depth: usize,
+    hist: Vec<f64>,
+    sum: Vec<f64>,
+    best: Option<Best>,
+    /// The features this node's histogram covers, in slot order.
+    feats: Vec<u32>,
+    /// Order of creation, the tie-break between equal gains (lossguide).
+    order: u64,
+}
+
+/// Mix a seed with a number (splitmix64), for per-node feature draws.
+pub fn mix(seed: u64, n: u64) -> u64 {
+    let mut z = seed ^ n.wrapping_add(0x9E37_79B9_7F4A_7C15).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn node_features(f: &Features, n_features: usize, node: u32) -> Vec<u32> {
+    match f {
+        Features::Fixed(v) => v.clone(),
+        Features::PerSplit { k, seed } => {
+            use rand::seq::index::sample;
+            let mut r = crate::data::split::rng(mix(*seed, node as u64));
+            let mut v: Vec<u32> = sample(&mut r, n_features, (*k).clamp(1, n_features)).into_iter().map(|i| i as u32).collect();
+            v.sort_unstable();
+            v
+        }
+    }
+}
+
+/// Sum `stats` rows into `hist` (slot `code · w + k`) for features `feats`, rows in `idx`.
+/// Rows are taken in chunks so a chunk of statistics stays in cache across features.
+fn accumulate<const W: usize>(b: &Binned, idx: &[u32], stats: &[f64], feats: &[u32], hist: &mut [f64]) {
+    const CHUNK: usize = 2048;
+    for (ci, chunk) in idx.chunks(CHUNK).enumerate() {
+        let st = &stats[ci * CHUNK * W..(ci * CHUNK + chunk.len()) * W];
+        for (fi, &f) in feats.iter().enumerate() {
+            let col = &b.cols[f as usize];
+            let h = &mut hist[fi * SLOTS * W..(fi + 1) * SLOTS * W];
+            for (i, &r) in chunk.iter().enumerate() {
+                let c = col[r as usize] as usize * W;
+                for k in 0..W {
+                    h[c + k] += st[i * W + k];
+                }
+            }
+        }
+    }
+}
+
+fn accumulate_dyn(w: usize, b: &Binned, idx: &[u32], stats: &[f64], feats: &[u32], hist: &mut [f64]) {
+    match w {
+        1 => accumulate::<1>(b, idx, stats, feats, hist),
+        2 => accumulate::<2>(b, idx, stats, feats, hist),
+        3 => accumulate::<3>(b, idx, stats, feats, hist),
+        4 => accumulate::<4>(b, idx, stats, feats, hist),
+        _ => {
+            for (fi, &f) in feats.iter().enumerate() {
+                let col = &b.cols[f as usize];
+                let h = &mut hist[fi * SLOTS * w..(fi + 1) * SLOTS * w];
+                for (i, &r) in idx.iter().enumerate() {
+                    let c = col[r as usize] as usize * w;
+                    for k in 0..w {
+                        h[c + k] += stats[i * w + k];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Build the histogram of one node over features `feats` (histogram laid out by position in
+/// `feats`), in parallel over blocks of features. Each feature is summed by one task, in row order.
+fn build_hist(w: usize, b: &Binned, idx: &[u32], stats: &[f64], feats: &[u32], hist: &mut [f64]) {
+    const BLOCK: usize = 4;
+    let per = SLOTS * w;
+    hist[..feats.len() * per].iter_mut().for_each(|v| *v = 0.0);
+    if idx.len() < 4096 || feats.len() <= BLOCK {
+        accumulate_dyn(w, b, idx, stats, feats, &mut hist[..feats.len() * per]);
+        return;
+    }
+    hist[..feats.len() * per].par_chunks_mut(BLOCK * per).zip(feats.par_chunks(BLOCK)).for_each(|(h, fs)| {
+        accumulate_dyn(w, b, idx, stats, fs, h);
+    });
+}
+
+/// The best split of one feature from its histogram slice (`SLOTS · w` numbers).
+fn best_of_feature<C: Criterion>(crit: &C, h: &[f64], sum: &[f64], n_bins: usize, parent_score: f64, feature: u32, tmp: &mut [Vec<f64>; 3]) -> Option<Best> {
+    let w = crit.width();
+    let miss = &h[MISSING as usize * w..MISSING as usize * w + w];
+    let has_missing = crit.cover(miss) > 0.0;
+    let [cum, left, right] = tmp;
+    cum.iter_mut().for_each(|v| *v = 0.0);
+    let mut best: Option<Best> = None;
+    for bin in 0..n_bins.saturating_sub(1) {
+        for k in 0..w {
+            cum[k] += h[bin * w + k];
+        }
+        let dirs: &[bool] = if has_missing { &[false, true] } else { &[false] };
+        for &miss_left in dirs {
+            for k in 0..w {
+                left[k] = cum[k] + if miss_left { miss[k] } else { 0.0 };
+                right[k] = sum[k] - left[k];
+            }
+            if !crit.child_ok(left) || !crit.child_ok(right) {
+                continue;
+            }
+            let gain = crit.score(left) + crit.score(right) - parent_score;
+            if best.as_ref().is_none_or(|b| gain > b.gain) {
+                let default_left = if has_missing { miss_left } else { crit.cover(left) >= crit.cover(right) };
+                best = Some(Best { feature, bin: bin as u8, default_left, gain });
+            }
+        }
+    }
+    best
+}
+
+/// The best split of a node over `feats`, whose histogram slices are laid out in that order.
+fn best_split<C: Criterion>(crit: &C, cuts: &Cuts, hist: &[f64], sum: &[f64], feats: &[u32]) -> Option<Best> {
+    let w = crit.width();
+    if !crit.splittable(sum) {
+        return None;
+    }
+    let parent = crit.score(sum);
+    let min_gain = crit.min_gain(sum);
+    let bests: Vec<Option<Best>> = feats
+        .par_iter()
+        .enumerate()
+        .with_min_len(4)
+        .map_init(
+            || [vec![0.0; w], vec![0.0; w], vec![0.0; w]],
+            |tmp, (fi, &f)| best_of_feature(crit, &hist[fi * SLOTS * w..(fi + 1) * SLOTS * w], sum, cuts.cuts[f as usize].len(), parent, f, tmp),
+        )
+        .collect();
+    // Lowest feature wins ties: the order of `feats` is ascending.
+    let mut out: Option<Best> = None;
+    for b in bests.into_iter().flatten() {
+        if out.as_ref().is_none_or(|o| b.gain > o.gain) {
+            out = Some(b);
+        }
+    }
+    out.filter(|b| b.gain > min_gain && b.gain.is_finite())
+}
+
+/// Stable in-place partition of a node's rows (and their statistics) by a split. Returns the
+/// number of rows that went left.
+fn partition(b: &Binned, s: &Best, idx: &mut [u32], stats: &mut [f64], sidx: &mut [u32], sstats: &mut [f64], w: usize) -> usize {
+    let col = &b.cols[s.feature as usize];
+    let (mut l, mut r) = (0usize, 0usize);
+    for i in 0..idx.len() {
+        let row = idx[i];
+        let c = col[row as usize];
+        let go_left = if c == MISSING { s.default_left } else { c <= s.bin };
+        if go_left {
+            idx[l] = row;
+            stats.copy_within(i * w..(i + 1) * w, l * w);
+            l += 1;
+        } else {
+            sidx[r] = row;
+            sstats[r * w..(r + 1) * w].copy_from_slice(&stats[i * w..(i + 1) * w]);
+            r += 1;
+        }
+    }
+    idx[l..].copy_from_slice(&sidx[..r]);
+    stats[l * w..].copy_from_slice(&sstats[..r * w]);
+    l
+}
+
+impl Workspace {
+    fn take_hist(&mut self, len: usize) -> Vec<f64> {
+        let mut h = self.pool.pop().unwrap_or_default();
+        h.resize(len, 0.0);
+        h
+    }
+}
+
+/// Grow one tree on rows `rows` (sorted) whose statistics are `row_stats[r·w..(r+1)·w]`.
+/// Returns the tree and, per leaf, the range of `ws.idx` holding its rows.
+pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f64], crit: &C, feats: &Features, shape: &Shape, ws: &mut Workspace) -> (Tree, Vec<LeafRows>) {
+    let w = crit.width();
+    let nf = cuts.n_features();
+    let fixed = matches!(feats, Features::Fixed(_));
+    let hist_len = match feats {
+        Features::Fixed(v) => v.len(),
+        Features::PerSplit { k, .. } => (*k).clamp(1, nf),
+    } * SLOTS
+        * w;
+    ws.idx.clear();
+    ws.idx.extend_from_slice(rows);
+    ws.stats.clear();
+    for &r in rows {
+        ws.stats.extend_from_slice(&row_stats[r as usize * w..(r as usize + 1) * w]);
+    }
+    ws.scratch_idx.resize(rows.len(), 0);
+    ws.scratch_stats.resize(rows.len() * w, 0.0);
+
+    let mut tree = Tree { width: crit.leaf_width(), nodes: vec![], values: vec![] };
+    let mut sum = vec![0.0; w];
+    for (i, v) in ws.stats.iter().enumerate() {
+        sum[i % w] += v;
+    }
+    tree.nodes.push(Node { split: None, leaf: 0, cover: crit.cover(&sum) });
+    let root_feats = node_features(feats, nf, 0);
+    let mut hist = ws.take_hist(hist_len);
+    build_hist(w, b, &ws.idx, &ws.stats, &root_feats, &mut hist);
+    let best = best_split(crit, cuts, &hist, &sum, &root_feats);
+    let mut open = vec![Cand { node: 0, start: 0, end: rows.len(), depth: 0, hist, sum, best, feats: root_feats, order: 0 }];
+    let mut order = 1u64;
+    let mut closed: Vec<Cand> = Vec::new();
+    let mut n_leaves = 1usize;
+    let can_deepen = |d: usize| shape.max_depth == 0 || d < shape.max_depth;
+
+    while !open.is_empty() {
+        // Which candidates split now: a whole level (depthwise) or the single best (lossguide).
+        let (mut batch, rest): (Vec<Cand>, Vec<Cand>) = if shape.lossguide {
+            let bi = open
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.best.is_some() && can_deepen(c.depth))
+                .max_by(|a, b| {
+                    let (ga, gb) = (a.1.best.as_ref().map_or(0.0, |x| x.gain), b.1.best.as_ref().map_or(0.0, |x| x.gain));
+                    ga.total_cmp(&gb).then(b.1.order.cmp(&a.1.order))
+                })
+                .map(|(i, _)| i);
+            match bi {
+                None => (vec![], open),
+                Some(i) => {
+                    let c = open.swap_remove(i);
+                    (vec![c], open)
+                }
+            }
+        } else {
+            let d = open.iter().map(|c| c.depth).min().unwrap_or(0);
+            open.into_iter().partition(|c| c.depth == d)
+        };
+        open = rest;
+        if batch.is_empty() {
+            break;
+        }
+        // Leaves that cannot split, and the leaf budget.
+        let mut splitting = Vec::new();
+        batch.sort_by_key(|c| c.order);
+        for c in batch {
+            let ok = c.best.is_some() && can_deepen(c.depth) && (shape.max_leaves == 0 || n_leaves < shape.max_leaves);
+            if ok {
+                n_leaves += 1;
+                splitting.push(c);
+            } else {
+                closed.push(c);
+            }
+        }
+        if splitting.is_empty() {
+            if shape.lossguide {
+                break;
+            }
+            continue;
+        }
+        // Partition each splitting node's rows, in parallel over nodes (disjoint ranges).
+        splitting.sort_by_key(|c| c.start);
+        let lefts: Vec<usize> = {
+            let mut pieces = Vec::with_capacity(splitting.len());
+            let (mut idx, mut st, mut si, mut ss) = (&mut ws.idx[..], &mut ws.stats[..], &mut ws.scratch_idx[..], &mut ws.scratch_stats[..]);
+            let mut at = 0;
+            for c in &splitting {
+                let skip = c.start - at;
+                let len = c.end - c.start;
+                let (_, i2) = std::mem::take(&mut idx).split_at_mut(skip);
+                let (a, i3) = i2.split_at_mut(len);
+                let (_, s2) = std::mem::take(&mut st).split_at_mut(skip * w);
+                let (sa, s3) = s2.split_at_mut(len * w);
+                let (_, x2) = std::mem::take(&mut si).split_at_mut(skip);
+                let (xa, x3) = x2.split_at_mut(len);
+                let (_, y2) = std::mem::take(&mut ss).split_at_mut(skip * w);
+                let (ya, y3) = y2.split_at_mut(len * w);
+                pieces.push((c.best.as_ref().expect("splitting nodes have a split"), a, sa, xa, ya));
+                idx = i3;
+                st = s3;
+                si = x3;
+                ss = y3;
+                at = c.end;
+            }
+            pieces.into_par_iter().map(|(best, a, sa, xa, ya)| partition(b, best, a, sa, xa, ya, w)).collect()
+        };
+        // Children: nodes in the tree, their sums, and which histograms to build.
+        struct Child {
+            node: u32,
+            start: usize,
+            end: usize,
+            depth: usize,
+            feats: Vec<u32>,
+        }
+        let mut children: Vec<(Cand, Child, Child)> = Vec::new();
+        for (c, nl) in splitting.into_iter().zip(lefts) {
+            let bsplit = c.best.as_ref().expect("splitting nodes have a split");
+            let (ln, rn) = (tree.nodes.len() as u32, tree.nodes.len() as u32 + 1);
+            tree.nodes[c.node as usize].split = Some(Split {
+                feature: bsplit.feature,
+                threshold: cuts.cuts[bsplit.feature as usize][bsplit.bin as usize],
+                bin: bsplit.bin,
+                default_left: bsplit.default_left,
+                left: ln,
+                right: rn,
+                gain: bsplit.gain,
+            });
+            tree.nodes.push(Node { split: None, leaf: 0, cover: 0.0 });
+            tree.nodes.push(Node { split: None, leaf: 0, cover: 0.0 });
+            let mid = c.start + nl;
+            let l = Child { node: ln, start: c.start, end: mid, depth: c.depth + 1, feats: node_features(feats, nf, ln) };
+            let r = Child { node: rn, start: mid, end: c.end, depth: c.depth + 1, feats: node_features(feats, nf, rn) };
+            children.push((c, l, r));
+        }
+        // Build histograms: the smaller child (fixed features; the larger by subtraction), or
+        // both children (features drawn per node).
+        let mut jobs: Vec<(usize, bool, Vec<f64>)> = Vec::new(); // (pair index, is_left, buffer)
+        for (pi, (_, l, r)) in children.iter().enumerate() {
+            let small_left = (l.end - l.start) <= (r.end - r.start);
+            if fixed {
+                jobs.push((pi, small_left, ws.take_hist(hist_len)));
+            } else {
+                jobs.push((pi, true, ws.take_hist(hist_len)));
+                jobs.push((pi, false, ws.take_hist(hist_len)));
+            }
+        }
+        {
+            let idx = &ws.idx;
+            let stats = &ws.stats;
+            jobs.par_iter_mut().for_each(|(pi, is_left, h)| {
+                let (_, l, r) = &children[*pi];
+                let ch = if *is_left { l } else { r };
+                build_hist(w, b, &idx[ch.start..ch.end], &stats[ch.start * w..ch.end * w], &ch.feats, h);
+            });
+        }
+        // Pair each built histogram with its sibling's: (left hist, right hist) per pair.
+        let mut built: Vec<(Option<Vec<f64>>, Option<Vec<f64>>)> = (0..children.len()).map(|_| (None, None)).collect();
+        for (pi, is_left, h) in jobs {
+            if is_left {
+                built[pi].0 = Some(h);
+            } else {
+                built[pi].1 = Some(h);
+            }
+        }
+        let mut new_cands: Vec<Cand> = Vec::new();
+        for ((parent, l, r), (hl, hr)) in children.into_iter().zip(built) {
+            let (hl, hr) = match (hl, hr) {
+                (Some(hl), Some(hr)) => {
+                    ws.pool.push(parent.hist);
+                    (hl, hr)
+                }
+                (Some(hl), None) => {
+                    let mut hp = parent.hist;
+                    hp.iter_mut().zip(&hl).for_each(|(p, s)| *p -= s);
+                    (hl, hp)
+                }
+                (None, Some(hr)) => {
+                    let mut hp = parent.hist;
+                    hp.iter_mut().zip(&hr).for_each(|(p, s)| *p -= s);
+                    (hp, hr)
+                }
+                (None, None) => unreachable!("every pair builds at least one histogram"),
+            };
+            // Sums: the left child's from its rows; the right's as the parent's minus the left's.
+            let mut sl = vec![0.0; w];
+            for (i, v) in ws.stats[l.start * w..l.end * w].iter().enumerate() {
+                sl[i % w] += v;
+            }
+            let sr: Vec<f64> = parent.sum.iter().zip(&sl).map(|(p, a)| p - a).collect();
+            for (ch, h, s) in [(l, hl, sl), (r, hr, sr)] {
+                tree.nodes[ch.node as usize].cover = crit.cover(&s);
+                new_cands.push(Cand { node: ch.node, start: ch.start, end: ch.end, depth: ch.depth, hist: h, sum: s, best: None, feats: ch.feats, order });
+                order += 1;
+            }
+        }
+        // Best splits of the new nodes, in parallel over nodes (and features inside).
+        let bests: Vec<Option<Best>> = new_cands
+            .par_iter()
+            .map(|c| if can_deepen(c.depth) { best_split(crit, cuts, &c.hist, &c.sum, &c.feats) } else { None })
+            .collect();
+        for (mut c, bst) in new_cands.into_iter().zip(bests) {
+            c.best = bst;
+            open.push(c);
+        }
+    }
+    closed.extend(open);
+    closed.sort_by_key(|c| c.node);
+    let mut leaves = Vec::with_capacity(closed.len());
+    for (li, c) in closed.into_iter().enumerate() {
+        tree.nodes[c.node as usize].leaf = li as u32;
+        crit.leaf(&c.sum, &mut tree.values);
+        leaves.push((li as u32, c.start, c.end));
+        ws.pool.push(c.hist);
+    }
+    (tree, leaves)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn few_distinct_values_get_a_bin_each_cut_at_midpoints() {
+        let x = array![[1.0], [3.0], [3.0], [f64::NAN], [7.0]];
+        let c = Cuts::fit(x.view(), None, 256);
+        assert_eq!(c.cuts[0], vec![2.0, 5.0, f64::INFINITY]);
+        let b = c.apply(x.view());
+        assert_eq!(b.cols[0], vec![0, 1, 1, MISSING, 2]);
+        assert_eq!(c.code(0, 100.0), 2, "values beyond the training range fall in the last bin");
+    }
+
+    #[test]
+    fn many_distinct_values_are_cut_at_quantiles() {
+        let x = ndarray::Array2::from_shape_fn((1000, 1), |(i, _)| i as f64);
+        let c = Cuts::fit(x.view(), None, 5);
+        // 4 real bins of 250 values each.
+        assert_eq!(c.cuts[0], vec![250.0, 500.0, 750.0, f64::INFINITY]);
+        let b = c.apply(x.view());
+        let counts: Vec<usize> = (0..4u8).map(|k| b.cols[0].iter().filter(|&&v| v == k).count()).collect();
+        assert_eq!(counts, vec![251, 250, 250, 249]);
+    }
+}

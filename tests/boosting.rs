@@ -1,0 +1,210 @@
+//! Native gradient boosting and the native CART tree: the same result whatever the thread count,
+//! early stopping keeps the best round, agreement with linfa-trees and smartcore on untied data,
+//! and boosting on the bundled datasets against a brute-force check of its margins.
+
+use ndarray::{Array1, Array2};
+use rand::{Rng, SeedableRng};
+use ratlab::backends::boosting::BoostingTrainer;
+use ratlab::backends::native::cart::CartTrainer;
+use ratlab::backends::params::{BoostingParams, CartParams, MaxFeatures, Objective, TreeParams};
+use ratlab::backends::tree::TreeTrainer;
+use ratlab::backends::{Backend, Prediction, Predictor, Task, Trainer};
+use ratlab::data::TrainSet;
+use ratlab::metrics::Metric;
+
+fn gb(n: usize) -> BoostingParams {
+    BoostingParams {
+        objective: Objective::Auto,
+        n_estimators: n,
+        learning_rate: 0.3,
+        max_depth: 4,
+        max_leaves: 0,
+        lossguide: false,
+        lambda: 1.0,
+        alpha: 0.0,
+        gamma: 0.0,
+        min_child_weight: 1.0,
+        subsample: 1.0,
+        colsample_bytree: 1.0,
+        max_bin: 256,
+        early_stopping_rounds: 0,
+        validation_fraction: 0.1,
+    }
+}
+
+/// Continuous features (no ties), a nonlinear binary target, and missing cells.
+fn synthetic(n: usize, seed: u64, missing: bool) -> TrainSet {
+    let mut r = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut x = Array2::zeros((n, 6));
+    let mut y = Array1::zeros(n);
+    for i in 0..n {
+        for j in 0..6 {
+            x[[i, j]] = r.gen::<f64>() * 4.0 - 2.0;
+        }
+        let f = x[[i, 0]] * x[[i, 1]] + (x[[i, 2]] > 0.5) as i32 as f64 - 0.5 * x[[i, 3]];
+        y[i] = (f + 0.3 * (r.gen::<f64>() - 0.5) > 0.0) as i32 as f64;
+        if missing && r.gen::<f64>() < 0.1 {
+            x[[i, r.gen_range(0..6)]] = f64::NAN;
+        }
+    }
+    TrainSet::new(x, y, 2)
+}
+
+fn fit_all(t: &mut dyn Trainer) {
+    while !t.step().unwrap().done {}
+    t.finish();
+}
+
+fn proba(p: Prediction) -> Array2<f64> {
+    match p {
+        Prediction::Proba(a) => a,
+        Prediction::Values(_) => panic!("expected probabilities"),
+    }
+}
+
+#[test]
+fn boosting_and_forests_are_identical_on_one_and_two_threads() {
+    let data = synthetic(3000, 1, true);
+    let test = synthetic(500, 2, true);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut p = gb(20);
+            p.subsample = 0.8;
+            p.colsample_bytree = 0.7;
+            let mut t = BoostingTrainer::new(p, &data, Some(&test), 5).unwrap();
+            fit_all(&mut t);
+            let est = ratlab::backends::params::Estimator::parse(&serde_json::json!({"algorithm": "random_forest", "params": {"n_estimators": 8}}), 0).unwrap();
+            let mut rf = ratlab::backends::build_trainer(Backend::Native, &est.params, Some(&data), None, 5).unwrap();
+            fit_all(rf.as_mut());
+            (t.model().clone(), proba(rf.predictor().unwrap().predict(test.x.view())))
+        })
+    };
+    let (m1, rf1) = run(1);
+    let (m2, rf2) = run(2);
+    assert_eq!(m1, m2, "boosted trees differ between 1 and 2 threads");
+    assert_eq!(rf1, rf2, "forest predictions differ between 1 and 2 threads");
+}
+
+#[test]
+fn staged_margins_equal_a_fresh_prediction_over_all_trees() {
+    // The curves come from running margins; they must be the model's own predictions, bit for bit.
+    let data = synthetic(2000, 3, true);
+    let test = synthetic(400, 4, true);
+    let mut t = BoostingTrainer::new(gb(15), &data, Some(&test), 0).unwrap();
+    fit_all(&mut t);
+    let rows: Vec<usize> = (0..data.len()).collect();
+    let (ptr, pte) = t.staged(&rows).unwrap();
+    assert_eq!(proba(ptr), proba(t.model().predict(data.x.view())));
+    assert_eq!(proba(pte.unwrap()), proba(t.model().predict(test.x.view())));
+}
+
+#[test]
+fn early_stopping_keeps_the_best_round() {
+    let data = synthetic(1500, 5, false);
+    let test = synthetic(300, 6, false);
+    let mut p = gb(300);
+    p.learning_rate = 0.5;
+    p.max_depth = 6;
+    p.early_stopping_rounds = 5;
+    p.validation_fraction = 0.2;
+    let mut t = BoostingTrainer::new(p, &data, Some(&test), 0).unwrap();
+    let mut losses = Vec::new();
+    loop {
+        let out = t.step().unwrap();
+        losses.push(out.metrics["valid.log_loss"]);
+        if out.done {
+            assert!(out.message.unwrap_or_default().contains("early stopping"));
+            break;
+        }
+    }
+    assert!(losses.len() < 300, "a deep, fast learner overfits and stops early");
+    let best = losses.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i + 1).unwrap();
+    assert_eq!(losses.len(), best + 5, "stops 5 rounds after the best");
+    assert!(t.finish(), "the model is rewound to the best round");
+    assert_eq!(t.model().trees.len(), best);
+    let rows: Vec<usize> = (0..data.len()).collect();
+    let (ptr, _) = t.staged(&rows).unwrap();
+    assert_eq!(proba(ptr), proba(t.model().predict(data.x.view())), "the kept margins are the kept model's");
+}
+
+#[test]
+fn softmax_boosting_learns_the_bundled_datasets() {
+    for (name, min_acc) in [("iris", 0.9), ("wine", 0.9)] {
+        let d = crate::bundled(name, Task::Classification);
+        let (tr, te) = ratlab::data::split::holdout(d.len(), 0.3, Some(&d.labels()), 0);
+        let (train, test) = (d.subset(&tr), d.subset(&te));
+        let mut t = BoostingTrainer::new(gb(50), &train, None, 0).unwrap();
+        fit_all(&mut t);
+        let p = t.model().predict(test.x.view());
+        let acc = Metric::Accuracy.compute(&p, test.y.view());
+        assert!(acc >= min_acc, "{name}: test accuracy {acc}");
+        // Probabilities sum to one (softmax over 3 class margins).
+        for row in proba(p).rows() {
+            assert!((row.sum() - 1.0).abs() < 1e-12);
+        }
+    }
+}
+
+#[test]
+fn squared_error_boosting_fits_a_regression_target() {
+    let mut r = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(9);
+    let n = 2000;
+    let x = Array2::from_shape_fn((n, 3), |_| r.gen::<f64>() * 6.0 - 3.0);
+    let y: Array1<f64> = x.rows().into_iter().map(|row| row[0].sin() * 2.0 + row[1] * row[1] * 0.5).collect();
+    let data = TrainSet::new(x.clone(), y.clone(), 0);
+    let mut t = BoostingTrainer::new(gb(100), &data, None, 0).unwrap();
+    fit_all(&mut t);
+    let r2 = Metric::R2.compute(&t.model().predict(x.view()), y.view());
+    assert!(r2 > 0.98, "train R² {r2}");
+}
+
+fn cart(depth: Option<usize>, entropy: bool) -> CartParams {
+    CartParams { tree: TreeParams { entropy, max_depth: depth, min_samples_split: 2, min_samples_leaf: 1 }, max_features: MaxFeatures::All, max_bin: 256 }
+}
+
+#[test]
+fn the_native_tree_agrees_with_linfa_trees_and_smartcore_on_untied_data() {
+    // 200 rows of continuous values: every feature has fewer distinct values than bins, so the
+    // histogram tree tries every split an exact CART tries; without ties the trees agree.
+    let data = synthetic(200, 11, false);
+    let mut native = CartTrainer::new(&cart(Some(3), false), &data, 0).unwrap();
+    native.step().unwrap();
+    let pn = ratlab::backends::saved::votes(&native.predict(data.x.view()));
+    for backend in [Backend::Smartcore, Backend::Linfa] {
+        let mut other = TreeTrainer::new(cart(Some(3), false).tree, backend, &data).unwrap();
+        other.step().unwrap();
+        let po = ratlab::backends::saved::votes(&other.predict(data.x.view()));
+        assert_eq!(pn, po, "native and {backend} trees classify the training rows differently");
+    }
+    // Fully grown, the native tree fits the training rows exactly, with Gini and entropy.
+    for entropy in [false, true] {
+        let mut full = CartTrainer::new(&cart(None, entropy), &data, 0).unwrap();
+        full.step().unwrap();
+        assert_eq!(Metric::Accuracy.compute(&full.predict(data.x.view()), data.y.view()), 1.0);
+    }
+}
+
+#[test]
+fn sample_weights_act_like_repeated_rows() {
+    // Weight 2 on a row is the same tree as the row appearing twice.
+    let data = synthetic(120, 12, false);
+    let mut weighted = data.clone();
+    let w: Array1<f64> = (0..data.len()).map(|i| if i % 3 == 0 { 2.0 } else { 1.0 }).collect();
+    weighted.weights = Some(w);
+    let rows: Vec<usize> = (0..data.len()).flat_map(|i| if i % 3 == 0 { vec![i, i] } else { vec![i] }).collect();
+    let repeated = data.subset(&rows);
+    let p = cart(Some(4), false);
+    let a = CartTrainer::new(&p, &weighted, 0).unwrap();
+    let b = CartTrainer::new(&p, &repeated, 0).unwrap();
+    assert_eq!(a.predict(data.x.view()).as_proba_for_test(), b.predict(data.x.view()).as_proba_for_test());
+}
+
+trait ProbaForTest {
+    fn as_proba_for_test(self) -> Vec<f64>;
+}
+impl ProbaForTest for Prediction {
+    fn as_proba_for_test(self) -> Vec<f64> {
+        proba(self).iter().map(|v| (v * 1e9).round() / 1e9).collect()
+    }
+}

@@ -6,7 +6,10 @@
 //! and every round's train (10,000-row subsample) and test metrics (accuracy, log-loss, AUC)
 //! for the curves. Peak memory is the process's high-water mark.
 //!
-//! `cargo bench --bench boosting` (`RATLAB_BENCH_SMALL=1` runs only the 100k case).
+//! `cargo bench --bench boosting`. `RATLAB_BENCH_SMALL=1` runs only the 100k case,
+//! `RATLAB_BENCH_LARGE=1` only the 1M one; `RATLAB_BENCH_THREADS=2,1` picks thread counts,
+//! `RATLAB_BENCH_ROUNDS` the rounds, `RATLAB_BENCH_CSV=DIR` writes the rows for
+//! `benches/xgboost_reference.py`.
 
 use ndarray::{Array1, Array2};
 use rand::{Rng, SeedableRng};
@@ -64,7 +67,7 @@ fn peak_rss_mb() -> f64 {
 fn params() -> BoostingParams {
     BoostingParams {
         objective: Objective::BinaryLogistic,
-        n_estimators: 200,
+        n_estimators: std::env::var("RATLAB_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200),
         learning_rate: 0.1,
         max_depth: 6,
         max_leaves: 0,
@@ -88,28 +91,57 @@ fn case(label: &str, n: usize, n_test: usize, d: usize, reference: &str) {
         &ratlab::backends::Prediction::Proba(Array2::from_shape_fn((n_test, 2), |(i, c)| if c == 1 { pt[i] } else { 1.0 - pt[i] })),
         yt.view(),
     );
+    if let Some(dir) = std::env::var_os("RATLAB_BENCH_CSV") {
+        // The same rows for benches/xgboost_reference.py.
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).expect("a directory for the CSV files");
+        for (name, x, y) in [("train", &x, &y), ("test", &xt, &yt)] {
+            let mut out = String::with_capacity(x.nrows() * x.ncols() * 12);
+            out.push_str(&(0..x.ncols()).map(|j| format!("f{j}")).chain(["target".to_string()]).collect::<Vec<_>>().join(","));
+            out.push('\n');
+            for (row, t) in x.rows().into_iter().zip(y) {
+                for v in row {
+                    out.push_str(&format!("{v},"));
+                }
+                out.push_str(&format!("{t}\n"));
+            }
+            std::fs::write(dir.join(format!("{}-{name}.csv", label.replace(' ', ""))), out).expect("writes the CSV");
+        }
+    }
     let train = TrainSet::new(x, y, 2);
     let test = TrainSet::new(xt, yt, 2);
     let labels = train.labels();
     let (_, eval) = split::holdout(n, 10_000.0 / n as f64, Some(&labels), 7);
     let eval_y = train.y.select(ndarray::Axis(0), &eval);
     let metrics = [Metric::Accuracy, Metric::LogLoss, Metric::RocAuc];
-    for threads in [2usize, 1] {
+    let threads: Vec<usize> = match std::env::var("RATLAB_BENCH_THREADS") {
+        Ok(t) => t.split(',').filter_map(|v| v.trim().parse().ok()).collect(),
+        Err(_) => vec![2, 1],
+    };
+    for threads in threads {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool");
         let (secs, bin_secs, auc, ll) = pool.install(|| {
             let t0 = Instant::now();
             let mut tr = BoostingTrainer::new(params(), &train, Some(&test), 0).expect("valid data");
             let bin_secs = t0.elapsed().as_secs_f64();
-            let mut last = (0.0, 0.0);
+            let mut last;
             loop {
                 let out = tr.step().expect("a round");
+                // As the runner does: train and test metrics side by side.
                 let (ptr, pte) = tr.staged(&eval).expect("boosting tracks its predictions");
-                for m in metrics {
-                    std::hint::black_box(m.compute(&ptr, eval_y.view()));
-                }
                 let pte = pte.expect("a test set");
-                last = (Metric::RocAuc.compute(&pte, test.y.view()), Metric::LogLoss.compute(&pte, test.y.view()));
-                std::hint::black_box(Metric::Accuracy.compute(&pte, test.y.view()));
+                let ((), l) = rayon::join(
+                    || {
+                        for m in metrics {
+                            std::hint::black_box(m.compute(&ptr, eval_y.view()));
+                        }
+                    },
+                    || {
+                        std::hint::black_box(Metric::Accuracy.compute(&pte, test.y.view()));
+                        (Metric::RocAuc.compute(&pte, test.y.view()), Metric::LogLoss.compute(&pte, test.y.view()))
+                    },
+                );
+                last = l;
                 if out.done {
                     break;
                 }
@@ -126,7 +158,9 @@ fn case(label: &str, n: usize, n_test: usize, d: usize, reference: &str) {
 
 fn main() {
     println!("gradient boosting: 200 rounds, depth 6, η 0.1, λ 1, 256 bins; whole run incl. per-round curves");
-    case("100k × 20", 100_000, 20_000, 20, "xgboost hist 2.84 s total (2.59 s training), AUC 0.9815 on its data");
+    if std::env::var_os("RATLAB_BENCH_LARGE").is_none() {
+        case("100k × 20", 100_000, 20_000, 20, "xgboost hist 2.84 s total (2.59 s training), AUC 0.9815 on its data");
+    }
     if std::env::var_os("RATLAB_BENCH_SMALL").is_none() {
         case("1M × 28", 1_000_000, 100_000, 28, "xgboost hist 43.2 s total (38.3 s training, busy machine), AUC 0.8024; LightGBM 59.1 s");
     }

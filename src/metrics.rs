@@ -158,22 +158,24 @@ pub fn auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
     if n_pos == 0 || n_neg == 0 {
         return None;
     }
-    let mut idx: Vec<usize> = (0..scores.len()).collect();
-    // Unstable is enough: tied scores share their average rank below.
-    idx.sort_unstable_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    // (score, positive) pairs sorted by score; unstable is enough: tied scores share their
+    // average rank below.
+    let mut pairs: Vec<(f64, bool)> = scores.iter().copied().zip(positive.iter().copied()).collect();
+    if pairs.len() > 50_000 {
+        use rayon::slice::ParallelSliceMut;
+        pairs.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    } else {
+        pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    }
     let mut rank_sum = 0.0;
     let mut i = 0;
-    while i < idx.len() {
+    while i < pairs.len() {
         let mut j = i;
-        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+        while j + 1 < pairs.len() && pairs[j + 1].0 == pairs[i].0 {
             j += 1;
         }
         let avg = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &idx[i..=j] {
-            if positive[k] {
-                rank_sum += avg;
-            }
-        }
+        rank_sum += avg * pairs[i..=j].iter().filter(|p| p.1).count() as f64;
         i = j + 1;
     }
     Some((rank_sum - (n_pos * (n_pos + 1)) as f64 / 2.0) / (n_pos * n_neg) as f64)

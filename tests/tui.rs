@@ -256,3 +256,32 @@ fn tree_view_folds_levels() {
     app.on_key(key('>'));
     insta::assert_snapshot!(render(&app, 120, 24).backend());
 }
+
+#[test]
+fn boosting_run_view_shows_importances_beside_the_curves() {
+    use ratlab::backends::Trainer;
+    // A real boosted model on wine: its finished event carries the importances the view draws.
+    let d = crate::bundled("wine", ratlab::backends::Task::Classification);
+    let p = ratlab::backends::params::Estimator::parse(&serde_json::json!({"algorithm": "gradient_boosting", "params": {"n_estimators": 5}}), 0).unwrap();
+    let mut t = ratlab::backends::build_trainer(p.backend, &p.params, Some(&d), None, 0).unwrap();
+    while !t.step().unwrap().done {}
+    let mut artifacts = t.artifacts().unwrap();
+    let names = ["alcohol", "malic_acid", "ash", "alcalinity", "magnesium", "phenols", "flavanoids", "nonflav", "proanth", "color", "hue", "od280", "proline"];
+    artifacts["feature_names"] = serde_json::json!(names);
+    let mut app = App::new(Theme { color: false }, PathBuf::from("runs"));
+    app.on_event(1, 0, None, &algo_started("gradient_boosting", "wine-gb", "round"), false);
+    for (k, ll) in [(1u64, 0.8), (2, 0.55), (3, 0.4), (4, 0.31), (5, 0.25)] {
+        let m: Metrics = [("train.log_loss".to_string(), ll - 0.05), ("test.log_loss".to_string(), ll)].into();
+        app.on_event(1, 0, None, &RunEvent::Step { step: k, x: k as f64, fold: None, metrics: m, t_ms: k }, false);
+    }
+    app.on_event(1, 0, None, &RunEvent::Finished { metrics: [("log_loss".to_string(), 0.25)].into(), train_metrics: Metrics::new(), cv_std: Metrics::new(), t_ms: 6, artifacts: artifacts.clone() }, false);
+    app.on_key(key('3'));
+    let screen = render(&app, 130, 26).backend().to_string();
+    // The most important feature by gain is listed first, by name.
+    let gain: Vec<f64> = artifacts["importances"]["gain"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let top = (0..gain.len()).max_by(|&a, &b| gain[a].total_cmp(&gain[b]).then(b.cmp(&a))).unwrap();
+    let first_bar = screen.lines().find(|l| l.contains('█')).unwrap_or_default();
+    assert!(first_bar.contains(names[top]), "top feature {} first:\n{screen}", names[top]);
+    assert!(screen.contains("gain importance · 5 rounds"), "{screen}");
+    insta::assert_snapshot!(render(&app, 130, 26).backend());
+}

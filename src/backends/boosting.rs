@@ -86,12 +86,13 @@ impl Gbdt {
         let n = rows.len();
         match self.loss {
             Loss::BinaryLogistic => {
+                let rows: Vec<usize> = rows.collect();
                 let mut p = Array2::zeros((n, 2));
-                for (i, r) in rows.enumerate() {
+                p.as_slice_mut().unwrap_or_default().par_chunks_mut(2).zip(rows.par_iter()).with_min_len(4096).for_each(|(pr, &r)| {
                     let q = sigmoid(margins[r]);
-                    p[[i, 0]] = 1.0 - q;
-                    p[[i, 1]] = q;
-                }
+                    pr[0] = 1.0 - q;
+                    pr[1] = q;
+                });
                 Prediction::Proba(p)
             }
             Loss::Softmax => {
@@ -171,6 +172,12 @@ impl Criterion for Second {
     }
     fn min_gain(&self, _parent: &[f64]) -> f64 {
         self.gamma.max(1e-10)
+    }
+    /// G_L²/(H_L+λ) + G_R²/(H_R+λ) with one division (the split scan's hot spot).
+    fn pair_score(&self, l: &[f64], r: &[f64]) -> f64 {
+        let (gl, gr) = (self.thresholded(l[0]), self.thresholded(r[0]));
+        let (hl, hr) = (l[1] + self.lambda, r[1] + self.lambda);
+        (gl * gl * hr + gr * gr * hl) / (hl * hr)
     }
     fn leaf(&self, s: &[f64], out: &mut Vec<f64>) {
         out.push(-self.eta * self.thresholded(s[0]) / (s[1] + self.lambda));

@@ -126,12 +126,22 @@ fn score(pred: &Prediction, y: ArrayView1<'_, f64>, metrics: &[Metric], prefix: 
 /// fold's `eval_rows` (`data.eval_train_rows`).
 fn step_metrics(tr: &dyn Trainer, plan: &Plan, train_eval: &TrainSet, eval_rows: &[usize], test: &TrainSet, out: &mut Metrics) {
     if let Some((ptrain, ptest)) = tr.staged(eval_rows) {
-        if !eval_rows.is_empty() {
-            score(&ptrain, train_eval.y.view(), &plan.metrics, "train.", out);
-        }
-        if let Some(p) = ptest {
-            score(&p, test.y.view(), &plan.metrics, "test.", out);
-        }
+        // Train and test scored side by side (AUC sorts every row each step).
+        let (mut a, mut b) = (Metrics::new(), Metrics::new());
+        rayon::join(
+            || {
+                if !eval_rows.is_empty() {
+                    score(&ptrain, train_eval.y.view(), &plan.metrics, "train.", &mut a)
+                }
+            },
+            || {
+                if let Some(p) = &ptest {
+                    score(p, test.y.view(), &plan.metrics, "test.", &mut b)
+                }
+            },
+        );
+        out.extend(a);
+        out.extend(b);
     } else if let Some(model) = tr.predictor() {
         if !eval_rows.is_empty() {
             evaluate(model, train_eval, &plan.metrics, "train.", out);

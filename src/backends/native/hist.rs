@@ -78,7 +78,7 @@ impl Cuts {
             }
         });
         let cols = (0..d).into_par_iter().map(|j| (0..n).map(|i| rm[i * d + j]).collect()).collect();
-        Binned { cols, n_rows: n }
+        Binned { cols, rows: rm, n_rows: n, n_features: d }
     }
 
     pub fn n_features(&self) -> usize {
@@ -106,11 +106,16 @@ fn feature_cuts(distinct: &[f64], nb: usize) -> Vec<f64> {
     out
 }
 
-/// Binned features, one `u8` column per feature.
+/// Binned features: one `u8` column per feature (partitions, tree walks, histograms over a
+/// subset of the features) and the same codes row-major (histograms over all features: a
+/// row's codes are one cache line however scattered a node's rows are, xgboost's layout).
+/// Row-wise measured 1.6× faster than columns on 1M × 28 and a little faster on 100k × 20.
 #[derive(Debug, Clone)]
 pub struct Binned {
     pub cols: Vec<Vec<u8>>,
+    pub rows: Vec<u8>,
     pub n_rows: usize,
+    pub n_features: usize,
 }
 
 /// A split: rows with `x[feature] ≤ threshold` (code ≤ `bin`) go left, missing ones go
@@ -219,6 +224,10 @@ pub trait Criterion: Sync {
     }
     /// The smallest gain worth a split (γ for boosting).
     fn min_gain(&self, parent: &[f64]) -> f64;
+    /// score(left) + score(right); a criterion may compute it more cheaply in one go.
+    fn pair_score(&self, left: &[f64], right: &[f64]) -> f64 {
+        self.score(left) + self.score(right)
+    }
     /// The leaf's outputs, `width` of the tree's values.
     fn leaf(&self, s: &[f64], out: &mut Vec<f64>);
     /// Outputs per leaf.
@@ -251,9 +260,7 @@ pub struct Shape {
 #[derive(Default)]
 pub struct Workspace {
     pub idx: Vec<u32>,
-    stats: Vec<f64>,
     scratch_idx: Vec<u32>,
-    scratch_stats: Vec<f64>,
     pool: Vec<Vec<f64>>,
 }
 
@@ -302,39 +309,50 @@ fn node_features(f: &Features, n_features: usize, node: u32) -> Vec<u32> {
     }
 }
 
-/// Sum `stats` rows into `hist` (slot `code · w + k`) for features `feats`, rows in `idx`.
-/// Rows are taken in chunks so a chunk of statistics stays in cache across features.
-fn accumulate<const W: usize>(b: &Binned, idx: &[u32], stats: &[f64], feats: &[u32], hist: &mut [f64]) {
-    const CHUNK: usize = 2048;
-    for (ci, chunk) in idx.chunks(CHUNK).enumerate() {
-        let st = &stats[ci * CHUNK * W..(ci * CHUNK + chunk.len()) * W];
+/// Rows per chunk of gathered statistics (a chunk stays in L1 across the features).
+const CHUNK: usize = 1024;
+
+/// Sum the statistics of rows `idx` (`row_stats[r·W..]`) into `hist` (slot `code · W + k`)
+/// for features `feats`. Each chunk of rows first gathers its statistics into a contiguous
+/// buffer, so the random reads happen once per row, not once per row and feature.
+fn accumulate<const W: usize>(b: &Binned, idx: &[u32], row_stats: &[f64], feats: &[u32], hist: &mut [f64]) {
+    let mut buf = [[0.0f64; W]; CHUNK];
+    for chunk in idx.chunks(CHUNK) {
+        for (i, &r) in chunk.iter().enumerate() {
+            let o = r as usize * W;
+            buf[i].copy_from_slice(&row_stats[o..o + W]);
+        }
         for (fi, &f) in feats.iter().enumerate() {
             let col = &b.cols[f as usize];
-            let h = &mut hist[fi * SLOTS * W..(fi + 1) * SLOTS * W];
-            for (i, &r) in chunk.iter().enumerate() {
-                let c = col[r as usize] as usize * W;
+            // A typed 256-slot histogram: indexing it with a u8 code needs no bounds check.
+            let (slots, _) = hist[fi * SLOTS * W..(fi + 1) * SLOTS * W].as_chunks_mut::<W>();
+            let Ok(h) = <&mut [[f64; W]; SLOTS]>::try_from(slots) else { return };
+            for (st, &r) in buf.iter().zip(chunk) {
+                let slot = &mut h[col[r as usize] as usize];
                 for k in 0..W {
-                    h[c + k] += st[i * W + k];
+                    slot[k] += st[k];
                 }
             }
         }
     }
 }
 
-fn accumulate_dyn(w: usize, b: &Binned, idx: &[u32], stats: &[f64], feats: &[u32], hist: &mut [f64]) {
+fn accumulate_dyn(w: usize, b: &Binned, idx: &[u32], row_stats: &[f64], feats: &[u32], hist: &mut [f64]) {
     match w {
-        1 => accumulate::<1>(b, idx, stats, feats, hist),
-        2 => accumulate::<2>(b, idx, stats, feats, hist),
-        3 => accumulate::<3>(b, idx, stats, feats, hist),
-        4 => accumulate::<4>(b, idx, stats, feats, hist),
+        1 => accumulate::<1>(b, idx, row_stats, feats, hist),
+        2 => accumulate::<2>(b, idx, row_stats, feats, hist),
+        3 => accumulate::<3>(b, idx, row_stats, feats, hist),
+        4 => accumulate::<4>(b, idx, row_stats, feats, hist),
+        5 => accumulate::<5>(b, idx, row_stats, feats, hist),
         _ => {
             for (fi, &f) in feats.iter().enumerate() {
                 let col = &b.cols[f as usize];
                 let h = &mut hist[fi * SLOTS * w..(fi + 1) * SLOTS * w];
-                for (i, &r) in idx.iter().enumerate() {
+                for &r in idx {
                     let c = col[r as usize] as usize * w;
+                    let o = r as usize * w;
                     for k in 0..w {
-                        h[c + k] += stats[i * w + k];
+                        h[c + k] += row_stats[o + k];
                     }
                 }
             }
@@ -342,50 +360,194 @@ fn accumulate_dyn(w: usize, b: &Binned, idx: &[u32], stats: &[f64], feats: &[u32
     }
 }
 
+/// Sum the statistics of rows `idx` into `hist` for every feature, reading each row's codes
+/// from the row-major copy.
+fn accumulate_rows<const W: usize>(b: &Binned, idx: &[u32], row_stats: &[f64], hist: &mut [f64]) {
+    let d = b.n_features;
+    let (slots, _) = hist.as_chunks_mut::<W>();
+    let (hs, _) = slots.as_chunks_mut::<SLOTS>();
+    let hs = &mut hs[..d];
+    // Gather a chunk's statistics and codes into contiguous buffers first: those copies are
+    // independent loads the processor overlaps, where loads inside the accumulation loop
+    // would wait one after another on scattered rows.
+    const CODE_BYTES: usize = 32 * 1024;
+    let rows_per = (CODE_BYTES / d.max(1)).clamp(1, CHUNK);
+    let mut buf = [[0.0f64; W]; CHUNK];
+    let mut codes_buf = [0u8; CODE_BYTES];
+    for chunk in idx.chunks(rows_per) {
+        for (i, &r) in chunk.iter().enumerate() {
+            let o = r as usize * W;
+            buf[i].copy_from_slice(&row_stats[o..o + W]);
+            codes_buf[i * d..(i + 1) * d].copy_from_slice(&b.rows[r as usize * d..(r as usize + 1) * d]);
+        }
+        for (i, st) in buf[..chunk.len()].iter().enumerate() {
+            let codes = &codes_buf[i * d..(i + 1) * d];
+            for (h, &c) in hs.iter_mut().zip(codes) {
+                let slot = &mut h[c as usize];
+                for k in 0..W {
+                    slot[k] += st[k];
+                }
+            }
+        }
+    }
+}
+
+/// Rows per block of a row-wise histogram: blocks are summed in parallel into their own
+/// histograms, then added in block order, so the sums do not depend on the thread count.
+const ROW_BLOCK: usize = 32_768;
+
+/// A histogram over all features, row-wise; `None` when there is no kernel for the width.
+fn build_hist_rows(w: usize, b: &Binned, idx: &[u32], row_stats: &[f64], hist: &mut [f64]) -> Option<()> {
+    let kernel: fn(&Binned, &[u32], &[f64], &mut [f64]) = match w {
+        2 => accumulate_rows::<2>,
+        3 => accumulate_rows::<3>,
+        4 => accumulate_rows::<4>,
+        _ => return None,
+    };
+    let len = b.n_features * SLOTS * w;
+    let hist = &mut hist[..len];
+    hist.iter_mut().for_each(|v| *v = 0.0);
+    if idx.len() <= ROW_BLOCK {
+        kernel(b, idx, row_stats, hist);
+        return Some(());
+    }
+    let parts: Vec<Vec<f64>> = idx
+        .par_chunks(ROW_BLOCK)
+        .map(|rows| {
+            let mut h = vec![0.0; len];
+            kernel(b, rows, row_stats, &mut h);
+            h
+        })
+        .collect();
+    hist.par_chunks_mut(SLOTS * w).enumerate().for_each(|(f, out)| {
+        for p in &parts {
+            out.iter_mut().zip(&p[f * SLOTS * w..(f + 1) * SLOTS * w]).for_each(|(x, y)| *x += y);
+        }
+    });
+    Some(())
+}
+
 /// Build the histogram of one node over features `feats` (histogram laid out by position in
-/// `feats`), in parallel over blocks of features. Each feature is summed by one task, in row order.
-fn build_hist(w: usize, b: &Binned, idx: &[u32], stats: &[f64], feats: &[u32], hist: &mut [f64]) {
-    const BLOCK: usize = 4;
+/// `feats`): row-wise over the row-major copy when it covers every feature, in parallel over
+/// blocks of rows; else from the columns, in parallel over blocks of features. Either way every
+/// sum is taken in a fixed order, whatever the thread count.
+fn build_hist(w: usize, b: &Binned, idx: &[u32], row_stats: &[f64], feats: &[u32], hist: &mut [f64]) {
+    const BLOCK: usize = 2;
     let per = SLOTS * w;
+    let all = feats.len() == b.n_features && feats.iter().enumerate().all(|(i, &f)| f as usize == i);
+    if all && build_hist_rows(w, b, idx, row_stats, hist).is_some() {
+        return;
+    }
     hist[..feats.len() * per].iter_mut().for_each(|v| *v = 0.0);
-    if idx.len() < 4096 || feats.len() <= BLOCK {
-        accumulate_dyn(w, b, idx, stats, feats, &mut hist[..feats.len() * per]);
+    if idx.len() < 8192 || feats.len() <= BLOCK {
+        accumulate_dyn(w, b, idx, row_stats, feats, &mut hist[..feats.len() * per]);
         return;
     }
     hist[..feats.len() * per].par_chunks_mut(BLOCK * per).zip(feats.par_chunks(BLOCK)).for_each(|(h, fs)| {
-        accumulate_dyn(w, b, idx, stats, fs, h);
+        accumulate_dyn(w, b, idx, row_stats, fs, h);
     });
 }
 
-/// The best split of one feature from its histogram slice (`SLOTS · w` numbers).
-fn best_of_feature<C: Criterion>(crit: &C, h: &[f64], sum: &[f64], n_bins: usize, parent_score: f64, feature: u32, tmp: &mut [Vec<f64>; 3]) -> Option<Best> {
-    let w = crit.width();
-    let miss = &h[MISSING as usize * w..MISSING as usize * w + w];
-    let has_missing = crit.cover(miss) > 0.0;
-    let [cum, left, right] = tmp;
-    cum.iter_mut().for_each(|v| *v = 0.0);
+/// A node's statistics: the sum of one feature's histogram slots (every row is in one slot of
+/// every feature).
+fn hist_sum(w: usize, hist: &[f64]) -> Vec<f64> {
+    let mut s = vec![0.0; w];
+    for (i, v) in hist[..SLOTS * w].iter().enumerate() {
+        s[i % w] += v;
+    }
+    s
+}
+
+/// The best split of one feature from its histogram slice (`SLOTS · W` numbers). Bins with no
+/// rows are skipped: their split equals the previous one.
+fn best_of_feature<C: Criterion, const W: usize>(crit: &C, h: &[f64], sum: &[f64], n_bins: usize, parent_score: f64, feature: u32) -> Option<Best> {
+    let slot = |b: usize| -> [f64; W] {
+        let mut a = [0.0; W];
+        a.copy_from_slice(&h[b * W..b * W + W]);
+        a
+    };
+    let miss = slot(MISSING as usize);
+    let has_missing = crit.cover(&miss) > 0.0;
+    let mut total = [0.0; W];
+    total.copy_from_slice(&sum[..W]);
+    let mut cum = [0.0; W];
     let mut best: Option<Best> = None;
     for bin in 0..n_bins.saturating_sub(1) {
-        for k in 0..w {
-            cum[k] += h[bin * w + k];
+        let here = slot(bin);
+        if crit.cover(&here) == 0.0 && here.iter().all(|v| *v == 0.0) {
+            continue;
         }
-        let dirs: &[bool] = if has_missing { &[false, true] } else { &[false] };
-        for &miss_left in dirs {
-            for k in 0..w {
-                left[k] = cum[k] + if miss_left { miss[k] } else { 0.0 };
-                right[k] = sum[k] - left[k];
+        for k in 0..W {
+            cum[k] += here[k];
+        }
+        for miss_left in [false, true] {
+            if miss_left && !has_missing {
+                break;
             }
-            if !crit.child_ok(left) || !crit.child_ok(right) {
+            let mut left = cum;
+            if miss_left {
+                for k in 0..W {
+                    left[k] += miss[k];
+                }
+            }
+            let mut right = [0.0; W];
+            for k in 0..W {
+                right[k] = total[k] - left[k];
+            }
+            if !crit.child_ok(&left) || !crit.child_ok(&right) {
                 continue;
             }
-            let gain = crit.score(left) + crit.score(right) - parent_score;
+            let gain = crit.pair_score(&left, &right) - parent_score;
             if best.as_ref().is_none_or(|b| gain > b.gain) {
-                let default_left = if has_missing { miss_left } else { crit.cover(left) >= crit.cover(right) };
+                let default_left = if has_missing { miss_left } else { crit.cover(&left) >= crit.cover(&right) };
                 best = Some(Best { feature, bin: bin as u8, default_left, gain });
             }
         }
     }
     best
+}
+
+/// [`best_of_feature`] for a width known only at run time.
+fn best_of_feature_dyn<C: Criterion>(crit: &C, h: &[f64], sum: &[f64], n_bins: usize, parent: f64, feature: u32) -> Option<Best> {
+    macro_rules! w {
+        ($($n:literal)*) => {
+            match crit.width() {
+                $($n => best_of_feature::<C, $n>(crit, h, sum, n_bins, parent, feature),)*
+                w => {
+                    // Wide statistics (many classes): widen to the next supported size is not
+                    // possible, so scan with vectors.
+                    let miss = &h[MISSING as usize * w..MISSING as usize * w + w];
+                    let has_missing = crit.cover(miss) > 0.0;
+                    let (mut cum, mut left, mut right) = (vec![0.0; w], vec![0.0; w], vec![0.0; w]);
+                    let mut best: Option<Best> = None;
+                    for bin in 0..n_bins.saturating_sub(1) {
+                        for k in 0..w {
+                            cum[k] += h[bin * w + k];
+                        }
+                        for miss_left in [false, true] {
+                            if miss_left && !has_missing {
+                                break;
+                            }
+                            for k in 0..w {
+                                left[k] = cum[k] + if miss_left { miss[k] } else { 0.0 };
+                                right[k] = sum[k] - left[k];
+                            }
+                            if !crit.child_ok(&left) || !crit.child_ok(&right) {
+                                continue;
+                            }
+                            let gain = crit.score(&left) + crit.score(&right) - parent;
+                            if best.as_ref().is_none_or(|b| gain > b.gain) {
+                                let default_left = if has_missing { miss_left } else { crit.cover(&left) >= crit.cover(&right) };
+                                best = Some(Best { feature, bin: bin as u8, default_left, gain });
+                            }
+                        }
+                    }
+                    best
+                }
+            }
+        };
+    }
+    w!(1 2 3 4 5 6 7 8)
 }
 
 /// The best split of a node over `feats`, whose histogram slices are laid out in that order.
@@ -399,11 +561,8 @@ fn best_split<C: Criterion>(crit: &C, cuts: &Cuts, hist: &[f64], sum: &[f64], fe
     let bests: Vec<Option<Best>> = feats
         .par_iter()
         .enumerate()
-        .with_min_len(4)
-        .map_init(
-            || [vec![0.0; w], vec![0.0; w], vec![0.0; w]],
-            |tmp, (fi, &f)| best_of_feature(crit, &hist[fi * SLOTS * w..(fi + 1) * SLOTS * w], sum, cuts.cuts[f as usize].len(), parent, f, tmp),
-        )
+        .with_min_len(8)
+        .map(|(fi, &f)| best_of_feature_dyn(crit, &hist[fi * SLOTS * w..(fi + 1) * SLOTS * w], sum, cuts.cuts[f as usize].len(), parent, f))
         .collect();
     // Lowest feature wins ties: the order of `feats` is ascending.
     let mut out: Option<Best> = None;
@@ -415,31 +574,35 @@ fn best_split<C: Criterion>(crit: &C, cuts: &Cuts, hist: &[f64], sum: &[f64], fe
     out.filter(|b| b.gain > min_gain && b.gain.is_finite())
 }
 
-/// Stable in-place partition of a node's rows (and their statistics) by a split. Returns the
-/// number of rows that went left.
-fn partition(b: &Binned, s: &Best, idx: &mut [u32], stats: &mut [f64], sidx: &mut [u32], sstats: &mut [f64], w: usize) -> usize {
+/// Stable in-place partition of a node's rows by a split, branch-free (every row is written
+/// to both sides and only the right counter advances). Returns the number that went left.
+fn partition(b: &Binned, s: &Best, idx: &mut [u32], sidx: &mut [u32]) -> usize {
     let col = &b.cols[s.feature as usize];
+    // Codes going left: 0..=bin, plus MISSING when it defaults left.
+    let mut left_of = [false; SLOTS];
+    for (c, v) in left_of.iter_mut().enumerate() {
+        *v = if c == MISSING as usize { s.default_left } else { c <= s.bin as usize };
+    }
     let (mut l, mut r) = (0usize, 0usize);
     for i in 0..idx.len() {
         let row = idx[i];
-        let c = col[row as usize];
-        let go_left = if c == MISSING { s.default_left } else { c <= s.bin };
-        if go_left {
-            idx[l] = row;
-            stats.copy_within(i * w..(i + 1) * w, l * w);
-            l += 1;
-        } else {
-            sidx[r] = row;
-            sstats[r * w..(r + 1) * w].copy_from_slice(&stats[i * w..(i + 1) * w]);
-            r += 1;
-        }
+        let go = left_of[col[row as usize] as usize] as usize;
+        idx[l] = row;
+        sidx[r] = row;
+        l += go;
+        r += 1 - go;
     }
     idx[l..].copy_from_slice(&sidx[..r]);
-    stats[l * w..].copy_from_slice(&sstats[..r * w]);
     l
 }
 
 impl Workspace {
+    /// Return a histogram buffer for reuse (empty vectors are not kept).
+    fn give(&mut self, h: Vec<f64>) {
+        if h.capacity() > 0 {
+            self.pool.push(h);
+        }
+    }
     fn take_hist(&mut self, len: usize) -> Vec<f64> {
         let mut h = self.pool.pop().unwrap_or_default();
         h.resize(len, 0.0);
@@ -460,22 +623,14 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
         * w;
     ws.idx.clear();
     ws.idx.extend_from_slice(rows);
-    ws.stats.clear();
-    for &r in rows {
-        ws.stats.extend_from_slice(&row_stats[r as usize * w..(r as usize + 1) * w]);
-    }
     ws.scratch_idx.resize(rows.len(), 0);
-    ws.scratch_stats.resize(rows.len() * w, 0.0);
 
     let mut tree = Tree { width: crit.leaf_width(), nodes: vec![], values: vec![] };
-    let mut sum = vec![0.0; w];
-    for (i, v) in ws.stats.iter().enumerate() {
-        sum[i % w] += v;
-    }
-    tree.nodes.push(Node { split: None, leaf: 0, cover: crit.cover(&sum) });
     let root_feats = node_features(feats, nf, 0);
     let mut hist = ws.take_hist(hist_len);
-    build_hist(w, b, &ws.idx, &ws.stats, &root_feats, &mut hist);
+    build_hist(w, b, &ws.idx, row_stats, &root_feats, &mut hist);
+    let sum = hist_sum(w, &hist);
+    tree.nodes.push(Node { split: None, leaf: 0, cover: crit.cover(&sum) });
     let best = best_split(crit, cuts, &hist, &sum, &root_feats);
     let mut open = vec![Cand { node: 0, start: 0, end: rows.len(), depth: 0, hist, sum, best, feats: root_feats, order: 0 }];
     let mut order = 1u64;
@@ -532,35 +687,33 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
         splitting.sort_by_key(|c| c.start);
         let lefts: Vec<usize> = {
             let mut pieces = Vec::with_capacity(splitting.len());
-            let (mut idx, mut st, mut si, mut ss) = (&mut ws.idx[..], &mut ws.stats[..], &mut ws.scratch_idx[..], &mut ws.scratch_stats[..]);
+            let (mut idx, mut si) = (&mut ws.idx[..], &mut ws.scratch_idx[..]);
             let mut at = 0;
             for c in &splitting {
                 let skip = c.start - at;
                 let len = c.end - c.start;
                 let (_, i2) = std::mem::take(&mut idx).split_at_mut(skip);
                 let (a, i3) = i2.split_at_mut(len);
-                let (_, s2) = std::mem::take(&mut st).split_at_mut(skip * w);
-                let (sa, s3) = s2.split_at_mut(len * w);
                 let (_, x2) = std::mem::take(&mut si).split_at_mut(skip);
                 let (xa, x3) = x2.split_at_mut(len);
-                let (_, y2) = std::mem::take(&mut ss).split_at_mut(skip * w);
-                let (ya, y3) = y2.split_at_mut(len * w);
-                pieces.push((c.best.as_ref().expect("splitting nodes have a split"), a, sa, xa, ya));
+                pieces.push((c.best.as_ref().expect("splitting nodes have a split"), a, xa));
                 idx = i3;
-                st = s3;
                 si = x3;
-                ss = y3;
                 at = c.end;
             }
-            pieces.into_par_iter().map(|(best, a, sa, xa, ya)| partition(b, best, a, sa, xa, ya, w)).collect()
+            pieces.into_par_iter().map(|(best, a, xa)| partition(b, best, a, xa)).collect()
         };
-        // Children: nodes in the tree, their sums, and which histograms to build.
+        // Children: nodes in the tree, their sums (from the parent's histogram of the split
+        // feature), and whether they need a histogram at all (a child that cannot split —
+        // at the depth limit, or too small — is a leaf and needs only its sums).
         struct Child {
             node: u32,
             start: usize,
             end: usize,
             depth: usize,
             feats: Vec<u32>,
+            sum: Vec<f64>,
+            needs: bool,
         }
         let mut children: Vec<(Cand, Child, Child)> = Vec::new();
         for (c, nl) in splitting.into_iter().zip(lefts) {
@@ -575,35 +728,48 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
                 right: rn,
                 gain: bsplit.gain,
             });
-            tree.nodes.push(Node { split: None, leaf: 0, cover: 0.0 });
-            tree.nodes.push(Node { split: None, leaf: 0, cover: 0.0 });
+            let fi = c.feats.iter().position(|&f| f == bsplit.feature).expect("the split feature is in the node's histogram");
+            let h = &c.hist[fi * SLOTS * w..(fi + 1) * SLOTS * w];
+            let mut sl = vec![0.0; w];
+            for bin in (0..=bsplit.bin as usize).chain(bsplit.default_left.then_some(MISSING as usize)) {
+                for k in 0..w {
+                    sl[k] += h[bin * w + k];
+                }
+            }
+            let sr: Vec<f64> = c.sum.iter().zip(&sl).map(|(p, a)| p - a).collect();
+            tree.nodes.push(Node { split: None, leaf: 0, cover: crit.cover(&sl) });
+            tree.nodes.push(Node { split: None, leaf: 0, cover: crit.cover(&sr) });
             let mid = c.start + nl;
-            let l = Child { node: ln, start: c.start, end: mid, depth: c.depth + 1, feats: node_features(feats, nf, ln) };
-            let r = Child { node: rn, start: mid, end: c.end, depth: c.depth + 1, feats: node_features(feats, nf, rn) };
+            let deeper = can_deepen(c.depth + 1);
+            let l = Child { node: ln, start: c.start, end: mid, depth: c.depth + 1, feats: node_features(feats, nf, ln), needs: deeper && crit.splittable(&sl), sum: sl };
+            let r = Child { node: rn, start: mid, end: c.end, depth: c.depth + 1, feats: node_features(feats, nf, rn), needs: deeper && crit.splittable(&sr), sum: sr };
             children.push((c, l, r));
         }
-        // Build histograms: the smaller child (fixed features; the larger by subtraction), or
-        // both children (features drawn per node).
+        // Build histograms: the smaller child's (fixed features; the larger's by subtraction),
+        // or each child's that needs one (features drawn per node).
         let mut jobs: Vec<(usize, bool, Vec<f64>)> = Vec::new(); // (pair index, is_left, buffer)
         for (pi, (_, l, r)) in children.iter().enumerate() {
-            let small_left = (l.end - l.start) <= (r.end - r.start);
             if fixed {
-                jobs.push((pi, small_left, ws.take_hist(hist_len)));
+                if l.needs || r.needs {
+                    let small_left = (l.end - l.start) <= (r.end - r.start);
+                    jobs.push((pi, small_left, ws.take_hist(hist_len)));
+                }
             } else {
-                jobs.push((pi, true, ws.take_hist(hist_len)));
-                jobs.push((pi, false, ws.take_hist(hist_len)));
+                for (is_left, ch) in [(true, l), (false, r)] {
+                    if ch.needs {
+                        jobs.push((pi, is_left, ws.take_hist(hist_len)));
+                    }
+                }
             }
         }
         {
             let idx = &ws.idx;
-            let stats = &ws.stats;
             jobs.par_iter_mut().for_each(|(pi, is_left, h)| {
                 let (_, l, r) = &children[*pi];
                 let ch = if *is_left { l } else { r };
-                build_hist(w, b, &idx[ch.start..ch.end], &stats[ch.start * w..ch.end * w], &ch.feats, h);
+                build_hist(w, b, &idx[ch.start..ch.end], row_stats, &ch.feats, h);
             });
         }
-        // Pair each built histogram with its sibling's: (left hist, right hist) per pair.
         let mut built: Vec<(Option<Vec<f64>>, Option<Vec<f64>>)> = (0..children.len()).map(|_| (None, None)).collect();
         for (pi, is_left, h) in jobs {
             if is_left {
@@ -614,43 +780,50 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
         }
         let mut new_cands: Vec<Cand> = Vec::new();
         for ((parent, l, r), (hl, hr)) in children.into_iter().zip(built) {
+            // The sibling of a built histogram is the parent's minus it (fixed features).
             let (hl, hr) = match (hl, hr) {
-                (Some(hl), Some(hr)) => {
-                    ws.pool.push(parent.hist);
-                    (hl, hr)
-                }
-                (Some(hl), None) => {
+                (Some(hl), None) if fixed && r.needs => {
                     let mut hp = parent.hist;
                     hp.iter_mut().zip(&hl).for_each(|(p, s)| *p -= s);
-                    (hl, hp)
+                    (Some(hl), Some(hp))
                 }
-                (None, Some(hr)) => {
+                (None, Some(hr)) if fixed && l.needs => {
                     let mut hp = parent.hist;
                     hp.iter_mut().zip(&hr).for_each(|(p, s)| *p -= s);
-                    (hp, hr)
+                    (Some(hp), Some(hr))
                 }
-                (None, None) => unreachable!("every pair builds at least one histogram"),
+                (hl, hr) => {
+                    ws.give(parent.hist);
+                    (hl, hr)
+                }
             };
-            // Sums: the left child's from its rows; the right's as the parent's minus the left's.
-            let mut sl = vec![0.0; w];
-            for (i, v) in ws.stats[l.start * w..l.end * w].iter().enumerate() {
-                sl[i % w] += v;
-            }
-            let sr: Vec<f64> = parent.sum.iter().zip(&sl).map(|(p, a)| p - a).collect();
-            for (ch, h, s) in [(l, hl, sl), (r, hr, sr)] {
-                tree.nodes[ch.node as usize].cover = crit.cover(&s);
-                new_cands.push(Cand { node: ch.node, start: ch.start, end: ch.end, depth: ch.depth, hist: h, sum: s, best: None, feats: ch.feats, order });
+            for (ch, h) in [(l, hl), (r, hr)] {
+                let h = match h {
+                    Some(h) if ch.needs => h,
+                    Some(h) => {
+                        ws.give(h);
+                        Vec::new()
+                    }
+                    None => Vec::new(),
+                };
+                new_cands.push(Cand { node: ch.node, start: ch.start, end: ch.end, depth: ch.depth, hist: h, sum: ch.sum, best: None, feats: ch.feats, order });
                 order += 1;
             }
         }
         // Best splits of the new nodes, in parallel over nodes (and features inside).
         let bests: Vec<Option<Best>> = new_cands
             .par_iter()
-            .map(|c| if can_deepen(c.depth) { best_split(crit, cuts, &c.hist, &c.sum, &c.feats) } else { None })
+            .map(|c| if !c.hist.is_empty() { best_split(crit, cuts, &c.hist, &c.sum, &c.feats) } else { None })
             .collect();
         for (mut c, bst) in new_cands.into_iter().zip(bests) {
             c.best = bst;
-            open.push(c);
+            if c.best.is_some() {
+                open.push(c);
+            } else {
+                // A leaf for good: its histogram goes back to the pool now.
+                ws.give(std::mem::take(&mut c.hist));
+                closed.push(c);
+            }
         }
     }
     closed.extend(open);
@@ -660,7 +833,7 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
         tree.nodes[c.node as usize].leaf = li as u32;
         crit.leaf(&c.sum, &mut tree.values);
         leaves.push((li as u32, c.start, c.end));
-        ws.pool.push(c.hist);
+        ws.give(c.hist);
     }
     (tree, leaves)
 }

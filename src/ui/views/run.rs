@@ -132,7 +132,7 @@ pub fn draw(app: &App, f: &mut Frame<'_>, area: Rect) {
         draw_tree(app, f, tree_area, r);
         (c, side)
     } else if kind == "importances" {
-        let [c, imp_area, side] = Layout::horizontal([Constraint::Min(30), Constraint::Length(36), Constraint::Length(30)]).areas(mid);
+        let [c, imp_area, side] = Layout::horizontal([Constraint::Min(30), Constraint::Length(40), Constraint::Length(30)]).areas(mid);
         draw_importances(app, f, imp_area, r);
         (c, side)
     } else {
@@ -222,7 +222,7 @@ fn draw_importances(app: &App, f: &mut Frame<'_>, area: Rect, r: &RunEntry) {
         let share = if total > 0.0 { gain[j] / total } else { 0.0 };
         let name = names.get(j).cloned().unwrap_or_else(|| format!("x[{j}]"));
         let name: String = name.chars().take(12).collect();
-        let bar_w = width.saturating_sub(21);
+        let bar_w = width.saturating_sub(26);
         let bar = "█".repeat((share * bar_w as f64 / order.first().map_or(1.0, |&b| gain[b] / total.max(1e-300))).round() as usize);
         let splits = weight.get(j).map_or(String::new(), |w| format!(" {w:.0}×"));
         lines.push(Line::from(vec![Span::raw(format!("{name:>12} ")), Span::styled(bar, t.accent()), Span::styled(format!(" {:.3}{splits}", share), t.dim())]));
@@ -230,8 +230,8 @@ fn draw_importances(app: &App, f: &mut Frame<'_>, area: Rect, r: &RunEntry) {
     if lines.is_empty() {
         lines.push(Line::from(Span::styled(" no splits", t.dim())));
     }
-    let rounds = r.artifacts["rounds"].as_u64().map(|n| format!(" · {n} rounds kept")).unwrap_or_default();
-    f.render_widget(Paragraph::new(lines).block(block(app, format!(" importance (gain share){rounds} "), false)), area);
+    let rounds = r.artifacts["rounds"].as_u64().map(|n| format!(" · {n} rounds")).unwrap_or_default();
+    f.render_widget(Paragraph::new(lines).block(block(app, format!(" gain importance{rounds} "), false)), area);
 }
 
 /// PCA's own view: the scree plot (bars: each component's share of the variance; line: the

@@ -4,10 +4,11 @@
 //! 5 folds), each timed as a whole run with its per-member curves (train metrics on every
 //! training row, test metrics every step).
 //!
-//! `cargo bench --bench ensembles`
+//! `cargo bench --bench ensembles` (`RATLAB_BENCH_LIBRARIES=1` adds smartcore's forest,
+//! `RATLAB_BENCH_CSV=DIR` writes the rows for `benches/sklearn_reference.py`).
 
 use ratlab::backends::params::Estimator;
-use ratlab::backends::{build_trainer, Predictor, Task};
+use ratlab::backends::build_trainer;
 use ratlab::data::generate::generate;
 use ratlab::data::{split, GenConfig};
 use ratlab::metrics::Metric;
@@ -20,11 +21,23 @@ fn main() {
     let labels = d.all().labels();
     let (tr, te) = split::holdout(d.x.nrows(), 0.5, Some(&labels), 3);
     let (train, test) = (d.subset(&tr), d.subset(&te));
+    if let Some(dir) = std::env::var_os("RATLAB_BENCH_CSV") {
+        // The same rows for benches/sklearn_reference.py.
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).expect("a directory for the CSV files");
+        for (name, set) in [("train", &train), ("test", &test)] {
+            let mut out = (0..set.x.ncols()).map(|j| format!("f{j}")).collect::<Vec<_>>().join(",") + ",target\n";
+            for (row, t) in set.x.rows().into_iter().zip(&set.y) {
+                out += &row.iter().map(|v| v.to_string()).chain([t.to_string()]).collect::<Vec<_>>().join(",");
+                out.push('\n');
+            }
+            std::fs::write(dir.join(format!("ensembles-{name}.csv")), out).expect("writes the CSV");
+        }
+    }
     let all: Vec<usize> = (0..train.len()).collect();
     println!("ensembles on 20,000 × 20 (train) / 20,000 (test), binary; whole run incl. per-step curves");
     let cases = [
         ("random forest, 100 trees", json!({"algorithm": "random_forest", "params": {"n_estimators": 100}}), "9.9 s, acc 0.9439, AUC 0.9766"),
-        ("random forest, smartcore", json!({"algorithm": "random_forest", "backend": "smartcore", "params": {"n_estimators": 100}}), "(library comparison)"),
         ("bagging, 50 full trees", json!({"algorithm": "bagging", "params": {"n_estimators": 50}}), "23.9 s, acc 0.9409, AUC 0.9748"),
         ("AdaBoost, 100 stumps", json!({"algorithm": "adaboost", "params": {"n_estimators": 100}}), "8.5 s, acc 0.8298, AUC 0.9111"),
         (
@@ -36,6 +49,11 @@ fn main() {
             "48.8 s, acc 0.9572, AUC 0.9803",
         ),
     ];
+    let mut cases = cases.to_vec();
+    if std::env::var_os("RATLAB_BENCH_LIBRARIES").is_some() {
+        // smartcore's forest takes minutes here; on request only.
+        cases.insert(1, ("random forest, smartcore", json!({"algorithm": "random_forest", "backend": "smartcore", "params": {"n_estimators": 100}}), "(library comparison)"));
+    }
     for (label, spec, reference) in cases {
         let est = Estimator::parse(&spec, 0).expect("a valid estimator");
         let t0 = Instant::now();
@@ -59,5 +77,4 @@ fn main() {
         let (acc, auc) = (Metric::Accuracy.compute(&p, test.y.view()), Metric::RocAuc.compute(&p, test.y.view()));
         println!("{label:<26} {secs:6.2} s   test accuracy {acc:.4}   AUC {auc:.4}   | reference (its data): {reference}");
     }
-    let _ = Task::Classification;
 }

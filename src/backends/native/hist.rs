@@ -284,6 +284,8 @@ struct Cand {
     best: Option<Best>,
     /// The features this node's histogram covers, in slot order.
     feats: Vec<u32>,
+    /// A splittable node too small for a histogram: its split is found from its rows.
+    small: bool,
     /// Order of creation, the tie-break between equal gains (lossguide).
     order: u64,
 }
@@ -574,6 +576,82 @@ fn best_split<C: Criterion>(crit: &C, cuts: &Cuts, hist: &[f64], sum: &[f64], fe
     out.filter(|b| b.gain > min_gain && b.gain.is_finite())
 }
 
+/// Nodes with at most this many rows find their split from their rows, not a histogram: zeroing
+/// and scanning 256 slots per feature costs more than sorting a few dozen codes (random forests
+/// grow thousands of such nodes per tree).
+const SMALL_NODE: usize = 48;
+/// Statistics at most this wide take the small-node path (fixed-size buffers).
+const SMALL_WIDTH: usize = 8;
+
+/// The best split of a small node from its rows: per feature, its rows sorted by code, then the
+/// same scan as the histogram's over the codes present (same candidates, same order, same
+/// tie-breaks, so the same split).
+fn best_split_small<C: Criterion>(crit: &C, b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f64], sum: &[f64], feats: &[u32]) -> Option<Best> {
+    if !crit.splittable(sum) {
+        return None;
+    }
+    let w = crit.width();
+    let parent = crit.score(sum);
+    let min_gain = crit.min_gain(sum);
+    let n = rows.len().min(SMALL_NODE);
+    let mut order = [(0u8, 0u32); SMALL_NODE];
+    let (mut miss, mut cum, mut left, mut right, mut here) = ([0.0; SMALL_WIDTH], [0.0; SMALL_WIDTH], [0.0; SMALL_WIDTH], [0.0; SMALL_WIDTH], [0.0; SMALL_WIDTH]);
+    let mut best: Option<Best> = None;
+    for &f in feats {
+        let col = &b.cols[f as usize];
+        let n_bins = cuts.cuts[f as usize].len();
+        for (o, &r) in order.iter_mut().zip(&rows[..n]) {
+            *o = (col[r as usize], r);
+        }
+        let ord = &mut order[..n];
+        ord.sort_unstable();
+        miss[..w].iter_mut().for_each(|v| *v = 0.0);
+        cum[..w].iter_mut().for_each(|v| *v = 0.0);
+        for &(c, r) in ord.iter().filter(|(c, _)| *c == MISSING) {
+            let _ = c;
+            for k in 0..w {
+                miss[k] += row_stats[r as usize * w + k];
+            }
+        }
+        let has_missing = crit.cover(&miss[..w]) > 0.0;
+        let mut i = 0;
+        while i < n && ord[i].0 != MISSING {
+            let code = ord[i].0;
+            here[..w].iter_mut().for_each(|v| *v = 0.0);
+            while i < n && ord[i].0 == code {
+                for k in 0..w {
+                    here[k] += row_stats[ord[i].1 as usize * w + k];
+                }
+                i += 1;
+            }
+            if code as usize + 1 >= n_bins {
+                break;
+            }
+            for k in 0..w {
+                cum[k] += here[k];
+            }
+            for miss_left in [false, true] {
+                if miss_left && !has_missing {
+                    break;
+                }
+                for k in 0..w {
+                    left[k] = cum[k] + if miss_left { miss[k] } else { 0.0 };
+                    right[k] = sum[k] - left[k];
+                }
+                if !crit.child_ok(&left[..w]) || !crit.child_ok(&right[..w]) {
+                    continue;
+                }
+                let gain = crit.pair_score(&left[..w], &right[..w]) - parent;
+                if best.as_ref().is_none_or(|bb| gain > bb.gain) {
+                    let default_left = if has_missing { miss_left } else { crit.cover(&left[..w]) >= crit.cover(&right[..w]) };
+                    best = Some(Best { feature: f, bin: code, default_left, gain });
+                }
+            }
+        }
+    }
+    best.filter(|bb| bb.gain > min_gain && bb.gain.is_finite())
+}
+
 /// Stable in-place partition of a node's rows by a split, branch-free (every row is written
 /// to both sides and only the right counter advances). Returns the number that went left.
 fn partition(b: &Binned, s: &Best, idx: &mut [u32], sidx: &mut [u32]) -> usize {
@@ -632,7 +710,7 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
     let sum = hist_sum(w, &hist);
     tree.nodes.push(Node { split: None, leaf: 0, cover: crit.cover(&sum) });
     let best = best_split(crit, cuts, &hist, &sum, &root_feats);
-    let mut open = vec![Cand { node: 0, start: 0, end: rows.len(), depth: 0, hist, sum, best, feats: root_feats, order: 0 }];
+    let mut open = vec![Cand { node: 0, start: 0, end: rows.len(), depth: 0, hist, sum, best, feats: root_feats, small: false, order: 0 }];
     let mut order = 1u64;
     let mut closed: Vec<Cand> = Vec::new();
     let mut n_leaves = 1usize;
@@ -728,12 +806,23 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
                 right: rn,
                 gain: bsplit.gain,
             });
-            let fi = c.feats.iter().position(|&f| f == bsplit.feature).expect("the split feature is in the node's histogram");
-            let h = &c.hist[fi * SLOTS * w..(fi + 1) * SLOTS * w];
             let mut sl = vec![0.0; w];
-            for bin in (0..=bsplit.bin as usize).chain(bsplit.default_left.then_some(MISSING as usize)) {
-                for k in 0..w {
-                    sl[k] += h[bin * w + k];
+            match c.feats.iter().position(|&f| f == bsplit.feature).filter(|_| !c.hist.is_empty()) {
+                Some(fi) => {
+                    let h = &c.hist[fi * SLOTS * w..(fi + 1) * SLOTS * w];
+                    for bin in (0..=bsplit.bin as usize).chain(bsplit.default_left.then_some(MISSING as usize)) {
+                        for k in 0..w {
+                            sl[k] += h[bin * w + k];
+                        }
+                    }
+                }
+                // A small node has no histogram: sum its left rows.
+                None => {
+                    for &r in &ws.idx[c.start..c.start + nl] {
+                        for k in 0..w {
+                            sl[k] += row_stats[r as usize * w + k];
+                        }
+                    }
                 }
             }
             let sr: Vec<f64> = c.sum.iter().zip(&sl).map(|(p, a)| p - a).collect();
@@ -748,15 +837,17 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
         // Build histograms: the smaller child's (fixed features; the larger's by subtraction),
         // or each child's that needs one (features drawn per node).
         let mut jobs: Vec<(usize, bool, Vec<f64>)> = Vec::new(); // (pair index, is_left, buffer)
+        let small_ok = w <= SMALL_WIDTH;
+        let big = |ch: &Child| ch.needs && !(small_ok && ch.end - ch.start <= SMALL_NODE);
         for (pi, (_, l, r)) in children.iter().enumerate() {
             if fixed {
-                if l.needs || r.needs {
+                if big(l) || big(r) {
                     let small_left = (l.end - l.start) <= (r.end - r.start);
                     jobs.push((pi, small_left, ws.take_hist(hist_len)));
                 }
             } else {
                 for (is_left, ch) in [(true, l), (false, r)] {
-                    if ch.needs {
+                    if big(ch) {
                         jobs.push((pi, is_left, ws.take_hist(hist_len)));
                     }
                 }
@@ -782,12 +873,12 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
         for ((parent, l, r), (hl, hr)) in children.into_iter().zip(built) {
             // The sibling of a built histogram is the parent's minus it (fixed features).
             let (hl, hr) = match (hl, hr) {
-                (Some(hl), None) if fixed && r.needs => {
+                (Some(hl), None) if fixed && big(&r) => {
                     let mut hp = parent.hist;
                     hp.iter_mut().zip(&hl).for_each(|(p, s)| *p -= s);
                     (Some(hl), Some(hp))
                 }
-                (None, Some(hr)) if fixed && l.needs => {
+                (None, Some(hr)) if fixed && big(&l) => {
                     let mut hp = parent.hist;
                     hp.iter_mut().zip(&hr).for_each(|(p, s)| *p -= s);
                     (Some(hp), Some(hr))
@@ -806,15 +897,28 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
                     }
                     None => Vec::new(),
                 };
-                new_cands.push(Cand { node: ch.node, start: ch.start, end: ch.end, depth: ch.depth, hist: h, sum: ch.sum, best: None, feats: ch.feats, order });
+                let small = ch.needs && h.is_empty();
+                new_cands.push(Cand { node: ch.node, start: ch.start, end: ch.end, depth: ch.depth, hist: h, sum: ch.sum, best: None, feats: ch.feats, small, order });
                 order += 1;
             }
         }
         // Best splits of the new nodes, in parallel over nodes (and features inside).
-        let bests: Vec<Option<Best>> = new_cands
-            .par_iter()
-            .map(|c| if !c.hist.is_empty() { best_split(crit, cuts, &c.hist, &c.sum, &c.feats) } else { None })
-            .collect();
+        let bests: Vec<Option<Best>> = {
+            let idx = &ws.idx;
+            new_cands
+                .par_iter()
+                .with_min_len(16)
+                .map(|c| {
+                    if !c.hist.is_empty() {
+                        best_split(crit, cuts, &c.hist, &c.sum, &c.feats)
+                    } else if c.small {
+                        best_split_small(crit, b, cuts, &idx[c.start..c.end], row_stats, &c.sum, &c.feats)
+                    } else {
+                        None
+                    }
+                })
+                .collect()
+        };
         for (mut c, bst) in new_cands.into_iter().zip(bests) {
             c.best = bst;
             if c.best.is_some() {

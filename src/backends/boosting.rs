@@ -376,19 +376,24 @@ impl Trainer for BoostingTrainer {
         let out_k = self.model.outputs;
         let r = self.round;
         // Rows of this round: all fitting rows, or a seeded subsample.
-        let rows: Vec<u32> = if self.p.subsample < 1.0 {
+        let sampled: Option<Vec<u32>> = (self.p.subsample < 1.0).then(|| {
             let mut rng = split::rng(hist::mix(self.seed, 2 * r as u64 + 1));
             let n = self.fit_rows.len();
             let m = ((n as f64 * self.p.subsample).round() as usize).clamp(1, n);
             let mut pick: Vec<u32> = rand::seq::index::sample(&mut rng, n, m).into_iter().map(|i| self.fit_rows[i]).collect();
             pick.sort_unstable();
             pick
-        } else {
-            self.fit_rows.clone()
-        };
-        self.in_sample.iter_mut().for_each(|v| *v = false);
-        for &i in &rows {
-            self.in_sample[i as usize] = true;
+        });
+        // Taken out for the round (the trainer is borrowed mutably below), put back at its end.
+        let fit_rows = std::mem::take(&mut self.fit_rows);
+        let rows: &[u32] = sampled.as_deref().unwrap_or(&fit_rows);
+        // Rows the leaf ranges do not cover (unsampled, validation) get the tree walked.
+        let partial = rows.len() < self.train.binned.n_rows;
+        if partial {
+            self.in_sample.iter_mut().for_each(|v| *v = false);
+            for &i in rows {
+                self.in_sample[i as usize] = true;
+            }
         }
         let nf = self.n_features;
         let crit = Second { lambda: self.p.lambda, alpha: self.p.alpha, gamma: self.p.gamma, min_child_weight: self.p.min_child_weight, eta: self.p.learning_rate };
@@ -405,7 +410,7 @@ impl Trainer for BoostingTrainer {
                 (0..nf as u32).collect()
             };
             self.gradients(k);
-            let (tree, leaf_rows) = hist::grow(&self.train.binned, &self.cuts, &rows, &self.stats, &crit, &Features::Fixed(feats), &shape, &mut self.ws);
+            let (tree, leaf_rows) = hist::grow(&self.train.binned, &self.cuts, rows, &self.stats, &crit, &Features::Fixed(feats), &shape, &mut self.ws);
             // Fitting rows: straight from the leaf ranges. Other rows: walk the tree.
             for (li, s, e) in leaf_rows {
                 let v = tree.values[li as usize];
@@ -413,7 +418,7 @@ impl Trainer for BoostingTrainer {
                     self.train.margins[row as usize * out_k + k] += v;
                 }
             }
-            if rows.len() < self.train.binned.n_rows {
+            if partial {
                 self.train.add(&tree, k, out_k, Some(&self.in_sample));
             }
             if let Some(t) = &mut self.test {
@@ -422,6 +427,7 @@ impl Trainer for BoostingTrainer {
             leaves += tree.n_leaves();
             self.model.trees.push(tree);
         }
+        self.fit_rows = fit_rows;
         self.round += 1;
         let mut metrics = Metrics::new();
         metrics.insert("leaves".into(), leaves as f64);

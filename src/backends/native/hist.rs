@@ -369,21 +369,19 @@ fn accumulate_rows<const W: usize>(b: &Binned, idx: &[u32], row_stats: &[f64], h
     let (slots, _) = hist.as_chunks_mut::<W>();
     let (hs, _) = slots.as_chunks_mut::<SLOTS>();
     let hs = &mut hs[..d];
-    // Gather a chunk's statistics and codes into contiguous buffers first: those copies are
-    // independent loads the processor overlaps, where loads inside the accumulation loop
-    // would wait one after another on scattered rows.
-    const CODE_BYTES: usize = 32 * 1024;
-    let rows_per = (CODE_BYTES / d.max(1)).clamp(1, CHUNK);
+    // Gather a chunk's statistics first and touch each row's codes (bringing its cache line
+    // in): those are independent loads the processor overlaps, where loads inside the
+    // accumulation loop would wait one after another on scattered rows.
     let mut buf = [[0.0f64; W]; CHUNK];
-    let mut codes_buf = [0u8; CODE_BYTES];
-    for chunk in idx.chunks(rows_per) {
+    let mut touch = 0u8;
+    for chunk in idx.chunks(CHUNK) {
         for (i, &r) in chunk.iter().enumerate() {
             let o = r as usize * W;
             buf[i].copy_from_slice(&row_stats[o..o + W]);
-            codes_buf[i * d..(i + 1) * d].copy_from_slice(&b.rows[r as usize * d..(r as usize + 1) * d]);
+            touch ^= b.rows[r as usize * d];
         }
-        for (i, st) in buf[..chunk.len()].iter().enumerate() {
-            let codes = &codes_buf[i * d..(i + 1) * d];
+        for (st, &r) in buf[..chunk.len()].iter().zip(chunk) {
+            let codes = &b.rows[r as usize * d..(r as usize + 1) * d];
             for (h, &c) in hs.iter_mut().zip(codes) {
                 let slot = &mut h[c as usize];
                 for k in 0..W {
@@ -392,6 +390,7 @@ fn accumulate_rows<const W: usize>(b: &Binned, idx: &[u32], row_stats: &[f64], h
             }
         }
     }
+    std::hint::black_box(touch);
 }
 
 /// Rows per block of a row-wise histogram: blocks are summed in parallel into their own

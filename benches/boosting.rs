@@ -36,7 +36,7 @@ fn higgs_like(n: usize, d: usize, seed: u64) -> (Array2<f64>, Array1<f64>, Vec<f
             x[[i, j]] = match j % 3 {
                 0 => z,
                 1 => z.abs() * 1.5,               // a transverse momentum
-                _ => (z * 1.7).sin() * 3.14159, // an angle
+                _ => (z * 1.7).sin() * std::f64::consts::PI, // an angle
             };
         }
         for j in low..d {

@@ -19,6 +19,24 @@ pub enum Prediction {
     Values(Array1<f64>),
 }
 
+impl Prediction {
+    /// Hard class labels as probabilities (1 on the label): the output of backends that
+    /// predict labels only. Labels outside `0..k` get a zero row.
+    pub fn one_hot(labels: impl IntoIterator<Item = usize>, rows: usize, k: usize) -> Prediction {
+        let mut p = Array2::zeros((rows, k));
+        for (i, l) in labels.into_iter().enumerate().take(rows) {
+            if l < k {
+                p[[i, l]] = 1.0;
+            }
+        }
+        Prediction::Proba(p)
+    }
+    /// A prediction no metric scores (NaN values): a backend that failed to predict.
+    pub fn undefined(rows: usize) -> Prediction {
+        Prediction::Values(Array1::from_elem(rows, f64::NAN))
+    }
+}
+
 
 /// A metric users can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

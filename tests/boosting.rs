@@ -197,14 +197,14 @@ fn sample_weights_act_like_repeated_rows() {
     let p = cart(Some(4), false);
     let a = CartTrainer::new(&p, &weighted, 0).unwrap();
     let b = CartTrainer::new(&p, &repeated, 0).unwrap();
-    assert_eq!(a.predict(data.x.view()).as_proba_for_test(), b.predict(data.x.view()).as_proba_for_test());
+    assert_eq!(a.predict(data.x.view()).rounded_probabilities(), b.predict(data.x.view()).rounded_probabilities());
 }
 
 trait ProbaForTest {
-    fn as_proba_for_test(self) -> Vec<f64>;
+    fn rounded_probabilities(self) -> Vec<f64>;
 }
 impl ProbaForTest for Prediction {
-    fn as_proba_for_test(self) -> Vec<f64> {
+    fn rounded_probabilities(self) -> Vec<f64> {
         proba(self).iter().map(|v| (v * 1e9).round() / 1e9).collect()
     }
 }

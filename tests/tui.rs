@@ -259,7 +259,6 @@ fn tree_view_folds_levels() {
 
 #[test]
 fn boosting_run_view_shows_importances_beside_the_curves() {
-    use ratlab::backends::Trainer;
     // A real boosted model on wine: its finished event carries the importances the view draws.
     let d = crate::bundled("wine", ratlab::backends::Task::Classification);
     let p = ratlab::backends::params::Estimator::parse(&serde_json::json!({"algorithm": "gradient_boosting", "params": {"n_estimators": 5}}), 0).unwrap();

@@ -53,9 +53,9 @@ impl Member {
             (Some(s), _) => s.predict(x),
             (None, Some(t)) => match t.predictor() {
                 Some(p) => p.predict(x),
-                None => Prediction::Values(Array1::from_elem(x.nrows(), f64::NAN)),
+                None => Prediction::undefined(x.nrows()),
             },
-            (None, None) => Prediction::Values(Array1::from_elem(x.nrows(), f64::NAN)),
+            (None, None) => Prediction::undefined(x.nrows()),
         }
     }
 }
@@ -607,26 +607,18 @@ impl Trainer for LibraryForestTrainer {
 
 impl Predictor for LibraryForestTrainer {
     fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
-        let nan = || Prediction::Values(Array1::from_elem(x.nrows(), f64::NAN));
-        let one_hot = |labels: Vec<usize>, k: usize| {
-            let mut p = Array2::zeros((labels.len(), k));
-            for (i, l) in labels.into_iter().enumerate() {
-                if l < k {
-                    p[[i, l]] = 1.0;
-                }
-            }
-            Prediction::Proba(p)
-        };
+        let (n, k) = (x.nrows(), self.n_classes);
+        let nan = || Prediction::undefined(n);
         match &self.model {
             LibraryForest::Linfa(m) => {
                 use linfa::traits::Predict;
                 let labels: Array1<usize> = m.predict(&x.to_owned());
-                one_hot(labels.to_vec(), self.n_classes)
+                Prediction::one_hot(labels, n, k)
             }
             LibraryForest::Smartcore(m) => {
                 let Ok(dm) = super::smartcore::to_dense(&x.to_owned()) else { return nan() };
                 match m.predict(&dm) {
-                    Ok(labels) => one_hot(labels.into_iter().map(|l| l.max(0) as usize).collect(), self.n_classes),
+                    Ok(labels) => Prediction::one_hot(labels.into_iter().map(|l| l.max(0) as usize), n, k),
                     Err(_) => nan(),
                 }
             }

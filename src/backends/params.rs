@@ -308,7 +308,7 @@ pub fn allowed(kind: &ParamKind) -> String {
         ParamKind::Choice(c) => format!("one of: {}", c.join(", ")),
         ParamKind::Bool => "true or false".into(),
         ParamKind::SizeList => "a list of increasing positive integers, e.g. [10, 20, 50]".into(),
-        ParamKind::Portion(words) if words.is_empty() => "a fraction in (0, 1] such as 0.5, or a count such as 100".into(),
+        ParamKind::Portion([]) => "a fraction in (0, 1] such as 0.5, or a count such as 100".into(),
         ParamKind::Portion(words) => format!("{}, a fraction in (0, 1] such as 0.5, or a count such as 4", words.join(", ")),
         ParamKind::Estimator => "an estimator {algorithm: NAME, backend: NAME, params: {...}}".into(),
         ParamKind::Estimators => "a list of estimators, each {algorithm: NAME, backend: NAME, params: {...}}".into(),

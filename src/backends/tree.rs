@@ -135,21 +135,12 @@ impl Trainer for TreeTrainer {
 
 impl Predictor for TreeTrainer {
     fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
-        let one_hot = |labels: Vec<usize>, k: usize| {
-            let mut p = Array2::zeros((labels.len(), k));
-            for (i, l) in labels.into_iter().enumerate() {
-                if l < k {
-                    p[[i, l]] = 1.0;
-                }
-            }
-            Prediction::Proba(p)
-        };
-        let nan = || Prediction::Values(Array1::from_elem(x.nrows(), f64::NAN));
+        let nan = || Prediction::undefined(x.nrows());
         match &self.model {
             Model::Linfa(t) => {
                 use linfa::traits::Predict;
                 let labels: Array1<usize> = t.predict(&x.to_owned());
-                one_hot(labels.to_vec(), self.n_classes)
+                Prediction::one_hot(labels, x.nrows(), self.n_classes)
             }
             Model::SmartcoreClassifier(m) => {
                 use smartcore::linalg::basic::arrays::Array;

@@ -508,6 +508,48 @@ fn best_of_feature<C: Criterion, const W: usize>(crit: &C, h: &[f64], sum: &[f64
     best
 }
 
+/// The split scan over one feature's bins in ascending order, for statistics of any width
+/// (the wide-statistics and small-node paths): after each bin's statistics are added, try
+/// "this bin and below go left" with the missing rows on either side, as [`best_of_feature`].
+struct Scan<'a> {
+    total: &'a [f64],
+    parent: f64,
+    feature: u32,
+    miss: Vec<f64>,
+    has_missing: bool,
+    cum: Vec<f64>,
+    left: Vec<f64>,
+    right: Vec<f64>,
+    best: Option<Best>,
+}
+
+impl<'a> Scan<'a> {
+    fn new<C: Criterion>(crit: &C, total: &'a [f64], parent: f64, feature: u32, miss: &[f64]) -> Scan<'a> {
+        let w = total.len();
+        Scan { total, parent, feature, miss: miss.to_vec(), has_missing: crit.cover(miss) > 0.0, cum: vec![0.0; w], left: vec![0.0; w], right: vec![0.0; w], best: None }
+    }
+    fn bin<C: Criterion>(&mut self, crit: &C, bin: u8, here: &[f64]) {
+        self.cum.iter_mut().zip(here).for_each(|(c, h)| *c += h);
+        for miss_left in [false, true] {
+            if miss_left && !self.has_missing {
+                break;
+            }
+            for k in 0..self.total.len() {
+                self.left[k] = self.cum[k] + if miss_left { self.miss[k] } else { 0.0 };
+                self.right[k] = self.total[k] - self.left[k];
+            }
+            if !crit.child_ok(&self.left) || !crit.child_ok(&self.right) {
+                continue;
+            }
+            let gain = crit.pair_score(&self.left, &self.right) - self.parent;
+            if self.best.as_ref().is_none_or(|b| gain > b.gain) {
+                let default_left = if self.has_missing { miss_left } else { crit.cover(&self.left) >= crit.cover(&self.right) };
+                self.best = Some(Best { feature: self.feature, bin, default_left, gain });
+            }
+        }
+    }
+}
+
 /// [`best_of_feature`] for a width known only at run time.
 fn best_of_feature_dyn<C: Criterion>(crit: &C, h: &[f64], sum: &[f64], n_bins: usize, parent: f64, feature: u32) -> Option<Best> {
     macro_rules! w {
@@ -515,35 +557,12 @@ fn best_of_feature_dyn<C: Criterion>(crit: &C, h: &[f64], sum: &[f64], n_bins: u
             match crit.width() {
                 $($n => best_of_feature::<C, $n>(crit, h, sum, n_bins, parent, feature),)*
                 w => {
-                    // Wide statistics (many classes): widen to the next supported size is not
-                    // possible, so scan with vectors.
-                    let miss = &h[MISSING as usize * w..MISSING as usize * w + w];
-                    let has_missing = crit.cover(miss) > 0.0;
-                    let (mut cum, mut left, mut right) = (vec![0.0; w], vec![0.0; w], vec![0.0; w]);
-                    let mut best: Option<Best> = None;
+                    // Wide statistics (many classes): the general scan.
+                    let mut scan = Scan::new(crit, sum, parent, feature, &h[MISSING as usize * w..MISSING as usize * w + w]);
                     for bin in 0..n_bins.saturating_sub(1) {
-                        for k in 0..w {
-                            cum[k] += h[bin * w + k];
-                        }
-                        for miss_left in [false, true] {
-                            if miss_left && !has_missing {
-                                break;
-                            }
-                            for k in 0..w {
-                                left[k] = cum[k] + if miss_left { miss[k] } else { 0.0 };
-                                right[k] = sum[k] - left[k];
-                            }
-                            if !crit.child_ok(&left) || !crit.child_ok(&right) {
-                                continue;
-                            }
-                            let gain = crit.score(&left) + crit.score(&right) - parent;
-                            if best.as_ref().is_none_or(|b| gain > b.gain) {
-                                let default_left = if has_missing { miss_left } else { crit.cover(&left) >= crit.cover(&right) };
-                                best = Some(Best { feature, bin: bin as u8, default_left, gain });
-                            }
-                        }
+                        scan.bin(crit, bin as u8, &h[bin * w..bin * w + w]);
                     }
-                    best
+                    scan.best
                 }
             }
         };
@@ -594,7 +613,7 @@ fn best_split_small<C: Criterion>(crit: &C, b: &Binned, cuts: &Cuts, rows: &[u32
     let min_gain = crit.min_gain(sum);
     let n = rows.len().min(SMALL_NODE);
     let mut order = [(0u8, 0u32); SMALL_NODE];
-    let (mut miss, mut cum, mut left, mut right, mut here) = ([0.0; SMALL_WIDTH], [0.0; SMALL_WIDTH], [0.0; SMALL_WIDTH], [0.0; SMALL_WIDTH], [0.0; SMALL_WIDTH]);
+    let (mut miss, mut here) = ([0.0; SMALL_WIDTH], [0.0; SMALL_WIDTH]);
     let mut best: Option<Best> = None;
     for &f in feats {
         let col = &b.cols[f as usize];
@@ -605,14 +624,12 @@ fn best_split_small<C: Criterion>(crit: &C, b: &Binned, cuts: &Cuts, rows: &[u32
         let ord = &mut order[..n];
         ord.sort_unstable();
         miss[..w].iter_mut().for_each(|v| *v = 0.0);
-        cum[..w].iter_mut().for_each(|v| *v = 0.0);
-        for &(c, r) in ord.iter().filter(|(c, _)| *c == MISSING) {
-            let _ = c;
+        for &(_, r) in ord.iter().filter(|(c, _)| *c == MISSING) {
             for k in 0..w {
                 miss[k] += row_stats[r as usize * w + k];
             }
         }
-        let has_missing = crit.cover(&miss[..w]) > 0.0;
+        let mut scan = Scan::new(crit, sum, parent, f, &miss[..w]);
         let mut i = 0;
         while i < n && ord[i].0 != MISSING {
             let code = ord[i].0;
@@ -626,25 +643,12 @@ fn best_split_small<C: Criterion>(crit: &C, b: &Binned, cuts: &Cuts, rows: &[u32
             if code as usize + 1 >= n_bins {
                 break;
             }
-            for k in 0..w {
-                cum[k] += here[k];
-            }
-            for miss_left in [false, true] {
-                if miss_left && !has_missing {
-                    break;
-                }
-                for k in 0..w {
-                    left[k] = cum[k] + if miss_left { miss[k] } else { 0.0 };
-                    right[k] = sum[k] - left[k];
-                }
-                if !crit.child_ok(&left[..w]) || !crit.child_ok(&right[..w]) {
-                    continue;
-                }
-                let gain = crit.pair_score(&left[..w], &right[..w]) - parent;
-                if best.as_ref().is_none_or(|bb| gain > bb.gain) {
-                    let default_left = if has_missing { miss_left } else { crit.cover(&left[..w]) >= crit.cover(&right[..w]) };
-                    best = Some(Best { feature: f, bin: code, default_left, gain });
-                }
+            scan.bin(crit, code, &here[..w]);
+        }
+        // Features in order, strictly better only: the first best wins, as in the histogram scan.
+        if let Some(sb) = scan.best {
+            if best.as_ref().is_none_or(|bb| sb.gain > bb.gain) {
+                best = Some(sb);
             }
         }
     }
@@ -688,6 +692,9 @@ impl Workspace {
 }
 
 /// Grow one tree on rows `rows` (sorted) whose statistics are `row_stats[r·w..(r+1)·w]`.
+/// (The arguments are the binned data, the rows and their statistics, and the tree's settings;
+/// a struct would only rename them.)
+#[allow(clippy::too_many_arguments)]
 /// Returns the tree and, per leaf, the range of `ws.idx` holding its rows.
 pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f64], crit: &C, feats: &Features, shape: &Shape, ws: &mut Workspace) -> (Tree, Vec<LeafRows>) {
     let w = crit.width();
@@ -860,7 +867,9 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
                 build_hist(w, b, &idx[ch.start..ch.end], row_stats, &ch.feats, h);
             });
         }
-        let mut built: Vec<(Option<Vec<f64>>, Option<Vec<f64>>)> = (0..children.len()).map(|_| (None, None)).collect();
+        // (left, right) histograms per pair.
+        type Pair = (Option<Vec<f64>>, Option<Vec<f64>>);
+        let mut built: Vec<Pair> = (0..children.len()).map(|_| (None, None)).collect();
         for (pi, is_left, h) in jobs {
             if is_left {
                 built[pi].0 = Some(h);

@@ -21,6 +21,10 @@ const INVALID: &[(&str, &[&str])] = &[
     ("missing-values", &["wine_extra.parquet", "column 'magnesium'", "missing", "data.missing"]),
     ("not-a-list", &["not-a-list.yaml:2:7", "runs", "'5'", "expected a list"]),
     ("empty", &["empty.yaml", "the file is empty"]),
+    ("ensemble-bad-member", &["ensemble-bad-member.yaml:9:18", "runs[0].params.estimator", "takes no sample weights", "native decision_tree or gradient_boosting"]),
+    ("ensemble-task", &["ensemble-task.yaml:8:7", "runs[0].params", "logistic_regression does not do regression"]),
+    ("ensemble-too-deep", &["ensemble-too-deep.yaml:10:9", "runs[0].params.estimator", "nest 3 deep at most"]),
+    ("missing-keep-logistic", &["missing-keep-logistic.yaml:5:12", "data.missing", "run 'lr' is logistic_regression", "missing: mean or drop"]),
 ];
 
 #[test]

@@ -325,7 +325,8 @@ fn show(v: &Value) -> String {
 /// Check one raw value against its definition. The error text quotes the value and says what
 /// is allowed.
 pub fn check_value(def: &ParamDef, v: &Value) -> Result<ParamValue, String> {
-    check_nested(def, v, 0)
+    // A run's own parameters: an estimator in them has one ensemble (the run) around it.
+    check_nested(def, v, 1)
 }
 
 /// [`check_value`] for a parameter of an estimator nested `depth` ensembles deep.

@@ -69,18 +69,7 @@ fn params() -> BoostingParams {
         objective: Objective::BinaryLogistic,
         n_estimators: std::env::var("RATLAB_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200),
         learning_rate: 0.1,
-        max_depth: 6,
-        max_leaves: 0,
-        lossguide: false,
-        lambda: 1.0,
-        alpha: 0.0,
-        gamma: 0.0,
-        min_child_weight: 1.0,
-        subsample: 1.0,
-        colsample_bytree: 1.0,
-        max_bin: 256,
-        early_stopping_rounds: 0,
-        validation_fraction: 0.1,
+        ..BoostingParams::default()
     }
 }
 

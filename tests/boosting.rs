@@ -6,30 +6,14 @@ use ndarray::{Array1, Array2};
 use rand::{Rng, SeedableRng};
 use ratlab::backends::boosting::BoostingTrainer;
 use ratlab::backends::native::cart::CartTrainer;
-use ratlab::backends::params::{BoostingParams, CartParams, MaxFeatures, Objective, TreeParams};
+use ratlab::backends::params::{BoostingParams, CartParams, MaxFeatures, TreeParams};
 use ratlab::backends::tree::TreeTrainer;
 use ratlab::backends::{Backend, Prediction, Predictor, Task, Trainer};
 use ratlab::data::TrainSet;
 use ratlab::metrics::Metric;
 
 fn gb(n: usize) -> BoostingParams {
-    BoostingParams {
-        objective: Objective::Auto,
-        n_estimators: n,
-        learning_rate: 0.3,
-        max_depth: 4,
-        max_leaves: 0,
-        lossguide: false,
-        lambda: 1.0,
-        alpha: 0.0,
-        gamma: 0.0,
-        min_child_weight: 1.0,
-        subsample: 1.0,
-        colsample_bytree: 1.0,
-        max_bin: 256,
-        early_stopping_rounds: 0,
-        validation_fraction: 0.1,
-    }
+    BoostingParams { n_estimators: n, max_depth: 4, ..BoostingParams::default() }
 }
 
 /// Continuous features (no ties), a nonlinear binary target, and missing cells.

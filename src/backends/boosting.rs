@@ -506,23 +506,7 @@ mod tests {
     use ndarray::array;
 
     fn params() -> BoostingParams {
-        BoostingParams {
-            objective: Objective::Auto,
-            n_estimators: 1,
-            learning_rate: 1.0,
-            max_depth: 1,
-            max_leaves: 0,
-            lossguide: false,
-            lambda: 1.0,
-            alpha: 0.0,
-            gamma: 0.0,
-            min_child_weight: 0.0,
-            subsample: 1.0,
-            colsample_bytree: 1.0,
-            max_bin: 256,
-            early_stopping_rounds: 0,
-            validation_fraction: 0.1,
-        }
+        BoostingParams { n_estimators: 1, learning_rate: 1.0, max_depth: 1, min_child_weight: 0.0, ..BoostingParams::default() }
     }
 
     /// One round of squared error on six rows: base = mean(y) = 2, so g = 2 − y and h = 1.

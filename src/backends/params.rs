@@ -596,6 +596,17 @@ pub struct BoostingParams {
     pub validation_fraction: f64,
 }
 
+impl Default for BoostingParams {
+    /// The parameter table's defaults (xgboost's).
+    fn default() -> BoostingParams {
+        let m: ParamMap = BOOSTING.iter().map(|d| (d.name.to_string(), default_value(d))).collect();
+        match AlgoParams::from_map(Algorithm::GradientBoosting, &m) {
+            AlgoParams::Boosting(p) => p,
+            _ => unreachable!("gradient_boosting's table gives boosting parameters"),
+        }
+    }
+}
+
 /// Parameters of bagging over any estimator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BaggingParams {

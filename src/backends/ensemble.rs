@@ -60,6 +60,15 @@ impl Member {
     }
 }
 
+/// Why an ensemble cannot be saved: the first member without a saved form.
+fn unsaved_member<'a>(mut members: impl Iterator<Item = &'a Member>) -> Option<String> {
+    members.find_map(|m| {
+        m.trainer.as_ref().map(|t| {
+            t.unsaved_reason().unwrap_or_else(|| "a member cannot be saved (native trees, boosting, forests and logistic regression can; kNN and library models cannot yet)".into())
+        })
+    })
+}
+
 /// Where an averaging ensemble's members come from.
 enum Source {
     /// Bagging: any estimator on resampled rows (and features).
@@ -242,8 +251,8 @@ impl Trainer for AveragingTrainer {
             Prediction::Proba(a) => Prediction::Proba(a.select(Axis(0), train_rows)),
             Prediction::Values(v) => Prediction::Values(v.select(Axis(0), train_rows)),
         };
-        let train = mean(self.acc_train.as_ref().map(rows_of), n, train_rows.len(), self.n_classes);
-        let test = self.test_x.as_ref().map(|t| mean(self.acc_test.clone(), n, t.nrows(), self.n_classes));
+        let train = mean(self.acc_train.as_ref().map(rows_of).as_ref(), n, train_rows.len(), self.n_classes);
+        let test = self.test_x.as_ref().map(|t| mean(self.acc_test.as_ref(), n, t.nrows(), self.n_classes));
         Some((train, test))
     }
     fn artifacts(&self) -> Option<serde_json::Value> {
@@ -265,7 +274,7 @@ impl Trainer for AveragingTrainer {
         Some(SavedModel::Average { n_classes: self.n_classes, members, features: self.members.iter().map(|m| m.features.clone()).collect() })
     }
     fn unsaved_reason(&self) -> Option<String> {
-        self.members.iter().find_map(|m| m.trainer.as_ref().and_then(|t| t.unsaved_reason().or(Some("a member".into()))))
+        unsaved_member(self.members.iter())
     }
 }
 
@@ -275,7 +284,7 @@ impl Predictor for AveragingTrainer {
         for m in &self.members {
             accumulate(&mut acc, m.predict(x));
         }
-        mean(acc, self.members.len(), x.nrows(), self.n_classes)
+        mean(acc.as_ref(), self.members.len(), x.nrows(), self.n_classes)
     }
 }
 
@@ -491,7 +500,7 @@ impl Trainer for StackingTrainer {
         Some(SavedModel::Stacking { n_classes: self.data.n_classes, members, final_model: Box::new(fin), passthrough: self.p.passthrough })
     }
     fn unsaved_reason(&self) -> Option<String> {
-        self.members.iter().chain(self.final_model.iter()).find_map(|m| m.trainer.as_ref().and_then(|t| t.unsaved_reason()))
+        unsaved_member(self.members.iter().chain(self.final_model.iter()))
     }
 }
 
@@ -518,7 +527,6 @@ pub enum LibraryForest {
 pub struct LibraryForestTrainer {
     model: LibraryForest,
     n_classes: usize,
-    done: bool,
 }
 
 impl LibraryForestTrainer {
@@ -585,13 +593,12 @@ impl LibraryForestTrainer {
                 }
             }
         };
-        Ok(LibraryForestTrainer { model, n_classes: data.n_classes, done: false })
+        Ok(LibraryForestTrainer { model, n_classes: data.n_classes })
     }
 }
 
 impl Trainer for LibraryForestTrainer {
     fn step(&mut self) -> Result<StepOut, TrainError> {
-        self.done = true;
         Ok(StepOut { done: true, ..StepOut::default() })
     }
     fn predictor(&self) -> Option<&dyn Predictor> {

@@ -29,14 +29,6 @@ pub enum SavedModel {
     Logistic { weights: Vec<Vec<f64>>, intercept: Vec<f64> },
 }
 
-/// Columns `cols` of `x`, or `x` itself.
-pub fn columns<'a>(x: ArrayView2<'a, f64>, cols: Option<&[usize]>) -> std::borrow::Cow<'a, Array2<f64>> {
-    match cols {
-        Some(c) => std::borrow::Cow::Owned(x.select(Axis(1), c)),
-        None => std::borrow::Cow::Owned(x.to_owned()),
-    }
-}
-
 /// Each row's leaf values of a tree, as a prediction.
 pub fn tree_predict(tree: &Tree, n_classes: usize, x: ArrayView2<'_, f64>) -> Prediction {
     let leaf = |i: usize| -> Vec<f64> {
@@ -93,8 +85,8 @@ pub fn accumulate(acc: &mut Option<Prediction>, p: Prediction) {
     }
 }
 
-/// Divide a summed prediction by the member count.
-pub fn mean(acc: Option<Prediction>, n: usize, rows: usize, n_classes: usize) -> Prediction {
+/// Divide a summed prediction by the member count (the sum stays as it is, for the next member).
+pub fn mean(acc: Option<&Prediction>, n: usize, rows: usize, n_classes: usize) -> Prediction {
     let d = n.max(1) as f64;
     match acc {
         Some(Prediction::Proba(a)) => Prediction::Proba(a / d),
@@ -129,12 +121,12 @@ impl Predictor for SavedModel {
                 let mut acc = None;
                 for (m, f) in members.iter().zip(features) {
                     let p = match f {
-                        Some(cols) => m.predict(columns(x, Some(cols)).view()),
+                        Some(cols) => m.predict(x.select(Axis(1), cols).view()),
                         None => m.predict(x),
                     };
                     accumulate(&mut acc, p);
                 }
-                mean(acc, members.len(), x.nrows(), *n_classes)
+                mean(acc.as_ref(), members.len(), x.nrows(), *n_classes)
             }
             SavedModel::AdaBoost { n_classes, members, alphas } => {
                 let mut v = Array2::zeros((x.nrows(), *n_classes));

@@ -12,13 +12,16 @@ PYTHON        ?= python3
 TORCH_STAMP   := $(VENV)/.installed-torch-$(TORCH_VERSION)
 
 export CARGO_TARGET_DIR ?= $(CACHE)/target
-# tch (torch-sys) links the libtorch inside the venv's torch wheel; it runs `python` from the venv.
+# tch (torch-sys, in the ratlab-torch worker) links the libtorch inside the venv's torch wheel; it
+# runs `python` from the venv. The `ratlab` binary itself never links libtorch.
 export LIBTORCH_USE_PYTORCH := 1
 export VIRTUAL_ENV := $(VENV)
 export PATH := $(VENV)/bin:$(PATH)
 
-CARGO_FLAGS := --release --locked --features torch
+# --workspace: ratlab and its torch worker, ratlab-torch (torch/).
+CARGO_FLAGS := --release --locked --workspace
 BIN := $(CARGO_TARGET_DIR)/release/ratlab
+WORKER := $(CARGO_TARGET_DIR)/release/ratlab-torch
 
 .PHONY: all run build link test torch tmux bench clean-cache
 
@@ -33,16 +36,17 @@ $(TORCH_STAMP):
 ## torch: the libtorch that tch links against (PyPI wheel in a project virtualenv)
 torch: $(TORCH_STAMP)
 
-## build: the full binary (feature torch) at target/release/ratlab
+## build: ratlab and its torch worker at target/release/
 build: torch
-	cargo build $(CARGO_FLAGS) --bin ratlab
+	cargo build $(CARGO_FLAGS) --bins
 	@$(MAKE) --no-print-directory link
 
-# target/release/ratlab: a link to the binary in the shared target directory.
+# target/release/ratlab(-torch): links to the binaries in the shared target directory. ratlab
+# finds its worker beside itself, through the link.
 link:
 	@if [ "$$(realpath -m $(CARGO_TARGET_DIR))" != "$$(realpath -m target)" ]; then \
-		mkdir -p target/release && ln -sfn $(BIN) target/release/ratlab; fi
-	@echo "==> target/release/ratlab"
+		mkdir -p target/release && ln -sfn $(BIN) target/release/ratlab && ln -sfn $(WORKER) target/release/ratlab-torch; fi
+	@echo "==> target/release/ratlab (and its torch worker, target/release/ratlab-torch)"
 
 ## run: open the TUI on the bundled experiments (experiments/*.yaml) and datasets
 run: build
@@ -56,18 +60,19 @@ tmux:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; \
 		else echo "make test needs tmux for the TUI end-to-end test: install it (apt-get install tmux)"; exit 1; fi; }
 
-## test: the whole test suite, plus a check that the crate builds without torch
+## test: the whole test suite (ratlab and the torch worker), plus ratlab alone without torch
 test: torch tmux
-	cargo test $(CARGO_FLAGS) --no-fail-fast
-	@echo "==> the crate without torch (plain cargo build): library and its unit tests"
+	RATLAB_REQUIRE_TORCH=1 cargo test $(CARGO_FLAGS) --no-fail-fast
+	@echo "==> ratlab alone (plain cargo build, no torch): library and its unit tests"
 	cargo test --release --locked --lib
-	@# The tests built the full binary (with torch) too; link it and check it starts.
+	@# The tests built both binaries; link them and check they start.
 	@$(MAKE) --no-print-directory link
 	$(BIN) --version
+	$(WORKER) info
 
 ## bench: benchmarks, printed beside ../shared/REFERENCE.md
 bench: torch
-	cargo bench --locked --features torch
+	cargo bench --locked --workspace
 
 clean-cache:
 	rm -rf $(CACHE)

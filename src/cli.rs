@@ -86,6 +86,30 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Continue a prompt with a trained transformer run (its `model.safetensors`), using a KV
+    /// cache. Models tuned with sft or dpo get the prompt in their instruction template and stop
+    /// at the end of their answer (unless --raw).
+    Generate {
+        /// A transformer run directory (holding model.json and model.safetensors).
+        run_dir: PathBuf,
+        #[arg(long)]
+        prompt: String,
+        /// New tokens (bytes) at most.
+        #[arg(long, default_value_t = 128)]
+        max_tokens: usize,
+        /// Sampling temperature; 0 picks the most likely byte (greedy).
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f64,
+        /// Seed of the sampler.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Use the prompt as is, without the instruction template.
+        #[arg(long)]
+        raw: bool,
+        /// auto (CUDA when present), cpu or cuda.
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
     /// List recorded runs with status and final metrics.
     Runs {
         #[arg(long, default_value = "runs")]
@@ -148,6 +172,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Rerun { run_dir, check }) => rerun(&run_dir, check),
         Some(Command::Runs { out }) => list(&out),
         Some(Command::Predict { run_dir, data, out }) => predict(&run_dir, &data, out.as_deref()),
+        Some(Command::Generate { run_dir, prompt, max_tokens, temperature, seed, raw, device }) => {
+            generate(&run_dir, &prompt, max_tokens, temperature, seed, raw, &device)
+        }
     }
 }
 
@@ -226,7 +253,7 @@ impl Sink for Console {
                 RunEvent::Message { level: Level::Warning, text, .. } => {
                     let _ = mp.println(format!("  {name}: warning: {text}"));
                 }
-                RunEvent::Message { .. } => {}
+                RunEvent::Message { .. } | RunEvent::Sample { .. } => {}
                 RunEvent::Finished { metrics, .. } => {
                     if let Some(pb) = bars.get(&run.index) {
                         pb.set_length(pb.position());
@@ -251,6 +278,10 @@ impl Sink for Console {
                 RunEvent::Failed { error, cancelled: true, .. } => writeln!(o, "  {name}: cancelled ({error})"),
                 RunEvent::Failed { error, .. } => writeln!(o, "  {name}: failed: {error}"),
                 RunEvent::Step { .. } => Ok(()),
+                RunEvent::Sample { step, text, .. } => {
+                    let one: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(72).collect();
+                    writeln!(o, "  {name}: sample at step {step}: {}", one.trim_end())
+                }
             };
         }
         Flow::Continue
@@ -550,6 +581,37 @@ fn list(out: &Path) -> anyhow::Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// `ratlab generate`: check the run directory, then let the torch worker load the model and
+/// generate (libtorch stays out of this process).
+fn generate(run: &Path, prompt: &str, max_tokens: usize, temperature: f64, seed: u64, raw: bool, device: &str) -> anyhow::Result<u8> {
+    let dir = if run.is_file() { run.parent().unwrap_or(run).to_path_buf() } else { run.to_path_buf() };
+    let meta = dir.join("model.json");
+    let text = std::fs::read_to_string(&meta)
+        .map_err(|e| InputError::new(format!("cannot read the model: {e}")).file(&meta).detail("a finished transformer run saves model.json and model.safetensors"))?;
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| InputError::new(format!("is not valid JSON: {e}")).file(&meta))?;
+    if doc.get("algorithm").and_then(|a| a.as_str()) != Some("transformer") {
+        return Err(InputError::new("holds a table model; `ratlab generate` needs a transformer run (use `ratlab predict` for this one)").file(&meta).into());
+    }
+    if !(0.0..=100.0).contains(&temperature) {
+        return Err(InputError::new(format!("{temperature} is not allowed; expected a temperature in [0, 100] (0 = greedy)")).field("--temperature").into());
+    }
+    if !["auto", "cpu", "cuda"].contains(&device) {
+        return Err(InputError::new(format!("'{device}' is not allowed; expected auto, cpu or cuda")).field("--device").into());
+    }
+    let tuned = matches!(doc["trained_with"]["mode"].as_str(), Some("sft" | "dpo"));
+    let chat = tuned && !raw;
+    let full_prompt = if chat { crate::data::lm::alpaca_prompt(prompt, "") } else { prompt.to_string() };
+    let exe = crate::experiments::worker::locate().map_err(|e| InputError::new(e).field("generate"))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("generate").arg(&dir).arg("--prompt").arg(&full_prompt).arg("--max-tokens").arg(max_tokens.to_string());
+    cmd.arg("--temperature").arg(temperature.to_string()).arg("--seed").arg(seed.to_string()).arg("--device").arg(device);
+    if chat {
+        cmd.arg("--stop-at-eos");
+    }
+    let status = cmd.status().map_err(|e| anyhow::anyhow!("cannot start the torch worker: {e}"))?;
+    Ok(status.code().map_or(1, |c| c.clamp(0, 255) as u8))
 }
 
 /// `ratlab predict`: load a saved model and write its predictions for new rows.

@@ -15,8 +15,6 @@ pub mod pca;
 pub mod saved;
 pub mod smartcore;
 pub mod tree;
-#[cfg(feature = "torch")]
-pub mod torch;
 
 pub use crate::data::Task;
 use crate::data::TrainSet;
@@ -64,10 +62,12 @@ pub enum Algorithm {
     RandomForest,
     AdaBoost,
     Stacking,
+    /// A small LLaMA-style language model (torch backend, trained in the `ratlab-torch` worker).
+    Transformer,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 11] = [
+    pub const ALL: [Algorithm; 12] = [
         Algorithm::LogisticRegression,
         Algorithm::Estimation,
         Algorithm::Knn,
@@ -79,6 +79,7 @@ impl Algorithm {
         Algorithm::RandomForest,
         Algorithm::AdaBoost,
         Algorithm::Stacking,
+        Algorithm::Transformer,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -93,6 +94,7 @@ impl Algorithm {
             Algorithm::RandomForest => "random_forest",
             Algorithm::AdaBoost => "adaboost",
             Algorithm::Stacking => "stacking",
+            Algorithm::Transformer => "transformer",
         }
     }
     /// Ensembles take other estimators as members.
@@ -102,6 +104,10 @@ impl Algorithm {
     pub fn parse(s: &str) -> Option<Algorithm> {
         Algorithm::ALL.into_iter().find(|a| a.as_str() == s)
     }
+    /// Language models learn from text, instructions or preferences, not from a table.
+    pub fn is_language_model(self) -> bool {
+        self == Algorithm::Transformer
+    }
     /// Backends that implement this algorithm.
     pub fn backends(self) -> &'static [Backend] {
         match self {
@@ -110,6 +116,7 @@ impl Algorithm {
             Algorithm::DecisionTree => &[Backend::Linfa, Backend::Smartcore, Backend::Native],
             Algorithm::RandomForest => &[Backend::Native, Backend::Smartcore, Backend::Linfa],
             Algorithm::GradientBoosting | Algorithm::Bagging | Algorithm::AdaBoost | Algorithm::Stacking => &[Backend::Native],
+            Algorithm::Transformer => &[Backend::Torch],
         }
     }
     /// The tasks this algorithm can solve on a dataset; empty when it takes no dataset.
@@ -119,7 +126,7 @@ impl Algorithm {
             Algorithm::Knn | Algorithm::Pca | Algorithm::DecisionTree | Algorithm::GradientBoosting | Algorithm::Bagging | Algorithm::RandomForest => {
                 &[Task::Classification, Task::Regression]
             }
-            Algorithm::Estimation | Algorithm::KnnScaling => &[],
+            Algorithm::Estimation | Algorithm::KnnScaling | Algorithm::Transformer => &[],
         }
     }
     /// Whether runs of this algorithm train on the experiment's dataset.
@@ -137,6 +144,7 @@ impl Algorithm {
             Algorithm::DecisionTree => "step",
             Algorithm::GradientBoosting | Algorithm::AdaBoost => "round",
             Algorithm::Bagging | Algorithm::RandomForest | Algorithm::Stacking => "members",
+            Algorithm::Transformer => "step",
         }
     }
 }
@@ -264,6 +272,10 @@ pub fn build_trainer(
             let data = data.ok_or_else(|| TrainError::Data("pca needs a dataset".into()))?;
             Ok(Box::new(pca::PcaTrainer::new(p.clone(), b, data, test)?))
         }
+        (AlgoParams::Transformer(_), _) => Err(TrainError::Backend {
+            backend: "torch",
+            message: "transformer runs train in the ratlab-torch worker process, not in this one".into(),
+        }),
         (AlgoParams::Estimation(p), _) => Ok(Box::new(estimation::EstimationTrainer::new(p.clone(), seed))),
         (AlgoParams::KnnScaling(p), _) => Ok(Box::new(knn::ScalingTrainer::new(p.clone(), seed))),
         (AlgoParams::Knn(p), b) => {

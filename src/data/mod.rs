@@ -4,6 +4,7 @@
 //! ndarray happens here, once.
 
 pub mod generate;
+pub mod lm;
 pub mod split;
 pub mod table;
 

@@ -1,6 +1,7 @@
 //! Experiments: the YAML format ([`spec`]), its validation into a typed plan ([`plan`]), the
 //! one runner ([`runner`]) and the one event vocabulary ([`events`]) that the run store
-//! ([`store`]), the console and replay all share.
+//! ([`store`]), the console and replay all share. Transformer runs train in a separate
+//! process ([`worker`]) that speaks the same events.
 
 pub mod events;
 pub mod overrides;
@@ -8,3 +9,4 @@ pub mod plan;
 pub mod runner;
 pub mod spec;
 pub mod store;
+pub mod worker;

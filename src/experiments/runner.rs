@@ -27,6 +27,14 @@ pub trait Sink {
     /// The fitted model of a run, as `model.json` keeps it; sent before the run's last event.
     /// Only the run store keeps it.
     fn model(&mut self, _run: &RunPlan, _model: &serde_json::Value) {}
+    /// The directory of the run being recorded, where a torch run writes its checkpoints.
+    fn run_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+    /// The directory of a finished earlier run (for `init_from`), this session's or recorded.
+    fn finished_run(&self, _experiment: &str, _run: &RunPlan) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 /// Send every event to several sinks; stop if any asks to.
@@ -46,6 +54,12 @@ impl Sink for Tee<'_> {
         for s in &mut self.0 {
             s.model(run, model);
         }
+    }
+    fn run_dir(&self) -> Option<std::path::PathBuf> {
+        self.0.iter().find_map(|s| s.run_dir())
+    }
+    fn finished_run(&self, experiment: &str, run: &RunPlan) -> Option<std::path::PathBuf> {
+        self.0.iter().find_map(|s| s.finished_run(experiment, run))
     }
 }
 
@@ -189,6 +203,7 @@ pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, encoder: Opti
         (Some(s), _) => Some((s.len() * n_folds) as u64),
         (None, crate::backends::AlgoParams::Estimation(e)) => Some(e.sizes.len() as u64),
         (None, crate::backends::AlgoParams::KnnScaling(e)) => Some(e.dims.len() as u64),
+        (None, crate::backends::AlgoParams::Transformer(t)) => Some(t.steps as u64),
         (None, crate::backends::AlgoParams::Logistic(l)) if matches!(run.backend, crate::backends::Backend::Native) => Some(l.max_iter * n_folds as u64),
         _ => Some(n_folds as u64),
     };
@@ -221,6 +236,9 @@ pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, encoder: Opti
 type Finals = (Metrics, Metrics, Metrics);
 
 fn drive(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, em: &mut Emitter<'_>) -> Result<Finals, Stop> {
+    if run.algorithm.is_language_model() {
+        return torch_run(plan, run, em);
+    }
     let folds = match folds {
         Some(f) if run.algorithm.uses_data() => Some(f),
         _ => None,
@@ -288,6 +306,79 @@ fn drive(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, em: &mut Emitter<'_
     let (test, test_std) = mean_std(&|f| &f.0);
     let (train, _) = mean_std(&|f| &f.1);
     Ok((test, train, if cv { test_std } else { Metrics::new() }))
+}
+
+/// A transformer run: the `ratlab-torch` worker trains it and streams its events, which are
+/// relayed to the sinks on the runner's clock. Cancellation asks the worker to stop after its
+/// current step (and kills it if it does not); a worker that dies fails this run only.
+fn torch_run(plan: &Plan, run: &RunPlan, em: &mut Emitter<'_>) -> Result<Finals, Stop> {
+    use super::plan::InitFrom;
+    use super::worker::{FromWorker, TorchJob, Worker};
+    let (Some(lm), crate::backends::AlgoParams::Transformer(p)) = (&run.lm, &run.params) else {
+        return Err(Stop::Error("a transformer run needs language data".into()));
+    };
+    let init_from = match &lm.init_from {
+        None => None,
+        Some(InitFrom::Dir(d)) => Some(d.clone()),
+        Some(InitFrom::Run(i)) => {
+            let src = plan.runs.iter().find(|r| r.index == *i).ok_or_else(|| Stop::Error("init_from names an unknown run".into()))?;
+            Some(em.sink.finished_run(&plan.name, src).ok_or_else(|| {
+                Stop::Error(format!("init_from {}: that run has not finished with a checkpoint in the run store; run it first", src.name))
+            })?)
+        }
+    };
+    let job = TorchJob {
+        experiment: plan.name.clone(),
+        run: run.name.clone(),
+        params: p.clone(),
+        seed: run.seed,
+        data: lm.data.clone(),
+        out_dir: em.sink.run_dir(),
+        init_from,
+    };
+    let mut worker = Worker::spawn(&job).map_err(Stop::Error)?;
+    let mut garbage: Vec<String> = Vec::new();
+    loop {
+        if em.cancel.load(Ordering::SeqCst) {
+            worker.stop(std::time::Duration::from_secs(10));
+        }
+        match worker.next(std::time::Duration::from_millis(100)) {
+            None => {}
+            Some(FromWorker::Event(RunEvent::Started { .. })) => {}
+            Some(FromWorker::Event(RunEvent::Finished { metrics, train_metrics, artifacts, .. })) => {
+                em.artifacts = artifacts;
+                let _ = worker.finish();
+                return Ok((metrics, train_metrics, Metrics::new()));
+            }
+            Some(FromWorker::Event(RunEvent::Failed { error, cancelled, .. })) => {
+                let _ = worker.finish();
+                return Err(if cancelled { Stop::Cancelled } else { Stop::Error(error) });
+            }
+            Some(FromWorker::Event(mut ev)) => {
+                ev.set_t_ms(em.t());
+                em.send(ev)?;
+            }
+            Some(FromWorker::Garbage(line)) => {
+                garbage.push(line);
+            }
+            Some(FromWorker::Closed) => {
+                let cancelled = em.cancel.load(Ordering::SeqCst);
+                let (status, tail) = worker.finish();
+                if cancelled {
+                    return Err(Stop::Cancelled);
+                }
+                let mut why = format!(
+                    "the torch worker stopped without finishing the run ({})",
+                    status.map_or("no exit status".to_string(), |s| s.to_string())
+                );
+                for l in garbage.iter().rev().take(3).rev().chain(std::iter::once(&tail)).filter(|l| !l.is_empty()) {
+                    why.push_str("\n  ");
+                    why.push_str(l);
+                }
+                return Err(Stop::Error(why));
+            }
+        }
+    }
 }
 
 /// Fit the run's preprocessing stages on a fold's training part and apply them to both parts.

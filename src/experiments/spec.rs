@@ -29,9 +29,12 @@ pub struct ExperimentSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSpec {
-    /// A `.csv` or `.parquet` file.
+    /// A `.csv` or `.parquet` file (a text, JSONL, CSV or Parquet file for language models).
     #[serde(default)]
     pub path: Option<S<String>>,
+    /// `table` (default), or a language-model form: `text`, `instructions`, `preferences`.
+    #[serde(default)]
+    pub format: Option<S<String>>,
     /// A synthetic generator instead of a file.
     #[serde(default)]
     pub generate: Option<S<GenerateSpec>>,
@@ -126,6 +129,10 @@ pub struct RunSpec {
     /// Overrides the experiment seed for this run.
     #[serde(default)]
     pub seed: Option<S<u64>>,
+    /// A language-model run's own data (pretrain on text, then SFT on instructions, …);
+    /// default: the experiment's.
+    #[serde(default)]
+    pub data: Option<S<DataSpec>>,
     /// Fit once per value of one parameter; each value is a step (accuracy versus k, …).
     #[serde(default)]
     pub sweep: Option<S<SweepSpec>>,

@@ -68,6 +68,7 @@ impl Summary {
                 self.messages.push(text.clone());
                 self.elapsed_ms = *t_ms;
             }
+            RunEvent::Sample { t_ms, .. } => self.elapsed_ms = *t_ms,
             RunEvent::Finished { metrics, train_metrics, cv_std, t_ms, .. } => {
                 self.status = Status::Finished;
                 self.metrics = metrics.clone();
@@ -136,6 +137,22 @@ impl super::runner::Sink for StoreSink {
             self.open = None;
         }
         Flow::Continue
+    }
+    fn run_dir(&self) -> Option<PathBuf> {
+        self.open.as_ref().map(|r| r.dir.clone())
+    }
+    fn finished_run(&self, experiment: &str, run: &super::plan::RunPlan) -> Option<PathBuf> {
+        let has_model = |d: &Path| d.join("model.safetensors").is_file();
+        if let Some(d) = self.dirs.get(&run.index).filter(|d| has_model(d)) {
+            return Some(d.clone());
+        }
+        // Run earlier (another `ratlab run --run`, the TUI): the latest finished record.
+        list_runs(&self.out).into_iter().rev().find(|d| {
+            has_model(d)
+                && read_run(d).ok().and_then(|l| Summary::from_events(&l.events)).is_some_and(|s| {
+                    s.experiment == experiment && s.run == run.name && s.status == Status::Finished
+                })
+        })
     }
     fn model(&mut self, _run: &super::plan::RunPlan, model: &serde_json::Value) {
         let Some(r) = &self.open else { return };

@@ -116,6 +116,8 @@ pub struct RunEntry {
     pub marked: bool,
     /// What the algorithm's own view draws (PCA: scree and projection).
     pub artifacts: serde_json::Value,
+    /// A language model's latest generated sample: (step, prompt, text).
+    pub sample: Option<(u64, String, String)>,
 }
 
 impl RunEntry {
@@ -146,6 +148,7 @@ impl RunEntry {
             live: false,
             marked: false,
             artifacts: serde_json::Value::Null,
+            sample: None,
         })
     }
 
@@ -166,6 +169,10 @@ impl RunEntry {
             }
             RunEvent::Message { level, text, t_ms } => {
                 self.messages.push((*level, text.clone()));
+                self.t_ms = *t_ms;
+            }
+            RunEvent::Sample { step, prompt, text, t_ms } => {
+                self.sample = Some((*step, prompt.clone(), text.clone()));
                 self.t_ms = *t_ms;
             }
             RunEvent::Finished { metrics, t_ms, artifacts, .. } => {
@@ -801,7 +808,11 @@ impl App {
             for ev in log.events {
                 let t = match &ev {
                     RunEvent::Started { .. } => 0,
-                    RunEvent::Step { t_ms, .. } | RunEvent::Message { t_ms, .. } | RunEvent::Finished { t_ms, .. } | RunEvent::Failed { t_ms, .. } => *t_ms,
+                    RunEvent::Step { t_ms, .. }
+                    | RunEvent::Message { t_ms, .. }
+                    | RunEvent::Sample { t_ms, .. }
+                    | RunEvent::Finished { t_ms, .. }
+                    | RunEvent::Failed { t_ms, .. } => *t_ms,
                 };
                 all.push((t, k as u64, ev, d.clone()));
             }

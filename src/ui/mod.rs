@@ -53,6 +53,15 @@ impl Sink for UiSink {
         let _ = self.tx.send(Msg::Event { source: self.source, index: run.index, dir, event: Box::new(ev.clone()) });
         flow
     }
+    fn model(&mut self, run: &RunPlan, model: &serde_json::Value) {
+        self.store.model(run, model);
+    }
+    fn run_dir(&self) -> Option<PathBuf> {
+        self.store.run_dir()
+    }
+    fn finished_run(&self, experiment: &str, run: &RunPlan) -> Option<PathBuf> {
+        self.store.finished_run(experiment, run)
+    }
 }
 
 /// A run training in the background.

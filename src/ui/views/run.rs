@@ -135,6 +135,10 @@ pub fn draw(app: &App, f: &mut Frame<'_>, area: Rect) {
         let [c, imp_area, side] = Layout::horizontal([Constraint::Min(30), Constraint::Length(40), Constraint::Length(30)]).areas(mid);
         draw_importances(app, f, imp_area, r);
         (c, side)
+    } else if let Some(sample) = &r.sample {
+        let [c, sample_area, side] = Layout::horizontal([Constraint::Min(30), Constraint::Percentage(35), Constraint::Length(30)]).areas(mid);
+        draw_sample(app, f, sample_area, sample);
+        (c, side)
     } else {
         let [c, side] = Layout::horizontal([Constraint::Min(30), Constraint::Length(34)]).areas(mid);
         (c, side)
@@ -199,6 +203,21 @@ pub fn draw(app: &App, f: &mut Frame<'_>, area: Rect) {
     let end = n.saturating_sub(app.scroll as usize);
     let shown: Vec<Line> = msgs_lines.into_iter().take(end).rev().take(3).rev().collect();
     f.render_widget(Paragraph::new(shown).wrap(Wrap { trim: true }).block(block(app, format!(" messages ({n}) "), false)), msgs);
+}
+
+/// A language model's latest sample: the prompt dimmed, then what the model wrote, with
+/// control bytes shown as `·` so the end-of-response marker cannot upset the terminal.
+fn draw_sample(app: &App, f: &mut Frame<'_>, area: Rect, (step, prompt, text): &(u64, String, String)) {
+    let t = &app.theme;
+    let clean = |s: &str| s.chars().map(|c| if c.is_control() && c != '\n' { '·' } else { c }).collect::<String>();
+    let mut lines: Vec<Line> = clean(prompt).lines().map(|l| Line::from(Span::styled(l.to_string(), t.dim()))).collect();
+    let body = clean(text);
+    let mut body_lines = body.split('\n');
+    if let (Some(first), Some(last)) = (body_lines.next(), lines.last_mut()) {
+        last.push_span(Span::styled(first.to_string(), t.accent()));
+    }
+    lines.extend(body_lines.map(|l| Line::from(Span::styled(l.to_string(), t.accent()))));
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(app, format!(" sample · step {step} "), false)), area);
 }
 
 /// Feature importances of boosting and forests as bars, largest first: xgboost's gain (mean

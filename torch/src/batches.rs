@@ -1,0 +1,74 @@
+//! Batches on the device: random windows of a text for pretraining, padded examples with a
+//! response mask for SFT, and chosen/rejected pairs for DPO. Text windows are cut on the device
+//! from the corpus kept there, so a pretraining step copies nothing from the host.
+
+use ratlab::data::lm::Example;
+use tch::{Device, Kind, Tensor};
+
+/// Label that the loss ignores (prompt and padding positions).
+pub const IGNORE: i64 = -100;
+
+/// A text corpus on the device, cut into `context + 1`-byte windows.
+pub struct TextWindows {
+    data: Tensor,
+    len: i64,
+    context: i64,
+}
+
+impl TextWindows {
+    pub fn new(bytes: &[u8], context: usize, device: Device) -> TextWindows {
+        let data = Tensor::from_slice(bytes).to_kind(Kind::Int64).to_device(device);
+        TextWindows { len: bytes.len() as i64, data, context: context as i64 }
+    }
+    /// The usable window length: the context, or less for a short text.
+    pub fn window(&self) -> i64 {
+        self.context.min(self.len - 1)
+    }
+    /// `batch` windows at random starts (torch's seeded generator): inputs and next-byte targets.
+    pub fn random(&self, batch: usize) -> (Tensor, Tensor) {
+        let w = self.window();
+        let starts = Tensor::randint(self.len - w, [batch as i64, 1], (Kind::Int64, self.data.device()));
+        let idx = starts + Tensor::arange(w + 1, (Kind::Int64, self.data.device())).unsqueeze(0);
+        let win = self.data.take(&idx);
+        (win.narrow(1, 0, w), win.narrow(1, 1, w))
+    }
+    /// Consecutive non-overlapping windows from the start, at most `max` (evaluation).
+    pub fn fixed(&self, max: usize) -> Vec<(Tensor, Tensor)> {
+        let w = self.window();
+        let n = ((self.len - 1) / w).max(1).min(max as i64);
+        (0..n).map(|i| (self.data.narrow(0, i * w, w).unsqueeze(0), self.data.narrow(0, i * w + 1, w).unsqueeze(0))).collect()
+    }
+}
+
+/// Examples padded to the longest: inputs, targets (IGNORE outside the response) and, per row,
+/// the positions that count.
+pub fn pad_examples(examples: &[&Example], device: Device) -> (Tensor, Tensor) {
+    let width = examples.iter().map(|e| e.tokens.len() - 1).max().unwrap_or(1).max(1);
+    let mut input = vec![0i64; examples.len() * width];
+    let mut target = vec![IGNORE; examples.len() * width];
+    for (r, e) in examples.iter().enumerate() {
+        for i in 0..e.tokens.len() - 1 {
+            input[r * width + i] = e.tokens[i] as i64;
+            // Position i predicts token i + 1; only response tokens count.
+            if i + 1 >= e.response_start {
+                target[r * width + i] = e.tokens[i + 1] as i64;
+            }
+        }
+    }
+    let shape = [examples.len() as i64, width as i64];
+    (Tensor::from_slice(&input).view(shape).to_device(device), Tensor::from_slice(&target).view(shape).to_device(device))
+}
+
+/// Mean cross-entropy over the counted positions, in nats per byte.
+pub fn loss(logits: &Tensor, targets: &Tensor) -> Tensor {
+    let v = logits.size()[2];
+    logits.reshape([-1, v]).cross_entropy_loss::<Tensor>(&targets.reshape([-1]), None, tch::Reduction::Mean, IGNORE, 0.0)
+}
+
+/// Summed log-probability of each row's counted targets: `[B]`.
+pub fn sequence_logp(logits: &Tensor, targets: &Tensor) -> Tensor {
+    let mask = targets.ne(IGNORE);
+    let safe = targets.where_scalarother(&mask, 0);
+    let lp = logits.log_softmax(-1, Kind::Float).gather(-1, &safe.unsqueeze(-1), false).squeeze_dim(-1);
+    (lp * mask.to_kind(Kind::Float)).sum_dim_intlist(-1, false, Kind::Float)
+}

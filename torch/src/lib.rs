@@ -1,0 +1,12 @@
+//! ratlab-torch: the worker process that trains ratlab's transformer runs through libtorch
+//! (tch). The `ratlab` binary never links libtorch; its runner starts this worker for each torch
+//! run, hands it a job, and relays the run events it prints (see
+//! `ratlab::experiments::worker`). Modules: the network ([`model`]), batches on the device
+//! ([`batches`]), the training modes ([`train`]), generation with a KV cache ([`generate`]) and
+//! checkpoints ([`checkpoint`]).
+
+pub mod batches;
+pub mod checkpoint;
+pub mod generate;
+pub mod model;
+pub mod train;

@@ -1,0 +1,130 @@
+//! The `ratlab-torch` worker. `ratlab-torch train` reads a job (one JSON line) on stdin and
+//! prints run events as JSON lines on stdout; a `stop` line (or the end of stdin) cancels after
+//! the current step. `ratlab-torch generate RUN_DIR --prompt TEXT` continues a prompt with a
+//! saved model. Users reach both through `ratlab run` / the TUI and `ratlab generate`.
+
+use clap::{Parser, Subcommand};
+use ratlab::experiments::events::RunEvent;
+use ratlab::experiments::worker::TorchJob;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "ratlab-torch", version, about = "ratlab's torch worker (started by ratlab for transformer runs)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train the job given as one JSON line on stdin; run events go to stdout.
+    Train,
+    /// Continue a prompt with a saved transformer run.
+    Generate {
+        run_dir: PathBuf,
+        #[arg(long)]
+        prompt: String,
+        #[arg(long, default_value_t = 128)]
+        max_tokens: usize,
+        /// 0 = greedy.
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f64,
+        /// Seed of the sampler (temperature > 0).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Stop at the end-of-response byte (instruction-tuned models).
+        #[arg(long)]
+        stop_at_eos: bool,
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
+    /// Print what libtorch sees (threads, CUDA devices).
+    Info,
+}
+
+/// Events as JSON lines on stdout, flushed one by one.
+struct Stdout;
+
+impl ratlab_torch::train::Out for Stdout {
+    fn send(&mut self, ev: RunEvent) {
+        let mut o = std::io::stdout().lock();
+        if let Ok(line) = serde_json::to_string(&ev) {
+            let _ = writeln!(o, "{line}");
+            let _ = o.flush();
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Train => {
+            let stdin = std::io::stdin();
+            let mut first = String::new();
+            if stdin.lock().read_line(&mut first).is_err() || first.trim().is_empty() {
+                eprintln!("ratlab-torch train: expected a job (one JSON line) on stdin");
+                return ExitCode::from(2);
+            }
+            let job: TorchJob = match serde_json::from_str(&first) {
+                Ok(j) => j,
+                Err(e) => {
+                    eprintln!("ratlab-torch train: the job is not valid: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = stop.clone();
+            std::thread::spawn(move || {
+                // `stop`, or stdin closing (the runner went away), cancels.
+                for line in std::io::stdin().lock().lines() {
+                    match line {
+                        Ok(l) if l.trim() == "stop" => break,
+                        Ok(_) => continue,
+                        Err(_) => break,
+                    }
+                }
+                flag.store(true, Ordering::SeqCst);
+            });
+            // libtorch reports errors by panicking through tch: fail the run with its message.
+            std::panic::set_hook(Box::new(|_| {}));
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ratlab_torch::train::run(&job, &mut Stdout, &stop)));
+            if let Err(p) = result {
+                let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "unknown error".into());
+                // tch's message wraps libtorch's, whose first line says what went wrong.
+                let inner = msg.split_once("Torch(\"").map_or(msg.as_str(), |p| p.1);
+                let first_line = inner.split("\\n").next().unwrap_or("").lines().next().unwrap_or("").to_string();
+                ratlab_torch::train::Out::send(&mut Stdout, RunEvent::Failed { error: format!("libtorch: {first_line}"), cancelled: false, t_ms: 0 });
+                return ExitCode::from(1);
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Generate { run_dir, prompt, max_tokens, temperature, seed, stop_at_eos, device } => {
+            let loaded = match ratlab_torch::checkpoint::load(&run_dir, &device) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            tch::manual_seed(seed as i64);
+            let t0 = std::time::Instant::now();
+            let out = ratlab_torch::generate::generate(&loaded.model, prompt.as_bytes(), max_tokens, temperature, stop_at_eos, loaded.device);
+            let dt = t0.elapsed().as_secs_f64();
+            let mut o = std::io::stdout().lock();
+            let _ = o.write_all(&out);
+            let _ = writeln!(o);
+            eprintln!("{} tokens in {dt:.2} s ({:.0} tokens/s, {} attention, KV cache {} bytes/token)", out.len(), out.len() as f64 / dt.max(1e-9), format!("{:?}", loaded.params.attention).to_lowercase(), loaded.params.kv_cache_bytes_per_token());
+            ExitCode::SUCCESS
+        }
+        Command::Info => {
+            println!("ratlab-torch {}", env!("CARGO_PKG_VERSION"));
+            println!("threads: {}", tch::get_num_threads());
+            println!("cuda: {} ({} device(s))", tch::Cuda::is_available(), tch::Cuda::device_count());
+            ExitCode::SUCCESS
+        }
+    }
+}

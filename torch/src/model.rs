@@ -1,0 +1,323 @@
+//! A small LLaMA-style decoder: byte embeddings, pre-norm blocks (RMSNorm → attention →
+//! residual, RMSNorm → SwiGLU → residual), a final RMSNorm and an untied output projection,
+//! no biases. Attention is one of four variants that trade KV-cache size for quality:
+//!
+//! - **MHA**: every query head has its own K/V head.
+//! - **MQA**: one K/V head shared by all query heads.
+//! - **GQA**: `kv_heads` K/V heads, each shared by a group of query heads (GQA with
+//!   `kv_heads = heads` is MHA, with 1 it is MQA).
+//! - **MLA** (DeepSeek-V2): K and V are up-projected per head from a normalized latent
+//!   `c = RMSNorm(W_dkv x)` of `kv_lora_rank`; position enters through a decoupled rotary key of
+//!   `rope_dim` shared by the heads, and queries are `[q_nope | q_rope]`. The cache holds only
+//!   `c` and the rotary key.
+//!
+//! Rotary embeddings (RoPE) rotate pairs of dimensions by an angle proportional to the
+//! position, so a query–key dot product depends only on their distance. LoRA adapters
+//! ([`Proj`]) can sit on any projection: `y = W x + (α/r)·B A x` with `B` starting at zero.
+
+use ratlab::backends::params::{AttentionKind, LoraConfig, TransformerParams};
+use tch::nn::{self, Init};
+use tch::{Device, Kind, Tensor};
+
+/// Vocabulary: the 256 byte values.
+pub const VOCAB: i64 = ratlab::data::lm::VOCAB;
+const NORM_EPS: f64 = 1e-5;
+const ROPE_BASE: f64 = 10_000.0;
+
+/// A bias-free linear map with an optional LoRA adapter.
+pub struct Proj {
+    pub weight: Tensor,
+    pub lora: Option<Lora>,
+}
+
+/// Low-rank adapter `(α/r)·B A` on a frozen projection.
+pub struct Lora {
+    /// `[rank, in]`, Kaiming-uniform like a linear layer.
+    pub a: Tensor,
+    /// `[out, rank]`, zero: a new adapter leaves the model unchanged.
+    pub b: Tensor,
+    pub scale: f64,
+    pub dropout: f64,
+}
+
+impl Proj {
+    fn new(base: nn::Path<'_>, adapters: Option<(nn::Path<'_>, &LoraConfig)>, name: &str, d_in: i64, d_out: i64) -> Proj {
+        let bound = 1.0 / (d_in as f64).sqrt();
+        let weight = (&base / name).var("weight", &[d_out, d_in], Init::Uniform { lo: -bound, up: bound });
+        let lora = adapters.filter(|(_, c)| c.targets.iter().any(|t| t == name)).map(|(p, c)| Lora {
+            a: (&p / name).var("lora_a", &[c.rank as i64, d_in], Init::Uniform { lo: -bound, up: bound }),
+            b: (&p / name).var("lora_b", &[d_out, c.rank as i64], Init::Const(0.0)),
+            scale: c.alpha / c.rank as f64,
+            dropout: c.dropout,
+        });
+        Proj { weight, lora }
+    }
+
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        let y = x.linear::<&Tensor>(&self.weight, None);
+        match &self.lora {
+            None => y,
+            Some(l) => {
+                let h = if l.dropout > 0.0 { x.dropout(l.dropout, train) } else { x.shallow_clone() };
+                y + h.linear::<&Tensor>(&l.a, None).linear::<&Tensor>(&l.b, None) * l.scale
+            }
+        }
+    }
+
+    /// `W + (α/r)·B A`: the adapter folded into the weight.
+    pub fn merged(&self) -> Tensor {
+        match &self.lora {
+            None => self.weight.shallow_clone(),
+            Some(l) => &self.weight + l.b.matmul(&l.a) * l.scale,
+        }
+    }
+}
+
+fn rms_norm(x: &Tensor, w: &Tensor) -> Tensor {
+    let d = *x.size().last().unwrap_or(&1);
+    x.rms_norm([d], Some(w), NORM_EPS)
+}
+
+/// Rotate the last dimension of `x` (`[B, H, T, D]`) for positions `start..start + T`
+/// (half-split pairs: dimension i pairs with i + D/2).
+pub fn rope(x: &Tensor, start: i64) -> Tensor {
+    let size = x.size();
+    let (t, d) = (size[2], size[3]);
+    let half = d / 2;
+    let opts = (Kind::Float, x.device());
+    let inv = (Tensor::arange(half, opts) * (-2.0 * ROPE_BASE.ln() / d as f64)).exp();
+    let pos = Tensor::arange_start(start, start + t, opts);
+    let ang = pos.unsqueeze(1) * inv.unsqueeze(0); // [T, half]
+    let (cos, sin) = (ang.cos().to_kind(x.kind()), ang.sin().to_kind(x.kind()));
+    let x1 = x.narrow(-1, 0, half);
+    let x2 = x.narrow(-1, half, half);
+    Tensor::cat(&[&x1 * &cos - &x2 * &sin, &x2 * &cos + &x1 * &sin], -1)
+}
+
+/// What a layer keeps between generation steps.
+#[derive(Default)]
+pub struct LayerCache {
+    /// K and V (`[B, kv_heads, T, head_dim]`), or MLA's latent `c` (`[B, T, r]`) and rotary
+    /// key (`[B, 1, T, rope_dim]`, already rotated).
+    pub a: Option<Tensor>,
+    pub b: Option<Tensor>,
+}
+
+impl LayerCache {
+    fn append(slot: &mut Option<Tensor>, new: Tensor, dim: i64) -> Tensor {
+        let all = match slot.take() {
+            None => new,
+            Some(old) => Tensor::cat(&[old, new], dim),
+        };
+        *slot = Some(all.shallow_clone());
+        all
+    }
+    /// Bytes the cache holds.
+    pub fn bytes(&self) -> i64 {
+        [&self.a, &self.b].iter().filter_map(|t| t.as_ref()).map(|t| t.numel() as i64 * t.kind().elt_size_in_bytes() as i64).sum()
+    }
+}
+
+enum Attn {
+    /// MHA, MQA and GQA: separate K and V projections with `kv_heads` heads.
+    Grouped { q: Proj, k: Proj, v: Proj, o: Proj, kv_heads: i64 },
+    /// MLA: `dkv` makes `[latent | rotary key]`, `uk`/`uv` up-project the normalized latent.
+    Latent { q: Proj, dkv: Proj, kv_norm: Tensor, uk: Proj, uv: Proj, o: Proj, rank: i64, rope_dim: i64 },
+}
+
+struct Block {
+    attn_norm: Tensor,
+    attn: Attn,
+    mlp_norm: Tensor,
+    gate: Proj,
+    up: Proj,
+    down: Proj,
+}
+
+/// The whole network. Base weights live in one `VarStore`, adapters (when any) in another, so
+/// the base can be frozen and the adapters saved on their own.
+pub struct Transformer {
+    pub p: TransformerParams,
+    embed: Tensor,
+    blocks: Vec<Block>,
+    norm: Tensor,
+    head: Tensor,
+}
+
+impl Transformer {
+    /// Create the variables under `base` (and adapters under `adapters` when `p.lora` is set).
+    pub fn new(base: &nn::Path<'_>, adapters: Option<&nn::Path<'_>>, p: &TransformerParams) -> Transformer {
+        let d = p.d_model as i64;
+        let (h, hd) = (p.heads as i64, p.head_dim() as i64);
+        let lora = p.lora.as_ref();
+        let ad = |i: usize, part: &str| adapters.zip(lora).map(|(a, c)| (a / "layers" / i / part, c));
+        let embed = (base / "embed").var("weight", &[VOCAB, d], Init::Randn { mean: 0.0, stdev: 1.0 });
+        let mut blocks = Vec::with_capacity(p.layers);
+        for i in 0..p.layers {
+            let lp = base / "layers" / i;
+            let ap = &(&lp / "attn");
+            let attn = match p.attention {
+                AttentionKind::Mla => {
+                    let (r, rd) = (p.kv_lora_rank as i64, p.rope_dim as i64);
+                    Attn::Latent {
+                        q: Proj::new(ap.clone(), ad(i, "attn"), "q", d, h * (hd + rd)),
+                        dkv: Proj::new(ap.clone(), None, "dkv", d, r + rd),
+                        kv_norm: (ap / "kv_norm").var("weight", &[r], Init::Const(1.0)),
+                        uk: Proj::new(ap.clone(), ad(i, "attn"), "k", r, h * hd),
+                        uv: Proj::new(ap.clone(), ad(i, "attn"), "v", r, h * hd),
+                        o: Proj::new(ap.clone(), ad(i, "attn"), "o", h * hd, d),
+                        rank: r,
+                        rope_dim: rd,
+                    }
+                }
+                _ => {
+                    let kvh = p.kv_heads_used() as i64;
+                    Attn::Grouped {
+                        q: Proj::new(ap.clone(), ad(i, "attn"), "q", d, h * hd),
+                        k: Proj::new(ap.clone(), ad(i, "attn"), "k", d, kvh * hd),
+                        v: Proj::new(ap.clone(), ad(i, "attn"), "v", d, kvh * hd),
+                        o: Proj::new(ap.clone(), ad(i, "attn"), "o", h * hd, d),
+                        kv_heads: kvh,
+                    }
+                }
+            };
+            let mp = &lp / "mlp";
+            let hidden = p.mlp_hidden as i64;
+            blocks.push(Block {
+                attn_norm: (&lp / "attn_norm").var("weight", &[d], Init::Const(1.0)),
+                attn,
+                mlp_norm: (&lp / "mlp_norm").var("weight", &[d], Init::Const(1.0)),
+                gate: Proj::new(mp.clone(), ad(i, "mlp"), "gate", d, hidden),
+                up: Proj::new(mp.clone(), ad(i, "mlp"), "up", d, hidden),
+                down: Proj::new(mp.clone(), ad(i, "mlp"), "down", hidden, d),
+            });
+        }
+        let norm = (base / "norm").var("weight", &[d], Init::Const(1.0));
+        let bound = 1.0 / (d as f64).sqrt();
+        let head = (base / "head").var("weight", &[VOCAB, d], Init::Uniform { lo: -bound, up: bound });
+        Transformer { p: p.clone(), embed, blocks, norm, head }
+    }
+
+    /// Logits `[B, T, VOCAB]` for tokens `[B, T]`. With `cache`, the tokens continue the cached
+    /// sequence (positions start after it) and the cache grows; without, the whole sequence is
+    /// processed causally.
+    pub fn forward(&self, tokens: &Tensor, mut cache: Option<&mut [LayerCache]>, train: bool) -> Tensor {
+        let mut x = Tensor::embedding(&self.embed, tokens, -1, false, false);
+        for (i, b) in self.blocks.iter().enumerate() {
+            let c = cache.as_deref_mut().map(|c| &mut c[i]);
+            let a = self.attention(b, &rms_norm(&x, &b.attn_norm), c, train);
+            x = x + a;
+            let hn = rms_norm(&x, &b.mlp_norm);
+            let m = b.down.forward(&(b.gate.forward(&hn, train).silu() * b.up.forward(&hn, train)), train);
+            x = x + m;
+        }
+        rms_norm(&x, &self.norm).linear::<&Tensor>(&self.head, None)
+    }
+
+    fn attention(&self, b: &Block, x: &Tensor, cache: Option<&mut LayerCache>, train: bool) -> Tensor {
+        let size = x.size();
+        let (bsz, t) = (size[0], size[1]);
+        let (h, hd) = (self.p.heads as i64, self.p.head_dim() as i64);
+        let start = cache.as_ref().map_or(0, |c| match &self.p.attention {
+            AttentionKind::Mla => c.a.as_ref().map_or(0, |a| a.size()[1]),
+            _ => c.a.as_ref().map_or(0, |a| a.size()[2]),
+        });
+        // Causal within the new tokens; a cached prefix is visible to all of them.
+        let causal = t > 1;
+        let mask = (causal && start > 0).then(|| {
+            let total = start + t;
+            let q_pos = Tensor::arange_start(start, total, (Kind::Int64, x.device())).unsqueeze(1);
+            let k_pos = Tensor::arange(total, (Kind::Int64, x.device())).unsqueeze(0);
+            k_pos.le_tensor(&q_pos)
+        });
+        let sdpa = |q: &Tensor, k: &Tensor, v: &Tensor, gqa: bool| match &mask {
+            Some(m) => Tensor::scaled_dot_product_attention(q, k, v, Some(m), 0.0, false, None, gqa),
+            None => Tensor::scaled_dot_product_attention::<Tensor>(q, k, v, None, 0.0, causal, None, gqa),
+        };
+        let out = match &b.attn {
+            Attn::Grouped { q, k, v, o: _, kv_heads } => {
+                let q = rope(&q.forward(x, train).view([bsz, t, h, hd]).transpose(1, 2), start);
+                let mut k = rope(&k.forward(x, train).view([bsz, t, *kv_heads, hd]).transpose(1, 2), start);
+                let mut v = v.forward(x, train).view([bsz, t, *kv_heads, hd]).transpose(1, 2);
+                if let Some(c) = cache {
+                    k = LayerCache::append(&mut c.a, k, 2);
+                    v = LayerCache::append(&mut c.b, v, 2);
+                }
+                sdpa(&q, &k, &v, *kv_heads != h)
+            }
+            Attn::Latent { q, dkv, kv_norm, uk, uv, o: _, rank, rope_dim } => {
+                let (r, rd) = (*rank, *rope_dim);
+                let qa = q.forward(x, train).view([bsz, t, h, hd + rd]).transpose(1, 2);
+                let q_nope = qa.narrow(-1, 0, hd);
+                let q_rope = rope(&qa.narrow(-1, hd, rd), start);
+                let kv = dkv.forward(x, train);
+                let mut latent = rms_norm(&kv.narrow(-1, 0, r), kv_norm);
+                let mut k_rope = rope(&kv.narrow(-1, r, rd).unsqueeze(1), start); // [B, 1, T, rd]
+                if let Some(c) = cache {
+                    latent = LayerCache::append(&mut c.a, latent, 1);
+                    k_rope = LayerCache::append(&mut c.b, k_rope, 2);
+                }
+                let tk = latent.size()[1];
+                let k_nope = uk.forward(&latent, train).view([bsz, tk, h, hd]).transpose(1, 2);
+                let v = uv.forward(&latent, train).view([bsz, tk, h, hd]).transpose(1, 2);
+                let k = Tensor::cat(&[k_nope, k_rope.expand([bsz, h, tk, rd], false)], -1);
+                let q = Tensor::cat(&[q_nope, q_rope], -1);
+                sdpa(&q, &k, &v, false)
+            }
+        };
+        let o = match &b.attn {
+            Attn::Grouped { o, .. } | Attn::Latent { o, .. } => o,
+        };
+        o.forward(&out.transpose(1, 2).contiguous().view([bsz, t, h * hd]), train)
+    }
+
+    /// Every projection with its name relative to the base store (for merging adapters).
+    fn projections(&self) -> Vec<(String, &Proj)> {
+        let mut v = Vec::new();
+        for (i, b) in self.blocks.iter().enumerate() {
+            let a = format!("layers.{i}.attn");
+            match &b.attn {
+                Attn::Grouped { q, k, v: vv, o, .. } => {
+                    v.extend([(format!("{a}.q.weight"), q), (format!("{a}.k.weight"), k), (format!("{a}.v.weight"), vv), (format!("{a}.o.weight"), o)]);
+                }
+                Attn::Latent { q, dkv, uk, uv, o, .. } => {
+                    v.extend([
+                        (format!("{a}.q.weight"), q),
+                        (format!("{a}.dkv.weight"), dkv),
+                        (format!("{a}.k.weight"), uk),
+                        (format!("{a}.v.weight"), uv),
+                        (format!("{a}.o.weight"), o),
+                    ]);
+                }
+            }
+            let m = format!("layers.{i}.mlp");
+            v.extend([(format!("{m}.gate.weight"), &b.gate), (format!("{m}.up.weight"), &b.up), (format!("{m}.down.weight"), &b.down)]);
+        }
+        v
+    }
+
+    /// The base weights with every adapter folded in, named as in the base store: a LoRA run's
+    /// merged model, loadable without adapters.
+    pub fn merged_weights(&self, base: &nn::VarStore) -> Vec<(String, Tensor)> {
+        let merged: std::collections::HashMap<String, Tensor> =
+            tch::no_grad(|| self.projections().into_iter().filter(|(_, p)| p.lora.is_some()).map(|(n, p)| (n, p.merged())).collect());
+        let mut out: Vec<(String, Tensor)> = base.variables().into_iter().map(|(n, t)| (n.clone(), merged.get(&n).map_or(t, |m| m.shallow_clone()))).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+/// Resolve `device: auto | cpu | cuda`.
+pub fn device(name: &str) -> Result<Device, String> {
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+        "cuda" => Err("device: cuda, but libtorch sees no CUDA device here; use device: auto or cpu".into()),
+        _ => Ok(if tch::Cuda::is_available() { Device::Cuda(0) } else { Device::Cpu }),
+    }
+}
+
+/// Number of elements over a set of tensors.
+pub fn count(ts: &[Tensor]) -> i64 {
+    ts.iter().map(Tensor::numel).sum::<usize>() as i64
+}

@@ -1,0 +1,377 @@
+//! One transformer run from its job to its last event: build (or load) the model, train it in
+//! its mode — pretraining on text, SFT on instruction responses, DPO against a frozen reference
+//! — with AdamW, warm-up and cosine decay, evaluate on the test part every `eval_every` steps
+//! (with a generated sample), and save the checkpoint in the run directory.
+//!
+//! DPO (Rafailov et al. 2023): with `π` the policy and `π_ref` the frozen starting model,
+//! `r(y) = β (log π(y|x) − log π_ref(y|x))` and the loss is `−log σ(r(y_chosen) − r(y_rejected))`,
+//! which is exactly ln 2 while the policy equals the reference.
+
+use crate::batches::{self, TextWindows};
+use crate::generate;
+use crate::model::{self, Transformer};
+use ratlab::backends::params::{LmMode, TransformerParams};
+use ratlab::data::lm::{self, Example, LmRows};
+use ratlab::experiments::events::{Level, Metrics, RunEvent};
+use ratlab::experiments::worker::TorchJob;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
+
+/// Where events go: stdout lines in the worker, a vector in tests.
+pub trait Out {
+    fn send(&mut self, ev: RunEvent);
+}
+
+impl Out for Vec<RunEvent> {
+    fn send(&mut self, ev: RunEvent) {
+        self.push(ev);
+    }
+}
+
+/// The training data of a run, on the device where it can be.
+enum Data {
+    Text { train: TextWindows, test: TextWindows, prompt: Vec<u8> },
+    Sft { train: Vec<Example>, test: Vec<Example>, answers: Vec<(String, String)> },
+    Dpo { train: Vec<(Example, Example)>, test: Vec<(Example, Example)> },
+}
+
+/// A model with its variables: base weights, and adapters when the run uses LoRA.
+pub struct Built {
+    pub base: nn::VarStore,
+    pub adapters: Option<nn::VarStore>,
+    pub model: Transformer,
+}
+
+/// Build a model on a device, loading `init` (a run directory) into the base when given.
+pub fn build(p: &TransformerParams, device: Device, init: Option<&Path>) -> Result<Built, String> {
+    let mut base = nn::VarStore::new(device);
+    let adapters = p.lora.as_ref().map(|_| nn::VarStore::new(device));
+    let model = Transformer::new(&base.root(), adapters.as_ref().map(|a| a.root()).as_ref(), p);
+    if let Some(dir) = init {
+        let file = dir.join("model.safetensors");
+        base.load(&file).map_err(|e| format!("cannot load {}: {e}", file.display()))?;
+    }
+    if adapters.is_some() {
+        base.freeze();
+    }
+    Ok(Built { base, adapters, model })
+}
+
+/// The learning rate at step `s` (1-based): linear warm-up, then cosine decay to 10% of the peak.
+pub fn lr_at(p: &TransformerParams, s: usize) -> f64 {
+    let (peak, w, n) = (p.learning_rate, p.warmup_steps, p.steps.max(1));
+    if s <= w && w > 0 {
+        return peak * s as f64 / w as f64;
+    }
+    let progress = if n > w { (s - w) as f64 / (n - w) as f64 } else { 1.0 };
+    let min = 0.1 * peak;
+    min + 0.5 * (peak - min) * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
+}
+
+fn scalar(t: &Tensor) -> f64 {
+    f64::try_from(t).unwrap_or(f64::NAN)
+}
+
+/// Run a job to its end, sending every event to `out`. `stop` is the cancellation flag.
+pub fn run(job: &TorchJob, out: &mut dyn Out, stop: &AtomicBool) {
+    let start = Instant::now();
+    let t = || start.elapsed().as_millis() as u64;
+    match train(job, out, stop, &t) {
+        Ok(Some((metrics, train_metrics))) => out.send(RunEvent::Finished { metrics, train_metrics, cv_std: Metrics::new(), t_ms: t(), artifacts: serde_json::Value::Null }),
+        Ok(None) => out.send(RunEvent::Failed { error: "cancelled".into(), cancelled: true, t_ms: t() }),
+        Err(error) => out.send(RunEvent::Failed { error, cancelled: false, t_ms: t() }),
+    }
+}
+
+type Finals = (Metrics, Metrics);
+
+fn train(job: &TorchJob, out: &mut dyn Out, stop: &AtomicBool, t: &dyn Fn() -> u64) -> Result<Option<Finals>, String> {
+    let p = &job.params;
+    let device = model::device(&p.device)?;
+    tch::manual_seed(job.seed as i64);
+    let split = lm::load(&job.data, job.seed).map_err(|e| e.to_string())?;
+    let data = prepare(p, split, device, out, t)?;
+    let built = build(p, device, job.init_from.as_deref())?;
+    // DPO's reference: the starting model, frozen, without adapters.
+    let reference = match p.mode {
+        LmMode::Dpo => {
+            let mut rp = p.clone();
+            rp.lora = None;
+            let mut r = build(&rp, device, job.init_from.as_deref())?;
+            r.base.freeze();
+            Some(r)
+        }
+        _ => None,
+    };
+    let trainable_store = built.adapters.as_ref().unwrap_or(&built.base);
+    let params_total = built.base.variables().values().map(Tensor::numel).sum::<usize>() as i64
+        + built.adapters.as_ref().map_or(0, |a| a.variables().values().map(Tensor::numel).sum::<usize>() as i64);
+    let params_trainable = model::count(&trainable_store.trainable_variables());
+    let mut opt = nn::AdamW { beta1: 0.9, beta2: 0.95, wd: p.weight_decay, eps: 1e-8, amsgrad: false }
+        .build(trainable_store, p.learning_rate)
+        .map_err(|e| format!("cannot create the optimizer: {e}"))?;
+    out.send(RunEvent::Message {
+        level: Level::Info,
+        text: format!(
+            "{} · {} parameters, {} trainable ({:.1}%) · {} attention, KV cache {} bytes/token · {device:?}{}",
+            p.mode.as_str(),
+            params_total,
+            params_trainable,
+            100.0 * params_trainable as f64 / params_total.max(1) as f64,
+            format!("{:?}", p.attention).to_lowercase(),
+            p.kv_cache_bytes_per_token(),
+            job.init_from.as_ref().map(|d| format!(" · from {}", d.display())).unwrap_or_default()
+        ),
+        t_ms: t(),
+    });
+    let mut rng_state = job.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut pick = |n: usize, k: usize| -> Vec<usize> {
+        // xorshift sampling of example indices (with replacement), seeded.
+        (0..k)
+            .map(|_| {
+                rng_state ^= rng_state << 13;
+                rng_state ^= rng_state >> 7;
+                rng_state ^= rng_state << 17;
+                (rng_state % n.max(1) as u64) as usize
+            })
+            .collect()
+    };
+    let mut last_eval = Metrics::new();
+    let mut last_train = Metrics::new();
+    let mut speeds = Vec::new();
+    for step in 1..=p.steps {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        let lr = lr_at(p, step);
+        opt.set_lr(lr);
+        let t0 = Instant::now();
+        let mut m = Metrics::new();
+        let (loss, tokens) = match &data {
+            Data::Text { train, .. } => {
+                let (x, y) = train.random(p.batch_size);
+                let tokens = x.numel();
+                (batches::loss(&built.model.forward(&x, None, true), &y), tokens)
+            }
+            Data::Sft { train, .. } => {
+                let rows: Vec<&Example> = pick(train.len(), p.batch_size).into_iter().map(|i| &train[i]).collect();
+                let (x, y) = batches::pad_examples(&rows, device);
+                let tokens = x.numel();
+                (batches::loss(&built.model.forward(&x, None, true), &y), tokens)
+            }
+            Data::Dpo { train, .. } => {
+                let rows: Vec<&(Example, Example)> = pick(train.len(), p.batch_size).into_iter().map(|i| &train[i]).collect();
+                let (loss, stats, tokens) = dpo_loss(&built.model, reference.as_ref().map(|r| &r.model), &rows, p.beta, device, true);
+                for (k, v) in stats {
+                    m.insert(format!("train.{k}"), v);
+                }
+                (loss, tokens)
+            }
+        };
+        opt.zero_grad();
+        loss.backward();
+        if p.grad_clip > 0.0 {
+            opt.clip_grad_norm(p.grad_clip);
+        }
+        opt.step();
+        let loss_v = scalar(&loss);
+        let dt = t0.elapsed().as_secs_f64().max(1e-9);
+        if !loss_v.is_finite() {
+            return Err(format!("diverged: train.loss is {loss_v} at step {step}; lower learning_rate or keep grad_clip on"));
+        }
+        m.insert("train.loss".into(), loss_v);
+        m.insert("lr".into(), lr);
+        m.insert("tokens_per_s".into(), tokens as f64 / dt);
+        if matches!(data, Data::Dpo { .. }) {
+            m.insert("pairs_per_s".into(), p.batch_size as f64 / dt);
+        }
+        if step > 3 || p.steps <= 3 {
+            speeds.push(tokens as f64 / dt);
+        }
+        if step % p.eval_every == 0 || step == p.steps {
+            let ev = evaluate(p, &built.model, reference.as_ref().map(|r| &r.model), &data, device);
+            for (k, v) in &ev {
+                m.insert(format!("test.{k}"), *v);
+            }
+            last_eval = ev;
+            if let Some((prompt, text)) = sample(p, &built.model, &data, device) {
+                out.send(RunEvent::Sample { step: step as u64, prompt, text, t_ms: t() });
+            }
+        }
+        last_train = m.iter().filter_map(|(k, v)| k.strip_prefix("train.").map(|k| (k.to_string(), *v))).collect();
+        out.send(RunEvent::Step { step: step as u64, x: step as f64, fold: None, metrics: m, t_ms: t() });
+    }
+    let mut finals = last_eval;
+    if let Data::Sft { test, answers, .. } = &data {
+        let n = answers.len().min(32);
+        let right = (0..n).filter(|&i| generate::answer(&built.model, &test[i], device) == answers[i].1.trim()).count();
+        finals.insert("exact_match".into(), right as f64 / n.max(1) as f64);
+        out.send(RunEvent::Message { level: Level::Info, text: format!("exact match on {n} test instructions: {right}/{n}"), t_ms: t() });
+    }
+    finals.insert("params_total".into(), params_total as f64);
+    finals.insert("params_trainable".into(), params_trainable as f64);
+    finals.insert("kv_cache_bytes_per_token".into(), p.kv_cache_bytes_per_token() as f64);
+    if !speeds.is_empty() {
+        speeds.sort_by(f64::total_cmp);
+        finals.insert("tokens_per_s".into(), speeds[speeds.len() / 2]);
+    }
+    if let Some(dir) = &job.out_dir {
+        save(job, &built, dir)?;
+    }
+    Ok(Some((finals, last_train)))
+}
+
+/// Cut the data for the mode: windows of text, or tokenized examples within the context.
+fn prepare(p: &TransformerParams, split: lm::LmSplit, device: Device, out: &mut dyn Out, t: &dyn Fn() -> u64) -> Result<Data, String> {
+    let ctx = p.context;
+    let mut note_cut = |what: &str, cut: usize, total: usize| {
+        if cut > 0 {
+            out.send(RunEvent::Message {
+                level: Level::Warning,
+                text: format!("{cut} of {total} {what} are longer than the context ({ctx} bytes) and were cut (prompt start first); raise context"),
+                t_ms: t(),
+            });
+        }
+    };
+    Ok(match (split.train, split.test) {
+        (LmRows::Text(train), LmRows::Text(test)) => {
+            let prompt = test[..test.len().min(24)].to_vec();
+            Data::Text { train: TextWindows::new(&train, ctx, device), test: TextWindows::new(&test, ctx, device), prompt }
+        }
+        (LmRows::Instructions(train), LmRows::Instructions(test)) => {
+            let cut = train.iter().filter(|r| !Example::fits(&lm::alpaca_prompt(&r.instruction, &r.input), &r.output, ctx)).count();
+            note_cut("training examples", cut, train.len());
+            let answers = test.iter().map(|r| (lm::alpaca_prompt(&r.instruction, &r.input), r.output.clone())).collect();
+            Data::Sft { train: lm::instruction_examples(&train, ctx), test: lm::instruction_examples(&test, ctx), answers }
+        }
+        (LmRows::Preferences(train), LmRows::Preferences(test)) => {
+            let cut = train.iter().filter(|r| {
+                let pr = lm::alpaca_prompt(&r.prompt, "");
+                !Example::fits(&pr, &r.chosen, ctx) || !Example::fits(&pr, &r.rejected, ctx)
+            });
+            note_cut("training pairs", cut.count(), train.len());
+            Data::Dpo { train: lm::preference_examples(&train, ctx), test: lm::preference_examples(&test, ctx) }
+        }
+        _ => return Err("the data's format does not fit the mode".into()),
+    })
+}
+
+/// The DPO loss of a batch of pairs, its statistics (rewards, margin, accuracy) and the tokens
+/// the policy processed. The reference runs without autograd.
+pub fn dpo_loss(policy: &Transformer, reference: Option<&Transformer>, rows: &[&(Example, Example)], beta: f64, device: Device, train: bool) -> (Tensor, Vec<(&'static str, f64)>, usize) {
+    let all: Vec<&Example> = rows.iter().map(|r| &r.0).chain(rows.iter().map(|r| &r.1)).collect();
+    let (x, y) = batches::pad_examples(&all, device);
+    let n = rows.len() as i64;
+    let lp = batches::sequence_logp(&policy.forward(&x, None, train), &y);
+    let lr = tch::no_grad(|| match reference {
+        Some(r) => batches::sequence_logp(&r.forward(&x, None, false), &y),
+        None => lp.detach(),
+    });
+    let diff = &lp - &lr;
+    let (rc, rr) = (diff.narrow(0, 0, n) * beta, diff.narrow(0, n, n) * beta);
+    let margin = &rc - &rr;
+    let loss = -margin.log_sigmoid().mean(Kind::Float);
+    let stats = tch::no_grad(|| {
+        vec![
+            ("reward_chosen", scalar(&rc.mean(Kind::Float))),
+            ("reward_rejected", scalar(&rr.mean(Kind::Float))),
+            ("reward_margin", scalar(&margin.mean(Kind::Float))),
+            ("preference_accuracy", scalar(&margin.gt(0.0).to_kind(Kind::Float).mean(Kind::Float))),
+        ]
+    });
+    (loss, stats, x.numel())
+}
+
+/// Test metrics without autograd: loss and bits per byte (text, SFT), or DPO's loss, rewards
+/// and preference accuracy.
+fn evaluate(p: &TransformerParams, m: &Transformer, reference: Option<&Transformer>, data: &Data, device: Device) -> Metrics {
+    let max = p.eval_batches * p.batch_size;
+    let mut out = Metrics::new();
+    tch::no_grad(|| match data {
+        Data::Text { test, .. } => {
+            let windows = test.fixed(max);
+            let mut total = 0.0;
+            for chunk in windows.chunks(p.batch_size) {
+                let x = Tensor::cat(&chunk.iter().map(|c| &c.0).collect::<Vec<_>>(), 0);
+                let y = Tensor::cat(&chunk.iter().map(|c| &c.1).collect::<Vec<_>>(), 0);
+                total += scalar(&batches::loss(&m.forward(&x, None, false), &y)) * chunk.len() as f64;
+            }
+            let loss = total / windows.len().max(1) as f64;
+            out.insert("loss".into(), loss);
+            out.insert("bits_per_byte".into(), loss / std::f64::consts::LN_2);
+        }
+        Data::Sft { test, .. } => {
+            let rows: Vec<&Example> = test.iter().take(max).collect();
+            let (mut sum, mut count) = (0.0, 0.0);
+            for chunk in rows.chunks(p.batch_size) {
+                let (x, y) = batches::pad_examples(chunk, device);
+                let n = scalar(&y.ne(batches::IGNORE).sum(Kind::Float));
+                sum += scalar(&batches::loss(&m.forward(&x, None, false), &y)) * n;
+                count += n;
+            }
+            let loss = sum / count.max(1.0);
+            out.insert("loss".into(), loss);
+            out.insert("bits_per_byte".into(), loss / std::f64::consts::LN_2);
+        }
+        Data::Dpo { test, .. } => {
+            let rows: Vec<&(Example, Example)> = test.iter().take(max).collect();
+            let mut acc: std::collections::BTreeMap<&str, f64> = Default::default();
+            for chunk in rows.chunks(p.batch_size) {
+                let (loss, stats, _) = dpo_loss(m, reference, chunk, p.beta, device, false);
+                *acc.entry("loss").or_default() += scalar(&loss) * chunk.len() as f64;
+                for (k, v) in stats {
+                    *acc.entry(k).or_default() += v * chunk.len() as f64;
+                }
+            }
+            for (k, v) in acc {
+                out.insert(k.to_string(), v / rows.len().max(1) as f64);
+            }
+        }
+    });
+    out
+}
+
+/// A short greedy continuation of the first test prompt, for the Run view.
+fn sample(p: &TransformerParams, m: &Transformer, data: &Data, device: Device) -> Option<(String, String)> {
+    let prompt: Vec<u8> = match data {
+        Data::Text { prompt, .. } => prompt.clone(),
+        Data::Sft { test, .. } => test.first().map(|e| e.tokens[..e.response_start].to_vec())?,
+        Data::Dpo { test, .. } => test.first().map(|e| e.0.tokens[..e.0.response_start].to_vec())?,
+    };
+    let stop = !matches!(data, Data::Text { .. });
+    let new = generate::generate(m, &prompt, 64.min(p.context), 0.0, stop, device);
+    Some((String::from_utf8_lossy(&prompt).into_owned(), String::from_utf8_lossy(&new).into_owned()))
+}
+
+/// Write the checkpoint: `model.safetensors` (adapters merged in for LoRA runs),
+/// `adapters.safetensors` for LoRA runs, and `model.json` saying what they are.
+fn save(job: &TorchJob, b: &Built, dir: &Path) -> Result<(), String> {
+    let err = |e: tch::TchError| format!("cannot save the checkpoint in {}: {e}", dir.display());
+    let weights = dir.join("model.safetensors");
+    match &b.adapters {
+        None => b.base.save(&weights).map_err(err)?,
+        Some(a) => {
+            let merged = b.model.merged_weights(&b.base);
+            let named: Vec<(&str, Tensor)> = merged.iter().map(|(n, t)| (n.as_str(), t.to_device(Device::Cpu))).collect();
+            Tensor::write_safetensors(&named, &weights).map_err(err)?;
+            a.save(dir.join("adapters.safetensors")).map_err(err)?;
+        }
+    }
+    let mut params = job.params.clone();
+    params.lora = None; // the saved weights are merged
+    let doc = serde_json::json!({
+        "format": "ratlab-model",
+        "version": 1,
+        "algorithm": "transformer",
+        "backend": "torch",
+        "params": params,
+        "trained_with": job.params,
+        "tokenizer": {"kind": "bytes", "vocab": lm::VOCAB, "eos": lm::EOS},
+        "weights": "model.safetensors",
+        "adapters": b.adapters.as_ref().map(|_| "adapters.safetensors"),
+    });
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+    ratlab::experiments::store::write_atomic(&dir.join("model.json"), text.as_bytes()).map_err(|e| format!("cannot write model.json: {e}"))
+}

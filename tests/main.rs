@@ -7,6 +7,7 @@ mod e2e;
 mod ensembles;
 mod fixtures;
 mod knn;
+mod lm;
 mod logistic;
 mod pca;
 mod records;

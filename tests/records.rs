@@ -21,7 +21,7 @@ fn timeless(events: &[RunEvent]) -> Vec<RunEvent> {
         .map(|mut e| {
             match &mut e {
                 RunEvent::Started { started_at, .. } => started_at.clear(),
-                RunEvent::Step { t_ms, .. } | RunEvent::Message { t_ms, .. } | RunEvent::Finished { t_ms, .. } | RunEvent::Failed { t_ms, .. } => *t_ms = 0,
+                other => other.set_t_ms(0),
             }
             e
         })

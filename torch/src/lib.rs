@@ -10,3 +10,6 @@ pub mod checkpoint;
 pub mod generate;
 pub mod model;
 pub mod train;
+
+#[cfg(test)]
+mod tests;

@@ -225,3 +225,11 @@ mod tests {
         assert!((Metric::R2.compute(&p, y.view()) - 0.25).abs() < 1e-12);
     }
 }
+
+/// Whether a reported figure measures wall-clock speed (`tokens_per_s`, `build_ms`,
+/// `tree_query_us`, kNN's `speedup`): it differs from run to run by nature, so
+/// `rerun --check` leaves it out of the bit-for-bit comparison.
+pub fn is_timing(key: &str) -> bool {
+    let name = key.rsplit('.').next().unwrap_or(key);
+    name.ends_with("_per_s") || name.ends_with("_ms") || name.ends_with("_us") || name == "speedup"
+}

@@ -284,3 +284,27 @@ fn boosting_run_view_shows_importances_beside_the_curves() {
     assert!(screen.contains("gain importance · 5 rounds"), "{screen}");
     insta::assert_snapshot!(render(&app, 130, 26).backend());
 }
+
+#[test]
+fn transformer_run_view_shows_the_latest_sample_beside_the_curves() {
+    let mut app = App::new(Theme { color: false }, PathBuf::from("runs"));
+    app.on_event(1, 0, None, &algo_started("transformer", "mla", "step"), false);
+    for k in 1..=20u64 {
+        let mut m: Metrics = [("train.loss".to_string(), 5.0 / (k as f64).sqrt()), ("lr".to_string(), 3e-4), ("tokens_per_s".to_string(), 10_000.0)].into();
+        if k % 10 == 0 {
+            m.insert("test.loss".into(), 5.2 / (k as f64).sqrt());
+            m.insert("test.bits_per_byte".into(), 7.5 / (k as f64).sqrt());
+        }
+        app.on_event(1, 0, None, &RunEvent::Step { step: k, x: k as f64, fold: None, metrics: m, t_ms: k * 100 }, false);
+        if k % 10 == 0 {
+            let text = if k == 10 { "the the the".to_string() } else { "Tom went to the park.\nIn the end\u{3}".to_string() };
+            app.on_event(1, 0, None, &RunEvent::Sample { step: k, prompt: "Once upon a time, ".into(), text, t_ms: k * 100 }, false);
+        }
+    }
+    app.on_key(key('3'));
+    let screen = render(&app, 130, 26).backend().to_string();
+    // The latest sample, not the first; the end-of-response byte is drawn as a dot.
+    assert!(screen.contains("sample · step 20") && screen.contains("Tom went to the park.") && !screen.contains("the the the"), "{screen}");
+    assert!(screen.contains("In the end·"), "{screen}");
+    insta::assert_snapshot!(render(&app, 130, 26).backend());
+}

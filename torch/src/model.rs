@@ -243,7 +243,16 @@ impl Transformer {
                     k = LayerCache::append(&mut c.a, k, 2);
                     v = LayerCache::append(&mut c.b, v, 2);
                 }
-                sdpa(&q, &k, &v, *kv_heads != h)
+                if *kv_heads != h {
+                    // Each K/V head serves a group of query heads. Expanding the (small) K/V to
+                    // every head lets SDPA take its fused kernel; with enable_gqa it falls back
+                    // to the unfused one on CPU (measured 15-35% slower training).
+                    let (tk, g) = (k.size()[2], h / kv_heads);
+                    let widen = |t: &Tensor| t.unsqueeze(2).expand([bsz, *kv_heads, g, tk, hd], false).reshape([bsz, h, tk, hd]);
+                    sdpa(&q, &widen(&k), &widen(&v), false)
+                } else {
+                    sdpa(&q, &k, &v, false)
+                }
             }
             Attn::Latent { q, dkv, kv_norm, uk, uv, o: _, rank, rope_dim } => {
                 let (r, rd) = (*rank, *rope_dim);

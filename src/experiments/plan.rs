@@ -516,13 +516,18 @@ impl Checker {
         if !ok {
             return None;
         }
-        let params_json = Value::Object(map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect());
+        let mut params_json = Value::Object(map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect());
+        let params = AlgoParams::from_map(algorithm, &map);
+        if let (AlgoParams::Transformer(t), Value::Object(m)) = (&params, &mut params_json) {
+            // Record the SwiGLU width actually used (0 means "from d_model").
+            m.insert("mlp_hidden".into(), Value::from(t.mlp_hidden));
+        }
         Some(RunPlan {
             index: i,
             name: r.name.value.clone(),
             algorithm,
             backend,
-            params: AlgoParams::from_map(algorithm, &map),
+            params,
             params_json,
             train_sizes,
             sweep,

@@ -294,6 +294,8 @@ pub struct App {
     pub runs_dir: PathBuf,
     /// Clickable areas of the last frame.
     pub hits: RefCell<Vec<(Rect, Hit)>>,
+    /// Language-data summaries for the Data view, by data file (read once, when first shown).
+    pub lm_previews: RefCell<BTreeMap<PathBuf, Result<Vec<String>, String>>>,
     /// (source key, run index) → run id, for live and replayed events.
     sources: HashMap<(u64, usize), usize>,
     /// Switch to the Run view when this source starts.
@@ -329,6 +331,7 @@ impl App {
             replay: None,
             runs_dir,
             hits: RefCell::new(vec![]),
+            lm_previews: RefCell::new(BTreeMap::new()),
             sources: HashMap::new(),
             follow: None,
             next_id: 0,

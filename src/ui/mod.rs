@@ -237,6 +237,8 @@ fn apply_msg(app: &mut App, lp: &mut Loop, m: Msg) {
 }
 
 /// Start runs of an experiment: data is loaded once, then each run trains on its own thread.
+/// Transformer runs go one after another, in file order: each may start from the one before
+/// (`init_from`), and each already keeps the cores busy in its torch worker.
 fn start(app: &mut App, lp: &mut Loop, exp: usize, only: Option<Vec<usize>>) {
     let Some(plan) = app.experiments.get(exp).and_then(|e| e.plan.clone()) else { return };
     let indices: Vec<usize> = only.unwrap_or_else(|| plan.runs.iter().map(|r| r.index).collect());
@@ -249,14 +251,38 @@ fn start(app: &mut App, lp: &mut Loop, exp: usize, only: Option<Vec<usize>>) {
     };
     let yaml = serde_saphyr::to_string(&plan.resolved).unwrap_or_default();
     let plan = Arc::new(plan);
-    app.status = format!("started {} run(s) of {}", indices.len(), plan.name);
+    let torch_runs = indices.iter().filter(|i| plan.runs.iter().any(|r| r.index == **i && r.algorithm.is_language_model())).count();
+    app.status = format!(
+        "started {} run(s) of {}{}",
+        indices.len(),
+        plan.name,
+        if torch_runs > 1 { " (its transformer runs train one after another)" } else { "" }
+    );
+    // The previous transformer run's thread holds the sender; when it ends, the next may start.
+    let mut after: Option<std::sync::mpsc::Receiver<()>> = None;
     for (k, idx) in indices.into_iter().enumerate() {
+        let sequential = plan.runs.iter().any(|r| r.index == idx && r.algorithm.is_language_model());
+        let (wait, done) = if sequential {
+            let (tx_done, rx_next) = std::sync::mpsc::channel::<()>();
+            (std::mem::replace(&mut after, Some(rx_next)), Some(tx_done))
+        } else {
+            (None, None)
+        };
         let source = lp.next_source;
         lp.next_source += 1;
         app.expect_source(source, k == 0);
         let cancel = Arc::new(AtomicBool::new(false));
         let (tx, plan, prepared, cancel2, yaml, out) = (lp.tx.clone(), plan.clone(), prepared.clone(), cancel.clone(), yaml.clone(), app.runs_dir.clone());
         let handle = std::thread::spawn(move || {
+            let _done = done;
+            if let Some(rx) = wait {
+                // Err(Disconnected): the previous run's thread has ended.
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_millis(100)) {
+                    if cancel2.load(Ordering::SeqCst) {
+                        break;
+                    }
+                }
+            }
             let mut sink = UiSink { store: StoreSink::new(&out, yaml), tx: tx.clone(), source };
             let _ = runner::run_plan(&plan, prepared.as_ref().as_ref(), Some(&[idx]), &mut sink, &cancel2);
             let _ = tx.send(Msg::Done { source, error: sink.store.error.take() });

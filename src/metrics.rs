@@ -199,6 +199,14 @@ pub fn auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
     Some((rank_sum - (n_pos * (n_pos + 1)) as f64 / 2.0) / (n_pos * n_neg) as f64)
 }
 
+/// Whether a reported figure measures wall-clock speed (`tokens_per_s`, `build_ms`,
+/// `tree_query_us`, kNN's `speedup`): it differs from run to run by nature, so
+/// `rerun --check` leaves it out of the bit-for-bit comparison.
+pub fn is_timing(key: &str) -> bool {
+    let name = key.rsplit('.').next().unwrap_or(key);
+    name.ends_with("_per_s") || name.ends_with("_ms") || name.ends_with("_us") || name == "speedup"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,12 +232,4 @@ mod tests {
         // mean 7/3; tot = (16+4+4)/9 = 24/9; r2 = 1 - 2/(24/9) = 0.25
         assert!((Metric::R2.compute(&p, y.view()) - 0.25).abs() < 1e-12);
     }
-}
-
-/// Whether a reported figure measures wall-clock speed (`tokens_per_s`, `build_ms`,
-/// `tree_query_us`, kNN's `speedup`): it differs from run to run by nature, so
-/// `rerun --check` leaves it out of the bit-for-bit comparison.
-pub fn is_timing(key: &str) -> bool {
-    let name = key.rsplit('.').next().unwrap_or(key);
-    name.ends_with("_per_s") || name.ends_with("_ms") || name.ends_with("_us") || name == "speedup"
 }

@@ -1166,7 +1166,7 @@ fn transformer_limit(m: &ParamMap) -> Option<(&'static str, String)> {
     if attention == "gqa" && h % i(m, "kv_heads").max(1) != 0 {
         return Some(("kv_heads", format!("{} K/V heads do not divide {h} query heads; each K/V head serves a whole group", i(m, "kv_heads"))));
     }
-    if attention == "mla" && i(m, "rope_dim") % 2 != 0 {
+    if attention == "mla" && !i(m, "rope_dim").is_multiple_of(2) {
         return Some(("rope_dim", format!("{} is odd; the rotary key rotates pairs, so rope_dim must be even", i(m, "rope_dim"))));
     }
     if matches!(m.get("lora"), Some(ParamValue::Lora(Some(_)))) && w(m, "init_from") == "none" {

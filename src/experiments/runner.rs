@@ -344,20 +344,22 @@ fn torch_run(plan: &Plan, run: &RunPlan, em: &mut Emitter<'_>) -> Result<Finals,
         }
         match worker.next(std::time::Duration::from_millis(100)) {
             None => {}
-            Some(FromWorker::Event(RunEvent::Started { .. })) => {}
-            Some(FromWorker::Event(RunEvent::Finished { metrics, train_metrics, artifacts, .. })) => {
-                em.artifacts = artifacts;
-                let _ = worker.finish();
-                return Ok((metrics, train_metrics, Metrics::new()));
-            }
-            Some(FromWorker::Event(RunEvent::Failed { error, cancelled, .. })) => {
-                let _ = worker.finish();
-                return Err(if cancelled { Stop::Cancelled } else { Stop::Error(error) });
-            }
-            Some(FromWorker::Event(mut ev)) => {
-                ev.set_t_ms(em.t());
-                em.send(ev)?;
-            }
+            Some(FromWorker::Event(ev)) => match *ev {
+                RunEvent::Started { .. } => {}
+                RunEvent::Finished { metrics, train_metrics, artifacts, .. } => {
+                    em.artifacts = artifacts;
+                    let _ = worker.finish();
+                    return Ok((metrics, train_metrics, Metrics::new()));
+                }
+                RunEvent::Failed { error, cancelled, .. } => {
+                    let _ = worker.finish();
+                    return Err(if cancelled { Stop::Cancelled } else { Stop::Error(error) });
+                }
+                mut other => {
+                    other.set_t_ms(em.t());
+                    em.send(other)?;
+                }
+            },
             Some(FromWorker::Garbage(line)) => {
                 garbage.push(line);
             }

@@ -70,7 +70,7 @@ pub fn locate_from(env: Option<PathBuf>, exe: Option<PathBuf>) -> Result<PathBuf
 
 /// What the worker sent, or why it stopped talking.
 pub enum FromWorker {
-    Event(RunEvent),
+    Event(Box<RunEvent>),
     /// A line that is not an event (a bug in the worker); kept for the error message.
     Garbage(String),
     /// stdout closed: the worker has exited.
@@ -112,7 +112,7 @@ impl Worker {
                     continue;
                 }
                 let msg = match serde_json::from_str::<RunEvent>(&line) {
-                    Ok(ev) => FromWorker::Event(ev),
+                    Ok(ev) => FromWorker::Event(Box::new(ev)),
                     Err(_) => FromWorker::Garbage(line),
                 };
                 if tx.send(msg).is_err() {

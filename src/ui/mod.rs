@@ -264,7 +264,7 @@ fn start(app: &mut App, lp: &mut Loop, exp: usize, only: Option<Vec<usize>>) {
         let sequential = plan.runs.iter().any(|r| r.index == idx && r.algorithm.is_language_model());
         let (wait, done) = if sequential {
             let (tx_done, rx_next) = std::sync::mpsc::channel::<()>();
-            (std::mem::replace(&mut after, Some(rx_next)), Some(tx_done))
+            (after.replace(rx_next), Some(tx_done))
         } else {
             (None, None)
         };

@@ -201,6 +201,8 @@ impl Transformer {
     /// Logits `[B, T, VOCAB]` for tokens `[B, T]`. With `cache`, the tokens continue the cached
     /// sequence (positions start after it) and the cache grows; without, the whole sequence is
     /// processed causally.
+    // `x = x + a`, not `x += a`: an in-place add would overwrite a tensor autograd still needs.
+    #[allow(clippy::assign_op_pattern)]
     pub fn forward(&self, tokens: &Tensor, mut cache: Option<&mut [LayerCache]>, train: bool) -> Tensor {
         let mut x = Tensor::embedding(&self.embed, tokens, -1, false, false);
         for (i, b) in self.blocks.iter().enumerate() {

@@ -141,3 +141,41 @@ fn without_the_torch_worker_a_torch_experiment_says_how_to_get_it() {
     let o = cmd().current_dir(root()).env("RATLAB_TORCH", "/nonexistent/ratlab-torch").args(["validate", "experiments/knn.yaml"]).output().unwrap();
     assert_eq!(o.status.code(), Some(0));
 }
+
+#[test]
+fn ctrl_c_stops_a_torch_run_after_its_current_step() {
+    if !worker_built() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("long.yaml");
+    let yaml = format!(
+        "name: long\nruns:\n  - name: pre\n    algorithm: transformer\n    data: {{path: {}/tiny-stories.txt, format: text}}\n    params: {{{TINY}, context: 32, steps: 100000, eval_every: 1000}}\n",
+        root().join("datasets").display()
+    );
+    std::fs::write(&exp, yaml).unwrap();
+    let out = tmp.path().join("runs");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ratlab"))
+        .args(["run", exp.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let events_file = loop {
+        let found = std::fs::read_dir(&out).ok().and_then(|mut d| d.next()).map(|e| e.unwrap().path().join("events.jsonl"));
+        if let Some(f) = found.filter(|f| std::fs::read_to_string(f).map(|t| t.matches("\"step\"").count() >= 3).unwrap_or(false)) {
+            break f;
+        }
+        assert!(std::time::Instant::now() < deadline, "the torch run never stepped");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    let dir = events_file.parent().unwrap();
+    let log = ratlab::experiments::store::read_run(dir).unwrap();
+    assert!(matches!(log.events.last(), Some(ratlab::experiments::events::RunEvent::Failed { cancelled: true, .. })), "{:?}", log.events.last());
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["status"], "cancelled");
+    assert!(!dir.join("model.safetensors").exists(), "a cancelled run saves no checkpoint");
+}

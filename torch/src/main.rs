@@ -77,6 +77,8 @@ fn main() -> ExitCode {
                 }
             };
             let stop = Arc::new(AtomicBool::new(false));
+            // Ctrl-C is ratlab's to handle (it sends `stop`); a terminal sends it to us too.
+            let _ = ctrlc::set_handler(|| {});
             let flag = stop.clone();
             std::thread::spawn(move || {
                 // `stop`, or stdin closing (the runner went away), cancels.

@@ -17,6 +17,16 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+
+/// `println!` for the command output: a closed stdout (`ratlab runs | head`) ends the output
+/// quietly instead of panicking, and the command still returns its own exit code.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "ratlab", version, about = "A terminal workbench for machine-learning experiments", propagate_version = true)]
 pub struct Cli {
@@ -136,6 +146,8 @@ pub fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
+        // The reader of our output went away (`ratlab replay --print … | head`): not an error.
+        Err(e) if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(ie) = e.downcast_ref::<InputErrors>() {
                 eprintln!("{ie}");
@@ -191,7 +203,7 @@ fn validate(files: &[PathBuf]) -> anyhow::Result<u8> {
         match res {
             Ok((p, d)) => {
                 let shape = d.map(|d| format!(", data {} rows × {} features", d.data.x.nrows(), d.data.x.ncols())).unwrap_or_default();
-                println!("ok: {} ({} run(s){shape})", f.display(), p.runs.len());
+                outln!("ok: {} ({} run(s){shape})", f.display(), p.runs.len());
             }
             Err(e) => {
                 bad = true;
@@ -358,7 +370,7 @@ fn run_cmd(path: &Path, sets: &[String], out: &Path, format: Format, only: &[Str
                 })
                 .collect();
             let doc = serde_json::json!({"experiment": plan.name, "runs": runs});
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            outln!("{}", serde_json::to_string_pretty(&doc)?);
         }
         Format::Text => print_table(&plan, &rows),
     }
@@ -568,7 +580,7 @@ fn rerun(dir: &Path, check: bool) -> anyhow::Result<u8> {
 fn list(out: &Path) -> anyhow::Result<u8> {
     let dirs = store::list_runs(out);
     if dirs.is_empty() {
-        println!("no runs under {}", out.display());
+        outln!("no runs under {}", out.display());
         return Ok(0);
     }
     for d in dirs {
@@ -576,11 +588,11 @@ fn list(out: &Path) -> anyhow::Result<u8> {
             Ok(log) => {
                 let s = log.summary.or_else(|| Summary::from_events(&log.events));
                 match s {
-                    Some(s) => println!("{:<10} {:<50} {}", s.status.as_str(), d.display(), fmt_metrics(&s.metrics)),
-                    None => println!("{:<10} {}", "empty", d.display()),
+                    Some(s) => outln!("{:<10} {:<50} {}", s.status.as_str(), d.display(), fmt_metrics(&s.metrics)),
+                    None => outln!("{:<10} {}", "empty", d.display()),
                 }
             }
-            Err(e) => println!("{:<10} {} ({e})", "unreadable", d.display()),
+            Err(e) => outln!("{:<10} {} ({e})", "unreadable", d.display()),
         }
     }
     Ok(0)

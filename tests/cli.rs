@@ -171,3 +171,19 @@ fn pca_backends_agree_end_to_end_and_the_curse_of_dimensionality_shows() {
     assert_eq!(frac.len(), 3);
     assert!(frac[0] < 0.1 && frac[2] > 0.8 && frac[0] < frac[1] && frac[1] < frac[2], "the share of points a query scans grows with the dimension: {frac:?}");
 }
+
+#[test]
+fn a_closed_stdout_ends_the_output_without_a_panic() {
+    // `ratlab validate experiments/*.yaml | head -1`: the reader goes away before ratlab writes.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ratlab"))
+        .args(["validate", "experiments/knn.yaml", "experiments/pca.yaml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}

@@ -502,6 +502,18 @@ fn replay(dirs: &[PathBuf]) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// A sink that records nothing but finds earlier runs in a run store (for `rerun`).
+struct Records(PathBuf);
+
+impl Sink for Records {
+    fn event(&mut self, _run: &RunPlan, _ev: &RunEvent) -> Flow {
+        Flow::Continue
+    }
+    fn finished_run(&self, experiment: &str, run: &RunPlan) -> Option<PathBuf> {
+        store::latest_finished(&self.0, experiment, &run.name)
+    }
+}
+
 fn rerun(dir: &Path, check: bool) -> anyhow::Result<u8> {
     let log = store::read_run(dir)?;
     let recorded = log
@@ -524,8 +536,10 @@ fn rerun(dir: &Path, check: bool) -> anyhow::Result<u8> {
     install_ctrlc(cancel.clone());
     let mut collect = Collect::default();
     let mut console = Console::new(Format::Text);
+    // `init_from: RUN` finds that run's records beside the one being rerun.
+    let mut records = Records(dir.parent().map(Path::to_path_buf).unwrap_or_default());
     let fresh = {
-        let mut tee = Tee(vec![&mut collect, &mut console]);
+        let mut tee = Tee(vec![&mut collect, &mut console, &mut records]);
         runner::run_plan(&plan, prepared.as_ref(), Some(&[run]), &mut tee, &cancel)
     };
     let Some(fresh) = fresh.into_iter().next() else {

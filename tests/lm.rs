@@ -81,9 +81,12 @@ fn a_pretrain_sft_dpo_chain_streams_its_metrics_saves_checkpoints_and_generates(
     // The architecture came from init_from.
     let p: Value = serde_json::from_str(&std::fs::read_to_string(dir(2).join("summary.json")).unwrap()).unwrap();
     assert_eq!(p["params"]["d_model"], 32);
-    // A torch run reproduces: rerun --check compares every step (speed figures aside).
-    let r = cmd().args(["rerun", dir(0).to_str().unwrap(), "--check"]).output().unwrap();
-    assert!(r.status.success(), "{}{}", String::from_utf8_lossy(&r.stdout), String::from_utf8_lossy(&r.stderr));
+    // A torch run reproduces: rerun --check compares every step (speed figures aside), also
+    // for a run that starts from another (found among the records beside it).
+    for i in [0, 1] {
+        let r = cmd().args(["rerun", dir(i).to_str().unwrap(), "--check"]).output().unwrap();
+        assert!(r.status.success(), "{}{}", String::from_utf8_lossy(&r.stdout), String::from_utf8_lossy(&r.stderr));
+    }
     // Generation from the saved models.
     let g = cmd().args(["generate", dir(0).to_str().unwrap(), "--prompt", "Once upon", "--max-tokens", "12"]).output().unwrap();
     assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));

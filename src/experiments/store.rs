@@ -147,12 +147,7 @@ impl super::runner::Sink for StoreSink {
             return Some(d.clone());
         }
         // Run earlier (another `ratlab run --run`, the TUI): the latest finished record.
-        list_runs(&self.out).into_iter().rev().find(|d| {
-            has_model(d)
-                && read_run(d).ok().and_then(|l| Summary::from_events(&l.events)).is_some_and(|s| {
-                    s.experiment == experiment && s.run == run.name && s.status == Status::Finished
-                })
-        })
+        latest_finished(&self.out, experiment, &run.name)
     }
     fn model(&mut self, _run: &super::plan::RunPlan, model: &serde_json::Value) {
         let Some(r) = &self.open else { return };
@@ -290,6 +285,15 @@ pub fn read_run(dir: &Path) -> Result<RunLog, crate::error::InputError> {
     }
     let summary = fs::read_to_string(dir.join("summary.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
     Ok(RunLog { dir: dir.to_path_buf(), events, torn_tail, summary })
+}
+
+/// The newest finished record of `experiment`/`run` under `out` that holds a checkpoint
+/// (`model.safetensors`): where `init_from: RUN` finds a run that ran earlier.
+pub fn latest_finished(out: &Path, experiment: &str, run: &str) -> Option<PathBuf> {
+    list_runs(out).into_iter().rev().find(|d| {
+        d.join("model.safetensors").is_file()
+            && read_run(d).ok().and_then(|l| Summary::from_events(&l.events)).is_some_and(|s| s.experiment == experiment && s.run == run && s.status == Status::Finished)
+    })
 }
 
 /// Run directories under `out`, oldest first.

@@ -102,23 +102,14 @@ pub enum Command {
     Generate {
         /// A transformer run directory (holding model.json and model.safetensors).
         run_dir: PathBuf,
+        /// The text to continue (an instruction, for models tuned with sft or dpo).
         #[arg(long)]
         prompt: String,
-        /// New tokens (bytes) at most.
-        #[arg(long, default_value_t = 128)]
-        max_tokens: usize,
-        /// Sampling temperature; 0 picks the most likely byte (greedy).
-        #[arg(long, default_value_t = 0.0)]
-        temperature: f64,
-        /// Seed of the sampler.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        #[command(flatten)]
+        sampling: Sampling,
         /// Use the prompt as is, without the instruction template.
         #[arg(long)]
         raw: bool,
-        /// auto (CUDA when present), cpu or cuda.
-        #[arg(long, default_value = "auto")]
-        device: String,
     },
     /// List recorded runs with status and final metrics.
     Runs {
@@ -184,9 +175,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Rerun { run_dir, check }) => rerun(&run_dir, check),
         Some(Command::Runs { out }) => list(&out),
         Some(Command::Predict { run_dir, data, out }) => predict(&run_dir, &data, out.as_deref()),
-        Some(Command::Generate { run_dir, prompt, max_tokens, temperature, seed, raw, device }) => {
-            generate(&run_dir, &prompt, max_tokens, temperature, seed, raw, &device)
-        }
+        Some(Command::Generate { run_dir, prompt, sampling, raw }) => generate(&run_dir, &prompt, &sampling, raw),
     }
 }
 
@@ -614,33 +603,74 @@ fn list(out: &Path) -> anyhow::Result<u8> {
 
 /// `ratlab generate`: check the run directory, then let the torch worker load the model and
 /// generate (libtorch stays out of this process).
-fn generate(run: &Path, prompt: &str, max_tokens: usize, temperature: f64, seed: u64, raw: bool, device: &str) -> anyhow::Result<u8> {
+fn generate(run: &Path, prompt: &str, sampling: &Sampling, raw: bool) -> anyhow::Result<u8> {
     let dir = if run.is_file() { run.parent().unwrap_or(run).to_path_buf() } else { run.to_path_buf() };
-    let meta = dir.join("model.json");
-    let text = std::fs::read_to_string(&meta)
-        .map_err(|e| InputError::new(format!("cannot read the model: {e}")).file(&meta).detail("a finished transformer run saves model.json and model.safetensors"))?;
-    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| InputError::new(format!("is not valid JSON: {e}")).file(&meta))?;
-    if doc.get("algorithm").and_then(|a| a.as_str()) != Some("transformer") {
-        return Err(InputError::new("holds a table model; `ratlab generate` needs a transformer run (use `ratlab predict` for this one)").file(&meta).into());
+    let doc = plan::read_checkpoint(&dir).map_err(|e| InputError::new(e).file(&dir).detail("a finished transformer run saves model.json and model.safetensors"))?;
+    if !(0.0..=100.0).contains(&sampling.temperature) {
+        return Err(InputError::new(format!("{} is not allowed; expected a temperature in [0, 100] (0 = greedy)", sampling.temperature)).field("--temperature").into());
     }
-    if !(0.0..=100.0).contains(&temperature) {
-        return Err(InputError::new(format!("{temperature} is not allowed; expected a temperature in [0, 100] (0 = greedy)")).field("--temperature").into());
-    }
-    if !["auto", "cpu", "cuda"].contains(&device) {
-        return Err(InputError::new(format!("'{device}' is not allowed; expected auto, cpu or cuda")).field("--device").into());
-    }
-    let tuned = matches!(doc["trained_with"]["mode"].as_str(), Some("sft" | "dpo"));
-    let chat = tuned && !raw;
+    let chat = matches!(doc["trained_with"]["mode"].as_str(), Some("sft" | "dpo")) && !raw;
     let full_prompt = if chat { crate::data::lm::alpaca_prompt(prompt, "") } else { prompt.to_string() };
     let exe = crate::experiments::worker::locate().map_err(|e| InputError::new(e).field("generate"))?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.arg("generate").arg(&dir).arg("--prompt").arg(&full_prompt).arg("--max-tokens").arg(max_tokens.to_string());
-    cmd.arg("--temperature").arg(temperature.to_string()).arg("--seed").arg(seed.to_string()).arg("--device").arg(device);
+    cmd.arg("generate").arg(&dir).arg("--prompt").arg(&full_prompt).args(sampling.to_args());
     if chat {
         cmd.arg("--stop-at-eos");
     }
     let status = cmd.status().map_err(|e| anyhow::anyhow!("cannot start the torch worker: {e}"))?;
     Ok(status.code().map_or(1, |c| c.clamp(0, 255) as u8))
+}
+
+/// Where a model runs: `auto` takes CUDA when libtorch sees a GPU.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceArg {
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+impl DeviceArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceArg::Auto => "auto",
+            DeviceArg::Cpu => "cpu",
+            DeviceArg::Cuda => "cuda",
+        }
+    }
+}
+
+/// How a transformer generates: the options `ratlab generate` takes and hands on, unchanged,
+/// to the `ratlab-torch generate` it starts (one definition for both command lines).
+#[derive(clap::Args, Debug, Clone)]
+pub struct Sampling {
+    /// New tokens (bytes) at most.
+    #[arg(long, default_value_t = 128)]
+    pub max_tokens: usize,
+    /// Sampling temperature; 0 picks the most likely byte (greedy).
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    /// Seed of the sampler.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// auto (CUDA when present), cpu or cuda.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+}
+
+impl Sampling {
+    /// The same options as command-line arguments.
+    pub fn to_args(&self) -> Vec<String> {
+        vec![
+            "--max-tokens".into(),
+            self.max_tokens.to_string(),
+            "--temperature".into(),
+            self.temperature.to_string(),
+            "--seed".into(),
+            self.seed.to_string(),
+            "--device".into(),
+            self.device.as_str().into(),
+        ]
+    }
 }
 
 /// `ratlab predict`: load a saved model and write its predictions for new rows.

@@ -1038,19 +1038,24 @@ fn resolve_dir(p: &str, experiment: &Path) -> Option<PathBuf> {
     candidates.into_iter().find(|c| c.is_dir()).map(|c| c.canonicalize().unwrap_or(c))
 }
 
-/// The parameters a transformer checkpoint was trained with (its `model.json`).
-pub fn read_checkpoint_params(dir: &Path) -> Result<Value, String> {
+/// A transformer checkpoint's `model.json`, once the directory is checked to hold a finished
+/// transformer run (`model.safetensors` beside it).
+pub fn read_checkpoint(dir: &Path) -> Result<Value, String> {
     let meta = dir.join("model.json");
-    let weights = dir.join("model.safetensors");
-    if !weights.is_file() {
-        return Err(format!("{} holds no model.safetensors; init_from needs a finished transformer run", dir.display()));
+    if !dir.join("model.safetensors").is_file() {
+        return Err(format!("{} holds no model.safetensors; a finished transformer run is needed", dir.display()));
     }
     let text = std::fs::read_to_string(&meta).map_err(|e| format!("cannot read {}: {e}", meta.display()))?;
     let doc: Value = serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", meta.display()))?;
     if doc.get("algorithm").and_then(Value::as_str) != Some("transformer") {
-        return Err(format!("{} is not a transformer run", dir.display()));
+        return Err(format!("{} is not a transformer run (`ratlab predict` applies table models)", dir.display()));
     }
-    doc.get("params").cloned().ok_or_else(|| format!("{} has no params", meta.display()))
+    Ok(doc)
+}
+
+/// The parameters a transformer checkpoint was trained with (its `model.json`).
+pub fn read_checkpoint_params(dir: &Path) -> Result<Value, String> {
+    read_checkpoint(dir)?.get("params").cloned().ok_or_else(|| format!("{} has no params", dir.join("model.json").display()))
 }
 
 /// Where a relative data path is looked up: the current directory, then the experiment

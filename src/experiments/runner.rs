@@ -361,6 +361,10 @@ fn torch_run(plan: &Plan, run: &RunPlan, em: &mut Emitter<'_>) -> Result<Finals,
                 }
             },
             Some(FromWorker::Garbage(line)) => {
+                // Kept for the error message: the last few only.
+                if garbage.len() == 3 {
+                    garbage.remove(0);
+                }
                 garbage.push(line);
             }
             Some(FromWorker::Closed) => {
@@ -373,7 +377,7 @@ fn torch_run(plan: &Plan, run: &RunPlan, em: &mut Emitter<'_>) -> Result<Finals,
                     "the torch worker stopped without finishing the run ({})",
                     status.map_or("no exit status".to_string(), |s| s.to_string())
                 );
-                for l in garbage.iter().rev().take(3).rev().chain(std::iter::once(&tail)).filter(|l| !l.is_empty()) {
+                for l in garbage.iter().chain(std::iter::once(&tail)).filter(|l| !l.is_empty()) {
                     why.push_str("\n  ");
                     why.push_str(l);
                 }

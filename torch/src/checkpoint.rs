@@ -18,12 +18,8 @@ pub struct Loaded {
 /// Load the run directory `dir` (or a `model.json` path) onto `device` (`auto`, `cpu`, `cuda`).
 pub fn load(dir: &Path, device: &str) -> Result<Loaded, String> {
     let dir = if dir.is_file() { dir.parent().unwrap_or(dir) } else { dir };
+    let doc = ratlab::experiments::plan::read_checkpoint(dir)?;
     let meta = dir.join("model.json");
-    let text = std::fs::read_to_string(&meta).map_err(|e| format!("{}: not a transformer run directory ({e})", dir.display()))?;
-    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", meta.display()))?;
-    if doc.get("algorithm").and_then(|a| a.as_str()) != Some("transformer") {
-        return Err(format!("{}: the model is not a transformer; `ratlab predict` applies table models", meta.display()));
-    }
     if doc.get("version").and_then(|v| v.as_u64()) != Some(1) {
         return Err(format!("{}: model.json version {} is not supported (this ratlab reads version 1)", meta.display(), doc["version"]));
     }

@@ -28,19 +28,11 @@ enum Command {
         run_dir: PathBuf,
         #[arg(long)]
         prompt: String,
-        #[arg(long, default_value_t = 128)]
-        max_tokens: usize,
-        /// 0 = greedy.
-        #[arg(long, default_value_t = 0.0)]
-        temperature: f64,
-        /// Seed of the sampler (temperature > 0).
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        #[command(flatten)]
+        sampling: ratlab::cli::Sampling,
         /// Stop at the end-of-response byte (instruction-tuned models).
         #[arg(long)]
         stop_at_eos: bool,
-        #[arg(long, default_value = "auto")]
-        device: String,
     },
     /// Print what libtorch sees (threads, CUDA devices).
     Info,
@@ -104,17 +96,17 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Generate { run_dir, prompt, max_tokens, temperature, seed, stop_at_eos, device } => {
-            let loaded = match ratlab_torch::checkpoint::load(&run_dir, &device) {
+        Command::Generate { run_dir, prompt, sampling, stop_at_eos } => {
+            let loaded = match ratlab_torch::checkpoint::load(&run_dir, sampling.device.as_str()) {
                 Ok(l) => l,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
                 }
             };
-            tch::manual_seed(seed as i64);
+            tch::manual_seed(sampling.seed as i64);
             let t0 = std::time::Instant::now();
-            let out = ratlab_torch::generate::generate(&loaded.model, prompt.as_bytes(), max_tokens, temperature, stop_at_eos, loaded.device);
+            let out = ratlab_torch::generate::generate(&loaded.model, prompt.as_bytes(), sampling.max_tokens, sampling.temperature, stop_at_eos, loaded.device);
             let dt = t0.elapsed().as_secs_f64();
             let mut o = std::io::stdout().lock();
             let _ = o.write_all(&out);

@@ -78,20 +78,41 @@ fn rms_norm(x: &Tensor, w: &Tensor) -> Tensor {
     x.rms_norm([d], Some(w), NORM_EPS)
 }
 
-/// Rotate the last dimension of `x` (`[B, H, T, D]`) for positions `start..start + T`
-/// (half-split pairs: dimension i pairs with i + D/2).
+/// The rotary embedding's cos/sin tables for positions `start..start + t` and `d` rotated
+/// dimensions (half-split pairs: dimension i pairs with i + d/2). Built once per forward pass
+/// and shared by every layer.
+pub struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl Rope {
+    pub fn new(start: i64, t: i64, d: i64, device: Device) -> Rope {
+        let opts = (Kind::Float, device);
+        let inv = (Tensor::arange(d / 2, opts) * (-2.0 * ROPE_BASE.ln() / d as f64)).exp();
+        let ang = Tensor::arange_start(start, start + t, opts).unsqueeze(1) * inv.unsqueeze(0); // [T, d/2]
+        Rope { cos: ang.cos(), sin: ang.sin() }
+    }
+
+    /// Rotate the last dimension of `x` (`[B, H, T, d]`).
+    pub fn apply(&self, x: &Tensor) -> Tensor {
+        let half = x.size()[3] / 2;
+        let (x1, x2) = (x.narrow(-1, 0, half), x.narrow(-1, half, half));
+        Tensor::cat(&[&x1 * &self.cos - &x2 * &self.sin, &x2 * &self.cos + &x1 * &self.sin], -1)
+    }
+}
+
+/// Rotate `x` (`[B, H, T, D]`) for positions `start..start + T`.
 pub fn rope(x: &Tensor, start: i64) -> Tensor {
     let size = x.size();
-    let (t, d) = (size[2], size[3]);
-    let half = d / 2;
-    let opts = (Kind::Float, x.device());
-    let inv = (Tensor::arange(half, opts) * (-2.0 * ROPE_BASE.ln() / d as f64)).exp();
-    let pos = Tensor::arange_start(start, start + t, opts);
-    let ang = pos.unsqueeze(1) * inv.unsqueeze(0); // [T, half]
-    let (cos, sin) = (ang.cos().to_kind(x.kind()), ang.sin().to_kind(x.kind()));
-    let x1 = x.narrow(-1, 0, half);
-    let x2 = x.narrow(-1, half, half);
-    Tensor::cat(&[&x1 * &cos - &x2 * &sin, &x2 * &cos + &x1 * &sin], -1)
+    Rope::new(start, size[2], size[3], x.device()).apply(x)
+}
+
+/// Where the new tokens of a forward pass sit: their rotary tables and, when they follow a
+/// cached prefix, the mask that lets each see the prefix and its own past.
+struct Positions {
+    rope: Rope,
+    mask: Option<Tensor>,
 }
 
 /// What a layer keeps between generation steps.
@@ -205,9 +226,10 @@ impl Transformer {
     #[allow(clippy::assign_op_pattern)]
     pub fn forward(&self, tokens: &Tensor, mut cache: Option<&mut [LayerCache]>, train: bool) -> Tensor {
         let mut x = Tensor::embedding(&self.embed, tokens, -1, false, false);
+        let pos = self.positions(tokens, cache.as_deref());
         for (i, b) in self.blocks.iter().enumerate() {
             let c = cache.as_deref_mut().map(|c| &mut c[i]);
-            let a = self.attention(b, &rms_norm(&x, &b.attn_norm), c, train);
+            let a = self.attention(b, &rms_norm(&x, &b.attn_norm), c, &pos, train);
             x = x + a;
             let hn = rms_norm(&x, &b.mlp_norm);
             let m = b.down.forward(&(b.gate.forward(&hn, train).silu() * b.up.forward(&hn, train)), train);
@@ -216,30 +238,39 @@ impl Transformer {
         rms_norm(&x, &self.norm).linear::<&Tensor>(&self.head, None)
     }
 
-    fn attention(&self, b: &Block, x: &Tensor, cache: Option<&mut LayerCache>, train: bool) -> Tensor {
+    fn positions(&self, tokens: &Tensor, cache: Option<&[LayerCache]>) -> Positions {
+        let t = tokens.size()[1];
+        let device = tokens.device();
+        // Every layer caches the same positions; the first tells how many.
+        let start = cache.and_then(|c| c.first()).and_then(|c| c.a.as_ref()).map_or(0, |a| match self.p.attention {
+            AttentionKind::Mla => a.size()[1],
+            _ => a.size()[2],
+        });
+        let d = match self.p.attention {
+            AttentionKind::Mla => self.p.rope_dim,
+            _ => self.p.head_dim(),
+        } as i64;
+        // Causal within the new tokens; a cached prefix is visible to all of them.
+        let mask = (t > 1 && start > 0).then(|| {
+            let q_pos = Tensor::arange_start(start, start + t, (Kind::Int64, device)).unsqueeze(1);
+            Tensor::arange(start + t, (Kind::Int64, device)).unsqueeze(0).le_tensor(&q_pos)
+        });
+        Positions { rope: Rope::new(start, t, d, device), mask }
+    }
+
+    fn attention(&self, b: &Block, x: &Tensor, cache: Option<&mut LayerCache>, pos: &Positions, train: bool) -> Tensor {
         let size = x.size();
         let (bsz, t) = (size[0], size[1]);
         let (h, hd) = (self.p.heads as i64, self.p.head_dim() as i64);
-        let start = cache.as_ref().map_or(0, |c| match &self.p.attention {
-            AttentionKind::Mla => c.a.as_ref().map_or(0, |a| a.size()[1]),
-            _ => c.a.as_ref().map_or(0, |a| a.size()[2]),
-        });
-        // Causal within the new tokens; a cached prefix is visible to all of them.
-        let causal = t > 1;
-        let mask = (causal && start > 0).then(|| {
-            let total = start + t;
-            let q_pos = Tensor::arange_start(start, total, (Kind::Int64, x.device())).unsqueeze(1);
-            let k_pos = Tensor::arange(total, (Kind::Int64, x.device())).unsqueeze(0);
-            k_pos.le_tensor(&q_pos)
-        });
-        let sdpa = |q: &Tensor, k: &Tensor, v: &Tensor, gqa: bool| match &mask {
+        let (causal, mask, rope) = (t > 1, &pos.mask, |x: &Tensor| pos.rope.apply(x));
+        let sdpa = |q: &Tensor, k: &Tensor, v: &Tensor, gqa: bool| match mask {
             Some(m) => Tensor::scaled_dot_product_attention(q, k, v, Some(m), 0.0, false, None, gqa),
             None => Tensor::scaled_dot_product_attention::<Tensor>(q, k, v, None, 0.0, causal, None, gqa),
         };
         let out = match &b.attn {
             Attn::Grouped { q, k, v, o: _, kv_heads } => {
-                let q = rope(&q.forward(x, train).view([bsz, t, h, hd]).transpose(1, 2), start);
-                let mut k = rope(&k.forward(x, train).view([bsz, t, *kv_heads, hd]).transpose(1, 2), start);
+                let q = rope(&q.forward(x, train).view([bsz, t, h, hd]).transpose(1, 2));
+                let mut k = rope(&k.forward(x, train).view([bsz, t, *kv_heads, hd]).transpose(1, 2));
                 let mut v = v.forward(x, train).view([bsz, t, *kv_heads, hd]).transpose(1, 2);
                 if let Some(c) = cache {
                     k = LayerCache::append(&mut c.a, k, 2);
@@ -260,10 +291,10 @@ impl Transformer {
                 let (r, rd) = (*rank, *rope_dim);
                 let qa = q.forward(x, train).view([bsz, t, h, hd + rd]).transpose(1, 2);
                 let q_nope = qa.narrow(-1, 0, hd);
-                let q_rope = rope(&qa.narrow(-1, hd, rd), start);
+                let q_rope = rope(&qa.narrow(-1, hd, rd));
                 let kv = dkv.forward(x, train);
                 let mut latent = rms_norm(&kv.narrow(-1, 0, r), kv_norm);
-                let mut k_rope = rope(&kv.narrow(-1, r, rd).unsqueeze(1), start); // [B, 1, T, rd]
+                let mut k_rope = rope(&kv.narrow(-1, r, rd).unsqueeze(1)); // [B, 1, T, rd]
                 if let Some(c) = cache {
                     latent = LayerCache::append(&mut c.a, latent, 1);
                     k_rope = LayerCache::append(&mut c.b, k_rope, 2);

@@ -106,8 +106,8 @@ fn train(job: &TorchJob, out: &mut dyn Out, stop: &AtomicBool, t: &dyn Fn() -> u
         _ => None,
     };
     let trainable_store = built.adapters.as_ref().unwrap_or(&built.base);
-    let params_total = built.base.variables().values().map(Tensor::numel).sum::<usize>() as i64
-        + built.adapters.as_ref().map_or(0, |a| a.variables().values().map(Tensor::numel).sum::<usize>() as i64);
+    let all = |vs: &nn::VarStore| model::count(&vs.variables().into_values().collect::<Vec<_>>());
+    let params_total = all(&built.base) + built.adapters.as_ref().map_or(0, all);
     let params_trainable = model::count(&trainable_store.trainable_variables());
     let mut opt = nn::AdamW { beta1: 0.9, beta2: 0.95, wd: p.weight_decay, eps: 1e-8, amsgrad: false }
         .build(trainable_store, p.learning_rate)
@@ -126,17 +126,10 @@ fn train(job: &TorchJob, out: &mut dyn Out, stop: &AtomicBool, t: &dyn Fn() -> u
         ),
         t_ms: t(),
     });
-    let mut rng_state = job.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut pick = |n: usize, k: usize| -> Vec<usize> {
-        // xorshift sampling of example indices (with replacement), seeded.
-        (0..k)
-            .map(|_| {
-                rng_state ^= rng_state << 13;
-                rng_state ^= rng_state >> 7;
-                rng_state ^= rng_state << 17;
-                (rng_state % n.max(1) as u64) as usize
-            })
-            .collect()
+    // Examples are drawn (with replacement) by torch's generator, seeded above like the text
+    // windows.
+    let pick = |n: usize, k: usize| -> Vec<usize> {
+        Vec::<i64>::try_from(Tensor::randint(n.max(1) as i64, [k as i64], (Kind::Int64, Device::Cpu))).unwrap_or_default().into_iter().map(|i| i as usize).collect()
     };
     let mut last_eval = Metrics::new();
     let mut last_train = Metrics::new();

@@ -176,15 +176,11 @@ pub fn auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
     if n_pos == 0 || n_neg == 0 {
         return None;
     }
-    // (score, positive) pairs sorted by score; unstable is enough: tied scores share their
-    // average rank below.
+    // (score, positive) pairs sorted by score (a radix sort: the runner scores every round, and
+    // this is several times faster than a comparison sort); tied scores share their average
+    // rank below.
     let mut pairs: Vec<(f64, bool)> = scores.iter().copied().zip(positive.iter().copied()).collect();
-    if pairs.len() > 50_000 {
-        use rayon::slice::ParallelSliceMut;
-        pairs.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-    } else {
-        pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-    }
+    radsort::sort_by_key(&mut pairs, |p| p.0);
     let mut rank_sum = 0.0;
     let mut i = 0;
     while i < pairs.len() {

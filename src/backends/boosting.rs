@@ -210,13 +210,35 @@ impl Tracked {
     }
 }
 
+/// Add each leaf's value to output `k` of its rows' margins; `leaves` are disjoint ranges of
+/// `idx`, which holds distinct rows (a tree's partition of its fitting rows).
+fn add_leaf_values(margins: &mut [f64], idx: &[u32], leaves: &[hist::LeafRows], values: &[f64], outputs: usize, k: usize) {
+    /// The margins, written by tasks that each own a disjoint set of rows.
+    struct Shared(*mut f64);
+    // SAFETY: tasks write disjoint elements (below); nothing reads them meanwhile.
+    unsafe impl Sync for Shared {}
+    let len = margins.len();
+    let shared = Shared(margins.as_mut_ptr());
+    let shared = &shared;
+    leaves.par_iter().for_each(|&(li, s, e)| {
+        let v = values[li as usize];
+        for &row in &idx[s..e] {
+            let i = row as usize * outputs + k;
+            assert!(i < len, "leaf rows lie inside the margins");
+            // SAFETY: in bounds (just asserted), and no other task writes this element: the
+            // leaf ranges are disjoint and `idx` holds each row once.
+            unsafe { *shared.0.add(i) += v };
+        }
+    });
+}
+
 /// Native gradient boosting as a step-wise trainer: one round per step.
 pub struct BoostingTrainer {
     p: BoostingParams,
     model: Gbdt,
     cuts: Cuts,
-    y: Array1<f64>,
-    weights: Option<Array1<f64>>,
+    y: Vec<f64>,
+    weights: Option<Vec<f64>>,
     /// Training rows the trees are fitted on (sorted); the rest of the set is validation.
     fit_rows: Vec<u32>,
     valid_rows: Vec<usize>,
@@ -300,8 +322,8 @@ impl BoostingTrainer {
             stats: vec![0.0; n * 2],
             train: Tracked::new(binned, &base),
             test,
-            y: data.y.clone(),
-            weights: data.weights.clone(),
+            y: data.y.to_vec(),
+            weights: data.weights.as_ref().map(|w| w.to_vec()),
             fit_rows: fit.iter().map(|&i| i as u32).collect(),
             valid_rows: valid,
             cuts,
@@ -320,35 +342,57 @@ impl BoostingTrainer {
         &self.model
     }
 
-    /// Gradient and hessian of every fitting row for output `k`, into `self.stats`.
+    /// Gradient and hessian of every fitting row for output `k`, into `self.stats`: blocks of
+    /// rows in parallel, each a tight loop for its loss.
     fn gradients(&mut self, k: usize) {
+        const BLOCK: usize = 8192;
         let out = self.model.outputs;
-        let (y, m, wts) = (&self.y, &self.train.margins, &self.weights);
+        let (y, m) = (&self.y, &self.train.margins);
+        let wts = self.weights.as_deref();
         let loss = self.model.loss;
-        self.stats.par_chunks_mut(2).enumerate().with_min_len(1024).for_each(|(i, gh)| {
-            let w = wts.as_ref().map_or(1.0, |w| w[i]);
-            let (g, h) = match loss {
+        self.stats.par_chunks_mut(2 * BLOCK).enumerate().for_each(|(b, gh)| {
+            let start = b * BLOCK;
+            let y = &y[start..start + gh.len() / 2];
+            match loss {
                 Loss::BinaryLogistic => {
-                    let p = sigmoid(m[i]);
-                    (p - y[i], (p * (1.0 - p)).max(1e-16))
+                    for ((gh, &m), &y) in gh.chunks_exact_mut(2).zip(&m[start..]).zip(y) {
+                        let p = sigmoid(m);
+                        gh[0] = p - y;
+                        gh[1] = (p * (1.0 - p)).max(1e-16);
+                    }
                 }
                 Loss::Softmax => {
-                    let mm = &m[i * out..(i + 1) * out];
-                    let mx = mm.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    let z: f64 = mm.iter().map(|v| (v - mx).exp()).sum();
-                    let p = (mm[k] - mx).exp() / z;
-                    let t = if y[i] as usize == k { 1.0 } else { 0.0 };
-                    (p - t, (2.0 * p * (1.0 - p)).max(1e-16))
+                    for (i, (gh, &y)) in gh.chunks_exact_mut(2).zip(y).enumerate() {
+                        let mm = &m[(start + i) * out..(start + i + 1) * out];
+                        let mx = mm.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        let z: f64 = mm.iter().map(|v| (v - mx).exp()).sum();
+                        let p = (mm[k] - mx).exp() / z;
+                        let t = if y as usize == k { 1.0 } else { 0.0 };
+                        gh[0] = p - t;
+                        gh[1] = (2.0 * p * (1.0 - p)).max(1e-16);
+                    }
                 }
-                Loss::SquaredError => (m[i] - y[i], 1.0),
+                Loss::SquaredError => {
+                    for ((gh, &m), &y) in gh.chunks_exact_mut(2).zip(&m[start..]).zip(y) {
+                        gh[0] = m - y;
+                        gh[1] = 1.0;
+                    }
+                }
                 Loss::PseudoHuber => {
-                    let r = m[i] - y[i];
-                    let s = 1.0 + r * r;
-                    (r / s.sqrt(), 1.0 / (s * s.sqrt()))
+                    for ((gh, &m), &y) in gh.chunks_exact_mut(2).zip(&m[start..]).zip(y) {
+                        let r = m - y;
+                        let s = 1.0 + r * r;
+                        gh[0] = r / s.sqrt();
+                        gh[1] = 1.0 / (s * s.sqrt());
+                    }
                 }
-            };
-            gh[0] = w * g;
-            gh[1] = w * h;
+            }
+            if let Some(w) = wts {
+                for (gh, &w) in gh.chunks_exact_mut(2).zip(&w[start..]) {
+                    gh[0] *= w;
+                    gh[1] *= w;
+                }
+            }
         });
     }
 
@@ -411,13 +455,9 @@ impl Trainer for BoostingTrainer {
             };
             self.gradients(k);
             let (tree, leaf_rows) = hist::grow(&self.train.binned, &self.cuts, rows, &self.stats, &crit, &Features::Fixed(feats), &shape, &mut self.ws);
-            // Fitting rows: straight from the leaf ranges. Other rows: walk the tree.
-            for (li, s, e) in leaf_rows {
-                let v = tree.values[li as usize];
-                for &row in &self.ws.idx[s..e] {
-                    self.train.margins[row as usize * out_k + k] += v;
-                }
-            }
+            // Fitting rows: straight from the leaf ranges, in parallel over leaves. Other rows:
+            // walk the tree.
+            add_leaf_values(&mut self.train.margins, &self.ws.idx, &leaf_rows, &tree.values, out_k, k);
             if partial {
                 self.train.add(&tree, k, out_k, Some(&self.in_sample));
             }

@@ -10,10 +10,11 @@ pub mod table;
 
 use crate::error::{quote, InputError};
 use ndarray::{Array1, Array2, Axis};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use table::{RawTable, RawValues};
+use table::{RawColumn, RawTable, RawValues};
 
 /// The learning problem a dataset poses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -343,7 +344,7 @@ impl Encoder {
             let col = t.column(name).expect("checked above");
             let code = match &col.values {
                 RawValues::Numeric(v) => {
-                    let (s, n) = v.iter().flatten().fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+                    let (s, n) = v.iter().filter(|x| !x.is_nan()).fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
                     ColumnCode::Numeric { fill: if n > 0 { s / n as f64 } else { 0.0 } }
                 }
                 RawValues::Text(v) => {
@@ -391,7 +392,7 @@ impl Encoder {
             }
             Task::Classification => match &target.values {
                 RawValues::Numeric(v) => {
-                    let mut u: Vec<f64> = v.iter().flatten().copied().collect();
+                    let mut u: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
                     u.sort_by(f64::total_cmp);
                     u.dedup();
                     if u.iter().any(|x| x.fract() != 0.0) && u.len() > 20 {
@@ -425,6 +426,78 @@ impl Encoder {
         Ok(Encoder { features, classes, target: cfg.target.clone(), task: cfg.task, encoding: cfg.encoding, missing: cfg.missing })
     }
 
+    /// The class number of a label of row `r`, or the error that it never occurs in training.
+    fn class_of(&self, label: &str, t: &RawTable, r: usize, src: &str) -> Result<usize, InputError> {
+        self.classes.iter().position(|c| c == label).ok_or_else(|| {
+            InputError::new(format!(
+                "{}: class {} does not occur in the training data; classes: {}",
+                t.where_row(r),
+                quote(label),
+                self.classes.join(", ")
+            ))
+            .file(src)
+            .field(format!("column '{}'", self.target))
+        })
+    }
+
+    /// Write one source column's feature values for rows `rows` into a block of the feature
+    /// matrix (`width` columns per row, this column's first at `j`).
+    #[allow(clippy::too_many_arguments)]
+    fn fill(&self, t: &RawTable, src: &str, col: &RawColumn, code: &ColumnCode, j: usize, width: usize, rows: &[usize], out: &mut [f64]) -> Result<(), InputError> {
+        let keep_missing = self.missing == Missing::Keep;
+        match (code, &col.values) {
+            (ColumnCode::Numeric { fill }, RawValues::Numeric(v)) => {
+                let fill = if keep_missing { f64::NAN } else { *fill };
+                for (o, &r) in out.chunks_exact_mut(width).zip(rows) {
+                    o[j] = if v[r].is_nan() { fill } else { v[r] };
+                }
+            }
+            (ColumnCode::Numeric { fill }, RawValues::Text(v)) => {
+                for (o, &r) in out.chunks_exact_mut(width).zip(rows) {
+                    o[j] = match &v[r] {
+                        None if keep_missing => f64::NAN,
+                        None => *fill,
+                        Some(s) => parse_num(s).ok_or_else(|| {
+                            InputError::new(format!("{}: {} is not a number", t.where_row(r), quote(s))).file(src).field(format!("column '{}'", col.name))
+                        })?,
+                    };
+                }
+            }
+            (ColumnCode::Categories { cats, fill }, values) => {
+                let text = |r: usize| -> Option<String> {
+                    match values {
+                        RawValues::Text(v) => v[r].clone(),
+                        RawValues::Numeric(v) => (!v[r].is_nan()).then(|| label_of(v[r])),
+                    }
+                };
+                let n_cols = if self.encoding == Encoding::OneHot { cats.len() } else { 1 };
+                for (o, &r) in out.chunks_exact_mut(width).zip(rows) {
+                    let Some(s) = text(r).or_else(|| (!keep_missing).then(|| fill.clone())) else {
+                        o[j..j + n_cols].iter_mut().for_each(|v| *v = f64::NAN);
+                        continue;
+                    };
+                    let idx = cats.binary_search(&s).ok();
+                    match (self.encoding, idx) {
+                        (Encoding::OneHot, Some(k)) => o[j + k] = 1.0,
+                        (Encoding::OneHot, None) => {} // unseen category: all zeros
+                        (Encoding::Ordinal, Some(k)) => o[j] = k as f64,
+                        (Encoding::Ordinal, None) => {
+                            return Err(InputError::new(format!(
+                                "{}: category {} does not occur in the training data; known: {}",
+                                t.where_row(r),
+                                quote(&s),
+                                cats.join(", ")
+                            ))
+                            .file(src)
+                            .field(format!("column '{}'", col.name)))
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn feature_names(&self, enc: Encoding) -> Vec<String> {
         let mut out = Vec::new();
         for (name, code) in &self.features {
@@ -454,9 +527,16 @@ impl Encoder {
             let col = t.column(n).ok_or_else(|| InputError::new(format!("column {} is not in {src}", quote(n))).file(src).detail(allowed_columns(t)))?;
             cols.push((col, c));
         }
-        // Missing values.
+        // Missing values: the rows to keep (all of them when no cell is missing).
+        let target_has_missing = need_target && target.is_some_and(|c| c.has_missing());
         let mut keep = Vec::with_capacity(t.height);
-        for r in 0..t.height {
+        let rows_to_check = if target_has_missing || cols.iter().any(|(c, _)| c.has_missing()) {
+            0..t.height
+        } else {
+            keep.extend(0..t.height);
+            0..0
+        };
+        for r in rows_to_check {
             let target_missing = need_target && target.is_some_and(|c| c.is_missing(r));
             let feat_missing = cols.iter().find(|(c, _)| c.is_missing(r));
             match cfg.missing {
@@ -480,95 +560,68 @@ impl Encoder {
             return Err(InputError::new("no rows are left after dropping missing values").file(src).field("data.missing"));
         }
         let names = self.feature_names(cfg.encoding);
+        let width = names.len().max(1);
         let mut x = Array2::<f64>::zeros((keep.len(), names.len()));
-        let mut j = 0;
-        for (col, code) in &cols {
-            match (code, &col.values) {
-                (ColumnCode::Numeric { fill }, RawValues::Numeric(v)) => {
-                    let fill = if cfg.missing == Missing::Keep { f64::NAN } else { *fill };
-                    for (i, &r) in keep.iter().enumerate() {
-                        x[[i, j]] = v[r].unwrap_or(fill);
+        // Each source column's first feature column.
+        let offsets: Vec<usize> = cols
+            .iter()
+            .scan(0, |j, (_, code)| {
+                let at = *j;
+                *j += match code {
+                    ColumnCode::Categories { cats, .. } if cfg.encoding == Encoding::OneHot => cats.len(),
+                    _ => 1,
+                };
+                Some(at)
+            })
+            .collect();
+        // Blocks of rows in parallel, each written row by row (in cache); the first error in
+        // row order wins, whatever the thread count.
+        const BLOCK: usize = 4096;
+        if let Some(out) = x.as_slice_mut().filter(|o| !o.is_empty()) {
+            let results: Vec<Result<(), InputError>> = out
+                .par_chunks_mut(BLOCK * width)
+                .zip(keep.par_chunks(BLOCK))
+                .map(|(out, rows)| {
+                    for ((col, code), &j) in cols.iter().zip(&offsets) {
+                        self.fill(t, src, col, code, j, width, rows, out)?;
                     }
-                    j += 1;
-                }
-                (ColumnCode::Numeric { fill }, RawValues::Text(v)) => {
-                    for (i, &r) in keep.iter().enumerate() {
-                        x[[i, j]] = match &v[r] {
-                            None if cfg.missing == Missing::Keep => f64::NAN,
-                            None => *fill,
-                            Some(s) => parse_num(s).ok_or_else(|| {
-                                InputError::new(format!("{}: {} is not a number", t.where_row(r), quote(s)))
-                                    .file(src)
-                                    .field(format!("column '{}'", col.name))
-                            })?,
-                        };
-                    }
-                    j += 1;
-                }
-                (ColumnCode::Categories { cats, fill }, values) => {
-                    let text = |r: usize| -> Option<String> {
-                        match values {
-                            RawValues::Text(v) => v[r].clone(),
-                            RawValues::Numeric(v) => v[r].map(label_of),
-                        }
-                    };
-                    let width = if cfg.encoding == Encoding::OneHot { cats.len() } else { 1 };
-                    for (i, &r) in keep.iter().enumerate() {
-                        if cfg.missing == Missing::Keep && text(r).is_none() {
-                            for c in 0..width {
-                                x[[i, j + c]] = f64::NAN;
-                            }
-                            continue;
-                        }
-                        let s = text(r).unwrap_or_else(|| fill.clone());
-                        let idx = cats.binary_search(&s).ok();
-                        match (cfg.encoding, idx) {
-                            (Encoding::OneHot, Some(k)) => x[[i, j + k]] = 1.0,
-                            (Encoding::OneHot, None) => {} // unseen category: all zeros
-                            (Encoding::Ordinal, Some(k)) => x[[i, j]] = k as f64,
-                            (Encoding::Ordinal, None) => {
-                                return Err(InputError::new(format!(
-                                    "{}: category {} does not occur in the training data; known: {}",
-                                    t.where_row(r),
-                                    quote(&s),
-                                    cats.join(", ")
-                                ))
-                                .file(src)
-                                .field(format!("column '{}'", col.name)))
-                            }
-                        }
-                    }
-                    j += if cfg.encoding == Encoding::OneHot { cats.len() } else { 1 };
-                }
-            }
+                    Ok(())
+                })
+                .collect();
+            results.into_iter().collect::<Result<Vec<()>, _>>()?;
         }
         // Target.
         let mut y = Array1::<f64>::zeros(keep.len());
+        // Numeric class labels seen so far and their class (labels are few; formatting each
+        // row's label anew is most of the cost on large files).
+        let mut seen: Vec<(u64, usize)> = Vec::new();
         for (i, &r) in keep.iter().enumerate() {
             let Some(target) = target else {
                 y[i] = f64::NAN;
                 continue;
             };
             y[i] = match (cfg.task, &target.values) {
-                (Task::Regression, RawValues::Numeric(v)) => v[r].unwrap_or(f64::NAN),
+                (Task::Regression, RawValues::Numeric(v)) => v[r],
+                (Task::Classification, RawValues::Numeric(v)) if !v[r].is_nan() => {
+                    match seen.iter().find(|(b, _)| *b == v[r].to_bits()) {
+                        Some(&(_, k)) => k as f64,
+                        None => {
+                            let k = self.class_of(&label_of(v[r]), t, r, src)?;
+                            if seen.len() < 64 {
+                                seen.push((v[r].to_bits(), k));
+                            }
+                            k as f64
+                        }
+                    }
+                }
                 (Task::Regression, RawValues::Text(v)) => v[r].as_deref().and_then(parse_num).unwrap_or(f64::NAN),
                 (Task::Classification, vals) => {
                     let label = match vals {
-                        RawValues::Numeric(v) => v[r].map(label_of),
+                        RawValues::Numeric(v) => (!v[r].is_nan()).then(|| label_of(v[r])),
                         RawValues::Text(v) => v[r].clone(),
                     }
                     .unwrap_or_default();
-                    let k = self.classes.iter().position(|c| *c == label).ok_or_else(|| {
-                        InputError::new(format!(
-                            "{}: class {} does not occur in the training data; classes: {}",
-                            t.where_row(r),
-                            quote(&label),
-                            self.classes.join(", ")
-                        ))
-                        .file(src)
-                        .field(format!("column '{}'", cfg.target))
-                    })?;
-                    k as f64
+                    self.class_of(&label, t, r, src)? as f64
                 }
             };
         }

@@ -6,10 +6,10 @@ use polars::prelude::*;
 use std::fs::File;
 use std::path::Path;
 
-/// One column as read: numbers (NaN read as missing) or text.
+/// One column as read: numbers (a missing cell, or NaN, is NaN) or text.
 #[derive(Debug, Clone)]
 pub enum RawValues {
-    Numeric(Vec<Option<f64>>),
+    Numeric(Vec<f64>),
     Text(Vec<Option<String>>),
 }
 
@@ -22,9 +22,16 @@ pub struct RawColumn {
 }
 
 impl RawColumn {
+    /// Whether any cell of the column is missing.
+    pub fn has_missing(&self) -> bool {
+        match &self.values {
+            RawValues::Numeric(v) => v.iter().any(|x| x.is_nan()),
+            RawValues::Text(v) => v.iter().any(Option::is_none),
+        }
+    }
     pub fn is_missing(&self, row: usize) -> bool {
         match &self.values {
-            RawValues::Numeric(v) => v[row].is_none(),
+            RawValues::Numeric(v) => v[row].is_nan(),
             RawValues::Text(v) => v[row].is_none(),
         }
     }
@@ -59,6 +66,16 @@ impl RawTable {
 /// Strings read as missing in CSV files.
 const NULLS: [&str; 6] = ["", "NA", "NaN", "nan", "null", "NULL"];
 
+/// Rows a CSV file's column types are first inferred from (polars' own default is 100).
+const INFER_ROWS: usize = 1000;
+
+/// Whether a text column holds nothing but numbers (types inferred from too few rows).
+fn numbers_read_as_text(df: &DataFrame) -> bool {
+    df.columns().iter().any(|c| {
+        c.str().is_ok_and(|ca| ca.null_count() < ca.len() && ca.iter().flatten().all(|s| s.trim().parse::<f64>().is_ok()))
+    })
+}
+
 /// Read a polars DataFrame from a `.csv` or `.parquet` file.
 pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
@@ -66,14 +83,21 @@ pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
     match ext.as_str() {
         "csv" => {
             let nulls = NullValues::AllColumns(NULLS.iter().map(|s| PlSmallStr::from(*s)).collect());
-            CsvReadOptions::default()
-                .with_has_header(true)
-                .with_infer_schema_length(Some(100_000))
-                .map_parse_options(|o| o.with_null_values(Some(nulls.clone())))
-                .try_into_reader_with_file_path(Some(path.to_path_buf()))
-                .map_err(err)?
-                .finish()
-                .map_err(err)
+            let read = |infer: Option<usize>| {
+                CsvReadOptions::default()
+                    .with_has_header(true)
+                    .with_infer_schema_length(infer)
+                    .map_parse_options(|o| o.with_null_values(Some(nulls.clone())))
+                    .try_into_reader_with_file_path(Some(path.to_path_buf()))?
+                    .finish()
+            };
+            // Column types are inferred from the first rows; when that guess fails (a float or a
+            // word further down an integer column) or reads a column of numbers as text (empty
+            // at first), the file is read again with types inferred from every row.
+            match read(Some(INFER_ROWS)) {
+                Ok(df) if !numbers_read_as_text(&df) => Ok(df),
+                _ => read(None).map_err(err),
+            }
         }
         "parquet" | "pq" => {
             let f = File::open(path).map_err(|e| InputError::new(format!("cannot open the file: {e}")).file(path))?;
@@ -87,31 +111,39 @@ pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
 }
 
 /// Turn a DataFrame into typed columns: numbers and booleans as `f64`, strings as text.
+/// Columns are converted in parallel.
 pub fn from_frame(df: &DataFrame, path: &Path, has_lines: bool) -> Result<RawTable, InputError> {
-    let mut columns = Vec::with_capacity(df.width());
-    for col in df.columns() {
-        let name = col.name().to_string();
-        let dtype = col.dtype().clone();
-        let err = |e: PolarsError| InputError::new(format!("cannot convert: {e}")).file(path).field(format!("column '{name}'"));
-        let values = if dtype.is_primitive_numeric() || dtype.is_bool() {
-            let c = col.cast(&DataType::Float64).map_err(err)?;
-            let ca = c.f64().map_err(err)?;
-            RawValues::Numeric(ca.iter().map(|v| v.filter(|x| !x.is_nan())).collect())
-        } else if matches!(dtype, DataType::String) {
-            let ca = col.str().map_err(err)?;
-            RawValues::Text(ca.iter().map(|v| v.map(str::to_string)).collect())
-        } else {
-            let c = col.cast(&DataType::String).map_err(|_| {
-                InputError::new(format!("has type {dtype}, which ratlab cannot use as a feature or target"))
-                    .file(path)
-                    .field(format!("column '{name}'"))
-            })?;
-            let ca = c.str().map_err(err)?;
-            RawValues::Text(ca.iter().map(|v| v.map(str::to_string)).collect())
-        };
-        columns.push(RawColumn { name, dtype: dtype.to_string(), values });
-    }
+    use rayon::prelude::*;
+    let columns = df.columns().par_iter().map(|col| raw_column(col, path)).collect::<Vec<_>>().into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(RawTable { columns, height: df.height(), has_lines })
+}
+
+fn raw_column(col: &Column, path: &Path) -> Result<RawColumn, InputError> {
+    let name = col.name().to_string();
+    let dtype = col.dtype().clone();
+    let err = |e: PolarsError| InputError::new(format!("cannot convert: {e}")).file(path).field(format!("column '{name}'"));
+    let values = if dtype.is_primitive_numeric() || dtype.is_bool() {
+        let c = col.cast(&DataType::Float64).map_err(err)?;
+        let ca = c.f64().map_err(err)?;
+        let v: Vec<f64> = if ca.null_count() == 0 {
+            ca.into_no_null_iter().collect()
+        } else {
+            ca.iter().map(|v| v.unwrap_or(f64::NAN)).collect()
+        };
+        RawValues::Numeric(v)
+    } else if matches!(dtype, DataType::String) {
+        let ca = col.str().map_err(err)?;
+        RawValues::Text(ca.iter().map(|v| v.map(str::to_string)).collect())
+    } else {
+        let c = col.cast(&DataType::String).map_err(|_| {
+            InputError::new(format!("has type {dtype}, which ratlab cannot use as a feature or target"))
+                .file(path)
+                .field(format!("column '{name}'"))
+        })?;
+        let ca = c.str().map_err(err)?;
+        RawValues::Text(ca.iter().map(|v| v.map(str::to_string)).collect())
+    };
+    Ok(RawColumn { name, dtype: dtype.to_string(), values })
 }
 
 /// Read a file into a [`RawTable`].
@@ -154,6 +186,45 @@ pub fn write_columns(path: Option<&Path>, cols: Vec<(String, OutValues)>, out: &
                 "parquet" | "pq" => ParquetWriter::new(file()?).finish(&mut df).map(|_| ()).map_err(|e| fail(e).file(p)),
                 _ => Err(InputError::new(format!("unsupported output type '.{ext}'; expected .csv or .parquet")).file(p)),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Types are guessed from the first rows; a guess that later rows contradict falls back to
+    /// reading every row, so a late float, a late word and a column empty at first all come out
+    /// as they would from a full scan.
+    #[test]
+    fn late_floats_words_and_empty_starts_are_read_as_a_full_scan_would() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("late.csv");
+        let n = INFER_ROWS + 500;
+        let mut csv = String::from("ints,late_float,late_word,empty_first,label\n");
+        for i in 0..n {
+            let late = i >= INFER_ROWS + 100;
+            let float = if late { "2.5".to_string() } else { i.to_string() };
+            let word = if late && i % 2 == 0 { "seven".to_string() } else { i.to_string() };
+            let empty = if i < INFER_ROWS + 10 { String::new() } else { format!("{}.25", i) };
+            csv += &format!("{i},{float},{word},{empty},{}\n", if i % 3 == 0 { "a" } else { "b" });
+        }
+        std::fs::write(&path, csv).expect("written");
+        let t = read_table(&path).expect("readable");
+        assert_eq!(t.height, n);
+        let kind = |c: &str| match &t.column(c).expect("present").values {
+            RawValues::Numeric(v) => format!("numeric {}", v.iter().filter(|x| x.is_nan()).count()),
+            RawValues::Text(v) => format!("text {}", v.iter().filter(|x| x.is_none()).count()),
+        };
+        assert_eq!(kind("ints"), "numeric 0");
+        assert_eq!(kind("late_float"), "numeric 0");
+        assert_eq!(kind("late_word"), "text 0");
+        assert_eq!(kind("empty_first"), format!("numeric {}", INFER_ROWS + 10));
+        assert_eq!(kind("label"), "text 0");
+        match &t.column("late_float").expect("present").values {
+            RawValues::Numeric(v) => assert_eq!(v[n - 1], 2.5),
+            RawValues::Text(_) => unreachable!(),
         }
     }
 }

@@ -44,8 +44,9 @@ pub fn holdout(n: usize, test: f64, labels: Option<&[usize]>, seed: u64) -> (Vec
         te.extend_from_slice(&g[..k]);
         tr.extend_from_slice(&g[k..]);
     }
-    tr.sort_unstable();
-    te.sort_unstable();
+    // Radix sorts: a million shuffled indices sort several times faster than by comparison.
+    radsort::sort(&mut tr);
+    radsort::sort(&mut te);
     (tr, te)
 }
 

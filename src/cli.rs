@@ -59,6 +59,19 @@ pub enum Command {
         /// Run only the named run(s) of the experiment (repeatable).
         #[arg(long = "run", value_name = "NAME")]
         only: Vec<String>,
+        /// Run up to N runs (a search's trials) at once.
+        #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        jobs: u32,
+        /// List the runs and trials that would run, with their parameters, and run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run only trial I of each search (repeatable): the building block for running a
+        /// search on a cluster.
+        #[arg(long = "trial", value_name = "I")]
+        trials: Vec<usize>,
+        /// Most trials a search may expand to.
+        #[arg(long, value_name = "N", default_value_t = ratlab_max_trials())]
+        max_trials: usize,
     },
     /// Check experiment files (YAML, parameters, data files and columns) without running them.
     Validate {
@@ -160,7 +173,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         None => tui(vec![], PathBuf::from("runs")),
         Some(Command::Tui { experiments, out }) => tui(experiments, out),
         Some(Command::Validate { files }) => validate(&files),
-        Some(Command::Run { experiment, sets, out, format, only }) => run_cmd(&experiment, &sets, &out, format, &only),
+        Some(Command::Run { experiment, sets, out, format, only, jobs, dry_run, trials, max_trials }) => {
+            let opts = RunOpts { format, only, jobs: jobs as usize, dry_run, trials, max_trials };
+            run_cmd(&experiment, &sets, &out, &opts)
+        }
         Some(Command::Replay { run_dirs, speed, print }) => {
             if print || !std::io::stdout().is_terminal() {
                 replay(&run_dirs)
@@ -299,28 +315,121 @@ fn install_ctrlc(cancel: Arc<AtomicBool>) {
     });
 }
 
-fn run_cmd(path: &Path, sets: &[String], out: &Path, format: Format, only: &[String]) -> anyhow::Result<u8> {
-    let plan = plan::load(path, sets)?;
-    let indices: Option<Vec<usize>> = if only.is_empty() {
-        None
-    } else {
+/// How `ratlab run` was asked to run.
+struct RunOpts {
+    format: Format,
+    only: Vec<String>,
+    jobs: usize,
+    dry_run: bool,
+    trials: Vec<usize>,
+    max_trials: usize,
+}
+
+const fn ratlab_max_trials() -> usize {
+    plan::MAX_TRIALS
+}
+
+/// The runs `--run NAME` (a run, a search, or one trial) and `--trial I` select; `None` for all.
+fn select_runs(plan: &Plan, path: &Path, only: &[String], trials: &[usize]) -> Result<Option<Vec<usize>>, InputError> {
+    let mut picked: Vec<usize> = plan.runs.iter().map(|r| r.index).collect();
+    if !only.is_empty() {
         let mut v = Vec::new();
         for n in only {
-            match plan.runs.iter().find(|r| &r.name == n) {
-                Some(r) => v.push(r.index),
-                None => {
-                    return Err(InputError::new(format!(
-                        "no run named '{n}'; runs: {}",
-                        plan.runs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
-                    ))
-                    .file(path)
-                    .field("--run")
-                    .into())
+            let hits: Vec<usize> =
+                plan.runs.iter().filter(|r| &r.name == n || r.trial.as_ref().is_some_and(|t| &t.search == n)).map(|r| r.index).collect();
+            if hits.is_empty() {
+                let mut names: Vec<&str> = Vec::new();
+                for r in &plan.runs {
+                    let name = r.trial.as_ref().map_or(r.name.as_str(), |t| t.search.as_str());
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
                 }
+                return Err(InputError::new(format!("no run named '{n}'; runs: {}", names.join(", "))).file(path).field("--run"));
+            }
+            v.extend(hits);
+        }
+        picked.retain(|i| v.contains(i));
+    }
+    if !trials.is_empty() {
+        if plan.searches.is_empty() {
+            return Err(InputError::new("the experiment has no search; --trial picks trials of a run's search: section").file(path).field("--trial"));
+        }
+        let most = plan.runs.iter().filter_map(|r| r.trial.as_ref().map(|t| t.count)).max().unwrap_or(0);
+        if let Some(bad) = trials.iter().find(|&&t| t >= most) {
+            let counts: Vec<String> = plan.searches.iter().map(|s| format!("{} has {}", s.run, s.trials.len())).collect();
+            return Err(InputError::new(format!("there is no trial {bad}; trials are numbered from 0 ({})", counts.join(", "))).file(path).field("--trial"));
+        }
+        picked.retain(|&i| plan.runs.iter().find(|r| r.index == i).and_then(|r| r.trial.as_ref()).is_some_and(|t| trials.contains(&t.number)));
+    }
+    Ok((picked.len() != plan.runs.len()).then_some(picked))
+}
+
+/// `--dry-run`: what would run, with each run's seed and parameters.
+fn print_dry_run(plan: &Plan, indices: Option<&[usize]>, format: Format) -> anyhow::Result<()> {
+    let runs: Vec<&RunPlan> = plan.runs.iter().filter(|r| indices.is_none_or(|o| o.contains(&r.index))).collect();
+    match format {
+        Format::Json => {
+            let list: Vec<serde_json::Value> = runs
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "name": r.name,
+                        "algorithm": r.algorithm.as_str(),
+                        "backend": r.backend.as_str(),
+                        "seed": r.seed,
+                        "params": r.params_json,
+                        "trial": r.trial.as_ref().map(|t| serde_json::json!({"search": t.search, "number": t.number, "values": t.values})),
+                    })
+                })
+                .collect();
+            outln!("{}", serde_json::to_string_pretty(&serde_json::json!({"experiment": plan.name, "dry_run": true, "runs": list}))?);
+        }
+        Format::Text => {
+            outln!("{} — {} run(s) would run (nothing runs with --dry-run)", plan.name, runs.len());
+            let w = runs.iter().map(|r| r.name.len()).max().unwrap_or(3);
+            for r in runs {
+                let shown = match &r.trial {
+                    Some(t) => t.values.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "),
+                    None => String::new(),
+                };
+                outln!("  {:<w$}  {:<20} {:<9} seed {:<20} {shown}", r.name, r.algorithm.as_str(), r.backend.as_str(), r.seed);
             }
         }
-        Some(v)
-    };
+    }
+    Ok(())
+}
+
+/// Each search's best finished trial by its metric: (run, value).
+fn search_bests(plan: &Plan, rows: &[(RunPlan, Summary, PathBuf)]) -> Vec<(plan::SearchPlan, Option<(String, f64)>)> {
+    plan.searches
+        .iter()
+        .map(|sp| {
+            let m = sp.metric;
+            let mut best: Option<(String, f64)> = None;
+            for (r, s, _) in rows {
+                if !sp.trials.contains(&r.index) || s.status != Status::Finished {
+                    continue;
+                }
+                let Some(&v) = s.metrics.get(m.as_str()).filter(|v| v.is_finite()) else { continue };
+                let better = best.as_ref().is_none_or(|(_, b)| if m.higher_is_better() { v > *b } else { v < *b });
+                if better {
+                    best = Some((r.name.clone(), v));
+                }
+            }
+            (sp.clone(), best)
+        })
+        .collect()
+}
+
+fn run_cmd(path: &Path, sets: &[String], out: &Path, o: &RunOpts) -> anyhow::Result<u8> {
+    let format = o.format;
+    let plan = plan::load_with(path, sets, o.max_trials)?;
+    let indices = select_runs(&plan, path, &o.only, &o.trials)?;
+    if o.dry_run {
+        print_dry_run(&plan, indices.as_deref(), format)?;
+        return Ok(0);
+    }
     let prepared = plan.prepare()?;
     std::fs::create_dir_all(out).map_err(|e| InputError::new(format!("cannot create the output directory: {e}")).file(out).field("--out"))?;
     let yaml = serde_saphyr::to_string(&plan.resolved).map_err(|e| anyhow::anyhow!("cannot render the resolved experiment: {e}"))?;
@@ -330,7 +439,7 @@ fn run_cmd(path: &Path, sets: &[String], out: &Path, format: Format, only: &[Str
     let mut console = Console::new(format);
     let summaries = {
         let mut tee = Tee(vec![&mut store, &mut console]);
-        runner::run_plan(&plan, prepared.as_ref(), indices.as_deref(), &mut tee, &cancel)
+        runner::run_plan_jobs(&plan, prepared.as_ref(), indices.as_deref(), o.jobs, &mut tee, &cancel)
     };
     if let Some(e) = &store.error {
         anyhow::bail!("{e}");
@@ -348,20 +457,49 @@ fn run_cmd(path: &Path, sets: &[String], out: &Path, format: Format, only: &[Str
             let runs: Vec<serde_json::Value> = rows
                 .iter()
                 .map(|(r, s, dir)| {
-                    serde_json::json!({
+                    let mut v = serde_json::json!({
                         "name": r.name,
                         "algorithm": r.algorithm.as_str(),
                         "backend": r.backend.as_str(),
                         "status": s.status.as_str(),
                         "metrics": s.metrics,
                         "dir": dir.display().to_string(),
-                    })
+                    });
+                    if let Some(t) = &r.trial {
+                        v["trial"] = serde_json::json!({"search": t.search, "number": t.number, "values": t.values});
+                        v["seed"] = serde_json::json!(r.seed);
+                    }
+                    v
                 })
                 .collect();
-            let doc = serde_json::json!({"experiment": plan.name, "runs": runs});
+            let mut doc = serde_json::json!({"experiment": plan.name, "runs": runs});
+            if !plan.searches.is_empty() {
+                let searches: Vec<serde_json::Value> = search_bests(&plan, &rows)
+                    .into_iter()
+                    .map(|(sp, best)| {
+                        serde_json::json!({
+                            "name": sp.run,
+                            "method": sp.method.as_str(),
+                            "metric": sp.metric.as_str(),
+                            "trials": sp.trials.len(),
+                            "best": best.map(|(run, value)| serde_json::json!({"run": run, "metric": sp.metric.as_str(), "value": value})),
+                        })
+                    })
+                    .collect();
+                doc["searches"] = serde_json::Value::Array(searches);
+            }
             outln!("{}", serde_json::to_string_pretty(&doc)?);
         }
-        Format::Text => print_table(&plan, &rows),
+        Format::Text => {
+            print_table(&plan, &rows);
+            for (sp, best) in search_bests(&plan, &rows) {
+                let n = rows.iter().filter(|(r, _, _)| sp.trials.contains(&r.index)).count();
+                match best {
+                    Some((run, v)) => outln!("  search {} ({}, {n} trial(s) run): best {run} with {} {}", sp.run, sp.method.as_str(), sp.metric.as_str(), fmt_num(v)),
+                    None => outln!("  search {} ({}, {n} trial(s) run): no trial finished with {}", sp.run, sp.method.as_str(), sp.metric.as_str()),
+                }
+            }
+        }
     }
     let all_ok = rows.iter().all(|(_, s, _)| s.status == Status::Finished);
     Ok(if all_ok { 0 } else { 1 })

@@ -11,6 +11,7 @@ mod lm;
 mod logistic;
 mod pca;
 mod records;
+mod search;
 mod trees;
 mod tui;
 

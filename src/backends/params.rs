@@ -371,7 +371,8 @@ pub fn allowed(kind: &ParamKind) -> String {
     }
 }
 
-fn show(v: &Value) -> String {
+/// A value as the user wrote it, for messages.
+pub fn show(v: &Value) -> String {
     match v {
         Value::String(s) => format!("'{s}'"),
         other => other.to_string(),

@@ -3,7 +3,7 @@
 //! allowed. Nothing runs until the whole file is valid.
 
 use super::overrides;
-use super::spec::{DataSpec, ExperimentSpec, GenerateSpec, RunSpec, S};
+use super::spec::{DataSpec, ExperimentSpec, GenerateSpec, RunSpec, SearchSpec, S};
 use crate::backends::params::{self, backend_limit, check_value, default_value, AlgoParams, ParamMap};
 use crate::backends::{Algorithm, Backend, Task};
 use crate::data::lm::{LmDataConfig, LmFormat};
@@ -23,6 +23,8 @@ pub struct Plan {
     pub data: Option<DataConfig>,
     pub metrics: Vec<Metric>,
     pub runs: Vec<RunPlan>,
+    /// The searches among the runs, in file order.
+    pub searches: Vec<SearchPlan>,
     /// The file it came from.
     pub source: PathBuf,
     /// The experiment as it will run: overrides applied, seed filled in, data paths absolute.
@@ -84,7 +86,12 @@ impl Plan {
 /// One validated run.
 #[derive(Debug, Clone)]
 pub struct RunPlan {
+    /// Position in [`Plan::runs`] (a search's trials each have their own).
     pub index: usize,
+    /// Position of the run in the file's `runs` list (shared by a search's trials).
+    pub spec_index: usize,
+    /// The trial of a search this run is, if it is one.
+    pub trial: Option<Trial>,
     pub name: String,
     pub algorithm: Algorithm,
     pub backend: Backend,
@@ -100,6 +107,49 @@ pub struct RunPlan {
     /// A language-model run's data and starting checkpoint (transformer runs only).
     pub lm: Option<LmRun>,
 }
+
+/// One trial of a search: the search (its run's name), the trial's number among how many, and
+/// the values it tries of the searched parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trial {
+    pub search: String,
+    pub number: usize,
+    pub count: usize,
+    pub values: serde_json::Map<String, Value>,
+}
+
+/// How a search picks its trials' values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchMethod {
+    /// Every combination of the lists.
+    Grid,
+    /// The lists walked together: trial i takes the i-th value of each.
+    Zip,
+    /// Values drawn from the distributions (or uniformly from the lists), seeded.
+    Random,
+}
+
+impl SearchMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchMethod::Grid => "grid",
+            SearchMethod::Zip => "zip",
+            SearchMethod::Random => "random",
+        }
+    }
+}
+
+/// A search of the plan: its trials (positions in [`Plan::runs`]) and what "best" means.
+#[derive(Debug, Clone)]
+pub struct SearchPlan {
+    pub run: String,
+    pub method: SearchMethod,
+    pub metric: Metric,
+    pub trials: Vec<usize>,
+}
+
+/// Most trials a search may expand to unless `--max-trials` says otherwise.
+pub const MAX_TRIALS: usize = 10_000;
 
 /// What a language-model run learns from and starts from.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,10 +176,15 @@ impl Plan {
 /// Read, parse and validate an experiment file, with `--set KEY=VALUE` overrides applied, and
 /// fill in [`Plan::resolved`].
 pub fn load(path: &Path, sets: &[String]) -> Result<Plan, InputErrors> {
+    load_with(path, sets, MAX_TRIALS)
+}
+
+/// [`load`] with a limit on the trials a search may expand to (`--max-trials`).
+pub fn load_with(path: &Path, sets: &[String], max_trials: usize) -> Result<Plan, InputErrors> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| InputError::new(format!("cannot read the experiment file: {e}")).file(path))?;
     // The file as written must be valid on its own, so errors point at its real lines.
-    let mut plan = from_text(&text, path, path)?;
+    let mut plan = from_text_with(&text, path, path, max_trials)?;
     let mut doc: Value = serde_saphyr::from_str(&text).map_err(|e| yaml_error(&e, path, &text))?;
     if !sets.is_empty() {
         for s in sets {
@@ -138,7 +193,7 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Plan, InputErrors> {
         let text2 = serde_saphyr::to_string(&doc)
             .map_err(|e| InputError::new(format!("cannot render the overridden experiment: {e}")).file(path))?;
         let label = PathBuf::from(format!("{} (after --set)", path.display()));
-        plan = from_text(&text2, path, &label)?;
+        plan = from_text_with(&text2, path, &label, max_trials)?;
     }
     resolve_document(&plan, &mut doc);
     plan.resolved = doc;
@@ -148,8 +203,12 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Plan, InputErrors> {
 /// Parse and validate experiment text. `path` locates relative data files; `label` is the name
 /// errors show.
 pub fn from_text(text: &str, path: &Path, label: &Path) -> Result<Plan, InputErrors> {
+    from_text_with(text, path, label, MAX_TRIALS)
+}
+
+fn from_text_with(text: &str, path: &Path, label: &Path, max_trials: usize) -> Result<Plan, InputErrors> {
     let spec: ExperimentSpec = serde_saphyr::from_str(text).map_err(|e| yaml_error(&e, label, text))?;
-    let mut c = Checker { file: label.to_path_buf(), base: path.to_path_buf(), text: text.to_string(), errors: vec![], positions: BTreeMap::new() };
+    let mut c = Checker { file: label.to_path_buf(), base: path.to_path_buf(), text: text.to_string(), errors: vec![], positions: BTreeMap::new(), max_trials };
     let plan = c.plan(&spec);
     // Report in file order.
     c.errors.sort_by_key(|e| e.pos.map_or((u64::MAX, 0), |p| (p.line, p.column)));
@@ -215,6 +274,7 @@ struct Checker {
     text: String,
     errors: Vec<InputError>,
     positions: BTreeMap<String, Pos>,
+    max_trials: usize,
 }
 
 fn pos<T>(s: &S<T>) -> Pos {
@@ -247,8 +307,11 @@ impl Checker {
                 self.err(Some(pos(&r.value.name)), &format!("runs[{i}].name"), format!("{} is used by an earlier run; run names must be unique", quote(&r.value.name.value)));
             }
             if let Some(rp) = self.run(i, &r.value, seed) {
-                runs.push(rp);
+                runs.extend(rp);
             }
+        }
+        for (k, r) in runs.iter_mut().enumerate() {
+            r.index = k;
         }
         // The task follows from the algorithms named, even where a run's parameters are invalid:
         // the tasks every data-using algorithm supports.
@@ -292,13 +355,13 @@ impl Checker {
         // Nested estimators must fit the task, and `missing: keep` needs models that take NaN.
         let keep_missing = data.as_ref().is_some_and(|d| d.missing == Missing::Keep);
         for r in &runs {
-            let at = spec.runs.value[r.index].value.params.as_ref().map(pos).or(Some(pos(&spec.runs.value[r.index].value.algorithm)));
+            let at = spec.runs.value[r.spec_index].value.params.as_ref().map(pos).or(Some(pos(&spec.runs.value[r.spec_index].value.algorithm)));
             let mut inner = Vec::new();
             r.params.members(&mut inner);
             for e in &inner {
                 if let Some(t) = task {
                     if !e.algorithm.tasks().contains(&t) {
-                        self.err(at, &format!("runs[{}].params", r.index), format!(
+                        self.err(at, &format!("runs[{}].params", r.spec_index), format!(
                             "the member {} does not do {}; a member must fit the experiment's task",
                             e.algorithm,
                             t.as_str()
@@ -322,8 +385,8 @@ impl Checker {
         if task == Some(Task::Regression) {
             for r in &runs {
                 if r.algorithm == Algorithm::DecisionTree && r.backend == Backend::Linfa {
-                    let at = spec.runs.value[r.index].value.backend.as_ref().map(pos);
-                    self.err(at, &format!("runs[{}].backend", r.index), "linfa-trees has classification trees only; use backend: smartcore for regression trees");
+                    let at = spec.runs.value[r.spec_index].value.backend.as_ref().map(pos);
+                    self.err(at, &format!("runs[{}].backend", r.spec_index), "linfa-trees has classification trees only; use backend: smartcore for regression trees");
                 }
             }
         }
@@ -352,10 +415,11 @@ impl Checker {
             (None, Some(t)) => Metric::defaults(t),
             (None, None) => vec![],
         };
-        Some(Plan { name, description: spec.description.clone(), seed, data, metrics, runs, source: self.base.clone(), resolved: Value::Null, positions: std::mem::take(&mut self.positions), text: self.text.clone() })
+        let searches = self.searches(spec, &runs, &metrics);
+        Some(Plan { name, description: spec.description.clone(), seed, data, metrics, runs, searches, source: self.base.clone(), resolved: Value::Null, positions: std::mem::take(&mut self.positions), text: self.text.clone() })
     }
 
-    fn run(&mut self, i: usize, r: &RunSpec, seed: u64) -> Option<RunPlan> {
+    fn run(&mut self, i: usize, r: &RunSpec, seed: u64) -> Option<Vec<RunPlan>> {
         let f = |s: &str| format!("runs[{i}].{s}");
         if r.name.value.trim().is_empty() {
             self.err(Some(pos(&r.name)), &f("name"), "must not be empty");
@@ -522,8 +586,10 @@ impl Checker {
             // Record the SwiGLU width actually used (0 means "from d_model").
             m.insert("mlp_hidden".into(), Value::from(t.mlp_hidden));
         }
-        Some(RunPlan {
+        let base = RunPlan {
             index: i,
+            spec_index: i,
+            trial: None,
             name: r.name.value.clone(),
             algorithm,
             backend,
@@ -534,7 +600,203 @@ impl Checker {
             preprocess,
             seed: r.seed.as_ref().map_or(seed, |s| s.value),
             lm: None,
-        })
+        };
+        match &r.search {
+            None => Some(vec![base]),
+            Some(sr) => self.trials(i, r, sr, base, &map),
+        }
+    }
+
+    /// A search's trials: the run `base` once per combination (grid), position (zip) or draw
+    /// (random) of the searched values, each named `NAME#i` with its own seed.
+    fn trials(&mut self, i: usize, r: &RunSpec, sr: &S<SearchSpec>, base: RunPlan, map: &ParamMap) -> Option<Vec<RunPlan>> {
+        let f = |s: &str| format!("runs[{i}].search.{s}");
+        let sp = &sr.value;
+        let algorithm = base.algorithm;
+        let defs = params::defs(algorithm);
+        let mut ok = true;
+        let method = match &sp.method {
+            None => SearchMethod::Grid,
+            Some(m) => match m.value.as_str() {
+                "grid" => SearchMethod::Grid,
+                "zip" => SearchMethod::Zip,
+                "random" => SearchMethod::Random,
+                other => {
+                    self.err(Some(pos(m)), &f("method"), format!("unknown search method {}; allowed: grid, zip, random", quote(other)));
+                    return None;
+                }
+            },
+        };
+        if r.sweep.is_some() || r.train_sizes.is_some() {
+            self.err(Some(pos(sr)), &format!("runs[{i}].search"), "cannot be combined with sweep or train_sizes in one run; use two runs");
+            ok = false;
+        }
+        if sp.space.value.is_empty() {
+            self.err(Some(pos(&sp.space)), &f("space"), "is empty; give each searched parameter its values: {max_depth: [3, 6]}");
+            return None;
+        }
+        let fixed: Vec<String> = r.params.as_ref().map(|p| p.value.keys().cloned().collect()).unwrap_or_default();
+        let mut dims: Vec<(String, &params::ParamDef, Dim, Pos)> = Vec::new();
+        for (k, v) in &sp.space.value {
+            let field = f(&format!("space.{k}"));
+            let Some(d) = defs.iter().find(|d| d.name == k) else {
+                self.err(Some(pos(v)), &field, format!(
+                    "unknown parameter {} for {algorithm}; allowed: {}",
+                    quote(k),
+                    defs.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
+                ));
+                ok = false;
+                continue;
+            };
+            if fixed.contains(k) {
+                self.err(Some(pos(v)), &field, format!("{} is also fixed in params; a parameter is either fixed or searched", quote(k)));
+                ok = false;
+                continue;
+            }
+            match parse_dim(d, &v.value) {
+                Ok(dim) => {
+                    if method != SearchMethod::Random && !matches!(dim, Dim::List(_)) {
+                        self.err(Some(pos(v)), &field, format!(
+                            "{} search takes lists of values only; {} is a distribution (use method: random)",
+                            method.as_str(),
+                            quote(k)
+                        ));
+                        ok = false;
+                    }
+                    dims.push((k.clone(), d, dim, pos(v)));
+                }
+                Err(msg) => {
+                    self.err(Some(pos(v)), &field, msg);
+                    ok = false;
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let lens: Vec<usize> = dims.iter().map(|(_, _, d, _)| if let Dim::List(v) = d { v.len() } else { 0 }).collect();
+        let count = match method {
+            SearchMethod::Grid => lens.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).unwrap_or(usize::MAX),
+            SearchMethod::Zip => {
+                if lens.iter().any(|&l| l != lens[0]) {
+                    let shown: Vec<String> = dims.iter().zip(&lens).map(|((k, ..), l)| format!("{k}: {l}")).collect();
+                    self.err(Some(pos(&sp.space)), &f("space"), format!("zip walks the lists together, so they must be equally long ({})", shown.join(", ")));
+                    return None;
+                }
+                lens[0]
+            }
+            SearchMethod::Random => match &sp.trials {
+                Some(t) => t.value.min(usize::MAX as u64) as usize,
+                None => {
+                    self.err(Some(pos(sr)), &f("trials"), "is missing; a random search draws this many trials: trials: 20");
+                    return None;
+                }
+            },
+        };
+        if let (Some(t), SearchMethod::Grid | SearchMethod::Zip) = (&sp.trials, method) {
+            self.err(Some(pos(t)), &f("trials"), format!("applies to random search only; {} search tries {} trial(s) here", method.as_str(), count));
+            return None;
+        }
+        if count == 0 {
+            self.err(Some(pos(sr)), &format!("runs[{i}].search"), "expands to no trial");
+            return None;
+        }
+        if count > self.max_trials {
+            let shown = if count == usize::MAX { "more than 10^19".to_string() } else { count.to_string() };
+            self.err(Some(pos(sr)), &format!("runs[{i}].search"), format!(
+                "expands to {shown} trials, more than the limit of {}; search fewer values or raise the limit with --max-trials",
+                self.max_trials
+            ));
+            return None;
+        }
+        // The values of every trial, in trial order.
+        let mut rng = crate::data::split::rng(crate::backends::native::hist::mix(base.seed, name_hash(&base.name)));
+        let mut combos: Vec<Vec<Value>> = Vec::with_capacity(count);
+        for t in 0..count {
+            let mut rest = t;
+            let mut vals = Vec::with_capacity(dims.len());
+            // Grid: the last parameter varies fastest.
+            let mut digits = vec![0usize; dims.len()];
+            if method == SearchMethod::Grid {
+                for (j, l) in lens.iter().enumerate().rev() {
+                    digits[j] = rest % l;
+                    rest /= l;
+                }
+            }
+            for (j, (_, d, dim, _)) in dims.iter().enumerate() {
+                vals.push(match (method, dim) {
+                    (SearchMethod::Grid, Dim::List(v)) => v[digits[j]].clone(),
+                    (SearchMethod::Zip, Dim::List(v)) => v[t].clone(),
+                    (_, dim) => dim.draw(d, &mut rng),
+                });
+            }
+            combos.push(vals);
+        }
+        let width = count.to_string().len();
+        let mut out = Vec::with_capacity(count);
+        for (t, vals) in combos.into_iter().enumerate() {
+            let mut m = map.clone();
+            let mut values = serde_json::Map::new();
+            for ((k, d, _, at), v) in dims.iter().zip(vals) {
+                match check_value(d, &v) {
+                    Ok(pv) => {
+                        m.insert(k.clone(), pv);
+                    }
+                    Err(msg) => {
+                        self.err(Some(*at), &f(&format!("space.{k}")), msg);
+                        return None;
+                    }
+                }
+                values.insert(k.clone(), v);
+            }
+            if let Some((k, msg)) = backend_limit(algorithm, base.backend, &m) {
+                let at = dims.iter().find(|(n, ..)| n == k).map(|(.., p)| *p).unwrap_or(pos(sr));
+                self.err(Some(at), &f(&format!("space.{k}")), msg);
+                return None;
+            }
+            let name = format!("{}#{:0width$}", base.name, t);
+            let mut run = base.clone();
+            run.params_json = Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect());
+            run.params = AlgoParams::from_map(algorithm, &m);
+            if let (AlgoParams::Transformer(tp), Value::Object(pm)) = (&run.params, &mut run.params_json) {
+                pm.insert("mlp_hidden".into(), Value::from(tp.mlp_hidden));
+            }
+            run.seed = crate::backends::native::hist::mix(crate::backends::native::hist::mix(base.seed, name_hash(&base.name)), t as u64 + 1);
+            run.trial = Some(Trial { search: base.name.clone(), number: t, count, values });
+            run.name = name;
+            out.push(run);
+        }
+        Some(out)
+    }
+
+    /// Each search's trials and metric (default: the experiment's first), which must be one the
+    /// experiment computes.
+    fn searches(&mut self, spec: &ExperimentSpec, runs: &[RunPlan], metrics: &[Metric]) -> Vec<SearchPlan> {
+        let mut out = Vec::new();
+        for (i, r) in spec.runs.value.iter().enumerate() {
+            let Some(sr) = &r.value.search else { continue };
+            let trials: Vec<usize> = runs.iter().filter(|p| p.spec_index == i && p.trial.is_some()).map(|p| p.index).collect();
+            let first = runs.iter().find(|p| p.spec_index == i && p.trial.is_some());
+            let Some(first) = first else { continue };
+            let metric = match &sr.value.metric {
+                None => metrics.first().copied(),
+                Some(m) => match Metric::parse(&m.value) {
+                    Some(mm) if metrics.contains(&mm) => Some(mm),
+                    _ => {
+                        self.err(Some(pos(m)), &format!("runs[{i}].search.metric"), format!(
+                            "{} is not among the experiment's metrics; allowed: {} (add it to metrics: to search on it)",
+                            quote(&m.value),
+                            metrics.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+                        ));
+                        None
+                    }
+                },
+            };
+            if let (Some(metric), Some(t)) = (metric, &first.trial) {
+                out.push(SearchPlan { run: t.search.clone(), method: search_method(&sr.value), metric, trials });
+            }
+        }
+        out
     }
 
     /// Check given parameters against an algorithm's table and fill in defaults. Returns the
@@ -727,7 +989,7 @@ impl Checker {
     fn language_runs(&mut self, spec: &ExperimentSpec, runs: &mut [RunPlan], exp_lm: Option<&LmDataConfig>) {
         let mut worker_checked = false;
         for i in 0..runs.len() {
-            let idx = runs[i].index;
+            let idx = runs[i].spec_index;
             let rs = &spec.runs.value[idx].value;
             let field = |s: &str| format!("runs[{idx}].{s}");
             if !runs[i].algorithm.is_language_model() {
@@ -784,7 +1046,7 @@ impl Checker {
                 let given: Vec<String> = rs.params.as_ref().map(|p| p.value.keys().cloned().collect()).unwrap_or_default();
                 let (source, json) = if let Some(j) = runs.iter().position(|r| &r.name == name) {
                     let src = &runs[j];
-                    if src.index >= idx || !src.algorithm.is_language_model() {
+                    if src.spec_index >= idx || !src.algorithm.is_language_model() {
                         self.err(at, &f, format!(
                             "{} must be a transformer run listed before this one (it runs first)",
                             quote(name)
@@ -1023,6 +1285,93 @@ impl Checker {
 }
 
 /// Whether a data section describes language-model data (`format` other than `table`).
+fn search_method(sp: &SearchSpec) -> SearchMethod {
+    match sp.method.as_ref().map(|m| m.value.as_str()) {
+        Some("zip") => SearchMethod::Zip,
+        Some("random") => SearchMethod::Random,
+        _ => SearchMethod::Grid,
+    }
+}
+
+/// FNV-1a of a run name: trial seeds and draws depend on the name, not on the run's position.
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// One searched parameter's values: a list, or a distribution random search draws from.
+enum Dim {
+    List(Vec<Value>),
+    Uniform(f64, f64),
+    LogUniform(f64, f64),
+    Int(i64, i64),
+}
+
+impl Dim {
+    fn draw(&self, d: &params::ParamDef, rng: &mut impl rand::Rng) -> Value {
+        let int = matches!(d.kind, params::ParamKind::Int { .. });
+        let num = |x: f64| if int { Value::from(x.round() as i64) } else { Value::from(x) };
+        match self {
+            Dim::List(v) => v[rng.gen_range(0..v.len())].clone(),
+            Dim::Uniform(a, b) => num(a + (b - a) * rng.gen::<f64>()),
+            Dim::LogUniform(a, b) => num((a.ln() + (b.ln() - a.ln()) * rng.gen::<f64>()).exp()),
+            Dim::Int(a, b) => Value::from(rng.gen_range(*a..=*b)),
+        }
+    }
+}
+
+/// Read a `space` entry: a non-empty list of valid values, or `{uniform|log_uniform|int: [a, b]}`
+/// with valid bounds.
+fn parse_dim(d: &params::ParamDef, v: &Value) -> Result<Dim, String> {
+    const FORMS: &str = "a list of values, or one of {uniform: [a, b]}, {log_uniform: [a, b]}, {int: [a, b]}";
+    match v {
+        Value::Array(a) if a.is_empty() => Err("is empty; list the values to try".into()),
+        Value::Array(a) => {
+            for (j, x) in a.iter().enumerate() {
+                check_value(d, x).map_err(|m| format!("value {} ({}): {m}", j + 1, crate::backends::params::show(x)))?;
+            }
+            Ok(Dim::List(a.clone()))
+        }
+        Value::Object(o) if o.len() == 1 => {
+            let (kind, b) = o.iter().next().ok_or_else(|| FORMS.to_string())?;
+            let pair = b.as_array().filter(|p| p.len() == 2).ok_or_else(|| format!("{kind} takes two bounds: {{{kind}: [a, b]}}"))?;
+            let int = matches!(d.kind, params::ParamKind::Int { .. });
+            for x in pair {
+                check_value(d, &if int && kind != "int" { Value::from(x.as_f64().unwrap_or(f64::NAN).round() as i64) } else { x.clone() })
+                    .map_err(|m| format!("bound {}: {m}", crate::backends::params::show(x)))?;
+            }
+            match kind.as_str() {
+                "int" => {
+                    let (Some(a), Some(b)) = (pair[0].as_i64(), pair[1].as_i64()) else {
+                        return Err("int takes two whole numbers: {int: [1, 10]}".into());
+                    };
+                    if a > b {
+                        return Err(format!("int bounds must be in order; got [{a}, {b}]"));
+                    }
+                    Ok(Dim::Int(a, b))
+                }
+                "uniform" | "log_uniform" => {
+                    let (Some(a), Some(b)) = (pair[0].as_f64(), pair[1].as_f64()) else {
+                        return Err(format!("{kind} takes two numbers: {{{kind}: [0.1, 1.0]}}"));
+                    };
+                    if a >= b {
+                        return Err(format!("{kind} bounds must be increasing; got [{a}, {b}]"));
+                    }
+                    if kind == "log_uniform" {
+                        if a <= 0.0 {
+                            return Err(format!("log_uniform needs positive bounds; got [{a}, {b}]"));
+                        }
+                        Ok(Dim::LogUniform(a, b))
+                    } else {
+                        Ok(Dim::Uniform(a, b))
+                    }
+                }
+                other => Err(format!("unknown distribution {}; expected {FORMS}", quote(other))),
+            }
+        }
+        _ => Err(format!("{} is not allowed; expected {FORMS}", crate::backends::params::show(v))),
+    }
+}
+
 fn is_lm_spec(d: &S<DataSpec>) -> bool {
     d.value.format.as_ref().is_some_and(|f| f.value != "table")
 }

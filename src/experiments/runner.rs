@@ -11,7 +11,9 @@ use crate::data::{self, split, Encoder, Fold, Prepared, TrainSet};
 use crate::metrics::Metric;
 use ndarray::ArrayView1;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
 use std::time::Instant;
 
 /// What a sink tells the runner after an event.
@@ -28,7 +30,7 @@ pub trait Sink {
     /// Only the run store keeps it.
     fn model(&mut self, _run: &RunPlan, _model: &serde_json::Value) {}
     /// The directory of the run being recorded, where a torch run writes its checkpoints.
-    fn run_dir(&self) -> Option<std::path::PathBuf> {
+    fn run_dir(&self, _run: &RunPlan) -> Option<std::path::PathBuf> {
         None
     }
     /// The directory of a finished earlier run (for `init_from`), this session's or recorded.
@@ -55,8 +57,8 @@ impl Sink for Tee<'_> {
             s.model(run, model);
         }
     }
-    fn run_dir(&self) -> Option<std::path::PathBuf> {
-        self.0.iter().find_map(|s| s.run_dir())
+    fn run_dir(&self, run: &RunPlan) -> Option<std::path::PathBuf> {
+        self.0.iter().find_map(|s| s.run_dir(run))
     }
     fn finished_run(&self, experiment: &str, run: &RunPlan) -> Option<std::path::PathBuf> {
         self.0.iter().find_map(|s| s.finished_run(experiment, run))
@@ -179,21 +181,112 @@ fn check_finite(out: &StepOut, step: u64) -> Result<(), TrainError> {
 
 /// Run every run of a plan (or those in `only`), in order. Returns each run's summary.
 pub fn run_plan(plan: &Plan, prepared: Option<&Prepared>, only: Option<&[usize]>, sink: &mut dyn Sink, cancel: &AtomicBool) -> Vec<Summary> {
+    run_plan_jobs(plan, prepared, only, 1, sink, cancel)
+}
+
+/// [`run_plan`] with up to `jobs` runs at once (`ratlab run -j N`), each on its own thread; the
+/// sink is only ever called from this thread, so it needs no locking, and each run's events
+/// reach it in order. Summaries come back in plan order whatever `jobs` is, and each run is
+/// seeded by itself, so the results do not depend on `jobs` either. Transformer runs (a chain
+/// of them needs its sources finished, and each uses every core) run one at a time.
+pub fn run_plan_jobs(plan: &Plan, prepared: Option<&Prepared>, only: Option<&[usize]>, jobs: usize, sink: &mut dyn Sink, cancel: &AtomicBool) -> Vec<Summary> {
     let folds: Option<Vec<Fold>> = match (prepared, &plan.data) {
         (Some(p), Some(cfg)) => Some(data::folds(p, cfg, plan.seed)),
         _ => None,
     };
-    let mut out = Vec::new();
-    for run in &plan.runs {
-        if only.is_some_and(|o| !o.contains(&run.index)) {
-            continue;
+    let encoder = prepared.map(|p| &p.encoder);
+    let selected: Vec<&RunPlan> = plan.runs.iter().filter(|r| only.is_none_or(|o| o.contains(&r.index))).collect();
+    let sequential = jobs <= 1 || selected.len() <= 1 || selected.iter().any(|r| r.algorithm.is_language_model());
+    if sequential {
+        let mut out = Vec::new();
+        for run in selected {
+            if cancel.load(Ordering::SeqCst) {
+                break;
+            }
+            out.push(run_one(plan, run, folds.as_deref(), encoder, sink, cancel));
         }
-        if cancel.load(Ordering::SeqCst) {
-            break;
-        }
-        out.push(run_one(plan, run, folds.as_deref(), prepared.map(|p| &p.encoder), sink, cancel));
+        return out;
     }
-    out
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, Summary)> = Vec::new();
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel::<Request>();
+        for _ in 0..jobs.min(selected.len()) {
+            let (tx, next, selected, folds) = (tx.clone(), &next, &selected, folds.as_deref());
+            scope.spawn(move || loop {
+                let k = next.fetch_add(1, Ordering::SeqCst);
+                if k >= selected.len() || cancel.load(Ordering::SeqCst) {
+                    break;
+                }
+                let mut forward = Forward { tx: tx.clone() };
+                let summary = run_one(plan, selected[k], folds, encoder, &mut forward, cancel);
+                if tx.send(Request::Done(k, Box::new(summary))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let by_index: BTreeMap<usize, &RunPlan> = plan.runs.iter().map(|r| (r.index, r)).collect();
+        for req in rx {
+            let run = |i: usize| by_index[&i];
+            match req {
+                Request::Event(i, ev, reply) => {
+                    let _ = reply.send(sink.event(run(i), &ev));
+                }
+                Request::Model(i, model) => sink.model(run(i), &model),
+                Request::RunDir(i, reply) => {
+                    let _ = reply.send(sink.run_dir(run(i)));
+                }
+                Request::Finished(i, reply) => {
+                    let _ = reply.send(sink.finished_run(&plan.name, run(i)));
+                }
+                Request::Done(k, summary) => done.push((k, *summary)),
+            }
+        }
+    });
+    done.sort_by_key(|(k, _)| *k);
+    done.into_iter().map(|(_, s)| s).collect()
+}
+
+/// What a run on a worker thread asks of the sink on the main thread (runs by their index in
+/// [`Plan::runs`]).
+enum Request {
+    Event(usize, Box<RunEvent>, Sender<Flow>),
+    Model(usize, serde_json::Value),
+    RunDir(usize, Sender<Option<PathBuf>>),
+    Finished(usize, Sender<Option<PathBuf>>),
+    Done(usize, Box<Summary>),
+}
+
+/// The sink of a run on a worker thread: forwards each call to the main thread and waits for
+/// the answer. A closed channel means the main thread is gone: stop.
+struct Forward {
+    tx: Sender<Request>,
+}
+
+impl Forward {
+    fn ask<T>(&self, make: impl FnOnce(Sender<T>) -> Request, otherwise: T) -> T {
+        let (reply, answer) = std::sync::mpsc::channel();
+        match self.tx.send(make(reply)) {
+            Ok(()) => answer.recv().unwrap_or(otherwise),
+            Err(_) => otherwise,
+        }
+    }
+}
+
+impl Sink for Forward {
+    fn event(&mut self, run: &RunPlan, ev: &RunEvent) -> Flow {
+        self.ask(|r| Request::Event(run.index, Box::new(ev.clone()), r), Flow::Stop)
+    }
+    fn model(&mut self, run: &RunPlan, model: &serde_json::Value) {
+        let _ = self.tx.send(Request::Model(run.index, model.clone()));
+    }
+    fn run_dir(&self, run: &RunPlan) -> Option<PathBuf> {
+        self.ask(|r| Request::RunDir(run.index, r), None)
+    }
+    fn finished_run(&self, _experiment: &str, run: &RunPlan) -> Option<PathBuf> {
+        self.ask(|r| Request::Finished(run.index, r), None)
+    }
 }
 
 /// Execute one run to its end (finished, failed or cancelled), emitting all its events.
@@ -335,7 +428,7 @@ fn torch_run(plan: &Plan, run: &RunPlan, em: &mut Emitter<'_>) -> Result<Finals,
         params: p.clone(),
         seed: run.seed,
         data: lm.data.clone(),
-        out_dir: em.sink.run_dir(),
+        out_dir: em.sink.run_dir(run),
         init_from,
     };
     let mut worker = Worker::spawn(&job).map_err(Stop::Error)?;

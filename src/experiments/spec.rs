@@ -140,6 +140,27 @@ pub struct RunSpec {
     /// estimator: `[{pca: {n_components: 5}}]`.
     #[serde(default)]
     pub preprocess: Option<S<Vec<S<Stage>>>>,
+    /// A search over trials, each recorded as its own run (`gb#03`).
+    #[serde(default)]
+    pub search: Option<S<SearchSpec>>,
+}
+
+/// `search: {method, space, trials, metric}`: which parameter values the trials try.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSpec {
+    /// `grid` (default), `zip` or `random`.
+    #[serde(default)]
+    pub method: Option<S<String>>,
+    /// Parameter → a list of values, or a distribution (`{uniform: [a, b]}`,
+    /// `{log_uniform: [a, b]}`, `{int: [a, b]}`) for random search.
+    pub space: S<BTreeMap<String, S<serde_json::Value>>>,
+    /// How many trials a random search draws.
+    #[serde(default)]
+    pub trials: Option<S<u64>>,
+    /// What "best" means (default: the experiment's first metric), on the test part.
+    #[serde(default)]
+    pub metric: Option<S<String>>,
 }
 
 /// One preprocessing stage: its name (`pca`) → its parameters.

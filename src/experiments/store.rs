@@ -98,7 +98,8 @@ impl Summary {
 pub struct StoreSink {
     out: PathBuf,
     yaml: String,
-    open: Option<RunRecord>,
+    /// Runs being recorded (several at once with `-j`), by run index.
+    open: std::collections::BTreeMap<usize, RunRecord>,
     /// Run index → its directory, once created.
     pub dirs: std::collections::BTreeMap<usize, PathBuf>,
     /// The first write failure; the runner was told to stop.
@@ -108,7 +109,7 @@ pub struct StoreSink {
 impl StoreSink {
     /// `resolved_yaml` is written as each run's `experiment.yaml`.
     pub fn new(out: &Path, resolved_yaml: String) -> StoreSink {
-        StoreSink { out: out.to_path_buf(), yaml: resolved_yaml, open: None, dirs: Default::default(), error: None }
+        StoreSink { out: out.to_path_buf(), yaml: resolved_yaml, open: Default::default(), dirs: Default::default(), error: None }
     }
 }
 
@@ -119,7 +120,7 @@ impl super::runner::Sink for StoreSink {
             match RunRecord::create(&self.out, experiment, &run.name, &self.yaml) {
                 Ok(r) => {
                     self.dirs.insert(run.index, r.dir.clone());
-                    self.open = Some(r);
+                    self.open.insert(run.index, r);
                 }
                 Err(e) => {
                     self.error = Some(format!("cannot create a run directory under {}: {e}", self.out.display()));
@@ -127,19 +128,19 @@ impl super::runner::Sink for StoreSink {
                 }
             }
         }
-        if let Some(r) = &mut self.open {
+        if let Some(r) = self.open.get_mut(&run.index) {
             if let Err(e) = r.record(ev) {
                 self.error = Some(format!("cannot write to {}: {e}", r.dir.display()));
                 return Flow::Stop;
             }
         }
         if ev.is_terminal() {
-            self.open = None;
+            self.open.remove(&run.index);
         }
         Flow::Continue
     }
-    fn run_dir(&self) -> Option<PathBuf> {
-        self.open.as_ref().map(|r| r.dir.clone())
+    fn run_dir(&self, run: &super::plan::RunPlan) -> Option<PathBuf> {
+        self.open.get(&run.index).map(|r| r.dir.clone())
     }
     fn finished_run(&self, experiment: &str, run: &super::plan::RunPlan) -> Option<PathBuf> {
         let has_model = |d: &Path| d.join("model.safetensors").is_file();
@@ -149,8 +150,8 @@ impl super::runner::Sink for StoreSink {
         // Run earlier (another `ratlab run --run`, the TUI): the latest finished record.
         latest_finished(&self.out, experiment, &run.name)
     }
-    fn model(&mut self, _run: &super::plan::RunPlan, model: &serde_json::Value) {
-        let Some(r) = &self.open else { return };
+    fn model(&mut self, run: &super::plan::RunPlan, model: &serde_json::Value) {
+        let Some(r) = self.open.get(&run.index) else { return };
         let written = serde_json::to_vec(model).map_err(io::Error::other).and_then(|b| write_atomic(&r.dir.join("model.json"), &b));
         if let Err(e) = written {
             self.error = Some(format!("cannot write the model to {}: {e}", r.dir.display()));

@@ -56,8 +56,8 @@ impl Sink for UiSink {
     fn model(&mut self, run: &RunPlan, model: &serde_json::Value) {
         self.store.model(run, model);
     }
-    fn run_dir(&self) -> Option<PathBuf> {
-        self.store.run_dir()
+    fn run_dir(&self, run: &RunPlan) -> Option<PathBuf> {
+        self.store.run_dir(run)
     }
     fn finished_run(&self, experiment: &str, run: &RunPlan) -> Option<PathBuf> {
         self.store.finished_run(experiment, run)

@@ -1,0 +1,204 @@
+//! Searches over trials: how grid, zip and random searches expand (names, values, seeds), that
+//! trials and their results do not depend on `-j`, `--trial` and `--dry-run`, the best trial in
+//! the summary, and the messages of bad searches.
+
+use crate::cmd;
+use ratlab::experiments::plan::{self, Plan};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+fn plan_of(yaml: &str) -> Plan {
+    plan::from_text(yaml, Path::new("experiments/x.yaml"), Path::new("x.yaml")).unwrap_or_else(|e| panic!("valid: {e}"))
+}
+
+fn errors_of(yaml: &str) -> String {
+    match plan::from_text(yaml, Path::new("experiments/x.yaml"), Path::new("x.yaml")) {
+        Ok(_) => panic!("expected errors for:\n{yaml}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn search(seed: u64, body: &str) -> String {
+    format!(
+        "name: s\nseed: {seed}\ndata: {{path: ../datasets/iris.csv, target: target}}\nmetrics: [accuracy, log_loss]\nruns:\n  - name: gb\n    algorithm: gradient_boosting\n    params: {{n_estimators: 5}}\n    search:\n{body}"
+    )
+}
+
+#[test]
+fn a_grid_crosses_the_lists_and_each_trial_is_a_named_seeded_run() {
+    let p = plan_of(&search(1, "      space:\n        max_depth: [2, 3, 4]\n        learning_rate: [0.1, 0.3]\n"));
+    assert_eq!(p.runs.len(), 6);
+    let names: Vec<&str> = p.runs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["gb#0", "gb#1", "gb#2", "gb#3", "gb#4", "gb#5"]);
+    let combos: BTreeSet<String> = p.runs.iter().map(|r| format!("{}/{}", r.params_json["max_depth"], r.params_json["learning_rate"])).collect();
+    let want: BTreeSet<String> = [2, 3, 4].iter().flat_map(|d| ["0.1", "0.3"].map(|l| format!("{d}/{l}"))).collect();
+    assert_eq!(combos, want, "every combination exactly once");
+    for r in &p.runs {
+        assert_eq!(r.params_json["n_estimators"], 5, "fixed params hold for every trial");
+        let t = r.trial.as_ref().unwrap();
+        assert_eq!((t.search.as_str(), t.count), ("gb", 6));
+        assert_eq!(t.values["max_depth"], r.params_json["max_depth"]);
+    }
+    let seeds: BTreeSet<u64> = p.runs.iter().map(|r| r.seed).collect();
+    assert_eq!(seeds.len(), 6, "each trial has its own seed");
+    assert_eq!(p.searches.len(), 1);
+    assert_eq!(p.searches[0].trials, (0..6).collect::<Vec<_>>());
+    // A trial's seed depends on the experiment seed, the run name and its number alone: a run
+    // added before the search changes nothing.
+    let before = search(1, "      space:\n        max_depth: [2, 3, 4]\n        learning_rate: [0.1, 0.3]\n")
+        .replace("runs:\n", "runs:\n  - {name: lr, algorithm: logistic_regression}\n");
+    let q = plan_of(&before);
+    let seeds_q: Vec<u64> = q.runs.iter().filter(|r| r.trial.is_some()).map(|r| r.seed).collect();
+    assert_eq!(seeds_q, p.runs.iter().map(|r| r.seed).collect::<Vec<_>>());
+}
+
+#[test]
+fn zip_walks_the_lists_together_and_names_are_padded_to_the_count() {
+    let vals: Vec<String> = (1..=10).map(|d| d.to_string()).collect();
+    let lrs: Vec<String> = (1..=10).map(|i| format!("0.{i:02}")).collect();
+    let p = plan_of(&search(1, &format!("      method: zip\n      space:\n        max_depth: [{}]\n        learning_rate: [{}]\n", vals.join(", "), lrs.join(", "))));
+    assert_eq!(p.runs.len(), 10);
+    assert_eq!(p.runs[0].name, "gb#00");
+    assert_eq!(p.runs[9].name, "gb#09");
+    for (i, r) in p.runs.iter().enumerate() {
+        assert_eq!(r.params_json["max_depth"], (i + 1) as i64);
+        assert!((r.params_json["learning_rate"].as_f64().unwrap() - (i + 1) as f64 / 100.0).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn random_draws_are_seeded_within_their_distributions() {
+    let body = "      method: random\n      trials: 40\n      space:\n        max_depth: {int: [2, 5]}\n        learning_rate: {log_uniform: [0.01, 0.5]}\n        subsample: {uniform: [0.5, 1.0]}\n        grow_policy: [depthwise, lossguide]\n";
+    let a = plan_of(&search(7, body));
+    let b = plan_of(&search(7, body));
+    let c = plan_of(&search(8, body));
+    let values = |p: &Plan| p.runs.iter().map(|r| Value::Object(r.trial.clone().unwrap().values)).collect::<Vec<_>>();
+    assert_eq!(values(&a), values(&b), "the same seed draws the same trials");
+    assert_ne!(values(&a), values(&c), "another experiment seed draws others");
+    let mut depths = BTreeSet::new();
+    let mut logs = Vec::new();
+    for r in &a.runs {
+        let d = r.params_json["max_depth"].as_i64().expect("an int distribution draws whole numbers");
+        assert!((2..=5).contains(&d));
+        depths.insert(d);
+        let lr = r.params_json["learning_rate"].as_f64().unwrap();
+        assert!((0.01..=0.5).contains(&lr));
+        logs.push(lr.ln());
+        let s = r.params_json["subsample"].as_f64().unwrap();
+        assert!((0.5..=1.0).contains(&s));
+        assert!(["depthwise", "lossguide"].contains(&r.params_json["grow_policy"].as_str().unwrap()));
+    }
+    assert_eq!(depths.len(), 4, "40 draws from 4 depths reach every one");
+    // log-uniform: about half the draws below the geometric midpoint (binomial, 40 draws).
+    let mid = (0.01f64.ln() + 0.5f64.ln()) / 2.0;
+    let below = logs.iter().filter(|l| **l < mid).count();
+    assert!((10..=30).contains(&below), "{below} of 40 below the log midpoint");
+}
+
+#[test]
+fn bad_searches_say_what_is_wrong_and_where() {
+    let cases: &[(&str, &[&str])] = &[
+        ("      space:\n        learning_rate: {uniform: [0.1, 0.3]}\n", &["x.yaml:11:", "grid search takes lists of values only", "method: random"]),
+        ("      method: zip\n      space:\n        max_depth: [2, 3]\n        learning_rate: [0.1]\n", &["runs[0].search.space", "equally long", "learning_rate: 1", "max_depth: 2"]),
+        ("      space:\n        depth: [2, 3]\n", &["runs[0].search.space.depth", "unknown parameter 'depth'", "max_depth"]),
+        ("      space:\n        n_estimators: [5, 10]\n", &["also fixed in params"]),
+        ("      space: {}\n", &["runs[0].search.space", "is empty"]),
+        ("      trials: 5\n      space:\n        max_depth: [2, 3]\n", &["runs[0].search.trials", "random search only"]),
+        ("      method: random\n      space:\n        max_depth: [2, 3]\n", &["runs[0].search.trials", "is missing"]),
+        ("      method: bayes\n      space:\n        max_depth: [2, 3]\n", &["unknown search method 'bayes'", "grid, zip, random"]),
+        ("      space:\n        max_depth: [2, 0.5]\n", &["runs[0].search.space.max_depth", "value 2 (0.5)"]),
+        ("      space:\n        max_depth: [2]\n      metric: roc_auc\n", &["runs[0].search.metric", "not among the experiment's metrics", "accuracy, log_loss"]),
+        ("      method: random\n      trials: 3\n      space:\n        lambda: {log_uniform: [0, 1]}\n", &["positive bounds"]),
+    ];
+    for (body, wants) in cases {
+        let e = errors_of(&search(1, body));
+        for w in *wants {
+            assert!(e.contains(w), "for\n{body}\nexpected {w:?} in:\n{e}");
+        }
+    }
+}
+
+#[test]
+fn a_search_past_the_trial_limit_is_refused_at_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("big.yaml");
+    let yaml = search(1, "      space:\n        max_depth: [1, 2, 3, 4, 5, 6]\n        learning_rate: [0.1, 0.2, 0.3]\n")
+        .replace("../datasets/iris.csv", &crate::root().join("datasets/iris.csv").display().to_string());
+    std::fs::write(&f, yaml).unwrap();
+    let o = cmd().args(["run", f.to_str().unwrap(), "--dry-run", "--max-trials", "10"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("big.yaml:10:") && err.contains("expands to 18 trials, more than the limit of 10") && err.contains("--max-trials"), "{err}");
+    let ok = cmd().args(["run", f.to_str().unwrap(), "--dry-run", "--max-trials", "18"]).output().unwrap();
+    assert_eq!(ok.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).lines().filter(|l| l.trim_start().starts_with("gb#")).count(), 18);
+}
+
+fn run_json(args: &[&str], out: &Path) -> (i32, Value) {
+    let o = cmd().args(["run"]).args(args).args(["--out", out.to_str().unwrap(), "--format", "json"]).output().unwrap();
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("stdout is one JSON object ({e}):\n{stdout}\n{}", String::from_utf8_lossy(&o.stderr)));
+    (o.status.code().unwrap(), v)
+}
+
+#[test]
+fn trials_and_results_do_not_depend_on_jobs_and_the_best_is_the_best() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (c1, one) = run_json(&["experiments/search-grid.yaml", "-j", "1"], &tmp.path().join("j1"));
+    let (c2, two) = run_json(&["experiments/search-grid.yaml", "-j", "2"], &tmp.path().join("j2"));
+    assert_eq!((c1, c2), (0, 0));
+    let runs1 = one["runs"].as_array().unwrap();
+    let runs2 = two["runs"].as_array().unwrap();
+    assert_eq!(runs1.len(), 12);
+    for (a, b) in runs1.iter().zip(runs2) {
+        assert_eq!(a["name"], b["name"], "summaries come back in trial order");
+        assert_eq!(a["metrics"], b["metrics"], "{} differs between -j 1 and -j 2", a["name"]);
+        assert_eq!(a["seed"], b["seed"]);
+        assert_eq!(a["trial"], b["trial"]);
+    }
+    // Every trial recorded in its own directory.
+    let dirs: BTreeSet<&str> = runs2.iter().map(|r| r["dir"].as_str().unwrap()).collect();
+    assert_eq!(dirs.len(), 12);
+    // The best is the trial with the highest test roc_auc (ties: the first).
+    let best = &two["searches"][0];
+    assert_eq!((best["name"].as_str(), best["metric"].as_str(), best["trials"].as_u64()), (Some("gb"), Some("roc_auc"), Some(12)));
+    let mut top = (String::new(), f64::NEG_INFINITY);
+    for r in runs2 {
+        let v = r["metrics"]["roc_auc"].as_f64().unwrap();
+        if v > top.1 {
+            top = (r["name"].as_str().unwrap().to_string(), v);
+        }
+    }
+    assert_eq!(best["best"]["run"].as_str().unwrap(), top.0);
+    assert_eq!(best["best"]["value"].as_f64().unwrap(), top.1);
+    assert_eq!(best["best"]["metric"], "roc_auc");
+}
+
+#[test]
+fn trial_runs_only_the_named_trials_and_dry_run_runs_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("runs");
+    let (code, v) = run_json(&["experiments/search-grid.yaml", "--trial", "5", "--trial", "11"], &out);
+    assert_eq!(code, 0);
+    let names: Vec<&str> = v["runs"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["gb#05", "gb#11"]);
+    // The same trial alone gives the same result as in the whole search (a cluster array job).
+    let (_, all) = run_json(&["experiments/search-grid.yaml", "-j", "2"], &tmp.path().join("all"));
+    let whole = all["runs"].as_array().unwrap().iter().find(|r| r["name"] == "gb#05").unwrap();
+    assert_eq!(whole["metrics"], v["runs"][0]["metrics"]);
+    let bad = cmd().args(["run", "experiments/search-grid.yaml", "--trial", "12", "--out", out.to_str().unwrap()]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("there is no trial 12; trials are numbered from 0 (gb has 12)"));
+    let none = cmd().args(["run", "experiments/logreg-backends.yaml", "--trial", "0", "--out", out.to_str().unwrap()]).output().unwrap();
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("has no search"));
+    // --dry-run lists, with parameters, and writes nothing.
+    let dry_out = tmp.path().join("dry");
+    let (code, d) = run_json(&["experiments/search-grid.yaml", "--dry-run"], &dry_out);
+    assert_eq!(code, 0);
+    assert_eq!(d["dry_run"], true);
+    assert_eq!(d["runs"].as_array().unwrap().len(), 12);
+    assert_eq!(d["runs"][4]["params"]["n_estimators"], 60);
+    assert!(!dry_out.exists(), "a dry run records nothing");
+}

@@ -220,17 +220,68 @@ fn validate(files: &[PathBuf]) -> anyhow::Result<u8> {
 }
 
 /// Headless progress: bars on a terminal, plain lines when piped, nothing for JSON output.
+/// With a search, one bar per active trial (cleared when it ends) and one per search with the
+/// trials done and the running best.
 struct Console {
     bars: Option<(MultiProgress, BTreeMap<usize, ProgressBar>)>,
     lines: bool,
-    key: Option<String>,
+    /// The metric each run's bar shows, by run index.
+    keys: BTreeMap<usize, String>,
+    searches: BTreeMap<String, SearchProgress>,
+}
+
+/// A search's progress on the console.
+struct SearchProgress {
+    metric: crate::metrics::Metric,
+    total: usize,
+    done: usize,
+    best: Option<(String, f64)>,
+    bar: Option<ProgressBar>,
+}
+
+impl SearchProgress {
+    fn line(&self, name: &str) -> String {
+        let best = match &self.best {
+            Some((run, v)) => format!("best {run} {} {}", self.metric.as_str(), fmt_num(*v)),
+            None => "no trial finished yet".into(),
+        };
+        format!("search {name}: {}/{} trial(s) done · {best}", self.done, self.total)
+    }
 }
 
 impl Console {
-    fn new(format: Format) -> Console {
+    fn new(format: Format, plan: &Plan) -> Console {
         let tty = std::io::stderr().is_terminal();
         let bars = tty.then(|| (MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)), BTreeMap::new()));
-        Console { bars, lines: !tty && format == Format::Text, key: None }
+        let searches = plan
+            .searches
+            .iter()
+            .map(|s| (s.run.clone(), SearchProgress { metric: s.metric, total: s.trials.len(), done: 0, best: None, bar: None }))
+            .collect();
+        Console { bars, lines: !tty && format == Format::Text, keys: BTreeMap::new(), searches }
+    }
+
+    /// Count a trial that ended; returns its search's progress line.
+    fn trial_ended(&mut self, run: &RunPlan, metrics: Option<&Metrics>) -> Option<String> {
+        let t = run.trial.as_ref()?;
+        let sp = self.searches.get_mut(&t.search)?;
+        sp.done += 1;
+        if let Some(&v) = metrics.and_then(|m| m.get(sp.metric.as_str())).filter(|v| v.is_finite()) {
+            let better = sp.best.as_ref().is_none_or(|(_, b)| if sp.metric.higher_is_better() { v > *b } else { v < *b });
+            if better {
+                sp.best = Some((run.name.clone(), v));
+            }
+        }
+        let line = sp.line(&t.search);
+        if let Some(bar) = &sp.bar {
+            bar.set_position(sp.done as u64);
+            if sp.done == sp.total {
+                bar.finish_with_message(line.clone());
+            } else {
+                bar.set_message(line.clone());
+            }
+        }
+        Some(line)
     }
 }
 
@@ -254,12 +305,18 @@ impl Sink for Console {
                     pb.set_prefix(name.clone());
                     pb.set_message(format!("{algorithm} · {backend}"));
                     bars.insert(run.index, pb);
-                    self.key = None;
+                    self.keys.remove(&run.index);
+                    if let Some(sp) = run.trial.as_ref().and_then(|t| self.searches.get_mut(&t.search)).filter(|sp| sp.bar.is_none()) {
+                        let bar = mp.insert(0, ProgressBar::new(sp.total as u64));
+                        bar.set_style(ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+                        bar.set_message(sp.line(&run.trial.as_ref().map_or("", |t| t.search.as_str()).to_string()));
+                        sp.bar = Some(bar);
+                    }
                 }
                 RunEvent::Step { metrics, .. } => {
                     if let Some(pb) = bars.get(&run.index) {
                         pb.inc(1);
-                        let key = self.key.get_or_insert_with(|| {
+                        let key = self.keys.entry(run.index).or_insert_with(|| {
                             metrics.keys().find(|k| k.starts_with("test.")).or(metrics.keys().next()).cloned().unwrap_or_default()
                         });
                         if let Some(v) = metrics.get(key.as_str()) {
@@ -272,15 +329,22 @@ impl Sink for Console {
                 }
                 RunEvent::Message { .. } | RunEvent::Sample { .. } => {}
                 RunEvent::Finished { metrics, .. } => {
-                    if let Some(pb) = bars.get(&run.index) {
-                        pb.set_length(pb.position());
-                        pb.finish_with_message(format!("✓ {}", fmt_metrics(metrics)));
+                    if let Some(pb) = bars.remove(&run.index) {
+                        if run.trial.is_some() {
+                            // A search's trials come and go; the search's line keeps the score.
+                            pb.finish_and_clear();
+                        } else {
+                            pb.set_length(pb.position());
+                            pb.finish_with_message(format!("✓ {}", fmt_metrics(metrics)));
+                        }
                     }
+                    self.trial_ended(run, Some(metrics));
                 }
                 RunEvent::Failed { error, cancelled, .. } => {
-                    if let Some(pb) = bars.get(&run.index) {
+                    if let Some(pb) = bars.remove(&run.index) {
                         pb.abandon_with_message(if *cancelled { "cancelled".to_string() } else { format!("✗ {error}") });
                     }
+                    self.trial_ended(run, None);
                 }
             }
         } else if self.lines {
@@ -291,9 +355,15 @@ impl Sink for Console {
                     let l = if *level == Level::Warning { "warning: " } else { "" };
                     writeln!(o, "  {name}: {l}{text}")
                 }
-                RunEvent::Finished { metrics, .. } => writeln!(o, "  {name}: finished {}", fmt_metrics(metrics)),
+                RunEvent::Finished { metrics, .. } => {
+                    let progress = self.trial_ended(run, Some(metrics)).map(|l| format!(" · {l}")).unwrap_or_default();
+                    writeln!(o, "  {name}: finished {}{progress}", fmt_metrics(metrics))
+                }
                 RunEvent::Failed { error, cancelled: true, .. } => writeln!(o, "  {name}: cancelled ({error})"),
-                RunEvent::Failed { error, .. } => writeln!(o, "  {name}: failed: {error}"),
+                RunEvent::Failed { error, .. } => {
+                    let progress = self.trial_ended(run, None).map(|l| format!(" · {l}")).unwrap_or_default();
+                    writeln!(o, "  {name}: failed: {error}{progress}")
+                }
                 RunEvent::Step { .. } => Ok(()),
                 RunEvent::Sample { step, text, .. } => {
                     let one: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(72).collect();
@@ -436,7 +506,7 @@ fn run_cmd(path: &Path, sets: &[String], out: &Path, o: &RunOpts) -> anyhow::Res
     let cancel = Arc::new(AtomicBool::new(false));
     install_ctrlc(cancel.clone());
     let mut store = StoreSink::new(out, yaml);
-    let mut console = Console::new(format);
+    let mut console = Console::new(format, &plan);
     let summaries = {
         let mut tee = Tee(vec![&mut store, &mut console]);
         runner::run_plan_jobs(&plan, prepared.as_ref(), indices.as_deref(), o.jobs, &mut tee, &cancel)
@@ -662,7 +732,7 @@ fn rerun(dir: &Path, check: bool) -> anyhow::Result<u8> {
     let cancel = Arc::new(AtomicBool::new(false));
     install_ctrlc(cancel.clone());
     let mut collect = Collect::default();
-    let mut console = Console::new(Format::Text);
+    let mut console = Console::new(Format::Text, &plan);
     // `init_from: RUN` finds that run's records beside the one being rerun.
     let mut records = Records(dir.parent().map(Path::to_path_buf).unwrap_or_default());
     let fresh = {

@@ -309,7 +309,7 @@ impl Sink for Console {
                     if let Some(sp) = run.trial.as_ref().and_then(|t| self.searches.get_mut(&t.search)).filter(|sp| sp.bar.is_none()) {
                         let bar = mp.insert(0, ProgressBar::new(sp.total as u64));
                         bar.set_style(ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
-                        bar.set_message(sp.line(&run.trial.as_ref().map_or("", |t| t.search.as_str()).to_string()));
+                        bar.set_message(sp.line(run.trial.as_ref().map_or("", |t| t.search.as_str())));
                         sp.bar = Some(bar);
                     }
                 }

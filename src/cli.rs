@@ -430,6 +430,14 @@ fn select_runs(plan: &Plan, path: &Path, only: &[String], trials: &[usize]) -> R
             let counts: Vec<String> = plan.searches.iter().map(|s| format!("{} has {}", s.run, s.trials.len())).collect();
             return Err(InputError::new(format!("there is no trial {bad}; trials are numbered from 0 ({})", counts.join(", "))).file(path).field("--trial"));
         }
+        if let Some(sp) = plan.searches.iter().find(|s| s.method == plan::SearchMethod::Tpe) {
+            return Err(InputError::new(format!(
+                "search {} is tpe: each trial is proposed from the ones before it, so its trials cannot run alone; run the search whole (with -j N)",
+                sp.run
+            ))
+            .file(path)
+            .field("--trial"));
+        }
         picked.retain(|&i| plan.runs.iter().find(|r| r.index == i).and_then(|r| r.trial.as_ref()).is_some_and(|t| trials.contains(&t.number)));
     }
     Ok((picked.len() != plan.runs.len()).then_some(picked))
@@ -460,6 +468,7 @@ fn print_dry_run(plan: &Plan, indices: Option<&[usize]>, format: Format) -> anyh
             let w = runs.iter().map(|r| r.name.len()).max().unwrap_or(3);
             for r in runs {
                 let shown = match &r.trial {
+                    Some(t) if t.values.is_empty() => "values proposed by tpe when it runs".to_string(),
                     Some(t) => t.values.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "),
                     None => String::new(),
                 };
@@ -516,10 +525,9 @@ fn run_cmd(path: &Path, sets: &[String], out: &Path, o: &RunOpts) -> anyhow::Res
     }
     let rows: Vec<(RunPlan, Summary, PathBuf)> = summaries
         .into_iter()
-        .filter_map(|s| {
-            let r = plan.runs.iter().find(|r| r.name == s.run)?.clone();
+        .map(|(r, s)| {
             let dir = store.dirs.get(&r.index).cloned().unwrap_or_default();
-            Some((r, s, dir))
+            (r, s, dir)
         })
         .collect();
     match format {

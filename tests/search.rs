@@ -104,9 +104,9 @@ fn bad_searches_say_what_is_wrong_and_where() {
         ("      space:\n        depth: [2, 3]\n", &["runs[0].search.space.depth", "unknown parameter 'depth'", "max_depth"]),
         ("      space:\n        n_estimators: [5, 10]\n", &["also fixed in params"]),
         ("      space: {}\n", &["runs[0].search.space", "is empty"]),
-        ("      trials: 5\n      space:\n        max_depth: [2, 3]\n", &["runs[0].search.trials", "random search only"]),
+        ("      trials: 5\n      space:\n        max_depth: [2, 3]\n", &["runs[0].search.trials", "random and tpe searches only"]),
         ("      method: random\n      space:\n        max_depth: [2, 3]\n", &["runs[0].search.trials", "is missing"]),
-        ("      method: bayes\n      space:\n        max_depth: [2, 3]\n", &["unknown search method 'bayes'", "grid, zip, random"]),
+        ("      method: bayes\n      space:\n        max_depth: [2, 3]\n", &["unknown search method 'bayes'", "grid, zip, random, tpe"]),
         ("      space:\n        max_depth: [2, 0.5]\n", &["runs[0].search.space.max_depth", "value 2 (0.5)"]),
         ("      space:\n        max_depth: [2]\n      metric: roc_auc\n", &["runs[0].search.metric", "not among the experiment's metrics", "accuracy, log_loss"]),
         ("      method: random\n      trials: 3\n      space:\n        lambda: {log_uniform: [0, 1]}\n", &["positive bounds"]),
@@ -201,4 +201,36 @@ fn trial_runs_only_the_named_trials_and_dry_run_runs_nothing() {
     assert_eq!(d["runs"].as_array().unwrap().len(), 12);
     assert_eq!(d["runs"][4]["params"]["n_estimators"], 60);
     assert!(!dry_out.exists(), "a dry run records nothing");
+}
+
+#[test]
+fn a_tpe_search_gives_the_same_trials_whatever_jobs_is_and_stays_in_its_space() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (c1, one) = run_json(&["experiments/search-tpe.yaml", "-j", "1"], &tmp.path().join("j1"));
+    let (c3, three) = run_json(&["experiments/search-tpe.yaml", "-j", "3"], &tmp.path().join("j3"));
+    assert_eq!((c1, c3), (0, 0));
+    let (r1, r3) = (one["runs"].as_array().unwrap(), three["runs"].as_array().unwrap());
+    assert_eq!(r1.len(), 26);
+    for (a, b) in r1.iter().zip(r3) {
+        assert_eq!((&a["name"], &a["trial"], &a["metrics"]), (&b["name"], &b["trial"], &b["metrics"]), "-j 1 and -j 3 differ");
+        let v = &a["trial"]["values"];
+        let depth = v["max_depth"].as_i64().expect("an int dimension gives whole numbers");
+        assert!((1..=6).contains(&depth));
+        assert!((0.01..=0.5).contains(&v["learning_rate"].as_f64().unwrap()));
+        assert!((0.5..=1.0).contains(&v["subsample"].as_f64().unwrap()));
+        assert!([1, 2, 5].contains(&v["min_child_weight"].as_i64().unwrap()));
+        // The recorded parameters are the proposed ones.
+        let dir = Path::new(a["dir"].as_str().unwrap());
+        let summary: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(summary["params"]["max_depth"].as_i64(), Some(depth));
+    }
+    // After the prior draws, proposals gather where the good trials are: the later trials' mean
+    // log-loss is below the prior draws'.
+    let ll = |rs: &[Value]| rs.iter().map(|r| r["metrics"]["log_loss"].as_f64().unwrap()).sum::<f64>() / rs.len() as f64;
+    assert!(ll(&r1[10..]) < ll(&r1[..10]), "proposed {} vs drawn {}", ll(&r1[10..]), ll(&r1[..10]));
+    assert_eq!(one["searches"][0]["method"], "tpe");
+    // Its trials cannot run alone.
+    let o = cmd().args(["run", "experiments/search-tpe.yaml", "--trial", "3", "--out", tmp.path().to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot run alone"));
 }

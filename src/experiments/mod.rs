@@ -9,4 +9,5 @@ pub mod plan;
 pub mod runner;
 pub mod spec;
 pub mod store;
+pub mod tpe;
 pub mod worker;

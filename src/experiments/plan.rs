@@ -127,7 +127,16 @@ pub enum SearchMethod {
     Zip,
     /// Values drawn from the distributions (or uniformly from the lists), seeded.
     Random,
+    /// Values proposed by a tree-structured Parzen estimator from the trials finished before
+    /// (in batches of [`TPE_BATCH`] after [`TPE_STARTUP`] draws from the prior), when they run.
+    Tpe,
 }
+
+/// Trials of a TPE search drawn from the prior before the estimator takes over.
+pub const TPE_STARTUP: usize = 10;
+/// TPE proposes this many trials at a time, each batch from every trial before it: a fixed
+/// size, so the trials and results do not depend on `-j`.
+pub const TPE_BATCH: usize = 4;
 
 impl SearchMethod {
     pub fn as_str(self) -> &'static str {
@@ -135,17 +144,86 @@ impl SearchMethod {
             SearchMethod::Grid => "grid",
             SearchMethod::Zip => "zip",
             SearchMethod::Random => "random",
+            SearchMethod::Tpe => "tpe",
         }
     }
 }
 
-/// A search of the plan: its trials (positions in [`Plan::runs`]) and what "best" means.
+/// A search of the plan: its trials (positions in [`Plan::runs`]) and what "best" means; for
+/// TPE, also the space and the fixed parameters, to fill in each trial when it runs.
 #[derive(Debug, Clone)]
 pub struct SearchPlan {
     pub run: String,
     pub method: SearchMethod,
     pub metric: Metric,
     pub trials: Vec<usize>,
+    pub space: Vec<(String, Dim)>,
+    pub fixed: ParamMap,
+}
+
+impl SearchPlan {
+    /// The space as TPE models it.
+    pub fn tpe_space(&self, algorithm: Algorithm) -> Vec<super::tpe::Space> {
+        let defs = params::defs(algorithm);
+        self.space
+            .iter()
+            .map(|(k, d)| {
+                let int = defs.iter().find(|p| p.name == k).is_some_and(|p| matches!(p.kind, params::ParamKind::Int { .. }));
+                match d {
+                    Dim::List(v) => super::tpe::Space::Choice(v.len()),
+                    Dim::Uniform(a, b) => super::tpe::Space::Number { low: *a, high: *b, log: false, int },
+                    Dim::LogUniform(a, b) => super::tpe::Space::Number { low: *a, high: *b, log: true, int },
+                    Dim::Int(a, b) => super::tpe::Space::Number { low: *a as f64, high: *b as f64, log: false, int: true },
+                }
+            })
+            .collect()
+    }
+
+    /// A trial's values as TPE sees them (`None` if one does not fit the space).
+    pub fn encode(&self, values: &serde_json::Map<String, Value>) -> Option<Vec<super::tpe::Value>> {
+        self.space
+            .iter()
+            .map(|(k, d)| {
+                let v = values.get(k)?;
+                match d {
+                    Dim::List(list) => list.iter().position(|x| x == v).map(super::tpe::Value::Choice),
+                    _ => v.as_f64().map(super::tpe::Value::Number),
+                }
+            })
+            .collect()
+    }
+
+    /// Trial `run` of this search with values `vals` (from [`super::tpe`]) filled in.
+    pub fn fill(&self, run: &RunPlan, vals: &[super::tpe::Value]) -> Result<RunPlan, String> {
+        let defs = params::defs(run.algorithm);
+        let mut m = self.fixed.clone();
+        let mut values = serde_json::Map::new();
+        for ((k, d), v) in self.space.iter().zip(vals) {
+            let def = defs.iter().find(|p| p.name == k).ok_or_else(|| format!("unknown parameter {k}"))?;
+            let int = matches!(def.kind, params::ParamKind::Int { .. });
+            let json = match (d, v) {
+                (Dim::List(list), super::tpe::Value::Choice(i)) => list.get(*i).cloned().ok_or_else(|| format!("no choice {i} for {k}"))?,
+                (_, super::tpe::Value::Number(x)) if int => Value::from(x.round() as i64),
+                (_, super::tpe::Value::Number(x)) => Value::from(*x),
+                _ => return Err(format!("a value of the wrong kind for {k}")),
+            };
+            m.insert(k.clone(), check_value(def, &json).map_err(|e| format!("{k}: {e}"))?);
+            values.insert(k.clone(), json);
+        }
+        if let Some((k, msg)) = backend_limit(run.algorithm, run.backend, &m) {
+            return Err(format!("{k}: {msg}"));
+        }
+        let mut out = run.clone();
+        out.params_json = Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect());
+        out.params = AlgoParams::from_map(run.algorithm, &m);
+        if let (AlgoParams::Transformer(tp), Value::Object(pm)) = (&out.params, &mut out.params_json) {
+            pm.insert("mlp_hidden".into(), Value::from(tp.mlp_hidden));
+        }
+        if let Some(t) = &mut out.trial {
+            t.values = values;
+        }
+        Ok(out)
+    }
 }
 
 /// Most trials a search may expand to unless `--max-trials` says otherwise.
@@ -208,7 +286,7 @@ pub fn from_text(text: &str, path: &Path, label: &Path) -> Result<Plan, InputErr
 
 fn from_text_with(text: &str, path: &Path, label: &Path, max_trials: usize) -> Result<Plan, InputErrors> {
     let spec: ExperimentSpec = serde_saphyr::from_str(text).map_err(|e| yaml_error(&e, label, text))?;
-    let mut c = Checker { file: label.to_path_buf(), base: path.to_path_buf(), text: text.to_string(), errors: vec![], positions: BTreeMap::new(), max_trials };
+    let mut c = Checker { file: label.to_path_buf(), base: path.to_path_buf(), text: text.to_string(), errors: vec![], positions: BTreeMap::new(), max_trials, spaces: BTreeMap::new() };
     let plan = c.plan(&spec);
     // Report in file order.
     c.errors.sort_by_key(|e| e.pos.map_or((u64::MAX, 0), |p| (p.line, p.column)));
@@ -275,6 +353,8 @@ struct Checker {
     errors: Vec<InputError>,
     positions: BTreeMap<String, Pos>,
     max_trials: usize,
+    /// Each search's space and fixed parameters, by the run's position in the file.
+    spaces: BTreeMap<usize, (Vec<(String, Dim)>, ParamMap)>,
 }
 
 fn pos<T>(s: &S<T>) -> Pos {
@@ -621,8 +701,9 @@ impl Checker {
                 "grid" => SearchMethod::Grid,
                 "zip" => SearchMethod::Zip,
                 "random" => SearchMethod::Random,
+                "tpe" => SearchMethod::Tpe,
                 other => {
-                    self.err(Some(pos(m)), &f("method"), format!("unknown search method {}; allowed: grid, zip, random", quote(other)));
+                    self.err(Some(pos(m)), &f("method"), format!("unknown search method {}; allowed: grid, zip, random, tpe", quote(other)));
                     return None;
                 }
             },
@@ -655,7 +736,7 @@ impl Checker {
             }
             match parse_dim(d, &v.value) {
                 Ok(dim) => {
-                    if method != SearchMethod::Random && !matches!(dim, Dim::List(_)) {
+                    if matches!(method, SearchMethod::Grid | SearchMethod::Zip) && !matches!(dim, Dim::List(_)) {
                         self.err(Some(pos(v)), &field, format!(
                             "{} search takes lists of values only; {} is a distribution (use method: random)",
                             method.as_str(),
@@ -685,16 +766,16 @@ impl Checker {
                 }
                 lens[0]
             }
-            SearchMethod::Random => match &sp.trials {
+            SearchMethod::Random | SearchMethod::Tpe => match &sp.trials {
                 Some(t) => t.value.min(usize::MAX as u64) as usize,
                 None => {
-                    self.err(Some(pos(sr)), &f("trials"), "is missing; a random search draws this many trials: trials: 20");
+                    self.err(Some(pos(sr)), &f("trials"), format!("is missing; a {} search runs this many trials: trials: 20", method.as_str()));
                     return None;
                 }
             },
         };
         if let (Some(t), SearchMethod::Grid | SearchMethod::Zip) = (&sp.trials, method) {
-            self.err(Some(pos(t)), &f("trials"), format!("applies to random search only; {} search tries {} trial(s) here", method.as_str(), count));
+            self.err(Some(pos(t)), &f("trials"), format!("applies to random and tpe searches only; {} search tries {} trial(s) here", method.as_str(), count));
             return None;
         }
         if count == 0 {
@@ -723,6 +804,10 @@ impl Checker {
                     rest /= l;
                 }
             }
+            if method == SearchMethod::Tpe {
+                combos.push(vec![]);
+                continue;
+            }
             for (j, (_, d, dim, _)) in dims.iter().enumerate() {
                 vals.push(match (method, dim) {
                     (SearchMethod::Grid, Dim::List(v)) => v[digits[j]].clone(),
@@ -737,6 +822,7 @@ impl Checker {
         for (t, vals) in combos.into_iter().enumerate() {
             let mut m = map.clone();
             let mut values = serde_json::Map::new();
+            // (TPE trials keep the fixed parameters until their values are proposed.)
             for ((k, d, _, at), v) in dims.iter().zip(vals) {
                 match check_value(d, &v) {
                     Ok(pv) => {
@@ -766,6 +852,7 @@ impl Checker {
             run.name = name;
             out.push(run);
         }
+        self.spaces.insert(i, (dims.iter().map(|(k, _, d, _)| (k.clone(), d.clone())).collect(), map.clone()));
         Some(out)
     }
 
@@ -793,7 +880,8 @@ impl Checker {
                 },
             };
             if let (Some(metric), Some(t)) = (metric, &first.trial) {
-                out.push(SearchPlan { run: t.search.clone(), method: search_method(&sr.value), metric, trials });
+                let (space, fixed) = self.spaces.remove(&i).unwrap_or_default();
+                out.push(SearchPlan { run: t.search.clone(), method: search_method(&sr.value), metric, trials, space, fixed });
             }
         }
         out
@@ -1289,6 +1377,7 @@ fn search_method(sp: &SearchSpec) -> SearchMethod {
     match sp.method.as_ref().map(|m| m.value.as_str()) {
         Some("zip") => SearchMethod::Zip,
         Some("random") => SearchMethod::Random,
+        Some("tpe") => SearchMethod::Tpe,
         _ => SearchMethod::Grid,
     }
 }
@@ -1299,7 +1388,8 @@ fn name_hash(name: &str) -> u64 {
 }
 
 /// One searched parameter's values: a list, or a distribution random search draws from.
-enum Dim {
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dim {
     List(Vec<Value>),
     Uniform(f64, f64),
     LogUniform(f64, f64),

@@ -4,7 +4,8 @@
 //! flag cancels cleanly between steps.
 
 use super::events::{Level, Metrics, RunEvent};
-use super::plan::{Plan, RunPlan};
+use super::plan::{Plan, RunPlan, SearchMethod, SearchPlan, TPE_BATCH, TPE_STARTUP};
+use super::tpe;
 use super::store::Summary;
 use crate::backends::{build_trainer, Prediction, Predictor, StepOut, TrainError, Trainer};
 use crate::data::{self, split, Encoder, Fold, Prepared, TrainSet};
@@ -181,52 +182,143 @@ fn check_finite(out: &StepOut, step: u64) -> Result<(), TrainError> {
 
 /// Run every run of a plan (or those in `only`), in order. Returns each run's summary.
 pub fn run_plan(plan: &Plan, prepared: Option<&Prepared>, only: Option<&[usize]>, sink: &mut dyn Sink, cancel: &AtomicBool) -> Vec<Summary> {
-    run_plan_jobs(plan, prepared, only, 1, sink, cancel)
+    run_plan_jobs(plan, prepared, only, 1, sink, cancel).into_iter().map(|(_, s)| s).collect()
 }
 
 /// [`run_plan`] with up to `jobs` runs at once (`ratlab run -j N`), each on its own thread; the
 /// sink is only ever called from this thread, so it needs no locking, and each run's events
-/// reach it in order. Summaries come back in plan order whatever `jobs` is, and each run is
-/// seeded by itself, so the results do not depend on `jobs` either. Transformer runs (a chain
-/// of them needs its sources finished, and each uses every core) run one at a time.
-pub fn run_plan_jobs(plan: &Plan, prepared: Option<&Prepared>, only: Option<&[usize]>, jobs: usize, sink: &mut dyn Sink, cancel: &AtomicBool) -> Vec<Summary> {
+/// reach it in order. Returns each run as it ran (a TPE trial with its values filled in) and
+/// its summary, in plan order. Every run is seeded by itself and a TPE search proposes its
+/// trials in fixed batches, so neither the trials nor the results depend on `jobs`. Transformer
+/// runs (a chain of them needs its sources finished, and each uses every core) run one at a
+/// time.
+pub fn run_plan_jobs(plan: &Plan, prepared: Option<&Prepared>, only: Option<&[usize]>, jobs: usize, sink: &mut dyn Sink, cancel: &AtomicBool) -> Vec<(RunPlan, Summary)> {
     let folds: Option<Vec<Fold>> = match (prepared, &plan.data) {
         (Some(p), Some(cfg)) => Some(data::folds(p, cfg, plan.seed)),
         _ => None,
     };
     let encoder = prepared.map(|p| &p.encoder);
     let selected: Vec<&RunPlan> = plan.runs.iter().filter(|r| only.is_none_or(|o| o.contains(&r.index))).collect();
-    let sequential = jobs <= 1 || selected.len() <= 1 || selected.iter().any(|r| r.algorithm.is_language_model());
-    if sequential {
-        let mut out = Vec::new();
-        for run in selected {
-            if cancel.load(Ordering::SeqCst) {
-                break;
-            }
-            out.push(run_one(plan, run, folds.as_deref(), encoder, sink, cancel));
+    let jobs = if selected.iter().any(|r| r.algorithm.is_language_model()) { 1 } else { jobs.max(1) };
+    let mut results: BTreeMap<usize, (RunPlan, Summary)> = BTreeMap::new();
+    for wave in waves(plan, &selected) {
+        if cancel.load(Ordering::SeqCst) {
+            break;
         }
-        return out;
+        // TPE trials get their values now, from the trials finished before them.
+        let mut runs = Vec::with_capacity(wave.len());
+        for r in wave {
+            match tpe_search(plan, r) {
+                None => runs.push(r.clone()),
+                Some(sp) => match propose(sp, r, &results) {
+                    Ok(filled) => runs.push(filled),
+                    Err(e) => {
+                        let s = failed_run(plan, r, format!("the proposed values do not fit: {e}"), sink);
+                        results.insert(r.index, (r.clone(), s));
+                    }
+                },
+            }
+        }
+        let summaries = run_wave(plan, &runs, folds.as_deref(), encoder, jobs, sink, cancel);
+        for (r, s) in runs.into_iter().zip(summaries) {
+            if let Some(s) = s {
+                results.insert(r.index, (r, s));
+            }
+        }
+    }
+    results.into_values().collect()
+}
+
+/// The TPE search a run is a trial of, if any.
+fn tpe_search<'p>(plan: &'p Plan, r: &RunPlan) -> Option<&'p SearchPlan> {
+    let t = r.trial.as_ref()?;
+    plan.searches.iter().find(|s| s.run == t.search && s.method == SearchMethod::Tpe)
+}
+
+/// Runs that may start together, in order: everything up to a TPE search in one wave; a TPE
+/// search's prior draws in one, then its trials in batches of [`TPE_BATCH`].
+fn waves<'p>(plan: &Plan, selected: &[&'p RunPlan]) -> Vec<Vec<&'p RunPlan>> {
+    let mut out: Vec<Vec<&RunPlan>> = Vec::new();
+    let mut current: Vec<&RunPlan> = Vec::new();
+    let mut batch_of: Option<(String, usize)> = None;
+    for &r in selected {
+        match (tpe_search(plan, r), &r.trial) {
+            (Some(sp), Some(t)) => {
+                let batch = if t.number < TPE_STARTUP { 0 } else { 1 + (t.number - TPE_STARTUP) / TPE_BATCH };
+                if batch_of.as_ref() != Some(&(sp.run.clone(), batch)) && !current.is_empty() {
+                    out.push(std::mem::take(&mut current));
+                }
+                batch_of = Some((sp.run.clone(), batch));
+                current.push(r);
+            }
+            _ => {
+                if batch_of.take().is_some() && !current.is_empty() {
+                    out.push(std::mem::take(&mut current));
+                }
+                current.push(r);
+            }
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// A TPE trial with its values: drawn from the prior for the first [`TPE_STARTUP`] trials,
+/// else proposed from the search's finished trials (in trial order), seeded by the trial.
+fn propose(sp: &SearchPlan, r: &RunPlan, results: &BTreeMap<usize, (RunPlan, Summary)>) -> Result<RunPlan, String> {
+    let space = sp.tpe_space(r.algorithm);
+    let number = r.trial.as_ref().map_or(0, |t| t.number);
+    let mut rng = split::rng(crate::backends::native::hist::mix(r.seed, 0x79e));
+    let values = if number < TPE_STARTUP {
+        space.iter().map(|d| tpe::prior_draw(d, &mut rng)).collect()
+    } else {
+        let seen: Vec<(Vec<tpe::Value>, f64)> = sp
+            .trials
+            .iter()
+            .filter_map(|i| results.get(i))
+            .filter(|(_, s)| s.status == super::events::Status::Finished)
+            .filter_map(|(rp, s)| {
+                let v = sp.encode(&rp.trial.as_ref()?.values)?;
+                let m = *s.metrics.get(sp.metric.as_str())?;
+                Some((v, if sp.metric.higher_is_better() { -m } else { m }))
+            })
+            .collect();
+        tpe::propose(&space, &seen, &mut rng)
+    };
+    sp.fill(r, &values)
+}
+
+/// Run `runs` up to `jobs` at once; each one's summary in order (`None`: not started, cancelled
+/// before its turn).
+fn run_wave(plan: &Plan, runs: &[RunPlan], folds: Option<&[Fold]>, encoder: Option<&Encoder>, jobs: usize, sink: &mut dyn Sink, cancel: &AtomicBool) -> Vec<Option<Summary>> {
+    if jobs <= 1 || runs.len() <= 1 {
+        return runs
+            .iter()
+            .map(|run| (!cancel.load(Ordering::SeqCst)).then(|| run_one(plan, run, folds, encoder, sink, cancel)))
+            .collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<(usize, Summary)> = Vec::new();
+    let mut done: Vec<Option<Summary>> = runs.iter().map(|_| None).collect();
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::channel::<Request>();
-        for _ in 0..jobs.min(selected.len()) {
-            let (tx, next, selected, folds) = (tx.clone(), &next, &selected, folds.as_deref());
+        for _ in 0..jobs.min(runs.len()) {
+            let (tx, next) = (tx.clone(), &next);
             scope.spawn(move || loop {
                 let k = next.fetch_add(1, Ordering::SeqCst);
-                if k >= selected.len() || cancel.load(Ordering::SeqCst) {
+                if k >= runs.len() || cancel.load(Ordering::SeqCst) {
                     break;
                 }
                 let mut forward = Forward { tx: tx.clone() };
-                let summary = run_one(plan, selected[k], folds, encoder, &mut forward, cancel);
+                let summary = run_one(plan, &runs[k], folds, encoder, &mut forward, cancel);
                 if tx.send(Request::Done(k, Box::new(summary))).is_err() {
                     break;
                 }
             });
         }
         drop(tx);
-        let by_index: BTreeMap<usize, &RunPlan> = plan.runs.iter().map(|r| (r.index, r)).collect();
+        let by_index: BTreeMap<usize, &RunPlan> = runs.iter().map(|r| (r.index, r)).collect();
         for req in rx {
             let run = |i: usize| by_index[&i];
             match req {
@@ -240,12 +332,11 @@ pub fn run_plan_jobs(plan: &Plan, prepared: Option<&Prepared>, only: Option<&[us
                 Request::Finished(i, reply) => {
                     let _ = reply.send(sink.finished_run(&plan.name, run(i)));
                 }
-                Request::Done(k, summary) => done.push((k, *summary)),
+                Request::Done(k, summary) => done[k] = Some(*summary),
             }
         }
     });
-    done.sort_by_key(|(k, _)| *k);
-    done.into_iter().map(|(_, s)| s).collect()
+    done
 }
 
 /// What a run on a worker thread asks of the sink on the main thread (runs by their index in
@@ -290,19 +381,9 @@ impl Sink for Forward {
 }
 
 /// Execute one run to its end (finished, failed or cancelled), emitting all its events.
-pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, encoder: Option<&Encoder>, sink: &mut dyn Sink, cancel: &AtomicBool) -> Summary {
-    let mut em = Emitter { run, sink, cancel, start: Instant::now(), summary: None, artifacts: serde_json::Value::Null, encoder };
-    let n_folds = folds.map_or(1, <[Fold]>::len);
-    let total_steps = match (&run.train_sizes, &run.params) {
-        _ if run.sweep.is_some() => run.sweep.as_ref().map(|s| (s.1.len() * n_folds) as u64),
-        (Some(s), _) => Some((s.len() * n_folds) as u64),
-        (None, crate::backends::AlgoParams::Estimation(e)) => Some(e.sizes.len() as u64),
-        (None, crate::backends::AlgoParams::KnnScaling(e)) => Some(e.dims.len() as u64),
-        (None, crate::backends::AlgoParams::Transformer(t)) => Some(t.steps as u64),
-        (None, crate::backends::AlgoParams::Logistic(l)) if matches!(run.backend, crate::backends::Backend::Native) => Some(l.max_iter * n_folds as u64),
-        _ => Some(n_folds as u64),
-    };
-    let _ = em.send(RunEvent::Started {
+/// The event that opens a run's record.
+fn started(plan: &Plan, run: &RunPlan, total_steps: Option<u64>) -> RunEvent {
+    RunEvent::Started {
         experiment: plan.name.clone(),
         run: run.name.clone(),
         algorithm: run.algorithm.as_str().into(),
@@ -316,7 +397,31 @@ pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, encoder: Opti
         },
         total_steps,
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    });
+    }
+}
+
+/// Record a run that cannot start (a TPE proposal its backend refuses) as failed.
+fn failed_run(plan: &Plan, run: &RunPlan, error: String, sink: &mut dyn Sink) -> Summary {
+    let events = [started(plan, run, None), RunEvent::Failed { error, cancelled: false, t_ms: 0 }];
+    for ev in &events {
+        sink.event(run, ev);
+    }
+    Summary::from_events(&events).unwrap_or_else(|| unreachable!("a run's events start with Started"))
+}
+
+pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, encoder: Option<&Encoder>, sink: &mut dyn Sink, cancel: &AtomicBool) -> Summary {
+    let mut em = Emitter { run, sink, cancel, start: Instant::now(), summary: None, artifacts: serde_json::Value::Null, encoder };
+    let n_folds = folds.map_or(1, <[Fold]>::len);
+    let total_steps = match (&run.train_sizes, &run.params) {
+        _ if run.sweep.is_some() => run.sweep.as_ref().map(|s| (s.1.len() * n_folds) as u64),
+        (Some(s), _) => Some((s.len() * n_folds) as u64),
+        (None, crate::backends::AlgoParams::Estimation(e)) => Some(e.sizes.len() as u64),
+        (None, crate::backends::AlgoParams::KnnScaling(e)) => Some(e.dims.len() as u64),
+        (None, crate::backends::AlgoParams::Transformer(t)) => Some(t.steps as u64),
+        (None, crate::backends::AlgoParams::Logistic(l)) if matches!(run.backend, crate::backends::Backend::Native) => Some(l.max_iter * n_folds as u64),
+        _ => Some(n_folds as u64),
+    };
+    let _ = em.send(started(plan, run, total_steps));
     let result = drive(plan, run, folds, &mut em);
     let t_ms = em.t();
     let ev = match result {

@@ -241,7 +241,17 @@ fn apply_msg(app: &mut App, lp: &mut Loop, m: Msg) {
 /// (`init_from`), and each already keeps the cores busy in its torch worker.
 fn start(app: &mut App, lp: &mut Loop, exp: usize, only: Option<Vec<usize>>) {
     let Some(plan) = app.experiments.get(exp).and_then(|e| e.plan.clone()) else { return };
-    let indices: Vec<usize> = only.unwrap_or_else(|| plan.runs.iter().map(|r| r.index).collect());
+    let mut indices: Vec<usize> = only.unwrap_or_else(|| plan.runs.iter().map(|r| r.index).collect());
+    // A TPE search proposes each batch of trials from the ones before it; the TUI starts every
+    // run at once, so it leaves those to `ratlab run` (and shows their records as they land).
+    let tpe: Vec<&str> = plan.searches.iter().filter(|s| s.method == crate::experiments::plan::SearchMethod::Tpe).map(|s| s.run.as_str()).collect();
+    let before = indices.len();
+    indices.retain(|i| plan.runs.iter().find(|r| r.index == *i).and_then(|r| r.trial.as_ref()).is_none_or(|t| !tpe.contains(&t.search.as_str())));
+    if indices.is_empty() {
+        app.status = format!("tpe search(es) {} run headless: ratlab run {} -j 2", tpe.join(", "), plan.source.display());
+        return;
+    }
+    let skipped = before - indices.len();
     let prepared = match plan.prepare() {
         Ok(p) => Arc::new(p),
         Err(e) => {
@@ -253,10 +263,11 @@ fn start(app: &mut App, lp: &mut Loop, exp: usize, only: Option<Vec<usize>>) {
     let plan = Arc::new(plan);
     let torch_runs = indices.iter().filter(|i| plan.runs.iter().any(|r| r.index == **i && r.algorithm.is_language_model())).count();
     app.status = format!(
-        "started {} run(s) of {}{}",
+        "started {} run(s) of {}{}{}",
         indices.len(),
         plan.name,
-        if torch_runs > 1 { " (its transformer runs train one after another)" } else { "" }
+        if torch_runs > 1 { " (its transformer runs train one after another)" } else { "" },
+        if skipped > 0 { format!(" ({skipped} tpe trial(s) run headless only: ratlab run)") } else { String::new() }
     );
     // The previous transformer run's thread holds the sender; when it ends, the next may start.
     let mut after: Option<std::sync::mpsc::Receiver<()>> = None;

@@ -129,6 +129,19 @@ pub enum Command {
         #[arg(long, default_value = "runs")]
         out: PathBuf,
     },
+    /// Write recorded runs as a table, one row per run (experiment, run, status, seed, every
+    /// parameter, every final metric), or one row per step with --curves.
+    Export {
+        /// Run directories, or directories of runs (e.g. `runs`).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// The file to write: .parquet, .csv or .json.
+        #[arg(long)]
+        to: PathBuf,
+        /// One row per step of every run's curves (run, step, x, fold, metric columns).
+        #[arg(long)]
+        curves: bool,
+    },
     /// Open the terminal UI (also what `ratlab` alone does) on experiments/*.yaml and any
     /// files given.
     Tui {
@@ -190,6 +203,12 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Some(Command::Rerun { run_dir, check }) => rerun(&run_dir, check),
         Some(Command::Runs { out }) => list(&out),
+        Some(Command::Export { runs, to, curves }) => {
+            let recorded = crate::experiments::export::collect(&runs, curves)?;
+            let n = crate::experiments::export::export(&recorded, &to, curves)?;
+            eprintln!("wrote {n} row(s) ({} run(s)) to {}", recorded.len(), to.display());
+            Ok(0)
+        }
         Some(Command::Predict { run_dir, data, out }) => predict(&run_dir, &data, out.as_deref()),
         Some(Command::Generate { run_dir, prompt, sampling, raw }) => generate(&run_dir, &prompt, &sampling, raw),
     }

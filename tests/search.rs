@@ -234,3 +234,56 @@ fn a_tpe_search_gives_the_same_trials_whatever_jobs_is_and_stays_in_its_space() 
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot run alone"));
 }
+
+#[test]
+fn export_writes_one_row_per_run_or_per_step_and_reads_back_through_polars() {
+    use ratlab::data::table::{read_table, RawValues};
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("runs");
+    let (_, v) = run_json(&["experiments/search-grid.yaml", "-j", "2"], &out);
+    let runs = v["runs"].as_array().unwrap();
+    for ext in ["parquet", "csv"] {
+        let to = tmp.path().join(format!("all.{ext}"));
+        cmd().args(["export", out.to_str().unwrap(), "--to", to.to_str().unwrap()]).assert().success();
+        let t = read_table(&to).unwrap();
+        assert_eq!(t.height, 12);
+        let num = |c: &str| match &t.column(c).unwrap_or_else(|| panic!("{ext} lacks {c}")).values {
+            RawValues::Numeric(v) => v.clone(),
+            RawValues::Text(_) => panic!("{c} is numeric"),
+        };
+        let text = |c: &str| match &t.column(c).unwrap().values {
+            RawValues::Text(v) => v.iter().map(|s| s.clone().unwrap_or_default()).collect::<Vec<_>>(),
+            RawValues::Numeric(v) => v.iter().map(|x| x.to_string()).collect(),
+        };
+        let names = text("run");
+        let (depth, auc, n_est) = (num("max_depth"), num("roc_auc"), num("n_estimators"));
+        for r in runs {
+            let i = names.iter().position(|n| n == r["name"].as_str().unwrap()).unwrap();
+            assert_eq!(depth[i], r["trial"]["values"]["max_depth"].as_f64().unwrap());
+            assert_eq!(auc[i], r["metrics"]["roc_auc"].as_f64().unwrap(), "metrics round-trip exactly");
+            assert_eq!(n_est[i], 60.0);
+        }
+        assert!(text("status").iter().all(|s| s == "finished"));
+        assert!(text("experiment").iter().all(|s| s == "search-grid"));
+    }
+    // Curves: one row per step (60 rounds × 12 trials), with the step metrics as columns.
+    let to = tmp.path().join("curves.parquet");
+    cmd().args(["export", out.to_str().unwrap(), "--curves", "--to", to.to_str().unwrap()]).assert().success();
+    let t = read_table(&to).unwrap();
+    assert_eq!(t.height, 12 * 60);
+    for c in ["run", "step", "x", "test.roc_auc", "train.log_loss"] {
+        assert!(t.column(c).is_some(), "curves lack {c}");
+    }
+    // JSON: an array of row objects.
+    let to = tmp.path().join("all.json");
+    cmd().args(["export", out.to_str().unwrap(), "--to", to.to_str().unwrap()]).assert().success();
+    let rows: Value = serde_json::from_str(&std::fs::read_to_string(&to).unwrap()).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 12);
+    // Bad input: exit 2, saying what is wrong.
+    let o = cmd().args(["export", tmp.path().join("nothing").to_str().unwrap(), "--to", "x.csv"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a run directory or a directory of runs"));
+    let o = cmd().args(["export", out.to_str().unwrap(), "--to", tmp.path().join("x.xlsx").to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("expected .parquet, .csv or .json"));
+}

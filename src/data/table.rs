@@ -76,6 +76,20 @@ fn numbers_read_as_text(df: &DataFrame) -> bool {
     })
 }
 
+/// Text columns whose every present cell is a number, as `f64` columns.
+fn numbers_as_numbers(df: DataFrame) -> DataFrame {
+    let height = df.height();
+    let columns: Vec<Column> = df
+        .columns()
+        .iter()
+        .map(|c| match c.cast(&DataType::Float64) {
+            Ok(f) if c.dtype() == &DataType::String && f.null_count() == c.null_count() => f,
+            _ => c.clone(),
+        })
+        .collect();
+    DataFrame::new(height, columns).unwrap_or(df)
+}
+
 /// Read a polars DataFrame from a `.csv` or `.parquet` file.
 pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
@@ -94,9 +108,15 @@ pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
             // Column types are inferred from the first rows; when that guess fails (a float or a
             // word further down an integer column) or reads a column of numbers as text (empty
             // at first), the file is read again with types inferred from every row.
+            // Some values fit no inferred type even then (an integer beyond i64, an id column
+            // of u64): every column is read as text, and those holding only numbers become
+            // numbers again.
             match read(Some(INFER_ROWS)) {
                 Ok(df) if !numbers_read_as_text(&df) => Ok(df),
-                _ => read(None).map_err(err),
+                _ => match read(None) {
+                    Ok(df) => Ok(df),
+                    Err(e) => read(Some(0)).map(numbers_as_numbers).map_err(|_| err(e)),
+                },
             }
         }
         "parquet" | "pq" => {
@@ -196,19 +216,19 @@ mod tests {
 
     /// Types are guessed from the first rows; a guess that later rows contradict falls back to
     /// reading every row, so a late float, a late word and a column empty at first all come out
-    /// as they would from a full scan.
+    /// as they would from a full scan; integers beyond i64 still load, as numbers.
     #[test]
     fn late_floats_words_and_empty_starts_are_read_as_a_full_scan_would() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let path = dir.path().join("late.csv");
         let n = INFER_ROWS + 500;
-        let mut csv = String::from("ints,late_float,late_word,empty_first,label\n");
+        let mut csv = String::from("ints,late_float,late_word,empty_first,label,big_id\n");
         for i in 0..n {
             let late = i >= INFER_ROWS + 100;
             let float = if late { "2.5".to_string() } else { i.to_string() };
             let word = if late && i % 2 == 0 { "seven".to_string() } else { i.to_string() };
             let empty = if i < INFER_ROWS + 10 { String::new() } else { format!("{}.25", i) };
-            csv += &format!("{i},{float},{word},{empty},{}\n", if i % 3 == 0 { "a" } else { "b" });
+            csv += &format!("{i},{float},{word},{empty},{},{}\n", if i % 3 == 0 { "a" } else { "b" }, u64::MAX - i as u64);
         }
         std::fs::write(&path, csv).expect("written");
         let t = read_table(&path).expect("readable");
@@ -222,6 +242,8 @@ mod tests {
         assert_eq!(kind("late_word"), "text 0");
         assert_eq!(kind("empty_first"), format!("numeric {}", INFER_ROWS + 10));
         assert_eq!(kind("label"), "text 0");
+        // Beyond i64: read as numbers (f64) rather than refusing the file.
+        assert_eq!(kind("big_id"), "numeric 0");
         match &t.column("late_float").expect("present").values {
             RawValues::Numeric(v) => assert_eq!(v[n - 1], 2.5),
             RawValues::Text(_) => unreachable!(),

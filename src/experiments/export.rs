@@ -132,7 +132,8 @@ fn param_column(name: &str, taken: &[&str]) -> String {
 fn run_table(runs: &[Recorded]) -> Columns {
     let mut c = Columns::default();
     let fixed = ["experiment", "run", "status", "algorithm", "backend", "seed", "steps", "elapsed_s", "started_at", "dir"];
-    let metric_names: Vec<&str> = runs.iter().flat_map(|r| r.summary.metrics.keys().map(String::as_str)).collect();
+    let metric_names: std::collections::BTreeSet<&str> = runs.iter().flat_map(|r| r.summary.metrics.keys().map(String::as_str)).collect();
+    let taken: Vec<&str> = fixed.iter().copied().chain(metric_names.iter().copied()).collect();
     for r in runs {
         let s = &r.summary;
         c.set("experiment", Value::from(s.experiment.clone()));
@@ -148,7 +149,6 @@ fn run_table(runs: &[Recorded]) -> Columns {
         c.set("dir", Value::from(r.dir.display().to_string()));
         if let Value::Object(p) = &s.params {
             for (k, v) in p {
-                let taken: Vec<&str> = fixed.iter().copied().chain(metric_names.iter().copied()).collect();
                 c.set(&param_column(k, &taken), v.clone());
             }
         }

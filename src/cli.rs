@@ -126,8 +126,10 @@ pub enum Command {
     },
     /// List recorded runs with status and final metrics.
     Runs {
-        #[arg(long, default_value = "runs")]
+        #[arg(long, default_value = "runs", global = true)]
         out: PathBuf,
+        #[command(subcommand)]
+        action: Option<RunsCmd>,
     },
     /// Write recorded runs as a table, one row per run (experiment, run, status, seed, every
     /// parameter, every final metric), or one row per step with --curves.
@@ -180,6 +182,32 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `ratlab runs …`: reading recorded runs side by side.
+#[derive(Subcommand, Debug)]
+pub enum RunsCmd {
+    /// A table of runs: the parameters that differ between them, then the final metrics,
+    /// fitted to the terminal.
+    Compare {
+        /// Run directories, or directories of runs.
+        runs: Vec<PathBuf>,
+        /// Every recorded run of this experiment under --out (the latest record of each run).
+        #[arg(long)]
+        experiment: Option<String>,
+        /// Every parameter, not only those that differ.
+        #[arg(long)]
+        all: bool,
+        /// The table as JSON rows on stdout.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// The table as CSV on stdout.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Only what differs between two runs: parameters, data, seed, final metrics, and the
+    /// first step where their curves part.
+    Diff { a: PathBuf, b: PathBuf },
+}
+
 /// Dispatch a parsed command; returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
@@ -202,7 +230,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             }
         }
         Some(Command::Rerun { run_dir, check }) => rerun(&run_dir, check),
-        Some(Command::Runs { out }) => list(&out),
+        Some(Command::Runs { out, action: None }) => list(&out),
+        Some(Command::Runs { out, action: Some(RunsCmd::Compare { runs, experiment, all, json, csv }) }) => compare_cmd(&out, &runs, experiment.as_deref(), all, json, csv),
+        Some(Command::Runs { action: Some(RunsCmd::Diff { a, b }), .. }) => diff_cmd(&a, &b),
         Some(Command::Export { runs, to, curves }) => {
             let recorded = crate::experiments::export::collect(&runs, curves)?;
             let n = crate::experiments::export::export(&recorded, &to, curves)?;
@@ -832,6 +862,82 @@ fn list(out: &Path) -> anyhow::Result<u8> {
             }
             Err(e) => outln!("{:<10} {} ({e})", "unreadable", d.display()),
         }
+    }
+    Ok(0)
+}
+
+/// `ratlab runs compare`.
+fn compare_cmd(out: &Path, runs: &[PathBuf], experiment: Option<&str>, all: bool, json: bool, csv: bool) -> anyhow::Result<u8> {
+    use crate::experiments::{compare, export};
+    let recorded = match (runs.is_empty(), experiment) {
+        (false, None) => export::collect(runs, false)?,
+        (true, Some(name)) => {
+            let every = export::collect(&[out.to_path_buf()], false)?;
+            // The latest record of each run of the experiment, in run order.
+            let mut latest: BTreeMap<String, export::Recorded> = BTreeMap::new();
+            for r in every.into_iter().filter(|r| r.summary.experiment == name) {
+                latest.insert(r.summary.run.clone(), r);
+            }
+            if latest.is_empty() {
+                return Err(InputError::new(format!("no recorded run of experiment '{name}'")).file(out).field("--experiment").into());
+            }
+            latest.into_values().collect()
+        }
+        (false, Some(_)) => return Err(InputError::new("give run directories or --experiment, not both").field("--experiment").into()),
+        (true, None) => return Err(InputError::new("name the runs to compare (run directories) or --experiment NAME").field("runs compare").into()),
+    };
+    let table = compare::compare(&recorded, all);
+    if json {
+        let rows: Vec<serde_json::Value> = table
+            .rows
+            .iter()
+            .map(|r| serde_json::Value::Object(table.columns.iter().cloned().zip(r.iter().cloned()).filter(|(_, v)| !v.is_null()).collect()))
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if csv {
+        let cols: Vec<(String, crate::data::table::OutValues)> = table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(c, name)| {
+                let vals: Vec<&serde_json::Value> = table.rows.iter().map(|r| &r[c]).collect();
+                let values = if vals.iter().all(|v| v.is_number() || v.is_null()) {
+                    crate::data::table::OutValues::Numeric(vals.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)).collect())
+                } else {
+                    crate::data::table::OutValues::Text(vals.iter().map(|v| if v.is_null() { String::new() } else { compare::cell(v) }).collect())
+                };
+                (name.clone(), values)
+            })
+            .collect();
+        crate::data::table::write_columns(None, cols, &mut std::io::stdout().lock())?;
+    } else {
+        let width = crossterm::terminal::size().ok().filter(|_| std::io::stdout().is_terminal()).map_or_else(
+            || std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(120),
+            |(w, _)| w as usize,
+        );
+        outln!("{}", compare::render(&table, width).trim_end());
+    }
+    Ok(0)
+}
+
+/// `ratlab runs diff`.
+fn diff_cmd(a: &Path, b: &Path) -> anyhow::Result<u8> {
+    use crate::experiments::{compare, export};
+    let mut both = Vec::new();
+    for p in [a, b] {
+        if !p.join("events.jsonl").is_file() {
+            return Err(InputError::new("is not a run directory (no events.jsonl)").file(p).into());
+        }
+        let mut r = export::collect(&[p.to_path_buf()], true)?;
+        let data = std::fs::read_to_string(p.join("experiment.yaml"))
+            .ok()
+            .and_then(|t| serde_saphyr::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v.get("data").cloned())
+            .unwrap_or(serde_json::Value::Null);
+        both.push((r.remove(0), data));
+    }
+    for line in compare::diff(&both[0].0, &both[1].0, &both[0].1, &both[1].1) {
+        outln!("{line}");
     }
     Ok(0)
 }

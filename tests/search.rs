@@ -287,3 +287,35 @@ fn export_writes_one_row_per_run_or_per_step_and_reads_back_through_polars() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("expected .parquet, .csv or .json"));
 }
+
+#[test]
+fn runs_compare_and_diff_show_what_differs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("runs");
+    let (_, v) = run_json(&["experiments/search-grid.yaml", "-j", "2"], &out);
+    let out_s = out.to_str().unwrap();
+    // Only the searched parameters differ, so only they are shown, then the metrics.
+    let o = cmd().args(["runs", "--out", out_s, "compare", "--experiment", "search-grid"]).env("COLUMNS", "200").output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    insta::assert_snapshot!("runs_compare_search_grid", String::from_utf8_lossy(&o.stdout));
+    // Narrow terminals lose columns from the right, and say which.
+    let o = cmd().args(["runs", "--out", out_s, "compare", "--experiment", "search-grid"]).env("COLUMNS", "50").output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.lines().all(|l| l.chars().count() <= 50 || l.starts_with('(')), "{text}");
+    assert!(text.contains("(3 more column(s) do not fit: accuracy, log_loss, roc_auc; use --json or --csv)"), "{text}");
+    // --all shows the fixed parameters too; --json gives rows.
+    let o = cmd().args(["runs", "--out", out_s, "compare", "--experiment", "search-grid", "--all", "--json"]).output().unwrap();
+    let rows: Value = serde_json::from_str(&String::from_utf8_lossy(&o.stdout)).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 12);
+    assert_eq!(rows[0]["n_estimators"], 60);
+    assert_eq!(rows[3]["roc_auc"], v["runs"][3]["metrics"]["roc_auc"]);
+    // diff: the parameter, the seed, the metrics with their change, where the curves part.
+    let dir = |n: usize| v["runs"][n]["dir"].as_str().unwrap().to_string();
+    let o = cmd().args(["runs", "diff", &dir(3), &dir(7)]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    insta::assert_snapshot!("runs_diff_two_trials", String::from_utf8_lossy(&o.stdout));
+    let o = cmd().args(["runs", "diff", &dir(3), &dir(3)]).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("no difference"));
+    let o = cmd().args(["runs", "diff", &dir(3), tmp.path().to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -128,6 +128,8 @@ pub enum Command {
     Runs {
         #[arg(long, default_value = "runs", global = true)]
         out: PathBuf,
+        #[command(flatten)]
+        filter: RunsFilter,
         #[command(subcommand)]
         action: Option<RunsCmd>,
     },
@@ -182,6 +184,30 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Which recorded runs `ratlab runs` lists, in what order.
+#[derive(clap::Args, Debug, Default)]
+pub struct RunsFilter {
+    /// Only runs of this experiment.
+    #[arg(long)]
+    experiment: Option<String>,
+    /// Only runs with this status (finished, failed, cancelled, running).
+    #[arg(long)]
+    status: Option<String>,
+    /// Only runs meeting every condition: 'max_depth>3 and roc_auc>0.9' (parameters, metrics,
+    /// status, experiment, run, algorithm, backend, seed; > >= < <= = !=).
+    #[arg(long = "where", value_name = "CONDITIONS")]
+    conditions: Option<String>,
+    /// Sort by a metric (best first) or a parameter (ascending).
+    #[arg(long, value_name = "NAME")]
+    sort: Option<String>,
+    /// Only the first N (after sorting).
+    #[arg(long, value_name = "N")]
+    top: Option<usize>,
+    /// One JSON array on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
 /// `ratlab runs …`: reading recorded runs side by side.
 #[derive(Subcommand, Debug)]
 pub enum RunsCmd {
@@ -230,8 +256,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             }
         }
         Some(Command::Rerun { run_dir, check }) => rerun(&run_dir, check),
-        Some(Command::Runs { out, action: None }) => list(&out),
-        Some(Command::Runs { out, action: Some(RunsCmd::Compare { runs, experiment, all, json, csv }) }) => compare_cmd(&out, &runs, experiment.as_deref(), all, json, csv),
+        Some(Command::Runs { out, filter, action: None }) => list(&out, &filter),
+        Some(Command::Runs { out, action: Some(RunsCmd::Compare { runs, experiment, all, json, csv }), .. }) => compare_cmd(&out, &runs, experiment.as_deref(), all, json, csv),
         Some(Command::Runs { action: Some(RunsCmd::Diff { a, b }), .. }) => diff_cmd(&a, &b),
         Some(Command::Export { runs, to, curves }) => {
             let recorded = crate::experiments::export::collect(&runs, curves)?;
@@ -845,22 +871,72 @@ fn rerun(dir: &Path, check: bool) -> anyhow::Result<u8> {
     }
 }
 
-fn list(out: &Path) -> anyhow::Result<u8> {
+fn list(out: &Path, f: &RunsFilter) -> anyhow::Result<u8> {
+    use crate::experiments::compare;
     let dirs = store::list_runs(out);
-    if dirs.is_empty() {
-        outln!("no runs under {}", out.display());
+    let filtering = f.experiment.is_some() || f.status.is_some() || f.conditions.is_some() || f.sort.is_some() || f.top.is_some() || f.json;
+    if !filtering {
+        if dirs.is_empty() {
+            outln!("no runs under {}", out.display());
+            return Ok(0);
+        }
+        for d in dirs {
+            match store::read_run(&d) {
+                Ok(log) => {
+                    let s = log.summary.or_else(|| Summary::from_events(&log.events));
+                    match s {
+                        Some(s) => outln!("{:<10} {:<50} {}", s.status.as_str(), d.display(), fmt_metrics(&s.metrics)),
+                        None => outln!("{:<10} {}", "empty", d.display()),
+                    }
+                }
+                Err(e) => outln!("{:<10} {} ({e})", "unreadable", d.display()),
+            }
+        }
         return Ok(0);
     }
-    for d in dirs {
-        match store::read_run(&d) {
-            Ok(log) => {
-                let s = log.summary.or_else(|| Summary::from_events(&log.events));
-                match s {
-                    Some(s) => outln!("{:<10} {:<50} {}", s.status.as_str(), d.display(), fmt_metrics(&s.metrics)),
-                    None => outln!("{:<10} {}", "empty", d.display()),
-                }
-            }
-            Err(e) => outln!("{:<10} {} ({e})", "unreadable", d.display()),
+    let conditions = match &f.conditions {
+        Some(w) => compare::parse_where(w).map_err(|e| InputError::new(e).field("--where"))?,
+        None => vec![],
+    };
+    if let Some(st) = &f.status {
+        if !["finished", "failed", "cancelled", "running"].contains(&st.as_str()) {
+            return Err(InputError::new(format!("'{st}' is not a status; expected finished, failed, cancelled or running")).field("--status").into());
+        }
+    }
+    // Unreadable records are left out of a filtered listing (the plain listing shows them).
+    let mut runs: Vec<crate::experiments::export::Recorded> = dirs
+        .into_iter()
+        .filter_map(|d| {
+            let s = std::fs::read_to_string(d.join("summary.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<Summary>(&t).ok())
+                .or_else(|| store::read_run(&d).ok().and_then(|l| Summary::from_events(&l.events)))?;
+            Some(crate::experiments::export::Recorded { dir: d, summary: s, events: vec![] })
+        })
+        .filter(|r| f.experiment.as_ref().is_none_or(|e| &r.summary.experiment == e))
+        .filter(|r| f.status.as_ref().is_none_or(|st| r.summary.status.as_str() == st))
+        .filter(|r| conditions.iter().all(|c| c.holds(r)))
+        .collect();
+    if let Some(key) = &f.sort {
+        compare::sort_by(&mut runs, key);
+    }
+    if let Some(n) = f.top {
+        runs.truncate(n);
+    }
+    if f.json {
+        let list: Vec<serde_json::Value> = runs
+            .iter()
+            .map(|r| {
+                let s = &r.summary;
+                serde_json::json!({"experiment": s.experiment, "run": s.run, "status": s.status.as_str(), "algorithm": s.algorithm,
+                    "backend": s.backend, "seed": s.seed, "params": s.params, "metrics": s.metrics, "dir": r.dir.display().to_string()})
+            })
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        for r in &runs {
+            let s = &r.summary;
+            outln!("{:<10} {:<50} {}", s.status.as_str(), r.dir.display(), fmt_metrics(&s.metrics));
         }
     }
     Ok(0)

@@ -319,3 +319,37 @@ fn runs_compare_and_diff_show_what_differs() {
     let o = cmd().args(["runs", "diff", &dir(3), tmp.path().to_str().unwrap()]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn runs_filters_sort_and_cut_the_listing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("runs");
+    let (_, v) = run_json(&["experiments/search-grid.yaml", "-j", "2"], &out);
+    let all = v["runs"].as_array().unwrap();
+    let list = |args: &[&str]| -> Vec<Value> {
+        let o = cmd().args(["runs", "--out", out.to_str().unwrap(), "--json"]).args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_str::<Value>(&String::from_utf8_lossy(&o.stdout)).unwrap().as_array().unwrap().clone()
+    };
+    // --where against a brute-force filter of the summary.
+    let got: BTreeSet<String> = list(&["--where", "max_depth>=4 and roc_auc>0.99"]).iter().map(|r| r["run"].as_str().unwrap().to_string()).collect();
+    let want: BTreeSet<String> = all
+        .iter()
+        .filter(|r| r["trial"]["values"]["max_depth"].as_i64().unwrap() >= 4 && r["metrics"]["roc_auc"].as_f64().unwrap() > 0.99)
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, want);
+    assert!(!got.is_empty());
+    // --sort a metric: best first (roc_auc descending, log_loss ascending); --top cuts.
+    let by_auc = list(&["--sort", "roc_auc", "--top", "3"]);
+    assert_eq!(by_auc.len(), 3);
+    let mut aucs: Vec<f64> = all.iter().map(|r| r["metrics"]["roc_auc"].as_f64().unwrap()).collect();
+    aucs.sort_by(|a, b| b.total_cmp(a));
+    assert_eq!(by_auc.iter().map(|r| r["metrics"]["roc_auc"].as_f64().unwrap()).collect::<Vec<_>>(), aucs[..3]);
+    let by_ll = list(&["--sort", "log_loss"]);
+    assert!(by_ll.windows(2).all(|w| w[0]["metrics"]["log_loss"].as_f64() <= w[1]["metrics"]["log_loss"].as_f64()));
+    assert_eq!(list(&["--experiment", "search-grid", "--status", "finished"]).len(), 12);
+    assert!(list(&["--experiment", "other"]).is_empty());
+    let o = cmd().args(["runs", "--out", out.to_str().unwrap(), "--status", "done"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}

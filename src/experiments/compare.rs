@@ -177,3 +177,123 @@ fn divergence(a: &[RunEvent], b: &[RunEvent]) -> Option<String> {
     }
     None
 }
+
+/// One condition of `ratlab runs --where`: a field (parameter, metric, `status`, `experiment`,
+/// `run`, `algorithm`, `backend`, `seed`), a comparison and a value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    field: String,
+    op: Op,
+    value: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+/// Parse `max_depth>3 and roc_auc>=0.9 and status=finished`: conditions joined by `and`.
+pub fn parse_where(text: &str) -> Result<Vec<Condition>, String> {
+    let mut out = Vec::new();
+    for part in text.split(" and ").map(str::trim) {
+        if part.is_empty() {
+            return Err(format!("'{text}' has an empty condition; expected e.g. 'max_depth>3 and roc_auc>0.9'"));
+        }
+        let ops = [(">=", Op::Ge), ("<=", Op::Le), ("!=", Op::Ne), ("==", Op::Eq), (">", Op::Gt), ("<", Op::Lt), ("=", Op::Eq)];
+        let Some((at, sym, op)) = ops.iter().filter_map(|(s, o)| part.find(s).map(|i| (i, *s, *o))).min_by_key(|(i, s, _)| (*i, std::cmp::Reverse(s.len()))) else {
+            return Err(format!("'{part}' has no comparison; expected NAME OP VALUE with OP one of > >= < <= = !="));
+        };
+        let (field, value) = (part[..at].trim(), part[at + sym.len()..].trim());
+        if field.is_empty() || value.is_empty() {
+            return Err(format!("'{part}' needs a name and a value, as in max_depth>3"));
+        }
+        let value = value.parse::<f64>().map(Value::from).unwrap_or_else(|_| Value::from(value.trim_matches(|c| c == '\'' || c == '"')));
+        out.push(Condition { field: field.to_string(), op, value });
+    }
+    Ok(out)
+}
+
+/// A field of a run for filters and sorting: run fields, then metrics, then parameters.
+pub fn field(r: &Recorded, name: &str) -> Option<Value> {
+    let s = &r.summary;
+    match name {
+        "status" => Some(Value::from(s.status.as_str())),
+        "experiment" => Some(Value::from(s.experiment.clone())),
+        "run" => Some(Value::from(s.run.clone())),
+        "algorithm" => Some(Value::from(s.algorithm.clone())),
+        "backend" => Some(Value::from(s.backend.clone())),
+        "seed" => Some(Value::from(s.seed)),
+        _ => s.metrics.get(name).map(|v| Value::from(*v)).or_else(|| s.params.get(name).cloned()),
+    }
+}
+
+impl Condition {
+    /// Whether run `r` meets the condition (a run without the field does not).
+    pub fn holds(&self, r: &Recorded) -> bool {
+        let Some(v) = field(r, &self.field) else { return false };
+        let ord = match (v.as_f64(), self.value.as_f64()) {
+            (Some(a), Some(b)) => a.partial_cmp(&b),
+            _ => Some(cell(&v).cmp(&cell(&self.value))),
+        };
+        let Some(ord) = ord else { return false };
+        use std::cmp::Ordering::*;
+        match self.op {
+            Op::Lt => ord == Less,
+            Op::Le => ord != Greater,
+            Op::Gt => ord == Greater,
+            Op::Ge => ord != Less,
+            Op::Eq => ord == Equal,
+            Op::Ne => ord != Equal,
+        }
+    }
+}
+
+/// Sort runs by a field: best first for a metric (descending when higher is better), else
+/// ascending; runs without it last, in their recorded order.
+pub fn sort_by(runs: &mut [Recorded], name: &str) {
+    let descending = crate::metrics::Metric::parse(name).is_some_and(|m| m.higher_is_better());
+    runs.sort_by(|a, b| {
+        let (x, y) = (field(a, name), field(b, name));
+        match (x.as_ref().and_then(Value::as_f64), y.as_ref().and_then(Value::as_f64)) {
+            (Some(x), Some(y)) => {
+                let o = x.total_cmp(&y);
+                if descending {
+                    o.reverse()
+                } else {
+                    o
+                }
+            }
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => match (x, y) {
+                (Some(x), Some(y)) => cell(&x).cmp(&cell(&y)),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            },
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn where_clauses_parse_and_bad_ones_say_why() {
+        let c = parse_where("max_depth>3 and roc_auc >= 0.9 and status=finished and backend != 'linfa'").unwrap();
+        assert_eq!(c.len(), 4);
+        assert_eq!((c[0].field.as_str(), c[0].op, c[0].value.as_f64()), ("max_depth", Op::Gt, Some(3.0)));
+        assert_eq!((c[1].field.as_str(), c[1].op, c[1].value.as_f64()), ("roc_auc", Op::Ge, Some(0.9)));
+        assert_eq!((c[2].op, c[2].value.as_str()), (Op::Eq, Some("finished")));
+        assert_eq!((c[3].op, c[3].value.as_str()), (Op::Ne, Some("linfa")));
+        assert!(parse_where("max_depth").unwrap_err().contains("no comparison"));
+        assert!(parse_where(">3").unwrap_err().contains("needs a name and a value"));
+        assert!(parse_where("a>1 and  and b<2").unwrap_err().contains("empty condition"));
+    }
+}

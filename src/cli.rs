@@ -232,6 +232,8 @@ pub enum RunsCmd {
     /// Only what differs between two runs: parameters, data, seed, final metrics, and the
     /// first step where their curves part.
     Diff { a: PathBuf, b: PathBuf },
+    /// One run: its parameters, data, metrics and messages.
+    Show { run: PathBuf },
 }
 
 /// Dispatch a parsed command; returns the exit code.
@@ -259,6 +261,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Runs { out, filter, action: None }) => list(&out, &filter),
         Some(Command::Runs { out, action: Some(RunsCmd::Compare { runs, experiment, all, json, csv }), .. }) => compare_cmd(&out, &runs, experiment.as_deref(), all, json, csv),
         Some(Command::Runs { action: Some(RunsCmd::Diff { a, b }), .. }) => diff_cmd(&a, &b),
+        Some(Command::Runs { action: Some(RunsCmd::Show { run }), .. }) => show_cmd(&run),
         Some(Command::Export { runs, to, curves }) => {
             let recorded = crate::experiments::export::collect(&runs, curves)?;
             let n = crate::experiments::export::export(&recorded, &to, curves)?;
@@ -992,6 +995,53 @@ fn compare_cmd(out: &Path, runs: &[PathBuf], experiment: Option<&str>, all: bool
             |(w, _)| w as usize,
         );
         outln!("{}", compare::render(&table, width).trim_end());
+    }
+    Ok(0)
+}
+
+/// `ratlab runs show`.
+fn show_cmd(dir: &Path) -> anyhow::Result<u8> {
+    if !dir.join("events.jsonl").is_file() {
+        return Err(InputError::new("is not a run directory (no events.jsonl)").file(dir).into());
+    }
+    let log = store::read_run(dir)?;
+    let s = log.summary.clone().or_else(|| Summary::from_events(&log.events)).ok_or_else(|| InputError::new("records no run").file(dir))?;
+    let data = std::fs::read_to_string(dir.join("experiment.yaml"))
+        .ok()
+        .and_then(|t| serde_saphyr::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("data").cloned());
+    let cell = crate::experiments::compare::cell;
+    outln!("{} / {}  ({} on {}, seed {})", s.experiment, s.run, s.algorithm, s.backend, s.seed);
+    outln!("status: {}  ·  {} step(s) in {:.2} s  ·  started {}", s.status.as_str(), s.steps, s.elapsed_ms as f64 / 1000.0, s.started_at);
+    outln!("dir: {}", dir.display());
+    if let Some(e) = &s.error {
+        outln!("error: {e}");
+    }
+    if let Some(p) = s.params.as_object().filter(|p| !p.is_empty()) {
+        outln!("parameters:");
+        for (k, v) in p {
+            outln!("  {k}: {}", cell(v));
+        }
+    }
+    if let Some(serde_json::Value::Object(d)) = &data {
+        outln!("data:");
+        for (k, v) in d {
+            outln!("  {k}: {}", cell(v));
+        }
+    }
+    for (title, m) in [("metrics (test)", &s.metrics), ("metrics (train)", &s.train_metrics), ("across folds (std)", &s.cv_std)] {
+        if !m.is_empty() {
+            outln!("{title}:");
+            for (k, v) in m {
+                outln!("  {k}: {}", fmt_num(*v));
+            }
+        }
+    }
+    if !s.messages.is_empty() {
+        outln!("messages:");
+        for m in &s.messages {
+            outln!("  {m}");
+        }
     }
     Ok(0)
 }

@@ -353,3 +353,18 @@ fn runs_filters_sort_and_cut_the_listing() {
     let o = cmd().args(["runs", "--out", out.to_str().unwrap(), "--status", "done"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn runs_show_prints_one_run_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, v) = run_json(&["experiments/search-grid.yaml", "--trial", "4"], &tmp.path().join("runs"));
+    let dir = v["runs"][0]["dir"].as_str().unwrap();
+    let o = cmd().args(["runs", "show", dir]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&o.stdout);
+    for want in ["search-grid / gb#04  (gradient_boosting on native, seed ", "status: finished", "  max_depth: 1", "  learning_rate: 0.1000", "  n_estimators: 60", "data:", "  target: target", "metrics (test):", "  roc_auc: "] {
+        assert!(text.contains(want), "{want:?} not in:\n{text}");
+    }
+    let o = cmd().args(["runs", "show", tmp.path().to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}

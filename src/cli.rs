@@ -275,6 +275,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 
 fn tui(mut files: Vec<PathBuf>, out: PathBuf) -> anyhow::Result<u8> {
     let mut all = crate::ui::default_experiments(Path::new("."));
+    // A file given that is also among the defaults is listed once.
+    let key = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    files.retain(|f| !all.iter().any(|a| key(a) == key(f)));
     all.append(&mut files);
     crate::ui::run(crate::ui::Options { experiments: all, runs_dir: out, replay: vec![], speed: None })
 }

@@ -421,9 +421,13 @@ impl Sink for Console {
                     }
                     self.trial_ended(run, Some(metrics));
                 }
-                RunEvent::Failed { error, cancelled, .. } => {
+                RunEvent::Failed { error, cancelled, pruned, .. } => {
                     if let Some(pb) = bars.remove(&run.index) {
-                        pb.abandon_with_message(if *cancelled { "cancelled".to_string() } else { format!("✗ {error}") });
+                        if *pruned {
+                            pb.finish_and_clear();
+                        } else {
+                            pb.abandon_with_message(if *cancelled { "cancelled".to_string() } else { format!("✗ {error}") });
+                        }
                     }
                     self.trial_ended(run, None);
                 }
@@ -441,6 +445,10 @@ impl Sink for Console {
                     writeln!(o, "  {name}: finished {}{progress}", fmt_metrics(metrics))
                 }
                 RunEvent::Failed { error, cancelled: true, .. } => writeln!(o, "  {name}: cancelled ({error})"),
+                RunEvent::Failed { error, pruned: true, .. } => {
+                    let progress = self.trial_ended(run, None).map(|l| format!(" · {l}")).unwrap_or_default();
+                    writeln!(o, "  {name}: {error}{progress}")
+                }
                 RunEvent::Failed { error, .. } => {
                     let progress = self.trial_ended(run, None).map(|l| format!(" · {l}")).unwrap_or_default();
                     writeln!(o, "  {name}: failed: {error}{progress}")
@@ -660,7 +668,8 @@ fn run_cmd(path: &Path, sets: &[String], out: &Path, o: &RunOpts) -> anyhow::Res
             }
         }
     }
-    let all_ok = rows.iter().all(|(_, s, _)| s.status == Status::Finished);
+    // A pruned trial stopped by design: neither finished nor failed, it fails nothing.
+    let all_ok = rows.iter().all(|(_, s, _)| matches!(s.status, Status::Finished | Status::Pruned));
     Ok(if all_ok { 0 } else { 1 })
 }
 

@@ -368,3 +368,44 @@ fn runs_show_prints_one_run_whole() {
     let o = cmd().args(["runs", "show", tmp.path().to_str().unwrap()]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn pruned_trials_stop_early_keep_their_curves_and_do_not_depend_on_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (c1, one) = run_json(&["experiments/search-random.yaml", "-j", "1"], &tmp.path().join("j1"));
+    let (c2, two) = run_json(&["experiments/search-random.yaml", "-j", "2"], &tmp.path().join("j2"));
+    assert_eq!((c1, c2), (0, 0), "pruned trials fail nothing");
+    let (r1, r2) = (one["runs"].as_array().unwrap(), two["runs"].as_array().unwrap());
+    for (a, b) in r1.iter().zip(r2) {
+        assert_eq!((&a["name"], &a["status"], &a["metrics"]), (&b["name"], &b["status"], &b["metrics"]), "-j 1 and -j 2 differ");
+    }
+    let pruned: Vec<&Value> = r1.iter().filter(|r| r["status"] == "pruned").collect();
+    assert!(!pruned.is_empty() && pruned.len() < 16, "{} pruned", pruned.len());
+    // The first batch of 4 has nobody to be compared with.
+    assert!(r1[..4].iter().all(|r| r["status"] == "finished"));
+    for r in pruned {
+        let dir = Path::new(r["dir"].as_str().unwrap());
+        let events: Vec<Value> = std::fs::read_to_string(dir.join("events.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let steps: Vec<&Value> = events.iter().filter(|e| e["event"] == "step").collect();
+        let last = events.last().unwrap();
+        assert_eq!(last["event"], "failed");
+        assert_eq!(last["pruned"], true);
+        let why = last["error"].as_str().unwrap();
+        // Stopped at a step ≥ warmup (10), before the 80 rounds, with its curve so far kept.
+        let at: u64 = why.strip_prefix("pruned at step ").and_then(|w| w.split(':').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{why}"));
+        assert!((10..80).contains(&at), "{why}");
+        assert_eq!(steps.len() as u64, at);
+        // The summary says pruned; the best ignores pruned trials.
+        let summary: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(summary["status"], "pruned");
+        assert_ne!(one["searches"][0]["best"]["run"], r["name"]);
+    }
+}
+
+#[test]
+fn a_bad_prune_rule_is_refused() {
+    let e = errors_of(&search(1, "      method: random\n      trials: 4\n      space:\n        max_depth: [2, 3]\n      prune: {rule: hyperband}\n"));
+    assert!(e.contains("runs[0].search.prune.rule") && e.contains("unknown rule 'hyperband'; allowed: median, halving"), "{e}");
+    let e = errors_of(&search(1, "      method: random\n      trials: 4\n      space:\n        max_depth: [2, 3]\n      prune: {rule: median, warmup: 0}\n"));
+    assert!(e.contains("runs[0].search.prune.warmup"), "{e}");
+}

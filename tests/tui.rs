@@ -54,7 +54,7 @@ fn scripted() -> App {
         app.on_event(i as u64, 0, None, &finished(*ll, *acc), false);
     }
     app.on_event(5, 0, None, &started("logreg", "mle", 0.0, "iteration"), false);
-    app.on_event(5, 0, None, &RunEvent::Failed { error: "the training data are perfectly separable".into(), cancelled: false, t_ms: 12 }, false);
+    app.on_event(5, 0, None, &RunEvent::Failed { error: "the training data are perfectly separable".into(), cancelled: false, pruned: false, t_ms: 12 }, false);
     app.on_event(6, 0, None, &started("logreg", "live", 1.0, "iteration"), true);
     for k in 1..=12 {
         app.on_event(6, 0, None, &step(k, 1.5), true);

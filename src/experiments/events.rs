@@ -14,6 +14,8 @@ pub enum Status {
     Finished,
     Failed,
     Cancelled,
+    /// A search trial stopped early by its pruning rule (neither finished nor failed).
+    Pruned,
 }
 
 impl Status {
@@ -23,6 +25,7 @@ impl Status {
             Status::Finished => "finished",
             Status::Failed => "failed",
             Status::Cancelled => "cancelled",
+            Status::Pruned => "pruned",
         }
     }
 }
@@ -88,6 +91,9 @@ pub enum RunEvent {
         error: String,
         #[serde(default)]
         cancelled: bool,
+        /// Stopped by a search's pruning rule: its curve lagged the trials before it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pruned: bool,
         t_ms: u64,
     },
 }

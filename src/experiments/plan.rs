@@ -92,6 +92,8 @@ pub struct RunPlan {
     pub spec_index: usize,
     /// The trial of a search this run is, if it is one.
     pub trial: Option<Trial>,
+    /// A pruned search's trial: what stops it early (set by the runner when it starts).
+    pub pruner: Option<std::sync::Arc<super::prune::Pruner>>,
     pub name: String,
     pub algorithm: Algorithm,
     pub backend: Backend,
@@ -132,6 +134,12 @@ pub enum SearchMethod {
     Tpe,
 }
 
+/// Steps before a pruning rule decides anything, unless `warmup` says otherwise.
+pub const PRUNE_WARMUP: u64 = 5;
+/// A pruned search runs in batches of this many trials; each is compared with the batches
+/// before it.
+pub const PRUNE_BATCH: usize = 4;
+
 /// Trials of a TPE search drawn from the prior before the estimator takes over.
 pub const TPE_STARTUP: usize = 10;
 /// TPE proposes this many trials at a time, each batch from every trial before it: a fixed
@@ -159,6 +167,8 @@ pub struct SearchPlan {
     pub trials: Vec<usize>,
     pub space: Vec<(String, Dim)>,
     pub fixed: ParamMap,
+    /// Pruning, if the search asks for it.
+    pub prune: Option<super::prune::PruneSpec>,
 }
 
 impl SearchPlan {
@@ -670,6 +680,7 @@ impl Checker {
             index: i,
             spec_index: i,
             trial: None,
+            pruner: None,
             name: r.name.value.clone(),
             algorithm,
             backend,
@@ -881,7 +892,24 @@ impl Checker {
             };
             if let (Some(metric), Some(t)) = (metric, &first.trial) {
                 let (space, fixed) = self.spaces.remove(&i).unwrap_or_default();
-                out.push(SearchPlan { run: t.search.clone(), method: search_method(&sr.value), metric, trials, space, fixed });
+                let prune = sr.value.prune.as_ref().and_then(|p| {
+                    let rule = match p.value.rule.value.as_str() {
+                        "median" => super::prune::Rule::Median,
+                        "halving" => super::prune::Rule::Halving,
+                        other => {
+                            self.err(Some(pos(&p.value.rule)), &format!("runs[{i}].search.prune.rule"), format!("unknown rule {}; allowed: median, halving", quote(other)));
+                            return None;
+                        }
+                    };
+                    let warmup = p.value.warmup.as_ref().map_or(PRUNE_WARMUP, |w| w.value);
+                    if warmup == 0 {
+                        let at = p.value.warmup.as_ref().map(pos);
+                        self.err(at, &format!("runs[{i}].search.prune.warmup"), "0 is not allowed; expected a number of steps ≥ 1");
+                        return None;
+                    }
+                    Some(super::prune::PruneSpec { rule, warmup })
+                });
+                out.push(SearchPlan { run: t.search.clone(), method: search_method(&sr.value), metric, trials, space, fixed, prune });
             }
         }
         out

@@ -4,7 +4,8 @@
 //! flag cancels cleanly between steps.
 
 use super::events::{Level, Metrics, RunEvent};
-use super::plan::{Plan, RunPlan, SearchMethod, SearchPlan, TPE_BATCH, TPE_STARTUP};
+use super::plan::{Plan, RunPlan, SearchMethod, SearchPlan, PRUNE_BATCH, TPE_BATCH, TPE_STARTUP};
+use super::prune::Pruner;
 use super::tpe;
 use super::store::Summary;
 use crate::backends::{build_trainer, Prediction, Predictor, StepOut, TrainError, Trainer};
@@ -81,6 +82,8 @@ impl Sink for Collect {
 enum Stop {
     Cancelled,
     Error(String),
+    /// A search's pruning rule stopped the trial; the reason.
+    Pruned(String),
 }
 
 /// Emits events for one run with times relative to its start.
@@ -201,6 +204,15 @@ pub fn run_plan_jobs(plan: &Plan, prepared: Option<&Prepared>, only: Option<&[us
     let selected: Vec<&RunPlan> = plan.runs.iter().filter(|r| only.is_none_or(|o| o.contains(&r.index))).collect();
     let jobs = if selected.iter().any(|r| r.algorithm.is_language_model()) { 1 } else { jobs.max(1) };
     let mut results: BTreeMap<usize, (RunPlan, Summary)> = BTreeMap::new();
+    // The curves pruning compares with: each pruned search's metric, per trial.
+    let watch: BTreeMap<usize, String> = plan
+        .searches
+        .iter()
+        .filter(|s| s.prune.is_some())
+        .flat_map(|s| s.trials.iter().map(move |&i| (i, format!("test.{}", s.metric.as_str()))))
+        .collect();
+    let mut sink = Recording { inner: sink, watch, curves: BTreeMap::new() };
+    let sink = &mut sink;
     for wave in waves(plan, &selected) {
         if cancel.load(Ordering::SeqCst) {
             break;
@@ -208,16 +220,25 @@ pub fn run_plan_jobs(plan: &Plan, prepared: Option<&Prepared>, only: Option<&[us
         // TPE trials get their values now, from the trials finished before them.
         let mut runs = Vec::with_capacity(wave.len());
         for r in wave {
-            match tpe_search(plan, r) {
-                None => runs.push(r.clone()),
+            let mut r = match tpe_search(plan, r) {
+                None => r.clone(),
                 Some(sp) => match propose(sp, r, &results) {
-                    Ok(filled) => runs.push(filled),
+                    Ok(filled) => filled,
                     Err(e) => {
                         let s = failed_run(plan, r, format!("the proposed values do not fit: {e}"), sink);
                         results.insert(r.index, (r.clone(), s));
+                        continue;
                     }
                 },
+            };
+            // A pruned search's trial is compared with the trials of the batches before it.
+            if let Some(sp) = search_of(plan, &r).filter(|s| s.prune.is_some()) {
+                let history = sp.trials.iter().filter(|i| results.contains_key(i)).filter_map(|i| sink.curves.get(i).cloned()).collect();
+                r.pruner = sp.prune.map(|spec| {
+                    std::sync::Arc::new(Pruner { spec, key: format!("test.{}", sp.metric.as_str()), higher_is_better: sp.metric.higher_is_better(), history })
+                });
             }
+            runs.push(r);
         }
         let summaries = run_wave(plan, &runs, folds.as_deref(), encoder, jobs, sink, cancel);
         for (r, s) in runs.into_iter().zip(summaries) {
@@ -229,22 +250,61 @@ pub fn run_plan_jobs(plan: &Plan, prepared: Option<&Prepared>, only: Option<&[us
     results.into_values().collect()
 }
 
-/// The TPE search a run is a trial of, if any.
-fn tpe_search<'p>(plan: &'p Plan, r: &RunPlan) -> Option<&'p SearchPlan> {
+/// The search a run is a trial of, if any.
+fn search_of<'p>(plan: &'p Plan, r: &RunPlan) -> Option<&'p SearchPlan> {
     let t = r.trial.as_ref()?;
-    plan.searches.iter().find(|s| s.run == t.search && s.method == SearchMethod::Tpe)
+    plan.searches.iter().find(|s| s.run == t.search)
 }
 
-/// Runs that may start together, in order: everything up to a TPE search in one wave; a TPE
-/// search's prior draws in one, then its trials in batches of [`TPE_BATCH`].
+/// The TPE search a run is a trial of, if any.
+fn tpe_search<'p>(plan: &'p Plan, r: &RunPlan) -> Option<&'p SearchPlan> {
+    search_of(plan, r).filter(|s| s.method == SearchMethod::Tpe)
+}
+
+/// The sink of a plan's runs, keeping the curves pruning compares with.
+struct Recording<'a> {
+    inner: &'a mut dyn Sink,
+    /// Run index → the step metric its search prunes on.
+    watch: BTreeMap<usize, String>,
+    curves: BTreeMap<usize, BTreeMap<u64, f64>>,
+}
+
+impl Sink for Recording<'_> {
+    fn event(&mut self, run: &RunPlan, ev: &RunEvent) -> Flow {
+        if let (RunEvent::Step { step, metrics, .. }, Some(key)) = (ev, self.watch.get(&run.index)) {
+            if let Some(v) = metrics.get(key) {
+                self.curves.entry(run.index).or_default().insert(*step, *v);
+            }
+        }
+        self.inner.event(run, ev)
+    }
+    fn model(&mut self, run: &RunPlan, model: &serde_json::Value) {
+        self.inner.model(run, model);
+    }
+    fn run_dir(&self, run: &RunPlan) -> Option<PathBuf> {
+        self.inner.run_dir(run)
+    }
+    fn finished_run(&self, experiment: &str, run: &RunPlan) -> Option<PathBuf> {
+        self.inner.finished_run(experiment, run)
+    }
+}
+
+/// Runs that may start together, in order: everything up to a batched search in one wave; a
+/// TPE search's prior draws in one, then its trials in batches of [`TPE_BATCH`]; a pruned
+/// search's trials in batches of [`PRUNE_BATCH`].
 fn waves<'p>(plan: &Plan, selected: &[&'p RunPlan]) -> Vec<Vec<&'p RunPlan>> {
     let mut out: Vec<Vec<&RunPlan>> = Vec::new();
     let mut current: Vec<&RunPlan> = Vec::new();
     let mut batch_of: Option<(String, usize)> = None;
     for &r in selected {
-        match (tpe_search(plan, r), &r.trial) {
+        let batched = search_of(plan, r).filter(|s| s.method == SearchMethod::Tpe || s.prune.is_some());
+        match (batched, &r.trial) {
             (Some(sp), Some(t)) => {
-                let batch = if t.number < TPE_STARTUP { 0 } else { 1 + (t.number - TPE_STARTUP) / TPE_BATCH };
+                let batch = match sp.method {
+                    SearchMethod::Tpe if t.number < TPE_STARTUP => 0,
+                    SearchMethod::Tpe => 1 + (t.number - TPE_STARTUP) / TPE_BATCH,
+                    _ => t.number / PRUNE_BATCH,
+                };
                 if batch_of.as_ref() != Some(&(sp.run.clone(), batch)) && !current.is_empty() {
                     out.push(std::mem::take(&mut current));
                 }
@@ -402,7 +462,7 @@ fn started(plan: &Plan, run: &RunPlan, total_steps: Option<u64>) -> RunEvent {
 
 /// Record a run that cannot start (a TPE proposal its backend refuses) as failed.
 fn failed_run(plan: &Plan, run: &RunPlan, error: String, sink: &mut dyn Sink) -> Summary {
-    let events = [started(plan, run, None), RunEvent::Failed { error, cancelled: false, t_ms: 0 }];
+    let events = [started(plan, run, None), RunEvent::Failed { error, cancelled: false, pruned: false, t_ms: 0 }];
     for ev in &events {
         sink.event(run, ev);
     }
@@ -426,8 +486,9 @@ pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, encoder: Opti
     let t_ms = em.t();
     let ev = match result {
         Ok((metrics, train_metrics, cv_std)) => RunEvent::Finished { metrics, train_metrics, cv_std, t_ms, artifacts: std::mem::take(&mut em.artifacts) },
-        Err(Stop::Cancelled) => RunEvent::Failed { error: "cancelled".into(), cancelled: true, t_ms },
-        Err(Stop::Error(error)) => RunEvent::Failed { error, cancelled: false, t_ms },
+        Err(Stop::Cancelled) => RunEvent::Failed { error: "cancelled".into(), cancelled: true, pruned: false, t_ms },
+        Err(Stop::Error(error)) => RunEvent::Failed { error, cancelled: false, pruned: false, t_ms },
+        Err(Stop::Pruned(error)) => RunEvent::Failed { error, cancelled: false, pruned: true, t_ms },
     };
     let _ = em.send(ev);
     em.summary.take().expect("started event creates the summary")
@@ -642,7 +703,13 @@ fn train_full(plan: &Plan, run: &RunPlan, f: &Fold, fold: Option<u32>, cv: bool,
             own.extend(fin.0.clone());
             fin.0 = tr.final_metrics().unwrap_or(own);
         }
+        let watched = run.pruner.as_ref().and_then(|p| metrics.get(&p.key).copied());
         em.send(RunEvent::Step { step: *step, x: out.x.unwrap_or(k as f64), fold, metrics, t_ms })?;
+        if let (Some(p), Some(v), false) = (&run.pruner, watched, out.done) {
+            if let Some(why) = p.check(*step, v) {
+                return Err(Stop::Pruned(why));
+            }
+        }
         if out.done {
             if tr.finish() {
                 // The kept model differs from the last step's (early stopping): score it.

@@ -161,6 +161,18 @@ pub struct SearchSpec {
     /// What "best" means (default: the experiment's first metric), on the test part.
     #[serde(default)]
     pub metric: Option<S<String>>,
+    /// Stop trials whose curve lags the earlier trials': `{rule: median|halving, warmup: N}`.
+    #[serde(default)]
+    pub prune: Option<S<PruneSpec>>,
+}
+
+/// `prune: {rule, warmup}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PruneSpec {
+    pub rule: S<String>,
+    #[serde(default)]
+    pub warmup: Option<S<u64>>,
 }
 
 /// One preprocessing stage: its name (`pca`) → its parameters.

@@ -76,8 +76,14 @@ impl Summary {
                 self.cv_std = cv_std.clone();
                 self.elapsed_ms = *t_ms;
             }
-            RunEvent::Failed { error, cancelled, t_ms } => {
-                self.status = if *cancelled { Status::Cancelled } else { Status::Failed };
+            RunEvent::Failed { error, cancelled, pruned, t_ms } => {
+                self.status = if *pruned {
+                    Status::Pruned
+                } else if *cancelled {
+                    Status::Cancelled
+                } else {
+                    Status::Failed
+                };
                 self.error = Some(error.clone());
                 self.elapsed_ms = *t_ms;
             }

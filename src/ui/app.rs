@@ -182,8 +182,14 @@ impl RunEntry {
                 self.t_ms = *t_ms;
                 self.live = false;
             }
-            RunEvent::Failed { error, cancelled, t_ms } => {
-                self.status = if *cancelled { Status::Cancelled } else { Status::Failed };
+            RunEvent::Failed { error, cancelled, pruned, t_ms } => {
+                self.status = if *pruned {
+                    Status::Pruned
+                } else if *cancelled {
+                    Status::Cancelled
+                } else {
+                    Status::Failed
+                };
                 self.error = Some(error.clone());
                 self.t_ms = *t_ms;
                 self.live = false;
@@ -986,7 +992,7 @@ mod tests {
         assert!(a.on_key(key(KeyCode::Char('q'))).is_empty(), "asks first: a run is active");
         assert_eq!(a.on_key(key(KeyCode::Char('n'))), vec![]);
         assert_eq!(a.confirm, None);
-        a.on_event(0, 0, None, &RunEvent::Failed { error: "cancelled".into(), cancelled: true, t_ms: 5 }, true);
+        a.on_event(0, 0, None, &RunEvent::Failed { error: "cancelled".into(), cancelled: true, pruned: false, t_ms: 5 }, true);
         assert_eq!(a.runs[0].status, Status::Cancelled);
         assert_eq!(a.on_key(key(KeyCode::Char('q'))), vec![Command::Quit], "nothing active: quits at once");
     }

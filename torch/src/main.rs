@@ -91,7 +91,7 @@ fn main() -> ExitCode {
                 // tch's message wraps libtorch's, whose first line says what went wrong.
                 let inner = msg.split_once("Torch(\"").map_or(msg.as_str(), |p| p.1);
                 let first_line = inner.split("\\n").next().unwrap_or("").lines().next().unwrap_or("").to_string();
-                ratlab_torch::train::Out::send(&mut Stdout, RunEvent::Failed { error: format!("libtorch: {first_line}"), cancelled: false, t_ms: 0 });
+                ratlab_torch::train::Out::send(&mut Stdout, RunEvent::Failed { error: format!("libtorch: {first_line}"), cancelled: false, pruned: false, t_ms: 0 });
                 return ExitCode::from(1);
             }
             ExitCode::SUCCESS

@@ -80,8 +80,8 @@ pub fn run(job: &TorchJob, out: &mut dyn Out, stop: &AtomicBool) {
     let t = || start.elapsed().as_millis() as u64;
     match train(job, out, stop, &t) {
         Ok(Some((metrics, train_metrics))) => out.send(RunEvent::Finished { metrics, train_metrics, cv_std: Metrics::new(), t_ms: t(), artifacts: serde_json::Value::Null }),
-        Ok(None) => out.send(RunEvent::Failed { error: "cancelled".into(), cancelled: true, t_ms: t() }),
-        Err(error) => out.send(RunEvent::Failed { error, cancelled: false, t_ms: t() }),
+        Ok(None) => out.send(RunEvent::Failed { error: "cancelled".into(), cancelled: true, pruned: false, t_ms: t() }),
+        Err(error) => out.send(RunEvent::Failed { error, cancelled: false, pruned: false, t_ms: t() }),
     }
 }
 

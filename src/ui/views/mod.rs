@@ -145,5 +145,6 @@ pub fn status_style(app: &App, s: crate::experiments::events::Status) -> (String
         Finished => ("✓".into(), t.ok()),
         Failed => ("✗".into(), t.bad()),
         Cancelled => ("■".into(), t.warn()),
+        Pruned => ("✂".into(), t.warn()),
     }
 }

@@ -133,6 +133,24 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<RunsCmd>,
     },
+    /// Draw a step metric of recorded runs (one line per run) as a PNG or SVG figure.
+    Plot {
+        /// Run directories, or directories of runs.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// The step metric: test.accuracy, train.log_loss, … (a bare name means test.NAME).
+        #[arg(long)]
+        metric: String,
+        /// The figure: .png or .svg.
+        #[arg(long)]
+        out: PathBuf,
+        /// The x axis: the step, the step's x (sweep value, size, round), or seconds.
+        #[arg(long, value_enum, default_value_t = PlotX::Step)]
+        x: PlotX,
+        /// Width and height in pixels.
+        #[arg(long, default_value = "900x540", value_parser = parse_size)]
+        size: (u32, u32),
+    },
     /// Write recorded runs as a table, one row per run (experiment, run, status, seed, every
     /// parameter, every final metric), or one row per step with --curves.
     Export {
@@ -208,6 +226,21 @@ pub struct RunsFilter {
     json: bool,
 }
 
+/// The x axis of `ratlab plot`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlotX {
+    Step,
+    X,
+    Time,
+}
+
+/// `WIDTHxHEIGHT`, each 64…8192 pixels.
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s.split_once('x').ok_or_else(|| format!("'{s}' is not WIDTHxHEIGHT, e.g. 900x540"))?;
+    let px = |v: &str| v.trim().parse::<u32>().ok().filter(|p| (64..=8192).contains(p)).ok_or_else(|| format!("'{v}' is not a size in pixels from 64 to 8192"));
+    Ok((px(w)?, px(h)?))
+}
+
 /// `ratlab runs …`: reading recorded runs side by side.
 #[derive(Subcommand, Debug)]
 pub enum RunsCmd {
@@ -262,6 +295,18 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Runs { out, action: Some(RunsCmd::Compare { runs, experiment, all, json, csv }), .. }) => compare_cmd(&out, &runs, experiment.as_deref(), all, json, csv),
         Some(Command::Runs { action: Some(RunsCmd::Diff { a, b }), .. }) => diff_cmd(&a, &b),
         Some(Command::Runs { action: Some(RunsCmd::Show { run }), .. }) => show_cmd(&run),
+        Some(Command::Plot { runs, metric, out, x, size }) => {
+            use crate::experiments::plot::XAxis;
+            let recorded = crate::experiments::export::collect(&runs, true)?;
+            let axis = match x {
+                PlotX::Step => XAxis::Step,
+                PlotX::X => XAxis::X,
+                PlotX::Time => XAxis::Time,
+            };
+            crate::experiments::plot::plot(&recorded, &metric, axis, &out, size)?;
+            eprintln!("wrote {} ({} run(s))", out.display(), recorded.len());
+            Ok(0)
+        }
         Some(Command::Export { runs, to, curves }) => {
             let recorded = crate::experiments::export::collect(&runs, curves)?;
             let n = crate::experiments::export::export(&recorded, &to, curves)?;

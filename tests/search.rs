@@ -409,3 +409,27 @@ fn a_bad_prune_rule_is_refused() {
     let e = errors_of(&search(1, "      method: random\n      trials: 4\n      space:\n        max_depth: [2, 3]\n      prune: {rule: median, warmup: 0}\n"));
     assert!(e.contains("runs[0].search.prune.warmup"), "{e}");
 }
+
+#[test]
+fn plot_writes_png_and_svg_figures_of_the_asked_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("runs");
+    run_json(&["experiments/search-grid.yaml", "--trial", "0", "--trial", "11"], &out);
+    let png = tmp.path().join("auc.png");
+    cmd().args(["plot", out.to_str().unwrap(), "--metric", "roc_auc", "--out", png.to_str().unwrap(), "--size", "640x400"]).assert().success();
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "a PNG file");
+    let (w, h) = (u32::from_be_bytes(bytes[16..20].try_into().unwrap()), u32::from_be_bytes(bytes[20..24].try_into().unwrap()));
+    assert_eq!((w, h), (640, 400));
+    assert!(bytes.len() > 10_000, "the figure has content ({} bytes)", bytes.len());
+    let svg = tmp.path().join("loss.svg");
+    cmd().args(["plot", out.to_str().unwrap(), "--metric", "train.log_loss", "--x", "time", "--out", svg.to_str().unwrap()]).assert().success();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg width=\"900\" height=\"540\""), "{}", &text[..80]);
+    for want in ["train.log_loss — search-grid", "gb#00", "gb#11", "seconds"] {
+        assert!(text.contains(want), "the SVG lacks {want:?}");
+    }
+    let o = cmd().args(["plot", out.to_str().unwrap(), "--metric", "f2", "--out", svg.to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no run has a curve of 'f2'; their step metrics: leaves, test.accuracy"));
+}

@@ -8,6 +8,7 @@ pub mod compare;
 pub mod export;
 pub mod overrides;
 pub mod plan;
+pub mod plot;
 pub mod prune;
 pub mod runner;
 pub mod spec;

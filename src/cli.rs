@@ -151,6 +151,16 @@ pub enum Command {
         #[arg(long, default_value = "900x540", value_parser = parse_size)]
         size: (u32, u32),
     },
+    /// A Markdown report of recorded runs: per experiment, the comparison table, the best trial
+    /// of each search, and a figure of the curves.
+    Report {
+        /// Run directories, or directories of runs.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// The directory that receives report.md and its figures.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write recorded runs as a table, one row per run (experiment, run, status, seed, every
     /// parameter, every final metric), or one row per step with --curves.
     Export {
@@ -305,6 +315,12 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             crate::experiments::plot::plot(&recorded, &metric, axis, &out, size)?;
             eprintln!("wrote {} ({} run(s))", out.display(), recorded.len());
+            Ok(0)
+        }
+        Some(Command::Report { runs, out }) => {
+            let recorded = crate::experiments::export::collect(&runs, true)?;
+            let path = crate::experiments::report::report(recorded, &out)?;
+            outln!("{}", path.display());
             Ok(0)
         }
         Some(Command::Export { runs, to, curves }) => {

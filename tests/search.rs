@@ -433,3 +433,20 @@ fn plot_writes_png_and_svg_figures_of_the_asked_size() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no run has a curve of 'f2'; their step metrics: leaves, test.accuracy"));
 }
+
+#[test]
+fn report_writes_markdown_with_the_table_the_best_trial_and_a_figure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("runs");
+    let (_, v) = run_json(&["experiments/search-grid.yaml", "-j", "2"], &out);
+    let dir = tmp.path().join("report");
+    cmd().args(["report", out.to_str().unwrap(), "--out", dir.to_str().unwrap()]).assert().success();
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    let best = v["searches"][0]["best"]["run"].as_str().unwrap();
+    assert!(md.contains("## search-grid") && md.contains("12 run(s)."), "{md}");
+    assert!(md.contains(&format!("**Search `gb`**: best trial `{best}` with roc_auc")), "{md}");
+    assert!(md.contains("| run | status | learning_rate | max_depth | accuracy | log_loss | roc_auc |"), "{md}");
+    assert_eq!(md.lines().filter(|l| l.starts_with("| gb#")).count(), 12);
+    assert!(md.contains("![roc_auc of search-grid](search-grid-roc_auc.png)"));
+    assert!(std::fs::metadata(dir.join("search-grid-roc_auc.png")).unwrap().len() > 10_000);
+}

@@ -10,6 +10,7 @@ pub mod overrides;
 pub mod plan;
 pub mod plot;
 pub mod prune;
+pub mod report;
 pub mod runner;
 pub mod spec;
 pub mod store;

@@ -1,0 +1,74 @@
+//! `ratlab report`: a Markdown report of recorded runs, readable on any Git forge: per
+//! experiment, the comparison table, the best trial of each search, and a figure of the curves.
+
+use super::compare;
+use super::export::Recorded;
+use super::plot::{plot, XAxis};
+use crate::error::InputError;
+use crate::metrics::{format_value, Metric};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Write `DIR/report.md` and its figures for `runs` (read with their events). Returns the
+/// report's path.
+pub fn report(runs: Vec<Recorded>, dir: &Path) -> Result<std::path::PathBuf, InputError> {
+    std::fs::create_dir_all(dir).map_err(|e| InputError::new(format!("cannot create the report directory: {e}")).file(dir).field("--out"))?;
+    let mut by_exp: BTreeMap<String, Vec<Recorded>> = BTreeMap::new();
+    for r in runs {
+        by_exp.entry(r.summary.experiment.clone()).or_default().push(r);
+    }
+    let mut md = String::from("# ratlab report\n\n");
+    for (exp, runs) in &by_exp {
+        md.push_str(&format!("## {exp}\n\n{} run(s).\n\n", runs.len()));
+        // The experiment as recorded: its metrics and each search's metric.
+        let doc: Value = std::fs::read_to_string(runs[0].dir.join("experiment.yaml"))
+            .ok()
+            .and_then(|t| serde_saphyr::from_str(&t).ok())
+            .unwrap_or(Value::Null);
+        let first_metric = doc["metrics"].get(0).and_then(Value::as_str).map(str::to_string);
+        let mut searches: Vec<(String, String)> = Vec::new();
+        for r in doc["runs"].as_array().into_iter().flatten() {
+            if r.get("search").is_some() {
+                let metric = r["search"]["metric"].as_str().map(str::to_string).or(first_metric.clone()).unwrap_or_else(|| "accuracy".into());
+                searches.push((r["name"].as_str().unwrap_or("").to_string(), metric));
+            }
+        }
+        let table = compare::compare(runs, false);
+        // The parameters that differ between the runs (the searched ones).
+        let varied: Vec<&String> = table.columns[2..2 + table.n_params].iter().collect();
+        for (search, metric) in &searches {
+            let higher = Metric::parse(metric).is_none_or(|m| m.higher_is_better());
+            let best = runs
+                .iter()
+                .filter(|r| r.summary.run.split_once('#').is_some_and(|(s, _)| s == search) && r.summary.status == super::events::Status::Finished)
+                .filter_map(|r| r.summary.metrics.get(metric).map(|v| (r, *v)))
+                .fold(None::<(&Recorded, f64)>, |b, (r, v)| match b {
+                    Some((_, bv)) if (higher && bv >= v) || (!higher && bv <= v) => b,
+                    _ => Some((r, v)),
+                });
+            match best {
+                Some((r, v)) => {
+                    let params = varied.iter().map(|k| format!("{k}={}", compare::cell(r.summary.params.get(k.as_str()).unwrap_or(&Value::Null)))).collect::<Vec<_>>().join(", ");
+                    md.push_str(&format!("**Search `{search}`**: best trial `{}` with {metric} {} ({params}).\n\n", r.summary.run, format_value(v)));
+                }
+                None => md.push_str(&format!("**Search `{search}`**: no trial finished with {metric}.\n\n")),
+            }
+        }
+        md.push_str(&compare::markdown(&table));
+        md.push('\n');
+        let metric = searches.first().map(|s| s.1.clone()).or(first_metric).unwrap_or_else(|| "accuracy".into());
+        let file = format!("{}-{metric}.png", slug(exp));
+        match plot(runs, &metric, XAxis::Step, &dir.join(&file), (900, 540)) {
+            Ok(()) => md.push_str(&format!("![{metric} of {exp}]({file})\n\n")),
+            Err(e) => md.push_str(&format!("(no figure: {})\n\n", e.message)),
+        }
+    }
+    let path = dir.join("report.md");
+    super::store::write_atomic(&path, md.as_bytes()).map_err(|e| InputError::new(format!("cannot write: {e}")).file(&path))?;
+    Ok(path)
+}
+
+fn slug(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}

@@ -178,6 +178,21 @@ fn divergence(a: &[RunEvent], b: &[RunEvent]) -> Option<String> {
     None
 }
 
+/// The table as Markdown (numbers right-aligned), for reports.
+pub fn markdown(t: &Table) -> String {
+    let numeric: Vec<bool> = (0..t.columns.len()).map(|c| c >= 2 && t.rows.iter().all(|r| r[c].is_number() || r[c].is_null())).collect();
+    let esc = |s: String| s.replace('|', "\\|");
+    let mut out = format!("| {} |\n|", t.columns.iter().map(|c| esc(c.clone())).collect::<Vec<_>>().join(" | "));
+    for n in &numeric {
+        out.push_str(if *n { "---:|" } else { "---|" });
+    }
+    out.push('\n');
+    for r in &t.rows {
+        out.push_str(&format!("| {} |\n", r.iter().map(|v| esc(cell(v))).collect::<Vec<_>>().join(" | ")));
+    }
+    out
+}
+
 /// One condition of `ratlab runs --where`: a field (parameter, metric, `status`, `experiment`,
 /// `run`, `algorithm`, `backend`, `seed`), a comparison and a value.
 #[derive(Debug, Clone, PartialEq)]
@@ -296,19 +311,4 @@ mod tests {
         assert!(parse_where(">3").unwrap_err().contains("needs a name and a value"));
         assert!(parse_where("a>1 and  and b<2").unwrap_err().contains("empty condition"));
     }
-}
-
-/// The table as Markdown (numbers right-aligned), for reports.
-pub fn markdown(t: &Table) -> String {
-    let numeric: Vec<bool> = (0..t.columns.len()).map(|c| c >= 2 && t.rows.iter().all(|r| r[c].is_number() || r[c].is_null())).collect();
-    let esc = |s: String| s.replace('|', "\\|");
-    let mut out = format!("| {} |\n|", t.columns.iter().map(|c| esc(c.clone())).collect::<Vec<_>>().join(" | "));
-    for n in &numeric {
-        out.push_str(if *n { "---:|" } else { "---|" });
-    }
-    out.push('\n');
-    for r in &t.rows {
-        out.push_str(&format!("| {} |\n", r.iter().map(|v| esc(cell(v))).collect::<Vec<_>>().join(" | ")));
-    }
-    out
 }

@@ -409,7 +409,7 @@ impl Console {
         let sp = self.searches.get_mut(&t.search)?;
         sp.done += 1;
         if let Some(&v) = metrics.and_then(|m| m.get(sp.metric.as_str())).filter(|v| v.is_finite()) {
-            let better = sp.best.as_ref().is_none_or(|(_, b)| if sp.metric.higher_is_better() { v > *b } else { v < *b });
+            let better = sp.best.as_ref().is_none_or(|(_, b)| sp.metric.better(v, *b));
             if better {
                 sp.best = Some((run.name.clone(), v));
             }
@@ -641,7 +641,7 @@ fn search_bests(plan: &Plan, rows: &[(RunPlan, Summary, PathBuf)]) -> Vec<(plan:
                     continue;
                 }
                 let Some(&v) = s.metrics.get(m.as_str()).filter(|v| v.is_finite()) else { continue };
-                let better = best.as_ref().is_none_or(|(_, b)| if m.higher_is_better() { v > *b } else { v < *b });
+                let better = best.as_ref().is_none_or(|(_, b)| m.better(v, *b));
                 if better {
                     best = Some((r.name.clone(), v));
                 }
@@ -983,10 +983,7 @@ fn list(out: &Path, f: &RunsFilter) -> anyhow::Result<u8> {
     let mut runs: Vec<crate::experiments::export::Recorded> = dirs
         .into_iter()
         .filter_map(|d| {
-            let s = std::fs::read_to_string(d.join("summary.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str::<Summary>(&t).ok())
-                .or_else(|| store::read_run(&d).ok().and_then(|l| Summary::from_events(&l.events)))?;
+            let s = store::read_summary(&d).or_else(|| store::read_run(&d).ok().and_then(|l| Summary::from_events(&l.events)))?;
             Some(crate::experiments::export::Recorded { dir: d, summary: s, events: vec![] })
         })
         .filter(|r| f.experiment.as_ref().is_none_or(|e| &r.summary.experiment == e))
@@ -1079,10 +1076,7 @@ fn show_cmd(dir: &Path) -> anyhow::Result<u8> {
     }
     let log = store::read_run(dir)?;
     let s = log.summary.clone().or_else(|| Summary::from_events(&log.events)).ok_or_else(|| InputError::new("records no run").file(dir))?;
-    let data = std::fs::read_to_string(dir.join("experiment.yaml"))
-        .ok()
-        .and_then(|t| serde_saphyr::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v.get("data").cloned());
+    let data = store::read_experiment(dir).get("data").cloned();
     let cell = crate::experiments::compare::cell;
     outln!("{} / {}  ({} on {}, seed {})", s.experiment, s.run, s.algorithm, s.backend, s.seed);
     outln!("status: {}  ·  {} step(s) in {:.2} s  ·  started {}", s.status.as_str(), s.steps, s.elapsed_ms as f64 / 1000.0, s.started_at);
@@ -1128,11 +1122,7 @@ fn diff_cmd(a: &Path, b: &Path) -> anyhow::Result<u8> {
             return Err(InputError::new("is not a run directory (no events.jsonl)").file(p).into());
         }
         let mut r = export::collect(&[p.to_path_buf()], true)?;
-        let data = std::fs::read_to_string(p.join("experiment.yaml"))
-            .ok()
-            .and_then(|t| serde_saphyr::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v.get("data").cloned())
-            .unwrap_or(serde_json::Value::Null);
+        let data = store::read_experiment(p)["data"].clone();
         both.push((r.remove(0), data));
     }
     for line in compare::diff(&both[0].0, &both[1].0, &both[0].1, &both[1].1) {

@@ -73,6 +73,14 @@ impl Metric {
         }
     }
     /// True when larger is better (for highlighting the best run).
+    /// Whether value `a` of this metric beats `b`.
+    pub fn better(self, a: f64, b: f64) -> bool {
+        if self.higher_is_better() {
+            a > b
+        } else {
+            a < b
+        }
+    }
     pub fn higher_is_better(self) -> bool {
         matches!(self, Metric::Accuracy | Metric::F1 | Metric::RocAuc | Metric::R2)
     }

@@ -19,6 +19,16 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status a `failed` event ends a run with.
+    pub fn of_failure(cancelled: bool, pruned: bool) -> Status {
+        if pruned {
+            Status::Pruned
+        } else if cancelled {
+            Status::Cancelled
+        } else {
+            Status::Failed
+        }
+    }
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Running => "running",

@@ -38,7 +38,7 @@ pub fn collect(paths: &[PathBuf], with_events: bool) -> Result<Vec<Recorded>, In
     for d in dirs {
         // summary.json is enough for a row; the events are read for curves, or when the
         // summary is missing (a run that died).
-        let quick = (!with_events).then(|| std::fs::read_to_string(d.join("summary.json")).ok().and_then(|t| serde_json::from_str::<Summary>(&t).ok())).flatten();
+        let quick = if with_events { None } else { store::read_summary(&d) };
         let (summary, events) = match quick {
             Some(s) => (s, vec![]),
             None => {

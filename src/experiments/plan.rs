@@ -224,11 +224,7 @@ impl SearchPlan {
             return Err(format!("{k}: {msg}"));
         }
         let mut out = run.clone();
-        out.params_json = Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect());
-        out.params = AlgoParams::from_map(run.algorithm, &m);
-        if let (AlgoParams::Transformer(tp), Value::Object(pm)) = (&out.params, &mut out.params_json) {
-            pm.insert("mlp_hidden".into(), Value::from(tp.mlp_hidden));
-        }
+        (out.params, out.params_json) = typed_params(run.algorithm, &m);
         if let Some(t) = &mut out.trial {
             t.values = values;
         }
@@ -670,12 +666,7 @@ impl Checker {
         if !ok {
             return None;
         }
-        let mut params_json = Value::Object(map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect());
-        let params = AlgoParams::from_map(algorithm, &map);
-        if let (AlgoParams::Transformer(t), Value::Object(m)) = (&params, &mut params_json) {
-            // Record the SwiGLU width actually used (0 means "from d_model").
-            m.insert("mlp_hidden".into(), Value::from(t.mlp_hidden));
-        }
+        let (params, params_json) = typed_params(algorithm, &map);
         let base = RunPlan {
             index: i,
             spec_index: i,
@@ -853,11 +844,7 @@ impl Checker {
             }
             let name = format!("{}#{:0width$}", base.name, t);
             let mut run = base.clone();
-            run.params_json = Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect());
-            run.params = AlgoParams::from_map(algorithm, &m);
-            if let (AlgoParams::Transformer(tp), Value::Object(pm)) = (&run.params, &mut run.params_json) {
-                pm.insert("mlp_hidden".into(), Value::from(tp.mlp_hidden));
-            }
+            (run.params, run.params_json) = typed_params(algorithm, &m);
             run.seed = crate::backends::native::hist::mix(crate::backends::native::hist::mix(base.seed, name_hash(&base.name)), t as u64 + 1);
             run.trial = Some(Trial { search: base.name.clone(), number: t, count, values });
             run.name = name;
@@ -1401,6 +1388,17 @@ impl Checker {
 }
 
 /// Whether a data section describes language-model data (`format` other than `table`).
+/// A checked parameter map as the run's typed parameters and as recorded in its events.
+fn typed_params(algorithm: Algorithm, m: &ParamMap) -> (AlgoParams, Value) {
+    let mut json = Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect());
+    let params = AlgoParams::from_map(algorithm, m);
+    if let (AlgoParams::Transformer(t), Value::Object(j)) = (&params, &mut json) {
+        // Record the SwiGLU width actually used (0 means "from d_model").
+        j.insert("mlp_hidden".into(), Value::from(t.mlp_hidden));
+    }
+    (params, json)
+}
+
 fn search_method(sp: &SearchSpec) -> SearchMethod {
     match sp.method.as_ref().map(|m| m.value.as_str()) {
         Some("zip") => SearchMethod::Zip,

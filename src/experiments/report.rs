@@ -22,10 +22,7 @@ pub fn report(runs: Vec<Recorded>, dir: &Path) -> Result<std::path::PathBuf, Inp
     for (exp, runs) in &by_exp {
         md.push_str(&format!("## {exp}\n\n{} run(s).\n\n", runs.len()));
         // The experiment as recorded: its metrics and each search's metric.
-        let doc: Value = std::fs::read_to_string(runs[0].dir.join("experiment.yaml"))
-            .ok()
-            .and_then(|t| serde_saphyr::from_str(&t).ok())
-            .unwrap_or(Value::Null);
+        let doc = super::store::read_experiment(&runs[0].dir);
         let first_metric = doc["metrics"].get(0).and_then(Value::as_str).map(str::to_string);
         let mut searches: Vec<(String, String)> = Vec::new();
         for r in doc["runs"].as_array().into_iter().flatten() {
@@ -38,13 +35,13 @@ pub fn report(runs: Vec<Recorded>, dir: &Path) -> Result<std::path::PathBuf, Inp
         // The parameters that differ between the runs (the searched ones).
         let varied: Vec<&String> = table.columns[2..2 + table.n_params].iter().collect();
         for (search, metric) in &searches {
-            let higher = Metric::parse(metric).is_none_or(|m| m.higher_is_better());
+            let better = |a: f64, b: f64| Metric::parse(metric).map_or(a > b, |m| m.better(a, b));
             let best = runs
                 .iter()
                 .filter(|r| r.summary.run.split_once('#').is_some_and(|(s, _)| s == search) && r.summary.status == super::events::Status::Finished)
                 .filter_map(|r| r.summary.metrics.get(metric).map(|v| (r, *v)))
                 .fold(None::<(&Recorded, f64)>, |b, (r, v)| match b {
-                    Some((_, bv)) if (higher && bv >= v) || (!higher && bv <= v) => b,
+                    Some((_, bv)) if !better(v, bv) => b,
                     _ => Some((r, v)),
                 });
             match best {
@@ -58,7 +55,7 @@ pub fn report(runs: Vec<Recorded>, dir: &Path) -> Result<std::path::PathBuf, Inp
         md.push_str(&compare::markdown(&table));
         md.push('\n');
         let metric = searches.first().map(|s| s.1.clone()).or(first_metric).unwrap_or_else(|| "accuracy".into());
-        let file = format!("{}-{metric}.png", slug(exp));
+        let file = format!("{}-{metric}.png", super::store::slug(exp));
         match plot(runs, &metric, XAxis::Step, &dir.join(&file), (900, 540)) {
             Ok(()) => md.push_str(&format!("![{metric} of {exp}]({file})\n\n")),
             Err(e) => md.push_str(&format!("(no figure: {})\n\n", e.message)),
@@ -67,8 +64,4 @@ pub fn report(runs: Vec<Recorded>, dir: &Path) -> Result<std::path::PathBuf, Inp
     let path = dir.join("report.md");
     super::store::write_atomic(&path, md.as_bytes()).map_err(|e| InputError::new(format!("cannot write: {e}")).file(&path))?;
     Ok(path)
-}
-
-fn slug(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }

@@ -77,13 +77,7 @@ impl Summary {
                 self.elapsed_ms = *t_ms;
             }
             RunEvent::Failed { error, cancelled, pruned, t_ms } => {
-                self.status = if *pruned {
-                    Status::Pruned
-                } else if *cancelled {
-                    Status::Cancelled
-                } else {
-                    Status::Failed
-                };
+                self.status = Status::of_failure(*cancelled, *pruned);
                 self.error = Some(error.clone());
                 self.elapsed_ms = *t_ms;
             }
@@ -166,7 +160,7 @@ impl super::runner::Sink for StoreSink {
 }
 
 /// Keep names safe for directory names on every platform.
-fn slug(s: &str) -> String {
+pub fn slug(s: &str) -> String {
     let out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }).collect();
     out.trim_matches('.').chars().take(60).collect()
 }
@@ -290,8 +284,19 @@ pub fn read_run(dir: &Path) -> Result<RunLog, crate::error::InputError> {
             }
         }
     }
-    let summary = fs::read_to_string(dir.join("summary.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let summary = read_summary(dir);
     Ok(RunLog { dir: dir.to_path_buf(), events, torn_tail, summary })
+}
+
+/// `summary.json` of a run directory as written, if present and readable (a quick look that
+/// skips the events).
+pub fn read_summary(dir: &Path) -> Option<Summary> {
+    fs::read_to_string(dir.join("summary.json")).ok().and_then(|t| serde_json::from_str(&t).ok())
+}
+
+/// A run's recorded experiment (`experiment.yaml`) as JSON; null when unreadable.
+pub fn read_experiment(dir: &Path) -> serde_json::Value {
+    fs::read_to_string(dir.join("experiment.yaml")).ok().and_then(|t| serde_saphyr::from_str(&t).ok()).unwrap_or_default()
 }
 
 /// The newest finished record of `experiment`/`run` under `out` that holds a checkpoint

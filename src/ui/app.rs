@@ -183,13 +183,7 @@ impl RunEntry {
                 self.live = false;
             }
             RunEvent::Failed { error, cancelled, pruned, t_ms } => {
-                self.status = if *pruned {
-                    Status::Pruned
-                } else if *cancelled {
-                    Status::Cancelled
-                } else {
-                    Status::Failed
-                };
+                self.status = Status::of_failure(*cancelled, *pruned);
                 self.error = Some(error.clone());
                 self.t_ms = *t_ms;
                 self.live = false;

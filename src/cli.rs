@@ -181,6 +181,9 @@ pub enum Command {
         /// Directory of recorded runs (new runs are recorded there too).
         #[arg(long, default_value = "runs")]
         out: PathBuf,
+        /// Runs (or search trials) trained at once; the number of cores by default.
+        #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+        jobs: Option<u32>,
     },
 }
 
@@ -282,8 +285,8 @@ pub enum RunsCmd {
 /// Dispatch a parsed command; returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        None => tui(vec![], PathBuf::from("runs")),
-        Some(Command::Tui { experiments, out }) => tui(experiments, out),
+        None => tui(vec![], PathBuf::from("runs"), None),
+        Some(Command::Tui { experiments, out, jobs }) => tui(experiments, out, jobs),
         Some(Command::Validate { files }) => validate(&files),
         Some(Command::Run { experiment, sets, out, format, only, jobs, dry_run, trials, max_trials }) => {
             let opts = RunOpts { format, only, jobs: jobs as usize, dry_run, trials, max_trials };
@@ -297,7 +300,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                     return Err(InputError::new(format!("{s} is not allowed; expected a speed > 0 (1 = as recorded)")).field("--speed").into());
                 }
                 let runs_dir = run_dirs.first().and_then(|d| d.parent()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("runs"));
-                crate::ui::run(crate::ui::Options { experiments: crate::ui::default_experiments(Path::new(".")), runs_dir, replay: run_dirs, speed })
+                crate::ui::run(crate::ui::Options { experiments: crate::ui::default_experiments(Path::new(".")), runs_dir, replay: run_dirs, speed, jobs: tui_jobs(None) })
             }
         }
         Some(Command::Rerun { run_dir, check }) => rerun(&run_dir, check),
@@ -334,13 +337,18 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-fn tui(mut files: Vec<PathBuf>, out: PathBuf) -> anyhow::Result<u8> {
+/// Runs at once in the TUI: as asked, else one per core.
+fn tui_jobs(jobs: Option<u32>) -> usize {
+    jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |j| j as usize)
+}
+
+fn tui(mut files: Vec<PathBuf>, out: PathBuf, jobs: Option<u32>) -> anyhow::Result<u8> {
     let mut all = crate::ui::default_experiments(Path::new("."));
     // A file given that is also among the defaults is listed once.
     let key = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
     files.retain(|f| !all.iter().any(|a| key(a) == key(f)));
     all.append(&mut files);
-    crate::ui::run(crate::ui::Options { experiments: all, runs_dir: out, replay: vec![], speed: None })
+    crate::ui::run(crate::ui::Options { experiments: all, runs_dir: out, replay: vec![], speed: None, jobs: tui_jobs(jobs) })
 }
 
 fn validate(files: &[PathBuf]) -> anyhow::Result<u8> {

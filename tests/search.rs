@@ -450,3 +450,45 @@ fn report_writes_markdown_with_the_table_the_best_trial_and_a_figure() {
     assert!(md.contains("![roc_auc of search-grid](search-grid-roc_auc.png)"));
     assert!(std::fs::metadata(dir.join("search-grid-roc_auc.png")).unwrap().len() > 10_000);
 }
+
+/// Stops one run (the TUI's cancel of one trial) and lets every other go on.
+struct StopOne {
+    index: usize,
+    ends: std::collections::BTreeMap<String, ratlab::experiments::events::Status>,
+}
+
+impl ratlab::experiments::runner::Sink for StopOne {
+    fn event(&mut self, run: &plan::RunPlan, ev: &ratlab::experiments::events::RunEvent) -> ratlab::experiments::runner::Flow {
+        use ratlab::experiments::events::{RunEvent, Status};
+        use ratlab::experiments::runner::Flow;
+        match ev {
+            RunEvent::Finished { .. } => {
+                self.ends.insert(run.name.clone(), Status::Finished);
+            }
+            RunEvent::Failed { cancelled, pruned, .. } => {
+                self.ends.insert(run.name.clone(), Status::of_failure(*cancelled, *pruned));
+            }
+            _ => {}
+        }
+        if run.index == self.index && matches!(ev, RunEvent::Step { .. }) {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+#[test]
+fn a_sink_stopping_one_trial_cancels_that_trial_only_even_with_jobs() {
+    use ratlab::experiments::events::Status;
+    let p = plan_of(&search(3, "      space:\n        max_depth: [2, 3, 4, 5]\n"));
+    let prepared = p.prepare().expect("iris loads");
+    for jobs in [1, 2] {
+        let mut sink = StopOne { index: p.runs[1].index, ends: Default::default() };
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        let out = ratlab::experiments::runner::run_plan_jobs(&p, prepared.as_ref(), None, jobs, &mut sink, &cancel);
+        assert_eq!(out.len(), 4, "-j {jobs}: every trial ran");
+        let want: Vec<(String, Status)> = p.runs.iter().enumerate().map(|(k, r)| (r.name.clone(), if k == 1 { Status::Cancelled } else { Status::Finished })).collect();
+        assert_eq!(sink.ends.into_iter().collect::<Vec<_>>(), want, "-j {jobs}");
+    }
+}

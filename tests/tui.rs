@@ -308,3 +308,90 @@ fn transformer_run_view_shows_the_latest_sample_beside_the_curves() {
     assert!(screen.contains("In the end·"), "{screen}");
     insta::assert_snapshot!(render(&app, 130, 26).backend());
 }
+
+/// A 3×4 grid search over gradient boosting, recorded, plus a plain run: 12 trials whose AUC
+/// depends on the learning rate and not on the depth, one still running.
+fn searched() -> App {
+    let mut app = App::new(Theme { color: false }, PathBuf::from("runs"));
+    app.add_experiments(&[PathBuf::from("experiments/search-grid.yaml")]);
+    let mut k = 0u64;
+    for (depth_i, depth) in [2, 4, 6].iter().enumerate() {
+        for (lr_i, lr) in [0.01, 0.03, 0.1, 0.3].iter().enumerate() {
+            let n = depth_i * 4 + lr_i;
+            let ev = RunEvent::Started {
+                experiment: "search-grid".into(),
+                run: format!("gb#{n:02}"),
+                algorithm: "gradient_boosting".into(),
+                backend: "native".into(),
+                params: serde_json::json!({"max_depth": depth, "learning_rate": lr, "n_estimators": 50}),
+                seed: 100 + n as u64,
+                x_label: "round".into(),
+                total_steps: Some(50),
+                started_at: "2026-11-28T12:00:00Z".into(),
+            };
+            app.on_event(k, 0, None, &ev, n == 11);
+            let auc = 0.80 + 0.1 * (1.0 - (lr_i as f64 - 2.2).abs() / 3.0) + 0.001 * depth_i as f64;
+            for s in 1..=20u64 {
+                let v = auc - 0.2 / (s as f64).sqrt() + 0.01 * ((s * 7 + n as u64) % 5) as f64;
+                let m: Metrics = [("train.roc_auc".to_string(), v + 0.02), ("test.roc_auc".to_string(), v)].into();
+                app.on_event(k, 0, None, &RunEvent::Step { step: s, x: s as f64, fold: None, metrics: m, t_ms: s * 5 }, n == 11);
+            }
+            if n != 11 {
+                let fin = RunEvent::Finished { metrics: [("roc_auc".to_string(), auc)].into(), train_metrics: Metrics::new(), cv_std: Metrics::new(), t_ms: 100, artifacts: serde_json::Value::Null };
+                app.on_event(k, 0, None, &fin, false);
+            }
+            k += 1;
+        }
+    }
+    app.on_event(k, 0, None, &started("logreg", "map-weak", 0.1, "iteration"), false);
+    app.on_event(k, 0, None, &finished(0.21, 0.94), false);
+    app
+}
+
+#[test]
+fn a_search_is_one_group_in_the_runs_list_with_its_best_trial() {
+    let mut app = searched();
+    app.on_key(ratatui::crossterm::event::KeyEvent::from(ratatui::crossterm::event::KeyCode::Tab));
+    app.on_key(key('g'));
+    app.on_key(key('j'));
+    insta::assert_snapshot!("search_group_closed", render(&app, 120, 24).backend());
+    app.on_key(key('l'));
+    insta::assert_snapshot!("search_group_open", render(&app, 120, 24).backend());
+}
+
+#[test]
+fn compare_of_a_search_shows_the_parameter_scatter_and_smoothed_curves() {
+    let mut app = searched();
+    app.on_key(ratatui::crossterm::event::KeyEvent::from(ratatui::crossterm::event::KeyCode::Tab));
+    app.on_key(key('g'));
+    app.on_key(key('j'));
+    app.on_key(key('4'));
+    let names: Vec<&str> = app.compare_rows().iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names.len(), 12, "the group's trials: {names:?}");
+    insta::assert_snapshot!("compare_search_scatter_learning_rate", render(&app, 140, 36).backend());
+    app.on_key(key('x'));
+    app.on_key(key('m'));
+    app.on_key(key('m'));
+    insta::assert_snapshot!("compare_search_scatter_depth_smoothed", render(&app, 140, 36).backend());
+}
+
+#[test]
+fn compare_scrolls_through_hundreds_of_runs_and_overlays_a_bounded_number() {
+    let mut app = App::new(Theme { color: false }, PathBuf::from("runs"));
+    for i in 0..400u64 {
+        app.on_event(i, 0, None, &started("big", &format!("lr#{i:03}"), i as f64 / 100.0, "iteration"), false);
+        app.on_event(i, 0, None, &step(1, 1.0 + i as f64 / 400.0), false);
+        app.on_event(i, 0, None, &finished(0.2 + i as f64 / 1000.0, 0.9), false);
+    }
+    app.on_key(ratatui::crossterm::event::KeyEvent::from(ratatui::crossterm::event::KeyCode::Tab));
+    app.on_key(key('4'));
+    assert_eq!(app.compare_rows().len(), 400);
+    for _ in 0..250 {
+        app.on_key(key('j'));
+    }
+    let t = render(&app, 120, 40);
+    let text = format!("{}", t.backend());
+    assert!(text.contains("lr#250"), "the cursor's row is in view:\n{text}");
+    assert!(text.contains("of 400 runs, in table order"), "the overlay says it is bounded:\n{text}");
+    assert!(!text.contains("lr#100"), "rows far above the cursor are scrolled away");
+}

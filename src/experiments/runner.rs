@@ -86,11 +86,25 @@ enum Stop {
     Pruned(String),
 }
 
+/// A run's stop signal: the plan's (Ctrl-C, quitting the TUI) or its own (its sink answered
+/// [`Flow::Stop`], e.g. the user cancelled this one run), so stopping one run of a `-j N` wave
+/// leaves the others going.
+struct Cancel<'a> {
+    plan: &'a AtomicBool,
+    own: AtomicBool,
+}
+
+impl Cancel<'_> {
+    fn is_set(&self) -> bool {
+        self.own.load(Ordering::SeqCst) || self.plan.load(Ordering::SeqCst)
+    }
+}
+
 /// Emits events for one run with times relative to its start.
 struct Emitter<'a> {
     run: &'a RunPlan,
     sink: &'a mut dyn Sink,
-    cancel: &'a AtomicBool,
+    cancel: Cancel<'a>,
     start: Instant,
     summary: Option<Summary>,
     artifacts: serde_json::Value,
@@ -109,12 +123,12 @@ impl Emitter<'_> {
         }
         let flow = self.sink.event(self.run, &ev);
         if flow == Flow::Stop && !ev.is_terminal() {
-            self.cancel.store(true, Ordering::SeqCst);
+            self.cancel.own.store(true, Ordering::SeqCst);
         }
         Ok(())
     }
     fn check(&self) -> Result<(), Stop> {
-        if self.cancel.load(Ordering::SeqCst) {
+        if self.cancel.is_set() {
             Err(Stop::Cancelled)
         } else {
             Ok(())
@@ -470,7 +484,7 @@ fn failed_run(plan: &Plan, run: &RunPlan, error: String, sink: &mut dyn Sink) ->
 }
 
 pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, encoder: Option<&Encoder>, sink: &mut dyn Sink, cancel: &AtomicBool) -> Summary {
-    let mut em = Emitter { run, sink, cancel, start: Instant::now(), summary: None, artifacts: serde_json::Value::Null, encoder };
+    let mut em = Emitter { run, sink, cancel: Cancel { plan: cancel, own: AtomicBool::new(false) }, start: Instant::now(), summary: None, artifacts: serde_json::Value::Null, encoder };
     let n_folds = folds.map_or(1, <[Fold]>::len);
     let total_steps = match (&run.train_sizes, &run.params) {
         _ if run.sweep.is_some() => run.sweep.as_ref().map(|s| (s.1.len() * n_folds) as u64),
@@ -600,7 +614,7 @@ fn torch_run(plan: &Plan, run: &RunPlan, em: &mut Emitter<'_>) -> Result<Finals,
     let mut worker = Worker::spawn(&job).map_err(Stop::Error)?;
     let mut garbage: Vec<String> = Vec::new();
     loop {
-        if em.cancel.load(Ordering::SeqCst) {
+        if em.cancel.is_set() {
             worker.stop(std::time::Duration::from_secs(10));
         }
         match worker.next(std::time::Duration::from_millis(100)) {
@@ -629,7 +643,7 @@ fn torch_run(plan: &Plan, run: &RunPlan, em: &mut Emitter<'_>) -> Result<Finals,
                 garbage.push(line);
             }
             Some(FromWorker::Closed) => {
-                let cancelled = em.cancel.load(Ordering::SeqCst);
+                let cancelled = em.cancel.is_set();
                 let (status, tail) = worker.finish();
                 if cancelled {
                     return Err(Stop::Cancelled);
@@ -768,12 +782,12 @@ fn fit_and_evaluate(
     params: &crate::backends::AlgoParams,
     train: &TrainSet,
     test: &TrainSet,
-    cancel: &AtomicBool,
+    cancel: &Cancel<'_>,
 ) -> Result<Option<Metrics>, TrainError> {
     let mut tr = build_trainer(run.backend, params, Some(train), Some(test), run.seed)?;
     let mut inner = 0u64;
     loop {
-        if cancel.load(Ordering::SeqCst) {
+        if cancel.is_set() {
             return Ok(None);
         }
         inner += 1;
@@ -809,7 +823,7 @@ fn sweep_curve(
     for (x, params) in points {
         em.check()?;
         *step += 1;
-        match fit_and_evaluate(plan, run, params, &fold.train, &fold.test, em.cancel) {
+        match fit_and_evaluate(plan, run, params, &fold.train, &fold.test, &em.cancel) {
             Ok(None) => return Err(Stop::Cancelled),
             Ok(Some(metrics)) => {
                 if let Some((k, higher)) = &key {
@@ -858,7 +872,7 @@ fn learning_curve(
     for &c in &counts {
         em.check()?;
         let subset = fold.train.subset(&order[..c]);
-        let result = fit_and_evaluate(plan, run, &run.params, &subset, &fold.test, em.cancel);
+        let result = fit_and_evaluate(plan, run, &run.params, &subset, &fold.test, &em.cancel);
         *step += 1;
         match result {
             Ok(None) => return Err(Stop::Cancelled),

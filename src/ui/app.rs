@@ -222,11 +222,48 @@ impl RunEntry {
     }
 }
 
+/// `v` to `digits` significant digits, trailing zeros dropped: a searched learning rate of
+/// 0.01007791407645401 reads 0.01008.
+pub fn significant(v: f64, digits: i32) -> String {
+    let decimals = (digits - 1 - v.abs().log10().floor() as i32).clamp(0, 17) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// A line of the runs list: one run, or a search's trials folded into one line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunRow {
+    Run(usize),
+    Search(SearchGroup),
+}
+
+/// The trials of one search, as one expandable group: the trials `experiment/search#i` of one
+/// execution (a trial name seen again starts a new group, so rerunning a search makes a second
+/// group, while trials landing one by one from `--trial` or Slurm gather in one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchGroup {
+    /// The id of its first trial's run: names the group while it grows.
+    pub key: usize,
+    pub experiment: String,
+    pub search: String,
+    /// Indices into [`App::runs`], in trial order.
+    pub members: Vec<usize>,
+    pub open: bool,
+    /// The best finished trial by the search's metric: (index into runs, metric, value).
+    pub best: Option<(usize, String, f64)>,
+}
+
 /// A confirmation the user must answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirm {
     Quit,
     Cancel(usize),
+    /// Every live trial of the search group with this key.
+    CancelSearch(usize),
 }
 
 /// An effect the event loop carries out.
@@ -238,6 +275,8 @@ pub enum Command {
     Cancel(usize),
     /// Open `$EDITOR` on a copy of an experiment.
     Edit(usize),
+    /// Write the chart in view as a figure (`ratlab plot` of these runs' `metric`).
+    SavePlot { runs: Vec<PathBuf>, metric: String, out: PathBuf },
     /// Cancel everything and leave.
     Quit,
 }
@@ -301,6 +340,14 @@ pub struct App {
     /// Switch to the Run view when this source starts.
     follow: Option<u64>,
     next_id: usize,
+    /// Runs trained at once when an experiment starts.
+    pub jobs: usize,
+    /// Search groups shown open in the runs list, by [`SearchGroup::key`].
+    pub expanded: BTreeSet<usize>,
+    /// Which differing parameter the Compare scatter puts on x (`x` cycles).
+    pub scatter_param: usize,
+    /// Curve smoothing: 0 off, else 1 + an index into [`super::history::SMOOTHING`] (`m`).
+    pub smoothing: usize,
 }
 
 impl App {
@@ -335,6 +382,10 @@ impl App {
             sources: HashMap::new(),
             follow: None,
             next_id: 0,
+            jobs: 1,
+            expanded: BTreeSet::new(),
+            scatter_param: 0,
+            smoothing: 0,
         }
     }
 
@@ -380,6 +431,121 @@ impl App {
             .collect()
     }
 
+    /// The runs list as drawn: runs newest first, each search's trials folded into one group
+    /// line at the place of its newest trial (listed in trial order under it when open; every
+    /// group is open while a filter is typed).
+    pub fn visible_rows(&self) -> Vec<RunRow> {
+        let runs = self.visible_runs();
+        let mut groups: Vec<SearchGroup> = Vec::new();
+        let mut group_of: HashMap<usize, usize> = HashMap::new();
+        // (experiment, search) → (its current group, the trial names it has).
+        let mut current: HashMap<(&str, &str), (usize, BTreeSet<&str>)> = HashMap::new();
+        for &i in runs.iter().rev() {
+            let r = &self.runs[i];
+            let Some((search, _)) = r.name.split_once('#') else { continue };
+            let slot = current.entry((r.experiment.as_str(), search)).or_insert((usize::MAX, BTreeSet::new()));
+            if slot.0 == usize::MAX || !slot.1.insert(r.name.as_str()) {
+                *slot = (groups.len(), BTreeSet::from([r.name.as_str()]));
+                groups.push(SearchGroup {
+                    key: r.id,
+                    experiment: r.experiment.clone(),
+                    search: search.to_string(),
+                    members: vec![],
+                    open: !self.filter.is_empty() || self.expanded.contains(&r.id),
+                    best: None,
+                });
+            }
+            groups[slot.0].members.push(i);
+            group_of.insert(i, slot.0);
+        }
+        for g in &mut groups {
+            g.members.sort_by(|&a, &b| self.runs[a].name.cmp(&self.runs[b].name));
+            g.best = self.best_trial(g);
+        }
+        let mut shown = vec![false; groups.len()];
+        let mut rows = Vec::with_capacity(runs.len());
+        for &i in &runs {
+            match group_of.get(&i) {
+                None => rows.push(RunRow::Run(i)),
+                Some(&g) if !shown[g] => {
+                    shown[g] = true;
+                    let group = &groups[g];
+                    if group.open {
+                        let members = group.members.clone();
+                        rows.push(RunRow::Search(group.clone()));
+                        rows.extend(members.into_iter().map(RunRow::Run));
+                    } else {
+                        rows.push(RunRow::Search(group.clone()));
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        rows
+    }
+
+    /// The metric a search ranks its trials by: from its experiment file when listed, else the
+    /// trials' headline metric.
+    fn search_metric(&self, g: &SearchGroup) -> Option<String> {
+        let from_plan = self
+            .experiments
+            .iter()
+            .filter_map(|e| e.plan.as_ref())
+            .filter(|p| p.name == g.experiment)
+            .flat_map(|p| p.searches.iter())
+            .find(|s| s.run == g.search)
+            .map(|s| s.metric.as_str().to_string());
+        from_plan.or_else(|| g.members.iter().find_map(|&i| self.runs[i].metrics.keys().next().cloned()))
+    }
+
+    /// A group's best finished trial by its search's metric.
+    fn best_trial(&self, g: &SearchGroup) -> Option<(usize, String, f64)> {
+        let metric = self.search_metric(g)?;
+        let higher = Self::higher_is_better(&metric);
+        let mut best: Option<(usize, f64)> = None;
+        for &i in &g.members {
+            let r = &self.runs[i];
+            if r.status != Status::Finished {
+                continue;
+            }
+            let Some(&v) = r.metrics.get(&metric).filter(|v| v.is_finite()) else { continue };
+            if best.is_none_or(|(_, b)| if higher { v > b } else { v < b }) {
+                best = Some((i, v));
+            }
+        }
+        best.map(|(i, v)| (i, metric, v))
+    }
+
+    /// The metric of the search whose group is selected, when one is.
+    pub fn group_metric(&self) -> Option<String> {
+        match self.selected_row()? {
+            RunRow::Search(g) => self.search_metric(&g),
+            RunRow::Run(_) => None,
+        }
+    }
+
+    /// The selected line of the runs list.
+    pub fn selected_row(&self) -> Option<RunRow> {
+        self.visible_rows().into_iter().nth(self.run_sel)
+    }
+
+    /// What identifies a row across inserts: a run's id, or a group's key.
+    fn row_identity(row: &RunRow, runs: &[RunEntry]) -> (bool, usize) {
+        match row {
+            RunRow::Run(i) => (false, runs[*i].id),
+            RunRow::Search(g) => (true, g.key),
+        }
+    }
+
+    /// Put the selection back on the row it was on (after runs were added above it).
+    fn reselect(&mut self, was: Option<(bool, usize)>) {
+        if let Some(was) = was {
+            if let Some(k) = self.visible_rows().iter().position(|r| Self::row_identity(r, &self.runs) == was) {
+                self.run_sel = k;
+            }
+        }
+    }
+
     /// Experiments passing the filter.
     pub fn visible_experiments(&self) -> Vec<usize> {
         let f = self.filter.to_lowercase();
@@ -392,8 +558,12 @@ impl App {
         self.visible_experiments().get(self.exp_sel).copied()
     }
 
+    /// The selected run; on a search group, its best trial (else its latest).
     pub fn selected_run(&self) -> Option<&RunEntry> {
-        self.visible_runs().get(self.run_sel).map(|&i| &self.runs[i])
+        match self.selected_row()? {
+            RunRow::Run(i) => Some(&self.runs[i]),
+            RunRow::Search(g) => g.best.map(|b| b.0).or_else(|| g.members.last().copied()).map(|i| &self.runs[i]),
+        }
     }
 
     pub fn run_by_id(&self, id: usize) -> Option<&RunEntry> {
@@ -404,12 +574,15 @@ impl App {
         self.runs.iter().filter(|r| r.live).count()
     }
 
-    /// The runs the Compare view shows: the marked ones, else those of the selected run's
-    /// experiment.
+    /// The runs the Compare view shows: the marked ones, else the selected search's trials,
+    /// else those of the selected run's experiment.
     pub fn compared(&self) -> Vec<&RunEntry> {
         let marked: Vec<&RunEntry> = self.runs.iter().filter(|r| r.marked).collect();
         if !marked.is_empty() {
             return marked;
+        }
+        if let Some(RunRow::Search(g)) = self.selected_row() {
+            return g.members.iter().map(|&i| &self.runs[i]).collect();
         }
         match self.selected_run() {
             Some(sel) => self.runs.iter().filter(|r| r.experiment == sel.experiment).collect(),
@@ -447,6 +620,7 @@ impl App {
             "backend" => r.backend.clone(),
             _ => match r.params.get(k) {
                 Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Number(n)) if n.as_f64().is_some_and(|v| v.fract() != 0.0 && v.is_finite()) => significant(n.as_f64().unwrap_or_default(), 4),
                 Some(v) => v.to_string(),
                 None => "—".into(),
             },
@@ -550,7 +724,7 @@ impl App {
                 self.exp_sel = clamp(self.exp_sel, self.visible_experiments().len());
                 self.scroll = 0;
             }
-            Pane::RunList => self.run_sel = clamp(self.run_sel, self.visible_runs().len()),
+            Pane::RunList => self.run_sel = clamp(self.run_sel, self.visible_rows().len()),
             Pane::Single(View::Compare) => self.compare_sel = clamp(self.compare_sel, self.compare_rows().len()),
             Pane::Single(View::Yaml) => {
                 let n = self.selected_experiment().and_then(|i| self.experiments[i].plan.as_ref()).map_or(0, |p| p.runs.len());
@@ -590,6 +764,19 @@ impl App {
                         Confirm::Cancel(id) => {
                             self.status = "cancelling after the current step…".into();
                             vec![Command::Cancel(id)]
+                        }
+                        Confirm::CancelSearch(key) => {
+                            let rows = self.visible_rows();
+                            let ids: Vec<usize> = rows
+                                .iter()
+                                .filter_map(|r| match r {
+                                    RunRow::Search(g) if g.key == key => Some(g.members.iter().filter(|&&i| self.runs[i].live).map(|&i| self.runs[i].id).collect::<Vec<_>>()),
+                                    _ => None,
+                                })
+                                .flatten()
+                                .collect();
+                            self.status = format!("cancelling {} trial(s) after their current step…", ids.len());
+                            ids.into_iter().map(Command::Cancel).collect()
                         }
                     }
                 }
@@ -646,8 +833,14 @@ impl App {
             KeyCode::PageDown => self.move_sel(10),
             KeyCode::Home | KeyCode::Char('g') => self.move_sel(-1_000_000),
             KeyCode::End | KeyCode::Char('G') => self.move_sel(1_000_000),
+            KeyCode::Left | KeyCode::Char('h') if self.open_group(false) => {}
+            KeyCode::Right | KeyCode::Char('l') if self.open_group(true) => {}
             KeyCode::Left | KeyCode::Char('h') => self.metric_tab = self.metric_tab.saturating_sub(1),
             KeyCode::Right | KeyCode::Char('l') => self.metric_tab += 1,
+            KeyCode::Enter if self.pane == Pane::RunList && matches!(self.selected_row(), Some(RunRow::Search(_))) => {
+                let open = matches!(self.selected_row(), Some(RunRow::Search(g)) if g.open);
+                self.open_group(!open);
+            }
             KeyCode::Enter => match self.pane {
                 Pane::ExperimentList => self.go(View::Yaml),
                 Pane::RunList => {
@@ -666,6 +859,17 @@ impl App {
             }
             KeyCode::Char('r') if matches!(self.view, View::Experiments | View::Yaml | View::Data) => return self.start_selected(false),
             KeyCode::Char('R') if self.view == View::Yaml => return self.start_selected(true),
+            KeyCode::Char('c') if self.view == View::Experiments && matches!(self.selected_row(), Some(RunRow::Search(_))) => {
+                if let Some(RunRow::Search(g)) = self.selected_row() {
+                    let live = g.members.iter().filter(|&&i| self.runs[i].live).count();
+                    if live == 0 {
+                        self.status = format!("no trial of {} is running", g.search);
+                    } else {
+                        self.confirm = Some(Confirm::CancelSearch(g.key));
+                        self.status = format!("cancel the {live} running trial(s) of {}? (y/n)", g.search);
+                    }
+                }
+            }
             KeyCode::Char('c') => {
                 let id = match self.view {
                     View::Run => self.current_run().map(|r| (r.id, r.live)),
@@ -690,6 +894,15 @@ impl App {
                 self.sort_col = (self.sort_col + 1) % (n + 1);
             }
             KeyCode::Char('S') if self.view == View::Compare => self.sort_desc = !self.sort_desc,
+            KeyCode::Char('x') if self.view == View::Compare => self.scatter_param += 1,
+            KeyCode::Char('w') if matches!(self.view, View::Run | View::Compare) => return self.save_plot().into_iter().collect(),
+            KeyCode::Char('m') if matches!(self.view, View::Run | View::Compare) => {
+                self.smoothing = (self.smoothing + 1) % (super::history::SMOOTHING.len() + 1);
+                self.status = match self.smoothing {
+                    0 => "smoothing off".into(),
+                    k => format!("smoothing: debiased moving average, β = {} (raw curve faint behind)", super::history::SMOOTHING[k - 1]),
+                };
+            }
             KeyCode::Char('<') if self.view == View::Run => self.tree_depth = self.tree_depth.saturating_sub(1).max(1),
             KeyCode::Char('>') if self.view == View::Run => self.tree_depth = (self.tree_depth + 1).min(64),
             KeyCode::Char('p') => {
@@ -723,7 +936,91 @@ impl App {
         }
     }
 
+    /// The chart in view as a figure to write: the Run view's run, or the Compare view's drawn
+    /// curves (its first [`MAX_CURVES`](super::views::MAX_CURVES) rows and the cursor's), of the
+    /// selected metric, to `RUNS/plots/EXPERIMENT-RUN-METRIC.png` (numbered when taken).
+    pub fn save_plot(&mut self) -> Option<Command> {
+        let (runs, tabs): (Vec<&RunEntry>, Vec<String>) = if self.view == View::Compare {
+            let rows = self.compare_rows();
+            let shown: Vec<&RunEntry> = rows.iter().enumerate().filter(|(k, _)| *k < super::views::MAX_CURVES || *k == self.compare_sel).map(|(_, r)| *r).collect();
+            let mut tabs: Vec<String> = Vec::new();
+            for r in &rows {
+                for m in r.metric_tabs() {
+                    if !tabs.contains(&m) {
+                        tabs.push(m);
+                    }
+                }
+            }
+            (shown, tabs)
+        } else {
+            match self.current_run() {
+                Some(r) => (vec![r], r.metric_tabs()),
+                None => (vec![], vec![]),
+            }
+        };
+        let Some(metric) = tabs.get(self.metric_tab.min(tabs.len().saturating_sub(1))).cloned() else {
+            self.status = "no curve to save yet".into();
+            return None;
+        };
+        let dirs: Vec<PathBuf> = runs.iter().filter_map(|r| r.dir.clone()).collect();
+        if dirs.is_empty() {
+            self.status = "these runs are not recorded; nothing to plot from".into();
+            return None;
+        }
+        let what = match runs.as_slice() {
+            [one] => format!("{}-{}", one.experiment, one.name),
+            more => format!("{}-compare-{}", more[0].experiment, more.len()),
+        };
+        let base = store::slug(&format!("{what}-{metric}"));
+        let dir = self.runs_dir.join("plots");
+        let mut out = dir.join(format!("{base}.png"));
+        let mut n = 2;
+        while out.exists() {
+            out = dir.join(format!("{base}-{n}.png"));
+            n += 1;
+        }
+        Some(Command::SavePlot { runs: dirs, metric, out })
+    }
+
+    /// Open or close the search group under the cursor (runs list only); whether there was one.
+    /// Closing from a trial line closes its group and selects the group line.
+    fn open_group(&mut self, open: bool) -> bool {
+        if self.pane != Pane::RunList {
+            return false;
+        }
+        let rows = self.visible_rows();
+        let Some(row) = rows.get(self.run_sel) else { return false };
+        let key = match row {
+            RunRow::Search(g) => g.key,
+            RunRow::Run(i) if !open => match rows[..self.run_sel].iter().rev().find_map(|r| match r {
+                RunRow::Search(g) if g.members.contains(i) => Some(g.key),
+                _ => None,
+            }) {
+                Some(k) => k,
+                None => return false,
+            },
+            RunRow::Run(_) => return false,
+        };
+        if open {
+            self.expanded.insert(key);
+        } else {
+            self.expanded.remove(&key);
+        }
+        self.reselect(Some((true, key)));
+        true
+    }
+
     fn toggle_mark(&mut self) {
+        if let (Pane::RunList, Some(RunRow::Search(g))) = (self.pane, self.selected_row()) {
+            // A search group marks (or unmarks) all its trials.
+            let all = g.members.iter().all(|&i| self.runs[i].marked);
+            for &i in &g.members {
+                self.runs[i].marked = !all;
+            }
+            let n = self.runs.iter().filter(|r| r.marked).count();
+            self.status = format!("{n} run(s) marked for Compare (4)");
+            return;
+        }
         let id = match self.pane {
             Pane::Single(View::Compare) => self.compare_rows().get(self.compare_sel).map(|r| r.id),
             _ => self.selected_run().map(|r| r.id),
@@ -778,15 +1075,22 @@ impl App {
             if let Some(mut e) = RunEntry::from_started(id, ev) {
                 e.live = live;
                 e.dir = dir;
-                // Keep the selection on the same run while inserting at the top.
-                if !self.runs.is_empty() && self.visible_runs().contains(&0) {
-                    self.run_sel += 1;
-                }
+                // Keep the selection on the same line while inserting at the top.
+                let was = self.selected_row().map(|r| Self::row_identity(&r, &self.runs));
                 self.runs.insert(0, e);
                 self.sources.insert((source, run_index), id);
+                self.reselect(was);
                 if self.follow == Some(source) {
                     self.follow = None;
-                    self.run_sel = self.visible_runs().iter().position(|&i| self.runs[i].id == id).unwrap_or(0);
+                    // A trial is followed inside its group, opened.
+                    let rows = self.visible_rows();
+                    if let Some(g) = rows.iter().find_map(|r| match r {
+                        RunRow::Search(g) if g.members.contains(&0) => Some(g.key),
+                        _ => None,
+                    }) {
+                        self.expanded.insert(g);
+                    }
+                    self.run_sel = self.visible_rows().iter().position(|r| *r == RunRow::Run(0)).unwrap_or(0);
                     self.pane = Pane::RunList;
                     self.metric_tab = 0;
                     self.go(View::Run);
@@ -881,6 +1185,16 @@ impl App {
     pub fn id_of(&self, source: u64, run_index: usize) -> Option<usize> {
         self.sources.get(&(source, run_index)).copied()
     }
+
+    /// The (source, run index) feeding a run id: whom to tell to cancel it.
+    pub fn source_of(&self, id: usize) -> Option<(u64, usize)> {
+        self.sources.iter().find(|(_, &v)| v == id).map(|(k, _)| *k)
+    }
+
+    /// Every run a source fed (a start's runs, when its thread ends).
+    pub fn ids_of_source(&self, source: u64) -> Vec<usize> {
+        self.sources.iter().filter(|((s, _), _)| *s == source).map(|(_, &id)| id).collect()
+    }
 }
 
 #[cfg(test)]
@@ -912,6 +1226,15 @@ mod tests {
             a.on_event(i as u64, 0, None, &started(&format!("r{i}")), true);
         }
         a
+    }
+
+    #[test]
+    fn searched_numbers_read_to_four_significant_digits() {
+        assert_eq!(significant(0.01007791407645401, 4), "0.01008");
+        assert_eq!(significant(0.8476435834315219, 4), "0.8476");
+        assert_eq!(significant(0.5, 4), "0.5");
+        assert_eq!(significant(1234.5678, 4), "1235");
+        assert_eq!(significant(-0.000123456, 4), "-0.0001235");
     }
 
     #[test]
@@ -1039,5 +1362,109 @@ mod tests {
         assert_eq!(a.view, View::Experiments, "keys go to the overlay while it is open");
         a.on_key(key(KeyCode::Esc));
         assert!(!a.help);
+    }
+
+    /// A finished run event with one final metric.
+    fn finished(auc: f64) -> RunEvent {
+        RunEvent::Finished { metrics: [("roc_auc".to_string(), auc)].into(), train_metrics: Metrics::new(), cv_std: Metrics::new(), t_ms: 5, artifacts: serde_json::Value::Null }
+    }
+
+    /// Runs named as a search's trials, oldest first, each finished with its AUC.
+    fn app_with_trials(names: &[(&str, f64)]) -> App {
+        let mut a = App::new(Theme { color: false }, "runs".into());
+        for (k, (name, auc)) in names.iter().enumerate() {
+            a.on_event(k as u64, 0, None, &started(name), true);
+            a.on_event(k as u64, 0, None, &finished(*auc), true);
+        }
+        a
+    }
+
+    fn row_names(a: &App) -> Vec<String> {
+        a.visible_rows()
+            .iter()
+            .map(|r| match r {
+                RunRow::Run(i) => a.runs[*i].name.clone(),
+                RunRow::Search(g) => format!("[{} {}{}]", g.search, g.members.len(), if g.open { " open" } else { "" }),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_search_is_one_group_with_its_best_trial_and_opens_in_trial_order() {
+        let mut a = app_with_trials(&[("base", 0.5), ("gb#0", 0.7), ("gb#2", 0.9), ("gb#1", 0.8), ("other", 0.6)]);
+        assert_eq!(row_names(&a), ["other", "[gb 3]", "base"], "newest first; the search at its newest trial");
+        let Some(RunRow::Search(g)) = a.visible_rows().into_iter().nth(1) else { panic!("a group") };
+        let best = g.best.clone().expect("a best trial");
+        assert_eq!((a.runs[best.0].name.as_str(), best.1.as_str(), best.2), ("gb#2", "roc_auc", 0.9));
+        // Select the group: Enter opens it, trials in trial order under it; ← closes it again.
+        a.on_key(key(KeyCode::Tab));
+        assert_eq!(a.selected_run().map(|r| r.name.as_str()), Some("base"), "the selection stayed on its run as others arrived");
+        a.on_key(key(KeyCode::Char('k')));
+        assert_eq!(a.selected_run().map(|r| r.name.as_str()), Some("gb#2"), "a group stands for its best trial");
+        assert_eq!(a.compared().len(), 3, "Compare shows the selected search's trials");
+        a.on_key(key(KeyCode::Enter));
+        assert_eq!(row_names(&a), ["other", "[gb 3 open]", "gb#0", "gb#1", "gb#2", "base"]);
+        a.on_key(key(KeyCode::Char('j')));
+        a.on_key(key(KeyCode::Char('j')));
+        assert_eq!(a.selected_run().map(|r| r.name.as_str()), Some("gb#1"));
+        a.on_key(key(KeyCode::Left));
+        assert_eq!(row_names(&a), ["other", "[gb 3]", "base"], "← on a trial closes its group");
+        assert_eq!(a.run_sel, 1, "and selects the group line");
+        // Space marks every trial of the group.
+        a.on_key(key(KeyCode::Char(' ')));
+        assert_eq!(a.runs.iter().filter(|r| r.marked).count(), 3);
+    }
+
+    #[test]
+    fn rerunning_a_search_makes_a_second_group_and_live_trials_keep_the_selection() {
+        let mut a = app_with_trials(&[("gb#0", 0.7), ("gb#1", 0.8), ("gb#0", 0.6)]);
+        assert_eq!(row_names(&a), ["[gb 1]", "[gb 2]"], "a trial name seen again starts a new group");
+        a.on_key(key(KeyCode::Tab));
+        a.on_key(key(KeyCode::Char('G')));
+        a.on_event(50, 0, None, &started("gb#1"), true);
+        a.on_event(51, 0, None, &started("solo"), true);
+        assert_eq!(row_names(&a), ["solo", "[gb 2]", "[gb 2]"]);
+        assert_eq!(a.run_sel, 2, "the selection stays on the older group while runs arrive above it");
+    }
+
+    #[test]
+    fn cancelling_a_search_group_cancels_its_live_trials_only() {
+        let mut a = app_with_trials(&[("gb#0", 0.7)]);
+        a.on_event(10, 0, None, &started("gb#1"), true);
+        a.on_event(11, 0, None, &started("gb#2"), true);
+        a.on_key(key(KeyCode::Tab));
+        a.on_key(key(KeyCode::Char('g')));
+        a.on_key(key(KeyCode::Char('c')));
+        assert_eq!(a.confirm.map(|c| matches!(c, Confirm::CancelSearch(_))), Some(true));
+        let cmds = a.on_key(key(KeyCode::Char('y')));
+        let live: Vec<Command> = a.runs.iter().filter(|r| r.live).map(|r| Command::Cancel(r.id)).collect();
+        assert_eq!(live.len(), 2);
+        let mut got = cmds.clone();
+        got.sort_by_key(|c| format!("{c:?}"));
+        let mut want = live;
+        want.sort_by_key(|c| format!("{c:?}"));
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn w_asks_for_a_figure_of_the_chart_in_view_and_m_cycles_smoothing() {
+        let mut a = app_with_trials(&[("lr", 0.7)]);
+        a.runs[0].dir = Some("runs/20260101-exp-lr".into());
+        a.runs[0].series.entry("test.roc_auc".into()).or_default().push(1.0, 0.7);
+        a.on_key(key(KeyCode::Tab));
+        a.on_key(key(KeyCode::Enter));
+        assert_eq!(a.view, View::Run);
+        let cmds = a.on_key(key(KeyCode::Char('w')));
+        assert_eq!(
+            cmds,
+            [Command::SavePlot { runs: vec!["runs/20260101-exp-lr".into()], metric: "roc_auc".into(), out: "runs/plots/exp-lr-roc_auc.png".into() }]
+        );
+        a.runs[0].dir = None;
+        assert!(a.on_key(key(KeyCode::Char('w'))).is_empty(), "an unrecorded run cannot be plotted");
+        assert!(a.status.contains("not recorded"), "{}", a.status);
+        for want in [1, 2, 3, 0] {
+            a.on_key(key(KeyCode::Char('m')));
+            assert_eq!(a.smoothing, want);
+        }
     }
 }

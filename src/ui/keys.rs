@@ -16,39 +16,44 @@ pub struct Binding {
     pub keys: &'static str,
     pub action: &'static str,
     pub scope: Scope,
-    /// Shown in the footer (the rest only in the help overlay).
-    pub footer: bool,
+    /// Its short label in the footer; "" shows it only in the help overlay.
+    pub footer: &'static str,
 }
 
 use View::*;
 
-const fn b(keys: &'static str, action: &'static str, scope: Scope, footer: bool) -> Binding {
+const fn b(keys: &'static str, action: &'static str, scope: Scope, footer: &'static str) -> Binding {
     Binding { keys, action, scope, footer }
 }
 
 /// Every binding ratlab has.
 pub const BINDINGS: &[Binding] = &[
-    b("?", "help", Scope::Global, true),
-    b("q", "quit", Scope::Global, true),
-    b("1-5", "views: experiments, data, run, compare, yaml", Scope::Global, false),
-    b("S-Tab", "previous pane", Scope::Global, false),
-    b("Tab", "pane", Scope::Global, true),
-    b("↑↓/jk", "move", Scope::Global, false),
-    b("PgUp/PgDn g/G", "page, first/last", Scope::Global, false),
-    b("Enter", "open", Scope::Only(&[Experiments, Compare]), true),
-    b("Esc", "back / close", Scope::Global, false),
-    b("Space", "mark", Scope::Only(&[Experiments, Compare]), true),
-    b("/", "filter", Scope::Only(&[Experiments]), true),
-    b("r", "run", Scope::Only(&[Experiments, Yaml, Data]), true),
-    b("R", "run selected only", Scope::Only(&[Yaml]), true),
-    b("c", "cancel", Scope::Only(&[Experiments, Run]), true),
-    b("e", "edit copy", Scope::Only(&[Experiments, Yaml]), true),
-    b("←→", "metric", Scope::Only(&[Run, Compare]), true),
-    b("s/S", "sort / reverse", Scope::Only(&[Compare]), true),
-    b("< / >", "fold/unfold tree levels", Scope::Only(&[Run]), false),
-    b("p", "replay: pause/resume", Scope::Only(&[Run, Compare, Experiments]), false),
-    b("+ / -", "replay: faster/slower", Scope::Only(&[Run, Compare, Experiments]), false),
-    b("mouse", "click selects, wheel scrolls", Scope::Global, false),
+    b("?", "help", Scope::Global, "help"),
+    b("q", "quit", Scope::Global, "quit"),
+    b("1-5", "views: experiments, data, run, compare, yaml", Scope::Global, ""),
+    b("S-Tab", "previous pane", Scope::Global, ""),
+    b("Tab", "pane", Scope::Global, "pane"),
+    b("↑↓/jk", "move", Scope::Global, ""),
+    b("PgUp/PgDn g/G", "page, first/last", Scope::Global, ""),
+    b("Enter", "open", Scope::Only(&[Experiments, Compare]), "open"),
+    b("→/← on a search", "open / close its trials", Scope::Only(&[Experiments]), ""),
+    b("Esc", "back / close", Scope::Global, ""),
+    b("Space", "mark", Scope::Only(&[Experiments, Compare]), "mark"),
+    b("Space on a search", "mark all its trials", Scope::Only(&[Experiments]), ""),
+    b("/", "filter", Scope::Only(&[Experiments]), "filter"),
+    b("r", "run", Scope::Only(&[Experiments, Yaml, Data]), "run"),
+    b("R", "run selected only", Scope::Only(&[Yaml]), "run selected only"),
+    b("c", "cancel", Scope::Only(&[Experiments, Run]), "cancel"),
+    b("e", "edit copy", Scope::Only(&[Experiments, Yaml]), "edit copy"),
+    b("←→", "metric", Scope::Only(&[Run, Compare]), "metric"),
+    b("s/S", "sort / reverse", Scope::Only(&[Compare]), "sort / reverse"),
+    b("x", "scatter: next differing parameter on x (█: best run and cursor)", Scope::Only(&[Compare]), "scatter x"),
+    b("w", "save the chart in view as PNG under RUNS/plots", Scope::Only(&[Run, Compare]), "save chart"),
+    b("m", "smoothing: off, then debiased EMA β 0.6 / 0.9 / 0.99", Scope::Only(&[Run, Compare]), "smooth"),
+    b("< / >", "fold/unfold tree levels", Scope::Only(&[Run]), ""),
+    b("p", "replay: pause/resume", Scope::Only(&[Run, Compare, Experiments]), ""),
+    b("+ / -", "replay: faster/slower", Scope::Only(&[Run, Compare, Experiments]), ""),
+    b("mouse", "click selects, wheel scrolls", Scope::Global, ""),
 ];
 
 impl Binding {
@@ -62,5 +67,5 @@ impl Binding {
 
 /// The footer's bindings for a view.
 pub fn footer(view: View) -> Vec<&'static Binding> {
-    BINDINGS.iter().filter(|b| b.footer && b.applies(view)).collect()
+    BINDINGS.iter().filter(|b| !b.footer.is_empty() && b.applies(view)).collect()
 }

@@ -24,7 +24,8 @@ use std::io::{self, Stdout};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use theme::Theme;
@@ -39,16 +40,21 @@ pub enum Msg {
     Done { source: u64, error: Option<String> },
 }
 
-/// Records the run and forwards its events to the UI thread.
+/// Records the runs and forwards their events to the UI thread.
 struct UiSink {
     store: StoreSink,
     tx: Sender<Msg>,
     source: u64,
+    /// Runs (by index) the user cancelled: told to stop at their next event.
+    stop: Arc<Mutex<BTreeSet<usize>>>,
 }
 
 impl Sink for UiSink {
     fn event(&mut self, run: &RunPlan, ev: &RunEvent) -> Flow {
-        let flow = self.store.event(run, ev);
+        let mut flow = self.store.event(run, ev);
+        if self.stop.lock().is_ok_and(|s| s.contains(&run.index)) {
+            flow = Flow::Stop;
+        }
         let dir = self.store.dirs.get(&run.index).cloned();
         let _ = self.tx.send(Msg::Event { source: self.source, index: run.index, dir, event: Box::new(ev.clone()) });
         flow
@@ -64,11 +70,13 @@ impl Sink for UiSink {
     }
 }
 
-/// A run training in the background.
+/// One start of an experiment's runs, training in the background.
 struct Worker {
     source: u64,
-    index: usize,
+    /// Stops every run of this start (quitting).
     cancel: Arc<AtomicBool>,
+    /// Stops single runs (the user's cancel), by run index.
+    stop: Arc<Mutex<BTreeSet<usize>>>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -82,6 +90,8 @@ pub struct Options {
     pub replay: Vec<PathBuf>,
     /// Playback speed for `replay` (None: show at once).
     pub speed: Option<f64>,
+    /// Runs trained at once (`ratlab tui -j N`; the number of cores by default).
+    pub jobs: usize,
 }
 
 /// The experiment files ratlab lists by default: `experiments/*.yaml` under `dir`.
@@ -96,6 +106,7 @@ pub fn default_experiments(dir: &Path) -> Vec<PathBuf> {
 /// Build the model the TUI starts with (also used by tests and the benchmark).
 pub fn initial_app(opts: &Options) -> Result<App, crate::error::InputError> {
     let mut app = App::new(Theme::from_env(), opts.runs_dir.clone());
+    app.jobs = opts.jobs.max(1);
     app.now = Some(chrono::Utc::now());
     app.add_experiments(&opts.experiments);
     if opts.replay.is_empty() {
@@ -200,12 +211,15 @@ fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App) 
                     }
                     Command::Start { experiment, runs } => start(app, &mut lp, experiment, runs),
                     Command::Cancel(id) => {
-                        for w in &lp.workers {
-                            if app.id_of(w.source, w.index) == Some(id) {
-                                w.cancel.store(true, Ordering::SeqCst);
+                        if let Some((source, index)) = app.source_of(id) {
+                            for w in lp.workers.iter().filter(|w| w.source == source) {
+                                if let Ok(mut s) = w.stop.lock() {
+                                    s.insert(index);
+                                }
                             }
                         }
                     }
+                    Command::SavePlot { runs, metric, out } => app.status = save_plot(&runs, &metric, &out),
                     Command::Edit(i) => {
                         edit(terminal, app, i)?;
                         terminal.clear()?;
@@ -223,10 +237,10 @@ fn apply_msg(app: &mut App, lp: &mut Loop, m: Msg) {
             if let Some(e) = error {
                 app.status = e;
             }
+            for id in app.ids_of_source(source) {
+                app.set_live(id, false);
+            }
             for w in lp.workers.iter_mut().filter(|w| w.source == source) {
-                if let Some(id) = app.id_of(w.source, w.index) {
-                    app.set_live(id, false);
-                }
                 if let Some(h) = w.handle.take() {
                     let _ = h.join();
                 }
@@ -236,70 +250,45 @@ fn apply_msg(app: &mut App, lp: &mut Loop, m: Msg) {
     }
 }
 
-/// Start runs of an experiment: data is loaded once, then each run trains on its own thread.
-/// Transformer runs go one after another, in file order: each may start from the one before
-/// (`init_from`), and each already keeps the cores busy in its torch worker.
+/// Start runs of an experiment on one background thread: data is loaded once, then the runs
+/// go through the same scheduler as `ratlab run -j N` (`app.jobs` at once; transformer runs,
+/// which may start from each other and keep every core busy, one after another; TPE and pruned
+/// searches in their fixed batches), so a 500-trial grid uses `jobs` threads, not 500, and a
+/// search gives the trials and results it gives headless.
 fn start(app: &mut App, lp: &mut Loop, exp: usize, only: Option<Vec<usize>>) {
     let Some(plan) = app.experiments.get(exp).and_then(|e| e.plan.clone()) else { return };
-    let mut indices: Vec<usize> = only.unwrap_or_else(|| plan.runs.iter().map(|r| r.index).collect());
-    // A TPE search proposes each batch of trials from the ones before it; the TUI starts every
-    // run at once, so it leaves those to `ratlab run` (and shows their records as they land).
-    let tpe: Vec<&str> = plan.searches.iter().filter(|s| s.method == crate::experiments::plan::SearchMethod::Tpe).map(|s| s.run.as_str()).collect();
-    let before = indices.len();
-    indices.retain(|i| plan.runs.iter().find(|r| r.index == *i).and_then(|r| r.trial.as_ref()).is_none_or(|t| !tpe.contains(&t.search.as_str())));
+    let indices: Vec<usize> = only.unwrap_or_else(|| plan.runs.iter().map(|r| r.index).collect());
     if indices.is_empty() {
-        app.status = format!("tpe search(es) {} run headless: ratlab run {} -j 2", tpe.join(", "), plan.source.display());
         return;
     }
-    let skipped = before - indices.len();
     let prepared = match plan.prepare() {
-        Ok(p) => Arc::new(p),
+        Ok(p) => p,
         Err(e) => {
             app.status = e.to_string().lines().next().unwrap_or_default().to_string();
             return;
         }
     };
     let yaml = serde_saphyr::to_string(&plan.resolved).unwrap_or_default();
-    let plan = Arc::new(plan);
     let torch_runs = indices.iter().filter(|i| plan.runs.iter().any(|r| r.index == **i && r.algorithm.is_language_model())).count();
+    let jobs = app.jobs.max(1);
     app.status = format!(
-        "started {} run(s) of {}{}{}",
+        "started {} run(s) of {}, {}",
         indices.len(),
         plan.name,
-        if torch_runs > 1 { " (its transformer runs train one after another)" } else { "" },
-        if skipped > 0 { format!(" ({skipped} tpe trial(s) run headless only: ratlab run)") } else { String::new() }
+        if torch_runs > 0 { "one after another (transformer runs)".to_string() } else { format!("up to {jobs} at once") }
     );
-    // The previous transformer run's thread holds the sender; when it ends, the next may start.
-    let mut after: Option<std::sync::mpsc::Receiver<()>> = None;
-    for (k, idx) in indices.into_iter().enumerate() {
-        let sequential = plan.runs.iter().any(|r| r.index == idx && r.algorithm.is_language_model());
-        let (wait, done) = if sequential {
-            let (tx_done, rx_next) = std::sync::mpsc::channel::<()>();
-            (after.replace(rx_next), Some(tx_done))
-        } else {
-            (None, None)
-        };
-        let source = lp.next_source;
-        lp.next_source += 1;
-        app.expect_source(source, k == 0);
-        let cancel = Arc::new(AtomicBool::new(false));
-        let (tx, plan, prepared, cancel2, yaml, out) = (lp.tx.clone(), plan.clone(), prepared.clone(), cancel.clone(), yaml.clone(), app.runs_dir.clone());
-        let handle = std::thread::spawn(move || {
-            let _done = done;
-            if let Some(rx) = wait {
-                // Err(Disconnected): the previous run's thread has ended.
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_millis(100)) {
-                    if cancel2.load(Ordering::SeqCst) {
-                        break;
-                    }
-                }
-            }
-            let mut sink = UiSink { store: StoreSink::new(&out, yaml), tx: tx.clone(), source };
-            let _ = runner::run_plan(&plan, prepared.as_ref().as_ref(), Some(&[idx]), &mut sink, &cancel2);
-            let _ = tx.send(Msg::Done { source, error: sink.store.error.take() });
-        });
-        lp.workers.push(Worker { source, index: idx, cancel, handle: Some(handle) });
-    }
+    let source = lp.next_source;
+    lp.next_source += 1;
+    app.expect_source(source, true);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(Mutex::new(BTreeSet::new()));
+    let (tx, cancel2, stop2, out) = (lp.tx.clone(), cancel.clone(), stop.clone(), app.runs_dir.clone());
+    let handle = std::thread::spawn(move || {
+        let mut sink = UiSink { store: StoreSink::new(&out, yaml), tx: tx.clone(), source, stop: stop2 };
+        let _ = runner::run_plan_jobs(&plan, prepared.as_ref(), Some(&indices), jobs, &mut sink, &cancel2);
+        let _ = tx.send(Msg::Done { source, error: sink.store.error.take() });
+    });
+    lp.workers.push(Worker { source, cancel, stop, handle: Some(handle) });
 }
 
 /// Cancel every run and wait (briefly) for them to record their end.
@@ -317,6 +306,21 @@ fn shutdown(lp: &mut Loop) {
                 let _ = h.join();
             }
         }
+    }
+}
+
+/// Write a figure of recorded runs, as `ratlab plot` does; what happened, for the status line.
+pub fn save_plot(runs: &[PathBuf], metric: &str, out: &Path) -> String {
+    use crate::experiments::{export, plot};
+    let written = out
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .map_err(|e| e.to_string())
+        .and_then(|()| export::collect(runs, true).map_err(|e| e.to_string()))
+        .and_then(|recorded| plot::plot(&recorded, metric, plot::XAxis::X, out, (1200, 700)).map_err(|e| e.to_string()));
+    match written {
+        Ok(()) => format!("saved {}", out.display()),
+        Err(e) => format!("could not save the figure: {}", e.lines().next().unwrap_or_default()),
     }
 }
 

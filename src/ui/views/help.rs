@@ -18,14 +18,14 @@ pub fn draw(app: &App, f: &mut Frame<'_>, area: Rect) {
             Scope::Only(v) => format!("  [{}]", v.iter().map(|v| v.title()).collect::<Vec<_>>().join(", ")),
         };
         lines.push(Line::from(vec![
-            Span::styled(format!("{:>14}  ", b.keys), if here { t.accent() } else { t.dim() }),
+            Span::styled(format!("{:>17}  ", b.keys), if here { t.accent() } else { t.dim() }),
             Span::styled(b.action.to_string(), if here { ratatui::style::Style::default() } else { t.dim() }),
             Span::styled(scope, t.dim()),
         ]));
     }
     lines.push(Line::raw(""));
     lines.push(Line::from(Span::styled("? or Esc closes this help", t.dim())));
-    let r = centered(area, 78, lines.len() as u16 + 2);
+    let r = centered(area, 90, lines.len() as u16 + 2);
     f.render_widget(Clear, r);
     f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" help ").border_style(t.accent())), r);
 }

@@ -9,6 +9,7 @@ mod help;
 mod run;
 mod yaml;
 
+pub use compare::MAX_CURVES;
 pub use data::preview_key as data_preview_key;
 
 use super::app::{App, Confirm, Hit, View};
@@ -105,7 +106,7 @@ fn draw_footer(app: &App, f: &mut Frame<'_>, area: Rect) {
     let mut spans = Vec::new();
     for b in keys::footer(app.view) {
         spans.push(Span::styled(format!(" {} ", b.keys), t.selected()));
-        spans.push(Span::styled(format!(" {}  ", b.action), t.dim()));
+        spans.push(Span::styled(format!(" {}  ", b.footer), t.dim()));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -114,6 +115,7 @@ fn draw_confirm(app: &App, f: &mut Frame<'_>, area: Rect, c: Confirm) {
     let text = match c {
         Confirm::Quit => format!("{} run(s) are still running.\nQuit and cancel them?", app.active_runs()),
         Confirm::Cancel(id) => format!("Cancel {}?", app.run_by_id(id).map(|r| r.label()).unwrap_or_default()),
+        Confirm::CancelSearch(_) => app.status.clone(),
     };
     let r = centered(area, 46, 6);
     f.render_widget(Clear, r);

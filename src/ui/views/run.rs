@@ -80,7 +80,11 @@ pub fn chart<'a>(app: &App, names: &[String], sets: &'a [Vec<(f64, f64)>], style
         .iter()
         .zip(names)
         .zip(styles)
-        .map(|((d, n), s)| Dataset::default().name(n.clone()).marker(Marker::Braille).graph_type(GraphType::Line).style(*s).data(d))
+        .map(|((d, n), s)| {
+            let d = Dataset::default().marker(Marker::Braille).graph_type(GraphType::Line).style(*s).data(d);
+            // Unnamed lines (a smoothed curve's raw values) stay out of the legend.
+            if n.is_empty() { d } else { d.name(n.clone()) }
+        })
         .collect();
     Chart::new(datasets)
         .block(block(app, title, true))
@@ -88,6 +92,36 @@ pub fn chart<'a>(app: &App, names: &[String], sets: &'a [Vec<(f64, f64)>], style
         .y_axis(Axis::default().style(app.theme.dim()).bounds(yb).labels(labels(yb)))
         .legend_position(Some(ratatui::widgets::LegendPosition::TopRight))
         .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)))
+}
+
+/// Lines for [`chart`]: legend names, points and styles, in drawing order.
+pub type Lines = (Vec<String>, Vec<Vec<(f64, f64)>>, Vec<Style>);
+
+/// The lines of some series as drawn: each raw, or (with smoothing on) raw and faint behind its
+/// debiased moving average. Returns (legend names, points, styles), raw lines unnamed.
+pub fn lines_of(app: &App, named: &[(String, &Series, Style)]) -> Lines {
+    let (mut names, mut sets, mut styles) = (Vec::new(), Vec::new(), Vec::new());
+    if app.smoothing > 0 {
+        for (_, s, _) in named {
+            names.push(String::new());
+            sets.push(s.points());
+            styles.push(app.theme.dim());
+        }
+    }
+    for (n, s, st) in named {
+        names.push(n.clone());
+        sets.push(s.smoothed(app.smoothing));
+        styles.push(*st);
+    }
+    (names, sets, styles)
+}
+
+/// " · smoothed β=0.9" when smoothing is on.
+pub fn smoothing_note(app: &App) -> String {
+    match app.smoothing {
+        0 => String::new(),
+        k => format!(" · smoothed β={}", crate::ui::history::SMOOTHING[k - 1]),
+    }
 }
 
 /// Metric tabs; registers click targets.
@@ -147,13 +181,12 @@ pub fn draw(app: &App, f: &mut Frame<'_>, area: Rect) {
         _ if kind == "pca" => {}
         Some(metric) => {
             let series = tab_series(r, metric);
-            let sets: Vec<Vec<(f64, f64)>> = series.iter().map(|(_, s)| s.points()).collect();
+            let named: Vec<(String, &Series, Style)> = series.iter().enumerate().map(|(i, (n, s))| (n.to_string(), *s, t.series(i))).collect();
+            let (names, sets, styles) = lines_of(app, &named);
             let logx = wants_log_x(&sets);
             let sets = if logx { log_x(&sets) } else { sets };
-            let names: Vec<String> = series.iter().map(|(n, _)| n.to_string()).collect();
-            let styles: Vec<Style> = (0..series.len()).map(|i| t.series(i)).collect();
             let last = series.iter().map(|(n, s)| format!("{n} {}", s.last().map_or(String::new(), |l| num(l.1)))).collect::<Vec<_>>().join("  ");
-            f.render_widget(chart(app, &names, &sets, &styles, &r.x_label, format!(" {metric} · {last} "), logx), chart_area);
+            f.render_widget(chart(app, &names, &sets, &styles, &r.x_label, format!(" {metric} · {last}{} ", smoothing_note(app)), logx), chart_area);
         }
         None => f.render_widget(Paragraph::new(" waiting for the first step…").block(block(app, " curves ", true)), chart_area),
     }

@@ -382,7 +382,7 @@ struct Console {
 
 /// A search's progress on the console.
 struct SearchProgress {
-    metric: crate::metrics::Metric,
+    metric: crate::metrics::Objective,
     total: usize,
     done: usize,
     best: Option<(String, f64)>,

@@ -50,6 +50,46 @@ pub enum Metric {
     R2,
 }
 
+/// What a search ranks its trials by (and prunes on): one of the experiment's [`Metric`]s, or a
+/// figure a language-model run reports on its test part (a LoRA-rank search ranks by `loss`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objective {
+    Metric(Metric),
+    /// A language model's test figure: its name and whether larger is better.
+    Lm(&'static str, bool),
+}
+
+/// The figures a language-model run reports that a search may rank by.
+pub const LM_OBJECTIVES: [(&str, bool); 5] =
+    [("loss", false), ("bits_per_byte", false), ("exact_match", true), ("preference_accuracy", true), ("reward_margin", true)];
+
+impl Objective {
+    /// A language model's figure by name.
+    pub fn lm(name: &str) -> Option<Objective> {
+        LM_OBJECTIVES.iter().find(|(n, _)| *n == name).map(|&(n, h)| Objective::Lm(n, h))
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Objective::Metric(m) => m.as_str(),
+            Objective::Lm(n, _) => n,
+        }
+    }
+    pub fn higher_is_better(self) -> bool {
+        match self {
+            Objective::Metric(m) => m.higher_is_better(),
+            Objective::Lm(_, h) => h,
+        }
+    }
+    /// Whether value `a` beats `b`.
+    pub fn better(self, a: f64, b: f64) -> bool {
+        if self.higher_is_better() {
+            a > b
+        } else {
+            a < b
+        }
+    }
+}
+
 impl Metric {
     pub const ALL: [Metric; 7] = [Metric::Accuracy, Metric::LogLoss, Metric::F1, Metric::RocAuc, Metric::Rmse, Metric::Mae, Metric::R2];
     pub fn as_str(self) -> &'static str {

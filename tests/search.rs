@@ -492,3 +492,57 @@ fn a_sink_stopping_one_trial_cancels_that_trial_only_even_with_jobs() {
         assert_eq!(sink.ends.into_iter().collect::<Vec<_>>(), want, "-j {jobs}");
     }
 }
+
+#[test]
+fn a_search_names_a_field_inside_a_parameter_and_a_transformer_search_ranks_by_its_loss() {
+    let yaml = "name: l\nseed: 7\ndata: {path: ../datasets/tiny-stories.txt, format: text}\nruns:\n  - {name: base, algorithm: transformer, backend: torch, params: {steps: 5}}\n  - name: lora\n    algorithm: transformer\n    backend: torch\n    params: {init_from: base, steps: 5, lora: {targets: [q, v], dropout: 0.1}}\n    search:\n      method: zip\n      space:\n        lora.rank: [2, 8]\n        lora.alpha: [4, 16]\n";
+    let p = plan_of(yaml);
+    let trials: Vec<&plan::RunPlan> = p.runs.iter().filter(|r| r.trial.is_some()).collect();
+    assert_eq!(trials.len(), 2);
+    for (t, (rank, alpha)) in trials.iter().zip([(2, 4.0), (8, 16.0)]) {
+        let lora = &t.params_json["lora"];
+        assert_eq!(lora["rank"], rank, "{lora}");
+        assert_eq!(lora["alpha"].as_f64(), Some(alpha), "{lora}");
+        assert_eq!(lora["targets"], serde_json::json!(["q", "v"]), "the fixed fields stay: {lora}");
+        assert_eq!(lora["dropout"].as_f64(), Some(0.1), "{lora}");
+        assert_eq!(t.trial.as_ref().unwrap().values["lora.rank"], rank);
+    }
+    let sp = &p.searches[0];
+    assert_eq!((sp.metric.as_str(), sp.metric.higher_is_better()), ("loss", false), "a transformer search ranks by test loss by default");
+    // exact_match is higher-is-better; a table metric is not something a transformer reports.
+    let exact = plan_of(&yaml.replace("      method: zip\n", "      method: zip\n      metric: exact_match\n"));
+    assert!(exact.searches[0].metric.higher_is_better());
+    let bad = errors_of(&yaml.replace("      method: zip\n", "      method: zip\n      metric: roc_auc\n"));
+    assert!(bad.contains("'roc_auc' is not a figure a transformer run reports; allowed: loss, bits_per_byte, exact_match"), "{bad}");
+    // A field set in params cannot also be searched; an unknown field is refused as the whole
+    // parameter would be; a field of a parameter that is not an object says what is allowed.
+    let both = errors_of(&yaml.replace("lora: {targets: [q, v], dropout: 0.1}", "lora: {rank: 4, targets: [q, v]}"));
+    assert!(both.contains("space.lora.rank: 'rank' is also set in params.lora"), "{both}");
+    let unknown = errors_of(&yaml.replace("lora.alpha: [4, 16]", "lora.alfa: [4, 16]"));
+    assert!(unknown.contains("space.lora.alfa") && unknown.contains("unknown field 'alfa' in lora"), "{unknown}");
+    let rank0 = errors_of(&yaml.replace("lora.rank: [2, 8]", "lora.rank: [0, 8]"));
+    assert!(rank0.contains("lora.rank 0 is not allowed"), "{rank0}");
+}
+
+#[test]
+fn compare_and_where_reach_fields_inside_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("runs");
+    let yaml = dir.path().join("bag.yaml");
+    std::fs::write(
+        &yaml,
+        format!(
+            "name: bag\nseed: 1\ndata: {{path: {}, target: target}}\nmetrics: [accuracy]\nruns:\n  - name: b\n    algorithm: bagging\n    params: {{n_estimators: 3, estimator: {{algorithm: decision_tree, params: {{max_depth: 2}}}}}}\n    search:\n      space:\n        estimator.params.min_samples_leaf: [1, 5]\n",
+            crate::root().join("datasets/iris.csv").display()
+        ),
+    )
+    .unwrap();
+    cmd().args(["run", yaml.to_str().unwrap(), "--out", out.to_str().unwrap()]).assert().success();
+    let table = cmd().args(["runs", "compare", out.to_str().unwrap()]).assert().success();
+    let text = String::from_utf8_lossy(&table.get_output().stdout).to_string();
+    assert!(text.contains("estimator.params.min_samples_leaf"), "the differing field is its own column:\n{text}");
+    assert!(!text.contains("estimator.params.max_depth"), "fields that do not differ are left out:\n{text}");
+    let listed = cmd().args(["runs", "--out", out.to_str().unwrap(), "--where", "estimator.params.min_samples_leaf>2"]).assert().success();
+    let text = String::from_utf8_lossy(&listed.get_output().stdout).to_string();
+    assert_eq!(text.lines().filter(|l| l.contains("bag-b_")).count(), 1, "{text}");
+}

@@ -20,7 +20,7 @@ pub struct Table {
 /// `all`), then every final metric. Runs of several experiments are named `experiment/run`.
 pub fn compare(runs: &[Recorded], all: bool) -> Table {
     let experiments: BTreeSet<&str> = runs.iter().map(|r| r.summary.experiment.as_str()).collect();
-    let params: Vec<&serde_json::Map<String, Value>> = runs.iter().map(|r| r.summary.params.as_object()).map(|p| p.unwrap_or(&EMPTY)).collect();
+    let params: Vec<serde_json::Map<String, Value>> = runs.iter().map(|r| flat_params(&r.summary.params)).collect();
     let keys: BTreeSet<&String> = params.iter().flat_map(|p| p.keys()).collect();
     let shown: Vec<&String> = keys
         .into_iter()
@@ -47,7 +47,30 @@ pub fn compare(runs: &[Recorded], all: bool) -> Table {
     Table { columns, rows, n_params: shown.len() }
 }
 
-static EMPTY: std::sync::LazyLock<serde_json::Map<String, Value>> = std::sync::LazyLock::new(serde_json::Map::new);
+/// A run's parameters with object-valued ones spread into dotted keys (`lora: {rank: 8}` →
+/// `lora.rank: 8`), as searches name them, so a table shows the field that differs.
+pub fn flat_params(params: &Value) -> serde_json::Map<String, Value> {
+    fn walk(prefix: &str, v: &Value, out: &mut serde_json::Map<String, Value>) {
+        match v {
+            Value::Object(o) if !o.is_empty() => {
+                for (k, x) in o {
+                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    walk(&key, x, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.clone());
+            }
+        }
+    }
+    let mut out = serde_json::Map::new();
+    if let Value::Object(o) = params {
+        for (k, v) in o {
+            walk(k, v, &mut out);
+        }
+    }
+    out
+}
 
 /// A cell as the table prints it.
 pub fn cell(v: &Value) -> String {
@@ -243,7 +266,10 @@ pub fn field(r: &Recorded, name: &str) -> Option<Value> {
         "algorithm" => Some(Value::from(s.algorithm.clone())),
         "backend" => Some(Value::from(s.backend.clone())),
         "seed" => Some(Value::from(s.seed)),
-        _ => s.metrics.get(name).map(|v| Value::from(*v)).or_else(|| s.params.get(name).cloned()),
+        _ => s.metrics.get(name).map(|v| Value::from(*v)).or_else(|| s.params.get(name).cloned()).or_else(|| {
+            // A field inside a parameter: lora.rank.
+            name.split('.').try_fold(&s.params, |v, k| v.as_object()?.get(k)).cloned()
+        }),
     }
 }
 

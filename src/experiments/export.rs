@@ -147,10 +147,8 @@ fn run_table(runs: &[Recorded]) -> Columns {
         c.set("elapsed_s", Value::from(s.elapsed_ms as f64 / 1000.0));
         c.set("started_at", Value::from(s.started_at.clone()));
         c.set("dir", Value::from(r.dir.display().to_string()));
-        if let Value::Object(p) = &s.params {
-            for (k, v) in p {
-                c.set(&param_column(k, &taken), v.clone());
-            }
+        for (k, v) in super::compare::flat_params(&s.params) {
+            c.set(&param_column(&k, &taken), v);
         }
         for (k, v) in &s.metrics {
             c.set(k, Value::from(*v));

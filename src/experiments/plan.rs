@@ -163,7 +163,7 @@ impl SearchMethod {
 pub struct SearchPlan {
     pub run: String,
     pub method: SearchMethod,
-    pub metric: Metric,
+    pub metric: crate::metrics::Objective,
     pub trials: Vec<usize>,
     pub space: Vec<(String, Dim)>,
     pub fixed: ParamMap,
@@ -178,7 +178,8 @@ impl SearchPlan {
         self.space
             .iter()
             .map(|(k, d)| {
-                let int = defs.iter().find(|p| p.name == k).is_some_and(|p| matches!(p.kind, params::ParamKind::Int { .. }));
+                let head = k.split_once('.').map_or(k.as_str(), |p| p.0);
+                let int = defs.iter().find(|p| p.name == head).is_some_and(|p| dim_is_int(k, p, d));
                 match d {
                     Dim::List(v) => super::tpe::Space::Choice(v.len()),
                     Dim::Uniform(a, b) => super::tpe::Space::Number { low: *a, high: *b, log: false, int },
@@ -209,15 +210,16 @@ impl SearchPlan {
         let mut m = self.fixed.clone();
         let mut values = serde_json::Map::new();
         for ((k, d), v) in self.space.iter().zip(vals) {
-            let def = defs.iter().find(|p| p.name == k).ok_or_else(|| format!("unknown parameter {k}"))?;
-            let int = matches!(def.kind, params::ParamKind::Int { .. });
+            let head = k.split_once('.').map_or(k.as_str(), |p| p.0);
+            let def = defs.iter().find(|p| p.name == head).ok_or_else(|| format!("unknown parameter {k}"))?;
+            let int = dim_is_int(k, def, d);
             let json = match (d, v) {
                 (Dim::List(list), super::tpe::Value::Choice(i)) => list.get(*i).cloned().ok_or_else(|| format!("no choice {i} for {k}"))?,
                 (_, super::tpe::Value::Number(x)) if int => Value::from(x.round() as i64),
                 (_, super::tpe::Value::Number(x)) => Value::from(*x),
                 _ => return Err(format!("a value of the wrong kind for {k}")),
             };
-            m.insert(k.clone(), check_value(def, &json).map_err(|e| format!("{k}: {e}"))?);
+            set_searched(&mut m, def, k, &json).map_err(|e| format!("{k}: {e}"))?;
             values.insert(k.clone(), json);
         }
         if let Some((k, msg)) = backend_limit(run.algorithm, run.backend, &m) {
@@ -722,21 +724,42 @@ impl Checker {
         let mut dims: Vec<(String, &params::ParamDef, Dim, Pos)> = Vec::new();
         for (k, v) in &sp.space.value {
             let field = f(&format!("space.{k}"));
-            let Some(d) = defs.iter().find(|d| d.name == k) else {
+            // `lora.rank`: a field inside an object-valued parameter, the rest of it fixed.
+            let (head, path) = match k.split_once('.') {
+                Some((h, rest)) => (h, Some(rest)),
+                None => (k.as_str(), None),
+            };
+            let Some(d) = defs.iter().find(|d| d.name == head) else {
                 self.err(Some(pos(v)), &field, format!(
-                    "unknown parameter {} for {algorithm}; allowed: {}",
-                    quote(k),
+                    "unknown parameter {} for {algorithm}; allowed: {} (a field inside one as lora.rank)",
+                    quote(head),
                     defs.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
                 ));
                 ok = false;
                 continue;
             };
-            if fixed.contains(k) {
-                self.err(Some(pos(v)), &field, format!("{} is also fixed in params; a parameter is either fixed or searched", quote(k)));
-                ok = false;
-                continue;
+            let base_json = map.get(head).map(params::ParamValue::to_json);
+            match path {
+                None if fixed.iter().any(|x| x == k) => {
+                    self.err(Some(pos(v)), &field, format!("{} is also fixed in params; a parameter is either fixed or searched", quote(k)));
+                    ok = false;
+                    continue;
+                }
+                Some(path) if r.params.as_ref().and_then(|p| p.value.get(head)).is_some_and(|written| json_path(&written.value, path).is_some()) => {
+                    self.err(Some(pos(v)), &field, format!("{} is also set in params.{head}; a field is either fixed or searched", quote(path)));
+                    ok = false;
+                    continue;
+                }
+                _ => {}
             }
-            match parse_dim(d, &v.value) {
+            // Each value is checked as the whole parameter it lands in.
+            let check = |x: &Value| -> Result<params::ParamValue, String> {
+                match path {
+                    None => check_value(d, x),
+                    Some(path) => check_value(d, &with_path(base_json.as_ref(), path, x.clone())),
+                }
+            };
+            match parse_dim(d, &v.value, path.is_some(), &check) {
                 Ok(dim) => {
                     if matches!(method, SearchMethod::Grid | SearchMethod::Zip) && !matches!(dim, Dim::List(_)) {
                         self.err(Some(pos(v)), &field, format!(
@@ -810,11 +833,11 @@ impl Checker {
                 combos.push(vec![]);
                 continue;
             }
-            for (j, (_, d, dim, _)) in dims.iter().enumerate() {
+            for (j, (key, d, dim, _)) in dims.iter().enumerate() {
                 vals.push(match (method, dim) {
                     (SearchMethod::Grid, Dim::List(v)) => v[digits[j]].clone(),
                     (SearchMethod::Zip, Dim::List(v)) => v[t].clone(),
-                    (_, dim) => dim.draw(d, &mut rng),
+                    (_, dim) => dim.draw(dim_is_int(key, d, dim), &mut rng),
                 });
             }
             combos.push(vals);
@@ -826,10 +849,8 @@ impl Checker {
             let mut values = serde_json::Map::new();
             // (TPE trials keep the fixed parameters until their values are proposed.)
             for ((k, d, _, at), v) in dims.iter().zip(vals) {
-                match check_value(d, &v) {
-                    Ok(pv) => {
-                        m.insert(k.clone(), pv);
-                    }
+                match set_searched(&mut m, d, k, &v) {
+                    Ok(()) => {}
                     Err(msg) => {
                         self.err(Some(*at), &f(&format!("space.{k}")), msg);
                         return None;
@@ -863,10 +884,21 @@ impl Checker {
             let trials: Vec<usize> = runs.iter().filter(|p| p.spec_index == i && p.trial.is_some()).map(|p| p.index).collect();
             let first = runs.iter().find(|p| p.spec_index == i && p.trial.is_some());
             let Some(first) = first else { continue };
+            // A language model's search ranks by what it reports (default: test loss).
+            let lm = first.algorithm.is_language_model();
             let metric = match &sr.value.metric {
-                None => metrics.first().copied(),
+                None if lm => crate::metrics::Objective::lm("loss"),
+                None => metrics.first().copied().map(crate::metrics::Objective::Metric),
                 Some(m) => match Metric::parse(&m.value) {
-                    Some(mm) if metrics.contains(&mm) => Some(mm),
+                    Some(mm) if metrics.contains(&mm) && !lm => Some(crate::metrics::Objective::Metric(mm)),
+                    _ if lm => crate::metrics::Objective::lm(&m.value).or_else(|| {
+                        self.err(Some(pos(m)), &format!("runs[{i}].search.metric"), format!(
+                            "{} is not a figure a transformer run reports; allowed: {}",
+                            quote(&m.value),
+                            crate::metrics::LM_OBJECTIVES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                        ));
+                        None
+                    }),
                     _ => {
                         self.err(Some(pos(m)), &format!("runs[{i}].search.metric"), format!(
                             "{} is not among the experiment's metrics; allowed: {} (add it to metrics: to search on it)",
@@ -1423,8 +1455,7 @@ pub enum Dim {
 }
 
 impl Dim {
-    fn draw(&self, d: &params::ParamDef, rng: &mut impl rand::Rng) -> Value {
-        let int = matches!(d.kind, params::ParamKind::Int { .. });
+    fn draw(&self, int: bool, rng: &mut impl rand::Rng) -> Value {
         let num = |x: f64| if int { Value::from(x.round() as i64) } else { Value::from(x) };
         match self {
             Dim::List(v) => v[rng.gen_range(0..v.len())].clone(),
@@ -1437,22 +1468,79 @@ impl Dim {
 
 /// Read a `space` entry: a non-empty list of valid values, or `{uniform|log_uniform|int: [a, b]}`
 /// with valid bounds.
-fn parse_dim(d: &params::ParamDef, v: &Value) -> Result<Dim, String> {
+/// Whether a searched key takes whole numbers: an integer parameter, or (for a field inside
+/// one, as `lora.rank`) an `{int: [a, b]}` range or a list of whole numbers.
+fn dim_is_int(key: &str, d: &params::ParamDef, dim: &Dim) -> bool {
+    if key.contains('.') {
+        match dim {
+            Dim::Int(..) => true,
+            Dim::List(v) => v.iter().all(|x| x.is_i64() || x.is_u64()),
+            _ => false,
+        }
+    } else {
+        matches!(d.kind, params::ParamKind::Int { .. })
+    }
+}
+
+/// The value at a dotted path inside a JSON object.
+fn json_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(v, |v, k| v.as_object()?.get(k))
+}
+
+/// `base` (an object, or nothing) with `value` set at a dotted path, objects made on the way.
+fn with_path(base: Option<&Value>, path: &str, value: Value) -> Value {
+    let mut root = match base {
+        Some(Value::Object(o)) => Value::Object(o.clone()),
+        _ => Value::Object(Default::default()),
+    };
+    let mut at = &mut root;
+    let keys: Vec<&str> = path.split('.').collect();
+    for (n, k) in keys.iter().enumerate() {
+        if !at.is_object() {
+            *at = Value::Object(Default::default());
+        }
+        let Value::Object(o) = at else { unreachable!("made an object above") };
+        if n + 1 == keys.len() {
+            o.insert((*k).to_string(), value);
+            break;
+        }
+        at = o.entry((*k).to_string()).or_insert_with(|| Value::Object(Default::default()));
+    }
+    root
+}
+
+/// Put a trial's value for searched key `k` into its checked parameters: the parameter itself,
+/// or a field inside an object-valued one (`lora.rank`), merged with what is already set.
+fn set_searched(m: &mut ParamMap, d: &params::ParamDef, k: &str, v: &Value) -> Result<(), String> {
+    match k.split_once('.') {
+        None => {
+            m.insert(k.to_string(), check_value(d, v)?);
+        }
+        Some((head, path)) => {
+            let base = m.get(head).map(params::ParamValue::to_json);
+            let merged = with_path(base.as_ref(), path, v.clone());
+            m.insert(head.to_string(), check_value(d, &merged)?);
+        }
+    }
+    Ok(())
+}
+
+fn parse_dim(d: &params::ParamDef, v: &Value, field: bool, check: &dyn Fn(&Value) -> Result<params::ParamValue, String>) -> Result<Dim, String> {
     const FORMS: &str = "a list of values, or one of {uniform: [a, b]}, {log_uniform: [a, b]}, {int: [a, b]}";
     match v {
         Value::Array(a) if a.is_empty() => Err("is empty; list the values to try".into()),
         Value::Array(a) => {
             for (j, x) in a.iter().enumerate() {
-                check_value(d, x).map_err(|m| format!("value {} ({}): {m}", j + 1, crate::backends::params::show(x)))?;
+                check(x).map_err(|m| format!("value {} ({}): {m}", j + 1, crate::backends::params::show(x)))?;
             }
             Ok(Dim::List(a.clone()))
         }
         Value::Object(o) if o.len() == 1 => {
             let (kind, b) = o.iter().next().ok_or_else(|| FORMS.to_string())?;
             let pair = b.as_array().filter(|p| p.len() == 2).ok_or_else(|| format!("{kind} takes two bounds: {{{kind}: [a, b]}}"))?;
-            let int = matches!(d.kind, params::ParamKind::Int { .. });
+            let int = !field && matches!(d.kind, params::ParamKind::Int { .. });
             for x in pair {
-                check_value(d, &if int && kind != "int" { Value::from(x.as_f64().unwrap_or(f64::NAN).round() as i64) } else { x.clone() })
+                check(&if int && kind != "int" { Value::from(x.as_f64().unwrap_or(f64::NAN).round() as i64) } else { x.clone() })
                     .map_err(|m| format!("bound {}: {m}", crate::backends::params::show(x)))?;
             }
             match kind.as_str() {

@@ -191,6 +191,11 @@ impl RunEntry {
         }
     }
 
+    /// A parameter by name, or a field inside one by its dotted name (`lora.rank`).
+    pub fn param(&self, key: &str) -> Option<&serde_json::Value> {
+        self.params.get(key).or_else(|| key.split('.').try_fold(&self.params, |v, k| v.as_object()?.get(k)))
+    }
+
     /// `experiment/run`.
     pub fn label(&self) -> String {
         format!("{}/{}", self.experiment, self.name)
@@ -591,11 +596,12 @@ impl App {
     }
 
     /// Parameter names that every compared run has and whose values differ between them
-    /// (plus algorithm and backend when they differ).
+    /// (plus algorithm and backend when they differ); fields of object-valued parameters by
+    /// their dotted names (`lora.rank`).
     pub fn differing_params(runs: &[&RunEntry]) -> Vec<String> {
-        let mut keys: BTreeSet<String> = runs.first().and_then(|r| r.params.as_object()).map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        let mut keys: BTreeSet<String> = runs.first().map(|r| crate::experiments::compare::flat_params(&r.params).keys().cloned().collect()).unwrap_or_default();
         for r in runs {
-            keys.retain(|k| r.params.get(k).is_some());
+            keys.retain(|k| r.param(k).is_some());
         }
         let mut out = Vec::new();
         if runs.iter().map(|r| &r.algorithm).collect::<BTreeSet<_>>().len() > 1 {
@@ -605,7 +611,7 @@ impl App {
             out.push("backend".to_string());
         }
         for k in keys {
-            let vals: BTreeSet<String> = runs.iter().map(|r| r.params.get(&k).map(|v| v.to_string()).unwrap_or_default()).collect();
+            let vals: BTreeSet<String> = runs.iter().map(|r| r.param(&k).map(|v| v.to_string()).unwrap_or_default()).collect();
             if vals.len() > 1 {
                 out.push(k);
             }
@@ -618,7 +624,7 @@ impl App {
         match k {
             "algorithm" => r.algorithm.clone(),
             "backend" => r.backend.clone(),
-            _ => match r.params.get(k) {
+            _ => match r.param(k) {
                 Some(serde_json::Value::String(s)) => s.clone(),
                 Some(serde_json::Value::Number(n)) if n.as_f64().is_some_and(|v| v.fract() != 0.0 && v.is_finite()) => significant(n.as_f64().unwrap_or_default(), 4),
                 Some(v) => v.to_string(),
@@ -661,7 +667,10 @@ impl App {
 
     /// Whether larger values of this metric are better (for highlighting the best run).
     pub fn higher_is_better(metric: &str) -> bool {
-        Metric::parse(metric).is_some_and(Metric::higher_is_better)
+        match Metric::parse(metric) {
+            Some(m) => m.higher_is_better(),
+            None => crate::metrics::Objective::lm(metric).is_some_and(crate::metrics::Objective::higher_is_better),
+        }
     }
 
     /// The run the Run view shows.

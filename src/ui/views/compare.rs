@@ -169,7 +169,7 @@ fn draw_scatter(app: &App, f: &mut Frame<'_>, area: Rect, rows: &[&RunEntry], pa
     };
     let texts: Vec<String> = rows.iter().map(|r| App::param_text(r, param)).collect();
     // Exact values for numbers (the table shows them rounded).
-    let numbers: Option<Vec<f64>> = rows.iter().map(|r| r.params.get(param).and_then(serde_json::Value::as_f64)).collect();
+    let numbers: Option<Vec<f64>> = rows.iter().map(|r| r.param(param).and_then(serde_json::Value::as_f64)).collect();
     let mut categories: Vec<String> = Vec::new();
     let xs: Vec<f64> = match &numbers {
         Some(v) => v.clone(),

@@ -93,4 +93,77 @@ fn main() {
     println!("  points held  {held} across {} series (bounded: ≤ 1,500 each)", RUNS * 5);
     println!("  memory       RSS {} MB (start {} MB, peak {} MB)", rss_kb("VmRSS:") / 1024, rss0 / 1024, rss_kb("VmHWM:") / 1024);
     println!("  wall         {total:.1} s");
+    search_frames();
+}
+
+/// A 500-trial search, recorded (100 steps each): frames of the runs list with the search
+/// folded and open, and of Compare with its scatter, while the cursor moves through the trials.
+fn search_frames() {
+    const TRIALS: u64 = 500;
+    let mut app = App::new(Theme { color: true }, "runs".into());
+    for t in 0..TRIALS {
+        let lr = 0.01 * (1.0 + (t % 25) as f64);
+        let depth = 2 + t / 25 % 8;
+        app.on_event(
+            t,
+            0,
+            None,
+            &RunEvent::Started {
+                experiment: "bench".into(),
+                run: format!("gb#{t:03}"),
+                algorithm: "gradient_boosting".into(),
+                backend: "native".into(),
+                params: serde_json::json!({"learning_rate": lr, "max_depth": depth, "n_estimators": 100}),
+                seed: t,
+                x_label: "round".into(),
+                total_steps: Some(100),
+                started_at: "2026-11-28T00:00:00Z".into(),
+            },
+            false,
+        );
+        for s in 1..=100u64 {
+            let m: Metrics = [("train.roc_auc".to_string(), 0.9 - 0.1 / s as f64), ("test.roc_auc".to_string(), 0.85 - 0.1 / s as f64 + lr)].into();
+            app.on_event(t, 0, None, &RunEvent::Step { step: s, x: s as f64, fold: None, metrics: m, t_ms: s }, false);
+        }
+        let fin = RunEvent::Finished {
+            metrics: [("roc_auc".to_string(), 0.85 + lr)].into(),
+            train_metrics: Metrics::new(),
+            cv_std: Metrics::new(),
+            t_ms: 100,
+            artifacts: serde_json::Value::Null,
+        };
+        app.on_event(t, 0, None, &fin, false);
+    }
+    let key = |c| ratatui::crossterm::event::KeyEvent::from(c);
+    use ratatui::crossterm::event::KeyCode;
+    let mut term = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    let mut time = |app: &mut App, keys: &[KeyCode], frames: usize| -> Vec<f64> {
+        let mut ms = Vec::new();
+        for _ in 0..frames {
+            let t = Instant::now();
+            for k in keys {
+                app.on_key(key(*k));
+            }
+            term.draw(|f| ratlab::ui::views::draw(app, f)).unwrap();
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        ms.sort_by(f64::total_cmp);
+        ms
+    };
+    app.on_key(key(KeyCode::Tab));
+    app.on_key(key(KeyCode::Char('g')));
+    let closed = time(&mut app, &[KeyCode::Char('g')], 50);
+    app.on_key(key(KeyCode::Enter));
+    let open = time(&mut app, &[KeyCode::Char('j')], 200);
+    app.on_key(key(KeyCode::Char('g')));
+    app.on_key(key(KeyCode::Char('4')));
+    let compare = time(&mut app, &[KeyCode::Char('j')], 200);
+    let show = |name: &str, ms: &[f64]| {
+        let n = ms.len();
+        println!("  {name:<28} key + frame p50 {:.2} ms · p99 {:.2} ms · max {:.2} ms", ms[n / 2], ms[n * 99 / 100], ms[n - 1]);
+    };
+    println!("TUI with a {TRIALS}-trial search (100 steps each), 160×48");
+    show("runs list, search folded", &closed);
+    show("runs list, search open", &open);
+    show("Compare + scatter", &compare);
 }

@@ -32,6 +32,10 @@ macro_rules! outln {
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Raise (or lower) a resource limit, NAME=N (repeatable): rows, columns, classes,
+    /// yaml_bytes, yaml_depth, tokens. Inputs past a limit are refused before anything runs.
+    #[arg(long = "limit", value_name = "NAME=N", global = true)]
+    pub limits: Vec<String>,
 }
 
 /// Output format of `ratlab run`.
@@ -196,6 +200,14 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    let mut limits = crate::data::limits::Limits::default();
+    for l in &cli.limits {
+        if let Err(e) = limits.assign(l) {
+            eprintln!("error: --limit: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    crate::data::limits::set(limits);
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         // The reader of our output went away (`ratlab replay --print … | head`): not an error.
@@ -1144,6 +1156,10 @@ fn diff_cmd(a: &Path, b: &Path) -> anyhow::Result<u8> {
 fn generate(run: &Path, prompt: &str, sampling: &Sampling, raw: bool) -> anyhow::Result<u8> {
     let dir = if run.is_file() { run.parent().unwrap_or(run).to_path_buf() } else { run.to_path_buf() };
     let doc = plan::read_checkpoint(&dir).map_err(|e| InputError::new(e).file(&dir).detail("a finished transformer run saves model.json and model.safetensors"))?;
+    let limit = crate::data::limits::get().tokens;
+    if sampling.max_tokens > limit {
+        return Err(InputError::new(crate::data::limits::exceeded("tokens", &format!("--max-tokens {}", sampling.max_tokens), limit)).field("--max-tokens").into());
+    }
     if !(0.0..=100.0).contains(&sampling.temperature) {
         return Err(InputError::new(format!("{} is not allowed; expected a temperature in [0, 100] (0 = greedy)", sampling.temperature)).field("--temperature").into());
     }

@@ -4,44 +4,90 @@
 use crate::cmd;
 use predicates::str::contains;
 
-/// (fixture, substrings the error must contain)
-const INVALID: &[(&str, &[&str])] = &[
-    ("unknown-field", &["unknown-field.yaml:9:5", "unknown field `parms`", "params"]),
-    ("bad-prior", &["bad-prior.yaml:8:21", "runs[0].params.prior", "'gauss'", "none, gaussian, laplace"]),
-    ("negative-strength", &["negative-strength.yaml:10:17", "runs[0].params.strength", "-2", "≥ 0"]),
-    ("malformed", &["malformed.yaml:4:11", "'[target'"]),
-    ("missing-column", &["missing-column.yaml:4:11", "data.target", "'species'", "'petal_width_cm'"]),
-    ("unknown-algorithm", &["unknown-algorithm.yaml:7:16", "'logistic_regresion'", "allowed: logistic_regression"]),
-    ("laplace-on-linfa", &["laplace-on-linfa.yaml:9:21", "runs[0].params.prior", "'laplace' is not available on backend linfa", "backend: native"]),
-    ("wrong-type", &["wrong-type.yaml:2:7", "seed", "'seven'", "whole number"]),
-    ("missing-file", &["missing-file.yaml:3:9", "data.path", "'datasets/nope.csv' not found"]),
-    ("bad-split", &["bad-split.yaml:5:17", "data.split.test", "1.5", "(0, 1)"]),
-    ("duplicate-run", &["duplicate-run.yaml:8:11", "'a' is used by an earlier run", "duplicate-run.yaml:10:14", "'tensorflow'"]),
-    ("non-numeric-cell", &["bad-cell.csv", "column 'x2'", "row 2 (line 3)", "'abc' is not a number"]),
-    ("missing-values", &["wine_extra.parquet", "column 'magnesium'", "missing", "data.missing"]),
-    ("not-a-list", &["not-a-list.yaml:2:7", "runs", "'5'", "expected a list"]),
-    ("empty", &["empty.yaml", "the file is empty"]),
-    ("ensemble-bad-member", &["ensemble-bad-member.yaml:9:18", "runs[0].params.estimator", "takes no sample weights", "native decision_tree or gradient_boosting"]),
-    ("ensemble-task", &["ensemble-task.yaml:8:7", "runs[0].params", "logistic_regression does not do regression"]),
-    ("ensemble-too-deep", &["ensemble-too-deep.yaml:10:9", "runs[0].params.estimator", "nest 3 deep at most"]),
-    ("missing-keep-logistic", &["missing-keep-logistic.yaml:5:12", "data.missing", "run 'lr' is logistic_regression", "missing: mean or drop"]),
-];
+/// The fragments an invalid fixture's error must contain: its last line, `# expect: A | B`.
+fn expectations(path: &std::path::Path) -> Vec<String> {
+    let bytes = std::fs::read(path).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    let line = text.lines().rev().find(|l| l.starts_with("# expect: ")).unwrap_or_else(|| panic!("{} has no `# expect:` line", path.display()));
+    line.trim_start_matches("# expect: ").split(" | ").map(str::to_string).collect()
+}
 
-#[test]
-fn every_invalid_fixture_gets_its_message_and_exit_2() {
-    for (name, needles) in INVALID {
-        let path = format!("tests/fixtures/invalid/{name}.yaml");
-        for args in [vec!["validate", path.as_str()], vec!["run", path.as_str(), "--out", "target/never-written"]] {
-            let out = cmd().args(&args).output().expect("runs");
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(2), "{name} ({}): exit {:?}\n{err}", args[0], out.status.code());
-            assert!(!err.contains("panicked"), "{name}: panic\n{err}");
-            for n in *needles {
-                assert!(err.contains(n), "{name} ({}): message lacks {n:?}:\n{err}", args[0]);
-            }
-        }
+/// Run ratlab with `args`; assert exit 2, no panic and every fragment in its error output.
+fn refused(args: &[&str], fragments: &[String], what: &str) {
+    let out = cmd().args(args).output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{what} ({}): exit {:?}\n{err}", args[0], out.status.code());
+    assert!(!err.contains("panicked"), "{what}: panic\n{err}");
+    for n in fragments {
+        assert!(err.contains(n.as_str()), "{what} ({}): message lacks {n:?}:\n{err}", args[0]);
     }
-    assert!(!std::path::Path::new("target/never-written").exists(), "nothing runs until the whole file is valid");
+}
+
+/// The bad-input corpus: every file in tests/fixtures/invalid/ — YAML errors, bad values,
+/// searches, ensembles, transformer settings, names that would leave the run store, and data
+/// files (empty, header-only, ragged, binary, not Parquet, cut short, one class, all missing,
+/// 10,000 classes, JSONL that is not JSON…) — is refused by `validate` and by `run` with a
+/// message naming the file and place, exit 2 and no panic, and `run` writes nothing.
+#[test]
+fn every_invalid_input_gets_its_message_exit_2_and_writes_nothing() {
+    let mut files: Vec<std::path::PathBuf> =
+        std::fs::read_dir("tests/fixtures/invalid").unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "yaml")).collect();
+    files.sort();
+    assert!(files.len() >= 100, "the corpus has {} files", files.len());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("runs");
+    for f in &files {
+        let name = f.file_stem().unwrap().to_string_lossy().to_string();
+        let want = expectations(f);
+        let path = f.to_str().unwrap();
+        refused(&["validate", path], &want, &name);
+        refused(&["run", path, "--out", out.to_str().unwrap()], &want, &name);
+        assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(), "{name}: run wrote under the output directory");
+    }
+}
+
+/// Inputs too big or too deep to commit, made here: a 50 MB experiment file, an alias bomb,
+/// nesting 10,000 deep, and a file past a lowered limit; each refused with what to do.
+#[test]
+fn huge_deep_and_exploding_yaml_is_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("runs");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let mut big = String::from("name: big\nruns:\n  - {name: a, algorithm: estimation}\n");
+    while big.len() < 50 << 20 {
+        big.push_str("# padding padding padding padding padding padding padding padding padding padding\n");
+    }
+    let big = write("big.yaml", &big);
+    refused(&["validate", &big], &["big.yaml".into(), "more than the limit of 10485760 bytes of an experiment file".into(), "--limit yaml_bytes=N".into()], "50 MB");
+    let mut bomb = String::from("name: bomb\na: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for k in 1..12 {
+        bomb.push_str(&format!("{}: &{} [{}]\n", (b'a' + k) as char, (b'a' + k) as char, vec![format!("*{}", (b'a' + k - 1) as char); 10].join(", ")));
+    }
+    bomb.push_str("runs:\n  - {name: a, algorithm: estimation}\n");
+    let bomb = write("bomb.yaml", &bomb);
+    refused(&["run", &bomb, "--out", out.to_str().unwrap()], &["bomb.yaml".into()], "alias bomb");
+    let deep = write("deep.yaml", &format!("name: deep\nruns:\n  - {{name: a, algorithm: estimation, params: {{sizes: {}1{}}}}}\n", "[".repeat(10_000), "]".repeat(10_000)));
+    refused(&["validate", &deep], &["deep.yaml".into()], "deep nesting");
+    let small = write("small.yaml", "name: small\nruns:\n  - {name: a, algorithm: estimation}\n");
+    refused(&["validate", &small, "--limit", "yaml_bytes=10"], &["more than the limit of 10 bytes".into(), "--limit yaml_bytes=N".into()], "lowered limit");
+    refused(&["validate", &small, "--limit", "bytes=10"], &["unknown limit 'bytes'; limits: rows, columns, classes, yaml_bytes".into()], "unknown limit");
+    assert!(!out.exists(), "nothing was written");
+}
+
+/// Limits on rows, columns and classes hold for any data file, and `--limit` moves them.
+#[test]
+fn data_limits_refuse_and_a_changed_limit_lets_through() {
+    let f = "tests/fixtures/valid/cv-iris.yaml";
+    cmd().args(["validate", f]).assert().success();
+    refused(&["validate", f, "--limit", "rows=100"], &["iris.csv".into(), "the file has 150 rows, more than the limit of 100 rows of a data file".into(), "--limit rows=N".into()], "rows");
+    refused(&["validate", f, "--limit", "columns=3"], &["the file has 5 columns, more than the limit of 3".into()], "columns");
+    refused(&["validate", f, "--limit", "classes=2"], &["data.target", "target 'target' has 3 classes, more than the limit of 2 classes".into()].map(String::from), "classes");
+    let many = "tests/fixtures/invalid/data-10000-classes.yaml";
+    refused(&["validate", many, "--limit", "classes=20000"], &["stratified split leaves no test rows".into(), "stratify: false".into()], "raised past the class limit, then the split says what is wrong");
 }
 
 #[test]

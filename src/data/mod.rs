@@ -4,6 +4,7 @@
 //! ndarray happens here, once.
 
 pub mod generate;
+pub mod limits;
 pub mod lm;
 pub mod split;
 pub mod table;
@@ -424,6 +425,12 @@ impl Encoder {
                 }
             },
         };
+        let limit = limits::get().classes;
+        if classes.len() > limit {
+            return Err(InputError::new(limits::exceeded("classes", &format!("target {} has {} classes", quote(&cfg.target), classes.len()), limit))
+                .file(src)
+                .field("data.target"));
+        }
         if cfg.task == Task::Classification && classes.len() < 2 {
             return Err(InputError::new(format!(
                 "target {} has {} class(es); classification needs at least 2",

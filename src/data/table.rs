@@ -115,13 +115,25 @@ pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
                 Ok(df) if !numbers_read_as_text(&df) => Ok(df),
                 _ => match read(None) {
                     Ok(df) => Ok(df),
-                    Err(e) => read(Some(0)).map(numbers_as_numbers).map_err(|_| err(e)),
+                    Err(e) => match ragged_line(path) {
+                        // Name the line instead of polars' schema talk.
+                        Some(line) => Err(InputError::new(format!("cannot read the file: {line}; every row needs one value per column (empty for missing)")).file(path)),
+                        None => read(Some(0)).map(numbers_as_numbers).map_err(|_| err(e)),
+                    },
                 },
             }
         }
         "parquet" | "pq" => {
             let f = File::open(path).map_err(|e| InputError::new(format!("cannot open the file: {e}")).file(path))?;
-            ParquetReader::new(f).finish().map_err(err)
+            ParquetReader::new(f).finish().map_err(|e| {
+                let mut head = [0u8; 4];
+                let magic = File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok() && &head == b"PAR1";
+                if magic {
+                    InputError::new(format!("cannot read the file: it starts like Parquet but is damaged or cut short ({e})")).file(path)
+                } else {
+                    InputError::new("cannot read the file: it is not a Parquet file (no PAR1 magic bytes at its start); is it CSV or another format renamed?").file(path)
+                }
+            })
         }
         _ => Err(InputError::new(format!(
             "unsupported file type '.{ext}'; expected a .csv or .parquet file"
@@ -170,7 +182,47 @@ fn raw_column(col: &Column, path: &Path) -> Result<RawColumn, InputError> {
 pub fn read_table(path: &Path) -> Result<RawTable, InputError> {
     let df = read_frame(path)?;
     let is_csv = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let limits = super::limits::get();
+    if df.width() > limits.columns {
+        return Err(InputError::new(super::limits::exceeded("columns", &format!("the file has {} columns", df.width()), limits.columns)).file(path));
+    }
+    if df.height() > limits.rows {
+        return Err(InputError::new(super::limits::exceeded("rows", &format!("the file has {} rows", df.height()), limits.rows)).file(path));
+    }
+    if df.height() == 0 {
+        return Err(InputError::new(format!("the file has no data rows (its columns: {})", quote_all(&df))).file(path));
+    }
     from_frame(&df, path, is_csv)
+}
+
+fn quote_all(df: &DataFrame) -> String {
+    let names: Vec<String> = df.get_column_names().iter().take(12).map(|n| format!("'{n}'")).collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Where a CSV file's rows stop matching its header: "line 3 has 2 fields, the header 3".
+/// Quoted fields are honoured; `None` when every line matches.
+fn ragged_line(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let fields = |line: &str| {
+        let (mut n, mut quoted) = (1, false);
+        for c in line.chars() {
+            match c {
+                '"' => quoted = !quoted,
+                ',' if !quoted => n += 1,
+                _ => {}
+            }
+        }
+        n
+    };
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines.next()?;
+    let want = fields(header);
+    lines.find(|(_, l)| fields(l) != want).map(|(i, l)| format!("line {} has {} field(s) but the header has {want}", i + 1, fields(l)))
 }
 
 /// One output column: numbers or text.

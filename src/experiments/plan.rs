@@ -62,7 +62,65 @@ impl Plan {
                 ));
             }
         }
+        self.check_sizes(cfg, &p)?;
         Ok(Some(p))
+    }
+
+    /// What only the data can show is wrong, before anything trains: a split that leaves too
+    /// few rows to learn from, a k-NN `k` above the training rows, more PCA components than
+    /// features.
+    fn check_sizes(&self, cfg: &crate::data::DataConfig, p: &crate::data::Prepared) -> Result<(), InputError> {
+        let n = p.data.x.nrows();
+        let labels: Option<Vec<usize>> = (p.data.task == Task::Classification).then(|| p.data.all().labels());
+        let parts: Vec<(usize, usize)> = match (&cfg.evaluation, &p.test) {
+            (Evaluation::TestFile(_), Some(t)) => vec![(n, t.x.nrows())],
+            (Evaluation::CrossValidation { folds, stratify }, _) => {
+                crate::data::split::kfold(n, *folds, if *stratify { labels.as_deref() } else { None }, self.seed).iter().map(|(a, b)| (a.len(), b.len())).collect()
+            }
+            (Evaluation::Holdout { test, stratify }, _) => {
+                let (a, b) = crate::data::split::holdout(n, *test, if *stratify { labels.as_deref() } else { None }, self.seed);
+                vec![(a.len(), b.len())]
+            }
+            (Evaluation::TestFile(_), None) => vec![(n, 0)],
+        };
+        let train = parts.iter().map(|p| p.0).min().unwrap_or(0);
+        let test = parts.iter().map(|p| p.1).min().unwrap_or(0);
+        let stratified = matches!(cfg.evaluation, Evaluation::Holdout { stratify: true, .. } | Evaluation::CrossValidation { stratify: true, .. });
+        if test == 0 && n >= MIN_TRAIN_ROWS + 1 && stratified {
+            return Err(self.locate(
+                InputError::new(format!(
+                    "the stratified split leaves no test rows: its {} classes are too small to share out (a class needs a row on each side); set split: {{stratify: false}}, or merge rare classes",
+                    p.data.n_classes()
+                ))
+                .field(if self.positions.contains_key("data.split") { "data.split" } else { "data.path" }),
+            ));
+        }
+        if train < MIN_TRAIN_ROWS || test == 0 {
+            return Err(self.locate(
+                InputError::new(format!(
+                    "{n} row(s) are too few for this split: training would get {train} row(s) and testing {test}; ratlab needs at least {MIN_TRAIN_ROWS} training rows and 1 test row (more data, a smaller split.test, or fewer folds)"
+                ))
+                .field(if self.positions.contains_key("data.split") { "data.split" } else { "data.path" }),
+            ));
+        }
+        let features = p.data.x.ncols();
+        for r in &self.runs {
+            let at = format!("runs[{}].params", r.spec_index);
+            match &r.params {
+                crate::backends::AlgoParams::Knn(k) if k.k > train => {
+                    return Err(self.locate(
+                        InputError::new(format!("k = {} is more than the {train} training rows; a neighbour vote needs k ≤ the rows it votes among", k.k)).field(format!("{at}.k")),
+                    ));
+                }
+                crate::backends::AlgoParams::Pca(pc) if pc.n_components >= 1.0 && pc.n_components as usize > features => {
+                    return Err(self.locate(
+                        InputError::new(format!("{} components asked of {features} features; PCA finds at most as many components as features (or give a variance fraction such as 0.95)", pc.n_components)).field(format!("{at}.n_components")),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Attach the experiment file, position and snippet to a data error that names a field.
@@ -267,11 +325,20 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Plan, InputErrors> {
 
 /// [`load`] with a limit on the trials a search may expand to (`--max-trials`).
 pub fn load_with(path: &Path, sets: &[String], max_trials: usize) -> Result<Plan, InputErrors> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| InputError::new(format!("cannot read the experiment file: {e}")).file(path))?;
+    let limit = crate::data::limits::get().yaml_bytes;
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if size > limit as u64 {
+        return Err(InputError::new(crate::data::limits::exceeded("yaml_bytes", &format!("the experiment file is {size} bytes"), limit)).file(path).into());
+    }
+    let bytes = std::fs::read(path).map_err(|e| InputError::new(format!("cannot read the experiment file: {e}")).file(path))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        InputError::new(format!("is not UTF-8 text: byte {at} (line {line}) is not valid UTF-8; save the file as UTF-8")).file(path)
+    })?;
     // The file as written must be valid on its own, so errors point at its real lines.
     let mut plan = from_text_with(&text, path, path, max_trials)?;
-    let mut doc: Value = serde_saphyr::from_str(&text).map_err(|e| yaml_error(&e, path, &text))?;
+    let mut doc: Value = parse_yaml(&text).map_err(|e| yaml_error(&e, path, &text))?;
     if !sets.is_empty() {
         for s in sets {
             overrides::apply(&mut doc, s)?;
@@ -293,7 +360,7 @@ pub fn from_text(text: &str, path: &Path, label: &Path) -> Result<Plan, InputErr
 }
 
 fn from_text_with(text: &str, path: &Path, label: &Path, max_trials: usize) -> Result<Plan, InputErrors> {
-    let spec: ExperimentSpec = serde_saphyr::from_str(text).map_err(|e| yaml_error(&e, label, text))?;
+    let spec: ExperimentSpec = parse_yaml(text).map_err(|e| yaml_error(&e, label, text))?;
     let mut c = Checker { file: label.to_path_buf(), base: path.to_path_buf(), text: text.to_string(), errors: vec![], positions: BTreeMap::new(), max_trials, spaces: BTreeMap::new() };
     let plan = c.plan(&spec);
     // Report in file order.
@@ -303,6 +370,65 @@ fn from_text_with(text: &str, path: &Path, label: &Path, max_trials: usize) -> R
     } else {
         Err(InputErrors(c.errors))
     }
+}
+
+/// Why a data path did not resolve: a directory where a file is expected, or not found where
+/// ratlab looked.
+fn not_found(given: &str, experiment: &Path, tried: &[String]) -> String {
+    let dirs: Vec<PathBuf> = std::iter::once(PathBuf::from(given)).chain(experiment.parent().map(|d| d.join(given))).collect();
+    if dirs.iter().any(|d| d.is_dir()) {
+        format!("{} is a directory; give a data file in it (a .csv or .parquet file, or .txt/.jsonl for a language model)", quote(given))
+    } else {
+        format!("file {} not found (looked in: {})", quote(given), tried.join(", "))
+    }
+}
+
+/// Fewest training rows a split may leave (per fold).
+pub const MIN_TRAIN_ROWS: usize = 5;
+
+/// Longest experiment or run name.
+pub const MAX_NAME: usize = 64;
+
+/// Experiment and run names become directory names (`runs/<time>-<experiment>-<run>`), and a
+/// run name with `#i` names a search's trials: so a name is letters, digits, `-`, `_` and `.`,
+/// at most [`MAX_NAME`] long, starting with a letter, digit or `_`, and not a Windows device
+/// name. Nothing a user writes can then reach outside the run store.
+pub fn check_name(name: &str) -> Result<(), String> {
+    const RULE: &str = "names become directory names, so use letters, digits, '-', '_' and '.' (starting with a letter, digit or '_', at most 64)";
+    let bad_char = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')));
+    if let Some(c) = bad_char {
+        let what = match c {
+            '/' | '\\' => "a path separator".to_string(),
+            '#' => "'#', which names a search's trials (NAME#3)".to_string(),
+            c if c.is_control() => "a control character".to_string(),
+            ' ' => "a space".to_string(),
+            c => format!("{c:?}"),
+        };
+        return Err(format!("{} is not allowed: it contains {what}; {RULE}", quote(name)));
+    }
+    if name.starts_with(['.', '-']) {
+        return Err(format!("{} is not allowed: it starts with '{}'; {RULE}", quote(name), &name[..1]));
+    }
+    if name.chars().count() > MAX_NAME {
+        return Err(format!("{} is not allowed: it is {} characters long; {RULE}", quote(name), name.chars().count()));
+    }
+    let stem = name.split('.').next().unwrap_or("").to_ascii_uppercase();
+    let device = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || (stem.len() == 4 && (stem.starts_with("COM") || stem.starts_with("LPT")) && stem.as_bytes()[3].is_ascii_digit());
+    if device {
+        return Err(format!("{} is not allowed: it is a device name on Windows; {RULE}", quote(name)));
+    }
+    Ok(())
+}
+
+/// Parse YAML with the parser's budget (nesting depth from `--limit yaml_depth`; its caps on
+/// aliases, nodes and events defuse alias bombs) and duplicate keys refused.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Error> {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = crate::data::limits::get().yaml_depth;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    serde_saphyr::from_str_with_options(text, options)
 }
 
 /// Turn a YAML/serde error into an [`InputError`] with its position, the field it is on,
@@ -321,7 +447,15 @@ pub fn yaml_error(e: &serde_saphyr::Error, file: &Path, text: &str) -> InputErro
     };
     let msg = msg.trim().to_string();
     let msg = match msg.as_str() {
-        "unexpected end of input" if text.trim().is_empty() => "the file is empty; an experiment needs at least `name:` and `runs:`".to_string(),
+        "unexpected end of input" if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) => "the file is empty; an experiment needs at least `name:` and `runs:`".to_string(),
+        m if m.starts_with("duplicate mapping key: ") => {
+            let key = m.trim_start_matches("duplicate mapping key: ").split(',').next().unwrap_or("").trim();
+            format!("{} appears twice in the same map; give each field once", quote(key))
+        }
+        m if m.starts_with("non-finite float `") => {
+            let v = m.trim_start_matches("non-finite float `").split('`').next().unwrap_or("");
+            format!("{} is not allowed; expected a finite number (infinities and NaN are not parameters)", quote(v))
+        }
         _ => msg,
     };
     let mut err = InputError::new(msg.clone()).file(file);
@@ -330,7 +464,10 @@ pub fn yaml_error(e: &serde_saphyr::Error, file: &Path, text: &str) -> InputErro
         let line = text.lines().nth(pos.line.saturating_sub(1) as usize).unwrap_or("");
         let col = (pos.column.saturating_sub(1) as usize).min(line.len());
         let value = line.get(col..).unwrap_or("").split(" #").next().unwrap_or("").trim();
-        let key = line.get(..col).unwrap_or("").trim().trim_start_matches("- ").trim_end_matches(':').trim();
+        // Inside a flow collection ([a, b] or {k: v}) the value ends at the next separator.
+        let in_flow = line.get(..col).is_some_and(|before| before.contains(['[', '{']));
+        let value = if in_flow && !value.starts_with(['\'', '"', '[', '{']) { value.split([',', ']', '}']).next().unwrap_or(value).trim() } else { value };
+        let key = line.get(..col).unwrap_or("").trim().trim_start_matches("- ").trim_end_matches(['[', '{', ' ', ',']).trim_end_matches(':').trim();
         let expected = match msg.as_str() {
             m if m.starts_with("invalid u64") || m.starts_with("invalid i64") => Some("a whole number ≥ 0"),
             m if m.starts_with("invalid f64") || m.starts_with("invalid floating") => Some("a number"),
@@ -382,6 +519,8 @@ impl Checker {
         let name = spec.name.value.trim().to_string();
         if name.is_empty() {
             self.err(Some(pos(&spec.name)), "name", "must not be empty");
+        } else if let Err(why) = check_name(&name) {
+            self.err(Some(pos(&spec.name)), "name", why);
         }
         let seed = spec.seed.as_ref().map_or(0, |s| s.value);
         // Runs first: they decide the task.
@@ -391,6 +530,10 @@ impl Checker {
             self.err(Some(pos(&spec.runs)), "runs", "is empty; list at least one run");
         }
         for (i, r) in spec.runs.value.iter().enumerate() {
+            // Where each parameter is, for errors found once the data is read.
+            for (k, v) in r.value.params.as_ref().map(|p| p.value.iter()).into_iter().flatten() {
+                self.positions.insert(format!("runs[{i}].params.{k}"), pos(v));
+            }
             if !names.insert(r.value.name.value.clone()) {
                 self.err(Some(pos(&r.value.name)), &format!("runs[{i}].name"), format!("{} is used by an earlier run; run names must be unique", quote(&r.value.name.value)));
             }
@@ -511,6 +654,8 @@ impl Checker {
         let f = |s: &str| format!("runs[{i}].{s}");
         if r.name.value.trim().is_empty() {
             self.err(Some(pos(&r.name)), &f("name"), "must not be empty");
+        } else if let Err(why) = check_name(&r.name.value) {
+            self.err(Some(pos(&r.name)), &f("name"), why);
         }
         let Some(algorithm) = Algorithm::parse(&r.algorithm.value) else {
             self.err(Some(pos(&r.algorithm)), &f("algorithm"), format!(
@@ -987,7 +1132,7 @@ impl Checker {
     fn data(&mut self, d: &S<DataSpec>, task: &mut Option<Task>, flexible: bool) -> Option<DataConfig> {
         let at = Some(pos(d));
         let d = &d.value;
-        for (k, p) in [("data.target", d.target.as_ref().map(pos)), ("data.features", d.features.as_ref().map(pos)), ("data.drop", d.drop.as_ref().map(pos))] {
+        for (k, p) in [("data.target", d.target.as_ref().map(pos)), ("data.features", d.features.as_ref().map(pos)), ("data.drop", d.drop.as_ref().map(pos)), ("data.split", d.split.as_ref().map(pos)), ("data.path", d.path.as_ref().map(pos))] {
             if let Some(p) = p {
                 self.positions.insert(k.to_string(), p);
             }
@@ -1303,7 +1448,7 @@ impl Checker {
         match resolve_path(&p.value, &self.base) {
             Ok(path) => Some(path),
             Err(tried) => {
-                self.err(Some(pos(p)), field, format!("file {} not found (looked in: {})", quote(&p.value), tried.join(", ")));
+                self.err(Some(pos(p)), field, not_found(&p.value, &self.base, &tried));
                 None
             }
         }
@@ -1328,7 +1473,7 @@ impl Checker {
                 Some(path)
             }
             Err(tried) => {
-                self.err(Some(pos(p)), field, format!("file {} not found (looked in: {})", quote(&p.value), tried.join(", ")));
+                self.err(Some(pos(p)), field, not_found(&p.value, &self.base, &tried));
                 None
             }
         }

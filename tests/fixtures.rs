@@ -62,16 +62,16 @@ fn huge_deep_and_exploding_yaml_is_refused_up_front() {
         big.push_str("# padding padding padding padding padding padding padding padding padding padding\n");
     }
     let big = write("big.yaml", &big);
-    refused(&["validate", &big], &["big.yaml".into(), "more than the limit of 10485760 bytes of an experiment file".into(), "--limit yaml_bytes=N".into()], "50 MB");
-    let mut bomb = String::from("name: bomb\na: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    refused(&["validate", &big], &["big.yaml".into(), "more than the limit of 10485760 bytes per experiment file".into(), "--limit yaml_bytes=N".into()], "50 MB");
+    // Ten to the twelfth x's, inside params (which take any value, so the aliases do expand).
+    let mut levels = vec!["p0: &p0 [x, x, x, x, x, x, x, x, x, x]".to_string()];
     for k in 1..12 {
-        bomb.push_str(&format!("{}: &{} [{}]\n", (b'a' + k) as char, (b'a' + k) as char, vec![format!("*{}", (b'a' + k - 1) as char); 10].join(", ")));
+        levels.push(format!("p{k}: &p{k} [{}]", vec![format!("*p{}", k - 1); 10].join(", ")));
     }
-    bomb.push_str("runs:\n  - {name: a, algorithm: estimation}\n");
-    let bomb = write("bomb.yaml", &bomb);
-    refused(&["run", &bomb, "--out", out.to_str().unwrap()], &["bomb.yaml".into()], "alias bomb");
+    let bomb = write("bomb.yaml", &format!("name: bomb\nruns:\n  - name: a\n    algorithm: estimation\n    params: {{{}}}\n", levels.join(", ")));
+    refused(&["run", &bomb, "--out", out.to_str().unwrap()], &["bomb.yaml:5:".into(), "safety budget".into(), "alias bomb".into()], "alias bomb");
     let deep = write("deep.yaml", &format!("name: deep\nruns:\n  - {{name: a, algorithm: estimation, params: {{sizes: {}1{}}}}}\n", "[".repeat(10_000), "]".repeat(10_000)));
-    refused(&["validate", &deep], &["deep.yaml".into()], "deep nesting");
+    refused(&["validate", &deep], &["deep.yaml:3:".into(), "nests deeper".into(), "--limit yaml_depth=N".into()], "deep nesting");
     let small = write("small.yaml", "name: small\nruns:\n  - {name: a, algorithm: estimation}\n");
     refused(&["validate", &small, "--limit", "yaml_bytes=10"], &["more than the limit of 10 bytes".into(), "--limit yaml_bytes=N".into()], "lowered limit");
     refused(&["validate", &small, "--limit", "bytes=10"], &["unknown limit 'bytes'; limits: rows, columns, classes, yaml_bytes".into()], "unknown limit");
@@ -83,7 +83,7 @@ fn huge_deep_and_exploding_yaml_is_refused_up_front() {
 fn data_limits_refuse_and_a_changed_limit_lets_through() {
     let f = "tests/fixtures/valid/cv-iris.yaml";
     cmd().args(["validate", f]).assert().success();
-    refused(&["validate", f, "--limit", "rows=100"], &["iris.csv".into(), "the file has 150 rows, more than the limit of 100 rows of a data file".into(), "--limit rows=N".into()], "rows");
+    refused(&["validate", f, "--limit", "rows=100"], &["iris.csv".into(), "the file has 150 rows, more than the limit of 100 rows per data file".into(), "--limit rows=N".into()], "rows");
     refused(&["validate", f, "--limit", "columns=3"], &["the file has 5 columns, more than the limit of 3".into()], "columns");
     refused(&["validate", f, "--limit", "classes=2"], &["data.target", "target 'target' has 3 classes, more than the limit of 2 classes".into()].map(String::from), "classes");
     let many = "tests/fixtures/invalid/data-10000-classes.yaml";

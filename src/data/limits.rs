@@ -30,12 +30,12 @@ impl Default for Limits {
 
 /// The names `--limit` takes, with what each bounds.
 pub const NAMES: [(&str, &str); 6] = [
-    ("rows", "rows of a data file"),
-    ("columns", "columns of a data file"),
-    ("classes", "classes of a classification target"),
-    ("yaml_bytes", "bytes of an experiment file"),
-    ("yaml_depth", "nesting depth of an experiment file"),
-    ("tokens", "tokens one generate call may produce"),
+    ("rows", "rows per data file"),
+    ("columns", "columns per data file"),
+    ("classes", "classes per target"),
+    ("yaml_bytes", "bytes per experiment file"),
+    ("yaml_depth", "nesting levels per experiment file"),
+    ("tokens", "tokens per generate call"),
 ];
 
 static CURRENT: RwLock<Option<Limits>> = RwLock::new(None);
@@ -93,6 +93,6 @@ mod tests {
         assert!(l.assign("clases=3").unwrap_err().contains("unknown limit 'clases'; limits: rows, columns, classes"));
         assert!(l.assign("rows=-1").unwrap_err().contains("not a whole number"));
         assert!(l.assign("rows").unwrap_err().contains("is not NAME=N"));
-        assert_eq!(exceeded("classes", "target 'y' has 10001 classes", 1000), "target 'y' has 10001 classes, more than the limit of 1000 classes of a classification target; raise it with --limit classes=N if this is intended");
+        assert_eq!(exceeded("classes", "target 'y' has 10001 classes", 1000), "target 'y' has 10001 classes, more than the limit of 1000 classes per target; raise it with --limit classes=N if this is intended");
     }
 }

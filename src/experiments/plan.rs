@@ -452,6 +452,14 @@ pub fn yaml_error(e: &serde_saphyr::Error, file: &Path, text: &str) -> InputErro
             let key = m.trim_start_matches("duplicate mapping key: ").split(',').next().unwrap_or("").trim();
             format!("{} appears twice in the same map; give each field once", quote(key))
         }
+        m if m.starts_with("budget breached: Depth") || m.contains("recursion limit exceeded") => {
+            let limit = crate::data::limits::get().yaml_depth;
+            crate::data::limits::exceeded("yaml_depth", "the file nests deeper than an experiment needs", limit)
+        }
+        m if m.starts_with("budget breached") => {
+            let what = m.trim_start_matches("budget breached: ").split(" at line").next().unwrap_or("");
+            format!("the file expands past the YAML parser's safety budget ({what}): aliases that multiply (an alias bomb) or a very large document; write the values out plainly")
+        }
         m if m.starts_with("non-finite float `") => {
             let v = m.trim_start_matches("non-finite float `").split('`').next().unwrap_or("");
             format!("{} is not allowed; expected a finite number (infinities and NaN are not parameters)", quote(v))

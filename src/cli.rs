@@ -813,9 +813,10 @@ fn replay(dirs: &[PathBuf]) -> anyhow::Result<u8> {
     let mut o = std::io::stdout().lock();
     for dir in dirs {
         let log = store::read_run(dir)?;
-        let Some(summary) = Summary::from_events(&log.events) else {
+        let Some(mut summary) = Summary::from_events(&log.events) else {
             return Err(InputError::new("events.jsonl does not start with a 'started' event").file(dir).into());
         };
+        summary.status = store::settled(dir, summary.status);
         writeln!(o, "{} / {} — {} on {} (seed {})", summary.experiment, summary.run, summary.algorithm, summary.backend, summary.seed)?;
         writeln!(o, "  params: {}", summary.params)?;
         let x_label = match log.events.first() {
@@ -1003,7 +1004,7 @@ fn list(out: &Path, f: &RunsFilter) -> anyhow::Result<u8> {
     let mut runs: Vec<crate::experiments::export::Recorded> = dirs
         .into_iter()
         .filter_map(|d| {
-            let s = store::read_summary(&d).or_else(|| store::read_run(&d).ok().and_then(|l| Summary::from_events(&l.events)))?;
+            let s = store::read_summary(&d).or_else(|| store::read_run(&d).ok().and_then(|l| l.summary))?;
             Some(crate::experiments::export::Recorded { dir: d, summary: s, events: vec![] })
         })
         .filter(|r| f.experiment.as_ref().is_none_or(|e| &r.summary.experiment == e))

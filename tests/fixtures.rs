@@ -85,7 +85,7 @@ fn data_limits_refuse_and_a_changed_limit_lets_through() {
     cmd().args(["validate", f]).assert().success();
     refused(&["validate", f, "--limit", "rows=100"], &["iris.csv".into(), "the file has 150 rows, more than the limit of 100 rows per data file".into(), "--limit rows=N".into()], "rows");
     refused(&["validate", f, "--limit", "columns=3"], &["the file has 5 columns, more than the limit of 3".into()], "columns");
-    refused(&["validate", f, "--limit", "classes=2"], &["data.target", "target 'target' has 3 classes, more than the limit of 2 classes".into()].map(String::from), "classes");
+    refused(&["validate", f, "--limit", "classes=2"], &["data.target", "target 'target' has 3 classes, more than the limit of 2 classes"].map(String::from), "classes");
     let many = "tests/fixtures/invalid/data-10000-classes.yaml";
     refused(&["validate", many, "--limit", "classes=20000"], &["stratified split leaves no test rows".into(), "stratify: false".into()], "raised past the class limit, then the split says what is wrong");
 }

@@ -3,9 +3,11 @@
 
 mod boosting;
 mod cli;
+mod crash;
 mod e2e;
 mod ensembles;
 mod fixtures;
+mod fuzz;
 mod knn;
 mod lm;
 mod logistic;

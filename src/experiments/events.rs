@@ -16,6 +16,9 @@ pub enum Status {
     Cancelled,
     /// A search trial stopped early by its pruning rule (neither finished nor failed).
     Pruned,
+    /// Never written: a run whose record has no end and whose process is gone (killed, or the
+    /// machine went down), as the run store reads it back.
+    Interrupted,
 }
 
 impl Status {
@@ -36,6 +39,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Cancelled => "cancelled",
             Status::Pruned => "pruned",
+            Status::Interrupted => "interrupted",
         }
     }
 }

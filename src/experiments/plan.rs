@@ -86,7 +86,7 @@ impl Plan {
         let train = parts.iter().map(|p| p.0).min().unwrap_or(0);
         let test = parts.iter().map(|p| p.1).min().unwrap_or(0);
         let stratified = matches!(cfg.evaluation, Evaluation::Holdout { stratify: true, .. } | Evaluation::CrossValidation { stratify: true, .. });
-        if test == 0 && n >= MIN_TRAIN_ROWS + 1 && stratified {
+        if test == 0 && n > MIN_TRAIN_ROWS && stratified {
             return Err(self.locate(
                 InputError::new(format!(
                     "the stratified split leaves no test rows: its {} classes are too small to share out (a class needs a row on each side); set split: {{stratify: false}}, or merge rare classes",

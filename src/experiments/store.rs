@@ -117,10 +117,12 @@ impl super::runner::Sink for StoreSink {
     fn event(&mut self, run: &super::plan::RunPlan, ev: &RunEvent) -> super::runner::Flow {
         use super::runner::Flow;
         if let RunEvent::Started { experiment, .. } = ev {
-            match RunRecord::create(&self.out, experiment, &run.name, &self.yaml) {
+            match RunRecord::create(&self.out, experiment, &run.name, &self.yaml, ev) {
                 Ok(r) => {
                     self.dirs.insert(run.index, r.dir.clone());
                     self.open.insert(run.index, r);
+                    // The record opens with this event.
+                    return Flow::Continue;
                 }
                 Err(e) => {
                     self.error = Some(format!("cannot create a run directory under {}: {e}", self.out.display()));
@@ -173,27 +175,45 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// Create `<out>/<timestamp>-<experiment>-<run>[-N]/` and write the resolved experiment.
-    pub fn create(out: &Path, experiment: &str, run: &str, resolved_yaml: &str) -> io::Result<RunRecord> {
+    /// Create `<out>/<timestamp>-<experiment>-<run>[-N]/` holding the resolved experiment, the
+    /// writer (`owner.json`) and the run's first event. The directory is filled under a hidden
+    /// temporary name and renamed into place, so a run directory is never seen half-made, and
+    /// the rename fails rather than merge two writers' runs: several processes (`-j`, a Slurm
+    /// array on a shared file system) can write one store without a lock.
+    pub fn create(out: &Path, experiment: &str, run: &str, resolved_yaml: &str, started: &RunEvent) -> io::Result<RunRecord> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SERIAL: AtomicU64 = AtomicU64::new(0);
         fs::create_dir_all(out)?;
         let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
         let base = format!("{stamp}-{}-{}", slug(experiment), slug(run));
-        let mut dir = out.join(&base);
-        let mut n = 2;
-        // create_dir (not _all) fails if it exists, so two runs never share a directory.
+        let tmp = out.join(format!(".{base}.{}-{}.tmp", std::process::id(), SERIAL.fetch_add(1, Ordering::Relaxed)));
+        fs::create_dir(&tmp)?;
+        let owner = serde_json::to_vec(&Owner::this_process()).map_err(io::Error::other)?;
+        fs::write(tmp.join("owner.json"), owner)?;
+        fs::write(tmp.join("experiment.yaml"), resolved_yaml.as_bytes())?;
+        let events = OpenOptions::new().create(true).append(true).open(tmp.join("events.jsonl"))?;
+        let mut rec = RunRecord { dir: tmp.clone(), events, summary: None };
+        rec.record(started)?;
+        let mut n = 1;
         loop {
-            match fs::create_dir(&dir) {
-                Ok(()) => break,
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    dir = out.join(format!("{base}-{n}"));
-                    n += 1;
+            let dir = if n == 1 { out.join(&base) } else { out.join(format!("{base}-{n}")) };
+            n += 1;
+            if dir.exists() {
+                continue;
+            }
+            match fs::rename(&tmp, &dir) {
+                Ok(()) => {
+                    rec.dir = dir;
+                    return Ok(rec);
                 }
-                Err(e) => return Err(e),
+                // Taken between the check and the rename: try the next name.
+                Err(e) if matches!(e.kind(), io::ErrorKind::AlreadyExists | io::ErrorKind::DirectoryNotEmpty) => continue,
+                Err(e) => {
+                    let _ = fs::remove_dir_all(&tmp);
+                    return Err(e);
+                }
             }
         }
-        write_atomic(&dir.join("experiment.yaml"), resolved_yaml.as_bytes())?;
-        let events = OpenOptions::new().create(true).append(true).open(dir.join("events.jsonl"))?;
-        Ok(RunRecord { dir, events, summary: None })
     }
 
     /// Append one event (flushed), and keep `summary.json` current.
@@ -246,7 +266,8 @@ pub struct RunLog {
     pub events: Vec<RunEvent>,
     /// The last line was cut short (the process died mid-write); it was skipped.
     pub torn_tail: bool,
-    /// `summary.json` as written, if present and readable.
+    /// `summary.json` as written (else made from the events), with a run whose writer is gone
+    /// read as interrupted.
     pub summary: Option<Summary>,
 }
 
@@ -284,14 +305,93 @@ pub fn read_run(dir: &Path) -> Result<RunLog, crate::error::InputError> {
             }
         }
     }
-    let summary = read_summary(dir);
+    // Without summary.json (cut off before it was written), the events tell.
+    let summary = read_summary(dir).or_else(|| {
+        Summary::from_events(&events).map(|mut s| {
+            s.status = settled(dir, s.status);
+            s
+        })
+    });
     Ok(RunLog { dir: dir.to_path_buf(), events, torn_tail, summary })
 }
 
-/// `summary.json` of a run directory as written, if present and readable (a quick look that
-/// skips the events).
+/// `summary.json` of a run directory, if present and readable (a quick look that skips the
+/// events), with a run whose writer is gone read as interrupted.
 pub fn read_summary(dir: &Path) -> Option<Summary> {
-    fs::read_to_string(dir.join("summary.json")).ok().and_then(|t| serde_json::from_str(&t).ok())
+    let mut s: Summary = fs::read_to_string(dir.join("summary.json")).ok().and_then(|t| serde_json::from_str(&t).ok())?;
+    if s.status == Status::Running && settled(dir, s.status) == Status::Interrupted {
+        // The writer died after the run's last event but before summary.json caught up: the
+        // events are the record.
+        let events = read_events(dir).unwrap_or_default();
+        s = match Summary::from_events(&events) {
+            Some(from_events) if from_events.status != Status::Running => from_events,
+            _ => Summary { status: Status::Interrupted, ..s },
+        };
+    }
+    Some(s)
+}
+
+/// The complete events of a run directory (a torn last line skipped).
+fn read_events(dir: &Path) -> Option<Vec<RunEvent>> {
+    let text = fs::read_to_string(dir.join("events.jsonl")).ok()?;
+    Some(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+}
+
+/// A recorded status as it stands now: a run still `running` whose writing process has ended
+/// (killed, out of memory, the machine restarted) is `interrupted`.
+pub fn settled(dir: &Path, status: Status) -> Status {
+    if status == Status::Running && writer_alive(dir) == Some(false) {
+        Status::Interrupted
+    } else {
+        status
+    }
+}
+
+/// The process writing a run: host, pid and the pid's start time (so a reused pid is not taken
+/// for the writer).
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Owner {
+    host: String,
+    pid: u32,
+    start: Option<u64>,
+}
+
+impl Owner {
+    fn this_process() -> Owner {
+        let pid = std::process::id();
+        Owner { host: hostname(), pid, start: process_start(pid) }
+    }
+}
+
+fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// When a process started (clock ticks since boot, from /proc), or `None` if it is gone.
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 22, counted after the command name, which is in parentheses and may hold spaces.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the process that wrote a run is alive: `Some(false)` when it ran on this machine and
+/// is gone, `None` when that cannot be told (another host, no /proc, an older record).
+pub fn writer_alive(dir: &Path) -> Option<bool> {
+    if !Path::new("/proc/self/stat").exists() {
+        return None;
+    }
+    let owner: Owner = serde_json::from_slice(&fs::read(dir.join("owner.json")).ok()?).ok()?;
+    if owner.host != hostname() {
+        return None;
+    }
+    Some(match (process_start(owner.pid), owner.start) {
+        (None, _) => false,
+        (Some(now), Some(then)) => now == then,
+        (Some(_), None) => true,
+    })
 }
 
 /// A run's recorded experiment (`experiment.yaml`) as JSON; null when unreadable.
@@ -311,7 +411,14 @@ pub fn latest_finished(out: &Path, experiment: &str, run: &str) -> Option<PathBu
 /// Run directories under `out`, oldest first.
 pub fn list_runs(out: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(out)
-        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join("events.jsonl").is_file()).collect())
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                // Hidden names are run directories still being made (or abandoned before they were).
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .map(|e| e.path())
+                .filter(|p| p.join("events.jsonl").is_file())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -338,8 +445,7 @@ mod tests {
     #[test]
     fn a_torn_last_line_is_skipped_and_earlier_events_survive() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut rec = RunRecord::create(tmp.path(), "exp", "run 1", "name: exp\n").unwrap();
-        rec.record(&started()).unwrap();
+        let mut rec = RunRecord::create(tmp.path(), "exp", "run 1", "name: exp\n", &started()).unwrap();
         rec.record(&RunEvent::Step { step: 1, x: 1.0, fold: None, metrics: [("objective".to_string(), 0.5)].into(), t_ms: 3 }).unwrap();
         drop(rec);
         let dir = list_runs(tmp.path()).pop().unwrap();

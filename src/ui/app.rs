@@ -413,6 +413,8 @@ impl App {
                     for ev in &log.events[1..] {
                         e.apply(ev);
                     }
+                    // A run with no end whose process is gone.
+                    e.status = store::settled(d, e.status);
                     e.dir = Some(d.clone());
                     self.runs.insert(0, e);
                 }

@@ -148,5 +148,6 @@ pub fn status_style(app: &App, s: crate::experiments::events::Status) -> (String
         Failed => ("✗".into(), t.bad()),
         Cancelled => ("■".into(), t.warn()),
         Pruned => ("✂".into(), t.warn()),
+        Interrupted => ("↯".into(), t.bad()),
     }
 }

@@ -717,6 +717,10 @@ fn run_cmd(path: &Path, sets: &[String], out: &Path, o: &RunOpts) -> anyhow::Res
                         v["trial"] = serde_json::json!({"search": t.search, "number": t.number, "values": t.values});
                         v["seed"] = serde_json::json!(r.seed);
                     }
+                    // Why a run did not finish (failed, cancelled, pruned).
+                    if let Some(e) = &s.error {
+                        v["error"] = serde_json::json!(e);
+                    }
                     v
                 })
                 .collect();

@@ -124,3 +124,29 @@ fn sigterm_and_sigint_cancel_cleanly() {
         assert_eq!(runs[0]["status"], "cancelled", "{signal}");
     }
 }
+
+/// A panic inside one trial of a `-j 2` search (a bug, injected) fails that trial with the
+/// reason; every other trial finishes and the search still names its best.
+#[test]
+fn a_panic_in_one_run_fails_that_run_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("grid.yaml");
+    std::fs::write(
+        &exp,
+        format!(
+            "name: grid\nseed: 1\ndata: {{path: {}, target: target}}\nruns:\n  - name: gb\n    algorithm: gradient_boosting\n    params: {{n_estimators: 10}}\n    search:\n      space:\n        max_depth: [2, 3, 4, 5]\n",
+            crate::root().join("datasets/iris.csv").display()
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("runs");
+    let o = cmd().env("RATLAB_FAULT", "panic:gb#2").args(["run", exp.to_str().unwrap(), "-j", "2", "--format", "json", "--out", out.to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "a failed run makes exit 1: {}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    let status: Vec<(&str, &str)> = runs.iter().map(|r| (r["name"].as_str().unwrap(), r["status"].as_str().unwrap())).collect();
+    assert_eq!(status, [("gb#0", "finished"), ("gb#1", "finished"), ("gb#2", "failed"), ("gb#3", "finished")]);
+    let err = runs[2]["error"].as_str().unwrap();
+    assert!(err.contains("internal error") && err.contains("injected fault in run gb#2"), "{err}");
+    assert!(v["searches"][0]["best"]["run"].as_str().is_some_and(|b| b != "gb#2"));
+}

@@ -496,7 +496,13 @@ pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, encoder: Opti
         _ => Some(n_folds as u64),
     };
     let _ = em.send(started(plan, run, total_steps));
-    let result = drive(plan, run, folds, &mut em);
+    // A bug that panics inside one run (or inside a library it calls) fails that run with the
+    // reason; the other runs, the search and the TUI go on.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fault_point(run);
+        drive(plan, run, folds, &mut em)
+    }))
+    .unwrap_or_else(|p| Err(Stop::Error(format!("internal error (a bug in ratlab, please report it): {}", panic_text(p.as_ref())))));
     let t_ms = em.t();
     let ev = match result {
         Ok((metrics, train_metrics, cv_std)) => RunEvent::Finished { metrics, train_metrics, cv_std, t_ms, artifacts: std::mem::take(&mut em.artifacts) },
@@ -509,6 +515,21 @@ pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, encoder: Opti
 }
 
 type Finals = (Metrics, Metrics, Metrics);
+
+/// A panic's message.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "panic".into())
+}
+
+/// Fault injection for the reliability tests: `RATLAB_FAULT=panic:RUN` makes run RUN panic as
+/// it starts, as a bug would.
+fn fault_point(run: &RunPlan) {
+    if let Ok(f) = std::env::var("RATLAB_FAULT") {
+        if f.strip_prefix("panic:") == Some(run.name.as_str()) {
+            panic!("injected fault in run {}", run.name);
+        }
+    }
+}
 
 fn drive(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, em: &mut Emitter<'_>) -> Result<Finals, Stop> {
     if run.algorithm.is_language_model() {

@@ -146,8 +146,12 @@ pub fn run(opts: Options) -> anyhow::Result<u8> {
     let mut app = initial_app(&opts)?;
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        restore_terminal();
-        prev(info);
+        // A run thread's panic is caught and recorded as that run's failure; printing it would
+        // scribble over the UI. A panic of the UI itself restores the terminal first.
+        if std::thread::current().name() == Some("main") {
+            restore_terminal();
+            prev(info);
+        }
     }));
     let _guard = TerminalGuard;
     let mut terminal = setup_terminal()?;

@@ -395,3 +395,78 @@ fn compare_scrolls_through_hundreds_of_runs_and_overlays_a_bounded_number() {
     assert!(text.contains("of 400 runs, in table order"), "the overlay says it is bounded:\n{text}");
     assert!(!text.contains("lr#100"), "rows far above the cursor are scrolled away");
 }
+
+/// What the robustness property test does to the UI: keys, mouse, resizes and run events.
+#[derive(Debug, Clone)]
+enum Action {
+    Key(ratatui::crossterm::event::KeyCode, bool),
+    Click(u16, u16),
+    Scroll(bool),
+    Resize(u16, u16),
+    Start(u64, u8),
+    Step(u64, u64, f64),
+    Finish(u64),
+    Fail(u64),
+}
+
+fn action() -> impl proptest::strategy::Strategy<Value = Action> {
+    use proptest::prelude::*;
+    use ratatui::crossterm::event::KeyCode as K;
+    let keys = prop_oneof![
+        prop::sample::select(vec![K::Up, K::Down, K::Left, K::Right, K::Enter, K::Esc, K::Tab, K::BackTab, K::Backspace, K::PageUp, K::PageDown, K::Home, K::End, K::Delete]),
+        prop::sample::select("1234567890?/ jkhlgGqcrRyneEsSxwmp+-<>aZ#".chars().collect::<Vec<_>>()).prop_map(K::Char),
+    ];
+    prop_oneof![
+        8 => (keys, any::<bool>()).prop_map(|(k, ctrl)| Action::Key(k, ctrl)),
+        2 => (0u16..220, 0u16..70).prop_map(|(x, y)| Action::Click(x, y)),
+        1 => any::<bool>().prop_map(Action::Scroll),
+        2 => prop_oneof![(1u16..8, 1u16..8), (1u16..220, 1u16..70)].prop_map(|(w, h)| Action::Resize(w, h)),
+        2 => (0u64..6, 0u8..4).prop_map(|(s, kind)| Action::Start(s, kind)),
+        4 => (0u64..6, 1u64..400, prop_oneof![any::<f64>(), -1e3f64..1e3]).prop_map(|(s, k, v)| Action::Step(s, k, v)),
+        1 => (0u64..6).prop_map(Action::Finish),
+        1 => (0u64..6).prop_map(Action::Fail),
+    ]
+}
+
+/// Random key, mouse, resize and event sequences (thousands of steps in all, terminals down to
+/// 1×1, live, failing and searched runs, NaN and huge values) never panic the model or the
+/// drawing, and the selection stays inside the lists.
+#[test]
+fn random_keys_mouse_resizes_and_events_never_panic_the_ui() {
+    use proptest::prelude::*;
+    use ratatui::crossterm::event::{KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+    let config = ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() };
+    proptest!(config, |(actions in prop::collection::vec(action(), 1..120))| {
+        let mut app = searched();
+        app.add_experiments(&[PathBuf::from("experiments/logreg-backends.yaml"), PathBuf::from("tests/fixtures/invalid/bad-prior.yaml")]);
+        let mut size = (120u16, 40u16);
+        for a in &actions {
+            match a {
+                Action::Key(code, ctrl) => {
+                    let mut k = KeyEvent::from(*code);
+                    if *ctrl {
+                        k.modifiers = KeyModifiers::CONTROL;
+                    }
+                    let _ = app.on_key(k);
+                }
+                Action::Click(x, y) => app.on_mouse(MouseEvent { kind: MouseEventKind::Down(ratatui::crossterm::event::MouseButton::Left), column: *x, row: *y, modifiers: KeyModifiers::NONE }),
+                Action::Scroll(down) => app.on_mouse(MouseEvent { kind: if *down { MouseEventKind::ScrollDown } else { MouseEventKind::ScrollUp }, column: 5, row: 5, modifiers: KeyModifiers::NONE }),
+                Action::Resize(w, h) => size = (*w, *h),
+                Action::Start(s, kind) => {
+                    let name = match kind { 0 => format!("gb#{s:02}"), 1 => format!("solo{s}"), 2 => format!("lr#{s}"), _ => "x".to_string() };
+                    app.on_event(100 + s, 0, None, &started("live", &name, *s as f64, "iteration"), true);
+                }
+                Action::Step(s, k, v) => {
+                    let m: Metrics = [("test.log_loss".to_string(), *v), ("train.log_loss".to_string(), v * 0.5), ("objective".to_string(), *v)].into();
+                    app.on_event(100 + s, 0, None, &RunEvent::Step { step: *k, x: *k as f64, fold: None, metrics: m, t_ms: *k }, true);
+                }
+                Action::Finish(s) => app.on_event(100 + s, 0, None, &finished(0.3, 0.9), true),
+                Action::Fail(s) => app.on_event(100 + s, 0, None, &RunEvent::Failed { error: "diverged: log_loss is NaN at step 3".into(), cancelled: false, pruned: false, t_ms: 9 }, true),
+            }
+            let mut t = Terminal::new(TestBackend::new(size.0, size.1)).unwrap();
+            t.draw(|f| views::draw(&app, f)).unwrap();
+            prop_assert!(app.run_sel <= app.visible_rows().len());
+            prop_assert!(app.compare_sel <= app.compare_rows().len().max(1));
+        }
+    });
+}

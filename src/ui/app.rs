@@ -765,6 +765,21 @@ impl App {
 
     /// Handle a key; returns the effects to carry out.
     pub fn on_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        let cmds = self.handle_key(key);
+        self.clamp_selections();
+        cmds
+    }
+
+    /// Keep the cursors inside their lists after the lists changed under them (a search group
+    /// closed, marks cleared, another run selected, so another set compared).
+    fn clamp_selections(&mut self) {
+        let rows = self.visible_rows().len();
+        self.run_sel = self.run_sel.min(rows.saturating_sub(1));
+        let compared = self.compare_rows().len();
+        self.compare_sel = self.compare_sel.min(compared.saturating_sub(1));
+    }
+
+    fn handle_key(&mut self, key: KeyEvent) -> Vec<Command> {
         let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
         if let Some(c) = self.confirm {
             return match key.code {
@@ -1047,6 +1062,11 @@ impl App {
 
     /// Handle a mouse event using the clickable areas of the last frame.
     pub fn on_mouse(&mut self, m: MouseEvent) {
+        self.handle_mouse(m);
+        self.clamp_selections();
+    }
+
+    fn handle_mouse(&mut self, m: MouseEvent) {
         match m.kind {
             MouseEventKind::Down(MouseButton::Left) => {
                 let hit = self.hits.borrow().iter().find(|(r, _)| r.contains((m.column, m.row).into())).map(|(_, h)| *h);

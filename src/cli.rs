@@ -200,6 +200,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    crate::data::install_quiet_hook();
     let mut limits = crate::data::limits::Limits::default();
     for l in &cli.limits {
         if let Err(e) = limits.assign(l) {

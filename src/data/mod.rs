@@ -115,6 +115,31 @@ pub struct DataConfig {
     pub eval_train_rows: EvalRows,
 }
 
+thread_local! {
+    /// Set while [`quiet_catch`] runs: the panic hook stays silent for a panic it catches.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f`, turning a panic into its message. The panic is not printed (with
+/// [`install_quiet_hook`]): the caller reports it as an error of the input.
+pub fn quiet_catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    QUIET.with(|q| q.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(false));
+    r.map_err(|p| p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "panic".into()))
+}
+
+/// Keep the panic hook quiet for panics [`quiet_catch`] turns into errors (every other panic
+/// prints as before). Called once by the command line.
+pub fn install_quiet_hook() {
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !QUIET.with(|q| q.get()) {
+            prev(info);
+        }
+    }));
+}
+
 /// A numeric dataset ready for learning.
 #[derive(Debug, Clone)]
 pub struct Dataset {

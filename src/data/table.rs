@@ -92,6 +92,15 @@ fn numbers_as_numbers(df: DataFrame) -> DataFrame {
 
 /// Read a polars DataFrame from a `.csv` or `.parquet` file.
 pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
+    // A malformed file can make the reader itself panic (the fuzzer found Parquet metadata
+    // that does): that is a bad file, said as such, not a crash.
+    match super::quiet_catch(|| read_frame_unguarded(path)) {
+        Ok(r) => r,
+        Err(why) => Err(InputError::new(format!("cannot read the file: it is malformed (the reader gave up: {why})")).file(path)),
+    }
+}
+
+fn read_frame_unguarded(path: &Path) -> Result<DataFrame, InputError> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let err = |e: PolarsError| InputError::new(format!("cannot read the file: {e}")).file(path);
     match ext.as_str() {

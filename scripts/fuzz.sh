@@ -29,5 +29,12 @@ for f in $(find runs tests/fixtures -name events.jsonl -size -200k 2>/dev/null |
 done
 for t in "${targets[@]}"; do
     echo "== fuzzing $t for ${secs}s"
-    cargo +nightly fuzz run "$t" "fuzz/corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 2>&1 | tail -n 12
+    # The findings (a panic's message, the input saved under fuzz/artifacts/) are in the log.
+    log="fuzz/$t.log"
+    if ! cargo +nightly fuzz run "$t" "fuzz/corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 >"$log" 2>&1; then
+        grep -E "panicked at|ERROR:|SUMMARY:|Test unit written" "$log" | head -n 8
+        echo "== $t failed: see $log"
+        exit 1
+    fi
+    grep -E "^Done|stat::(number_of_executed_units|peak_rss_mb)" "$log"
 done

@@ -115,17 +115,18 @@ pub struct DataConfig {
     pub eval_train_rows: EvalRows,
 }
 
-thread_local! {
-    /// Set while [`quiet_catch`] runs: the panic hook stays silent for a panic it catches.
-    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
+/// How many [`quiet_catch`] calls are running. A reader's panic may happen on one of its own
+/// worker threads (polars' pool) and reach us when the pool re-raises it, so quietness is
+/// process-wide while one runs.
+static QUIET: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Run `f`, turning a panic into its message. The panic is not printed (with
 /// [`install_quiet_hook`]): the caller reports it as an error of the input.
 pub fn quiet_catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    QUIET.with(|q| q.set(true));
+    use std::sync::atomic::Ordering;
+    QUIET.fetch_add(1, Ordering::SeqCst);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    QUIET.with(|q| q.set(false));
+    QUIET.fetch_sub(1, Ordering::SeqCst);
     r.map_err(|p| p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "panic".into()))
 }
 
@@ -134,7 +135,7 @@ pub fn quiet_catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 pub fn install_quiet_hook() {
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !QUIET.with(|q| q.get()) {
+        if QUIET.load(std::sync::atomic::Ordering::SeqCst) == 0 {
             prev(info);
         }
     }));

@@ -11,12 +11,9 @@ use std::time::Instant;
 
 const STEPS: u64 = 1_000_000;
 
-fn rss_kb(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
-}
+#[path = "common/rss.rs"]
+mod rss;
+use rss::rss_kb;
 
 fn main() {
     let yaml = format!(

@@ -15,12 +15,9 @@ const STEPS: u64 = 100_000;
 /// Steps of every run between two frames (what arrives in ~33 ms at ~1,500 steps/s per run).
 const STEPS_PER_FRAME: u64 = 50;
 
-fn rss_kb(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
-}
+#[path = "common/rss.rs"]
+mod rss;
+use rss::rss_kb;
 
 fn main() {
     let rss0 = rss_kb("VmRSS:");

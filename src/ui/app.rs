@@ -477,12 +477,9 @@ impl App {
                 Some(&g) if !shown[g] => {
                     shown[g] = true;
                     let group = &groups[g];
+                    rows.push(RunRow::Search(group.clone()));
                     if group.open {
-                        let members = group.members.clone();
-                        rows.push(RunRow::Search(group.clone()));
-                        rows.extend(members.into_iter().map(RunRow::Run));
-                    } else {
-                        rows.push(RunRow::Search(group.clone()));
+                        rows.extend(group.members.iter().copied().map(RunRow::Run));
                     }
                 }
                 Some(_) => {}

@@ -23,7 +23,7 @@ CARGO_FLAGS := --release --locked --workspace
 BIN := $(CARGO_TARGET_DIR)/release/ratlab
 WORKER := $(CARGO_TARGET_DIR)/release/ratlab-torch
 
-.PHONY: all run build link test torch tmux bench clean-cache
+.PHONY: all run build link test torch tmux slurm bench clean-cache
 
 all: build
 
@@ -60,9 +60,23 @@ tmux:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; \
 		else echo "make test needs tmux for the TUI end-to-end test: install it (apt-get install tmux)"; exit 1; fi; }
 
+## slurm: the Slurm tests start a one-node cluster on loopback (scripts/slurm-loopback.sh);
+## install its Debian packages where we can (root with apt), as for tmux
+SLURM_BINS := munged slurmctld slurmd sbatch squeue scancel sinfo
+slurm:
+	@missing=0; for b in $(SLURM_BINS); do command -v $$b >/dev/null 2>&1 || missing=1; done; \
+	if [ $$missing = 1 ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "==> installing slurmctld slurmd slurm-client munge (for the Slurm tests)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurmctld slurmd slurm-client munge >/dev/null; \
+		else echo "==> Slurm is not installed and this is not root with apt: the Slurm tests will say so and skip"; fi; fi
+
+# The Slurm tests are required (not skipped) where the loopback cluster can run: root, Slurm installed.
+REQUIRE_SLURM = $$( [ "$$(id -u)" = 0 ] && command -v slurmctld >/dev/null 2>&1 && command -v munged >/dev/null 2>&1 && echo 1 || echo 0)
+
 ## test: the whole test suite (ratlab and the torch worker), plus ratlab alone without torch
-test: torch tmux
-	RATLAB_REQUIRE_TORCH=1 cargo test $(CARGO_FLAGS) --no-fail-fast
+test: torch tmux slurm
+	RATLAB_REQUIRE_TORCH=1 RATLAB_REQUIRE_SLURM=$(REQUIRE_SLURM) cargo test $(CARGO_FLAGS) --no-fail-fast
 	@echo "==> ratlab alone (plain cargo build, no torch): library and its unit tests"
 	cargo test --release --locked --lib
 	@# The tests built both binaries; link them and check they start.

@@ -38,6 +38,17 @@ pub struct Cli {
     pub limits: Vec<String>,
 }
 
+mod slurm;
+
+/// Where `ratlab run` executes its runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorArg {
+    /// In this process, `-j N` at a time.
+    Local,
+    /// As a Slurm job array (sbatch), gathered from the shared run store.
+    Slurm,
+}
+
 /// Output format of `ratlab run`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -76,6 +87,17 @@ pub enum Command {
         /// Most trials a search may expand to.
         #[arg(long, value_name = "N", default_value_t = ratlab_max_trials())]
         max_trials: usize,
+        /// Where the runs execute: in this process (local), or as a Slurm job array whose task
+        /// i runs trial i (slurm; see the Slurm options below).
+        #[arg(long, value_enum, default_value_t = ExecutorArg::Local)]
+        executor: ExecutorArg,
+        #[command(flatten)]
+        slurm: slurm::SlurmArgs,
+    },
+    /// Follow or stop experiments submitted with `ratlab run --executor slurm`.
+    Slurm {
+        #[command(subcommand)]
+        action: slurm::SlurmCmd,
     },
     /// Check experiment files (YAML, parameters, data files and columns) without running them.
     Validate {
@@ -301,10 +323,22 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         None => tui(vec![], PathBuf::from("runs"), None),
         Some(Command::Tui { experiments, out, jobs }) => tui(experiments, out, jobs),
         Some(Command::Validate { files }) => validate(&files),
-        Some(Command::Run { experiment, sets, out, format, only, jobs, dry_run, trials, max_trials }) => {
+        Some(Command::Run { experiment, sets, out, format, only, jobs, dry_run, trials, max_trials, executor, slurm: sa }) => {
             let opts = RunOpts { format, only, jobs: jobs as usize, dry_run, trials, max_trials };
-            run_cmd(&experiment, &sets, &out, &opts)
+            match executor {
+                ExecutorArg::Local => {
+                    sa.refuse_with_local()?;
+                    run_cmd(&experiment, &sets, &out, &opts)
+                }
+                ExecutorArg::Slurm => {
+                    if jobs != 1 {
+                        return Err(InputError::new("-j runs trials side by side in this process; with --executor slurm, --max-parallel M limits how many of the array's tasks run at once").field("-j").into());
+                    }
+                    slurm::run(&experiment, &sets, &out, &opts, &sa, &cli.limits)
+                }
+            }
         }
+        Some(Command::Slurm { action }) => slurm::command(action),
         Some(Command::Replay { run_dirs, speed, print }) => {
             if print || !std::io::stdout().is_terminal() {
                 replay(&run_dirs)
@@ -422,6 +456,15 @@ impl Console {
             .map(|s| (s.run.clone(), SearchProgress { metric: s.metric, total: s.trials.len(), done: 0, best: None, bar: None }))
             .collect();
         Console { bars, lines: !tty && format == Format::Text, keys: BTreeMap::new(), searches }
+    }
+
+    /// A line above the bars for an executor's progress, on a terminal.
+    fn status_bar(&self) -> Option<ProgressBar> {
+        let (mp, _) = self.bars.as_ref()?;
+        let bar = mp.insert(0, ProgressBar::new_spinner());
+        bar.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        Some(bar)
     }
 
     /// Count a trial that ended; returns its search's progress line.
@@ -547,6 +590,16 @@ impl Sink for Console {
 }
 
 fn install_ctrlc(cancel: Arc<AtomicBool>) {
+    // A Slurm array task is only ever signalled by Slurm (scancel, time limit, preemption, a
+    // node going down): it stops at once and leaves its open runs for the submitting ratlab
+    // (or `ratlab slurm status`) to end with Slurm's reason, which this process cannot know.
+    if std::env::var_os("SLURM_ARRAY_TASK_ID").is_some() {
+        let _ = ctrlc::set_handler(|| {
+            eprintln!("ratlab: Slurm is stopping this task; its open runs are ended with Slurm's reason by the submitting ratlab or `ratlab slurm status`");
+            std::process::exit(143);
+        });
+        return;
+    }
     let _ = ctrlc::set_handler(move || {
         if cancel.swap(true, Ordering::SeqCst) {
             eprintln!("\nratlab: aborted");
@@ -701,6 +754,12 @@ fn run_cmd(path: &Path, sets: &[String], out: &Path, o: &RunOpts) -> anyhow::Res
             (r, s, dir)
         })
         .collect();
+    print_results(&plan, &rows, format, None)
+}
+
+/// The end of `ratlab run`, however the runs executed: the results table (or the JSON
+/// summary, with `extra` fields added at its top level) and the exit code.
+fn print_results(plan: &Plan, rows: &[(RunPlan, Summary, PathBuf)], format: Format, extra: Option<serde_json::Map<String, serde_json::Value>>) -> anyhow::Result<u8> {
     match format {
         Format::Json => {
             let runs: Vec<serde_json::Value> = rows
@@ -726,8 +785,11 @@ fn run_cmd(path: &Path, sets: &[String], out: &Path, o: &RunOpts) -> anyhow::Res
                 })
                 .collect();
             let mut doc = serde_json::json!({"experiment": plan.name, "runs": runs});
+            if let (Some(extra), serde_json::Value::Object(m)) = (extra, &mut doc) {
+                m.extend(extra);
+            }
             if !plan.searches.is_empty() {
-                let searches: Vec<serde_json::Value> = search_bests(&plan, &rows)
+                let searches: Vec<serde_json::Value> = search_bests(plan, rows)
                     .into_iter()
                     .map(|(sp, best)| {
                         serde_json::json!({
@@ -744,8 +806,8 @@ fn run_cmd(path: &Path, sets: &[String], out: &Path, o: &RunOpts) -> anyhow::Res
             outln!("{}", serde_json::to_string_pretty(&doc)?);
         }
         Format::Text => {
-            print_table(&plan, &rows);
-            for (sp, best) in search_bests(&plan, &rows) {
+            print_table(plan, rows);
+            for (sp, best) in search_bests(plan, rows) {
                 let n = rows.iter().filter(|(r, _, _)| sp.trials.contains(&r.index)).count();
                 match best {
                     Some((run, v)) => outln!("  search {} ({}, {n} trial(s) run): best {run} with {} {}", sp.run, sp.method.as_str(), sp.metric.as_str(), fmt_num(v)),
@@ -788,7 +850,9 @@ fn print_table(plan: &Plan, rows: &[(RunPlan, Summary, PathBuf)]) {
         if let Some(e) = &s.error {
             let _ = writeln!(o, "  {:<w$}  ↳ {e}", "");
         }
-        let _ = writeln!(o, "  {:<w$}  ↳ {}", "", dir.display());
+        if !dir.as_os_str().is_empty() {
+            let _ = writeln!(o, "  {:<w$}  ↳ {}", "", dir.display());
+        }
     }
 }
 

@@ -14,6 +14,7 @@ mod logistic;
 mod pca;
 mod records;
 mod search;
+mod slurm;
 mod trees;
 mod tui;
 

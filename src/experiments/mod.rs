@@ -4,6 +4,7 @@
 //! process ([`worker`]) that speaks the same events.
 
 pub mod events;
+pub mod executor;
 pub mod fuzzing;
 pub mod compare;
 pub mod export;

@@ -122,6 +122,9 @@ impl Emitter<'_> {
             Some(s) => s.apply(&ev),
         }
         let flow = self.sink.event(self.run, &ev);
+        if matches!(ev, RunEvent::Step { .. }) {
+            fault_delay();
+        }
         if flow == Flow::Stop && !ev.is_terminal() {
             self.cancel.own.store(true, Ordering::SeqCst);
         }
@@ -454,9 +457,8 @@ impl Sink for Forward {
     }
 }
 
-/// Execute one run to its end (finished, failed or cancelled), emitting all its events.
-/// The event that opens a run's record.
-fn started(plan: &Plan, run: &RunPlan, total_steps: Option<u64>) -> RunEvent {
+/// The event that opens a run's record (also the record of a run that never started).
+pub fn started(plan: &Plan, run: &RunPlan, total_steps: Option<u64>) -> RunEvent {
     RunEvent::Started {
         experiment: plan.name.clone(),
         run: run.name.clone(),
@@ -483,6 +485,7 @@ fn failed_run(plan: &Plan, run: &RunPlan, error: String, sink: &mut dyn Sink) ->
     Summary::from_events(&events).unwrap_or_else(|| unreachable!("a run's events start with Started"))
 }
 
+/// Execute one run to its end (finished, failed or cancelled), emitting all its events.
 pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, encoder: Option<&Encoder>, sink: &mut dyn Sink, cancel: &AtomicBool) -> Summary {
     let mut em = Emitter { run, sink, cancel: Cancel { plan: cancel, own: AtomicBool::new(false) }, start: Instant::now(), summary: None, artifacts: serde_json::Value::Null, encoder };
     let n_folds = folds.map_or(1, <[Fold]>::len);
@@ -523,6 +526,18 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
 
 /// Fault injection for the reliability tests: `RATLAB_FAULT=panic:RUN` makes run RUN panic as
 /// it starts, as a bug would.
+/// `RATLAB_FAULT=slow:MS` makes every step take MS milliseconds longer, so tests can stop
+/// runs (scancel, signals) at a known point in the middle, whatever the machine's speed.
+fn fault_delay() {
+    static DELAY: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+    let d = DELAY.get_or_init(|| {
+        std::env::var("RATLAB_FAULT").ok()?.strip_prefix("slow:")?.parse().ok().map(std::time::Duration::from_millis)
+    });
+    if let Some(d) = d {
+        std::thread::sleep(*d);
+    }
+}
+
 fn fault_point(run: &RunPlan) {
     if let Ok(f) = std::env::var("RATLAB_FAULT") {
         if f.strip_prefix("panic:") == Some(run.name.as_str()) {

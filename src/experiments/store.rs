@@ -354,12 +354,108 @@ struct Owner {
     host: String,
     pid: u32,
     start: Option<u64>,
+    /// The Slurm array task that ran the writer, when it ran as one: how a Slurm submission
+    /// finds its trials' records in a shared store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    slurm: Option<SlurmTask>,
+}
+
+/// A task of a Slurm job array: the array's job id and the task's index in it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SlurmTask {
+    pub job: String,
+    pub task: usize,
+}
+
+impl SlurmTask {
+    /// The array task this process runs as, from the environment Slurm gives it.
+    fn of_this_process() -> Option<SlurmTask> {
+        let job = std::env::var("SLURM_ARRAY_JOB_ID").ok().filter(|j| !j.is_empty())?;
+        let task = std::env::var("SLURM_ARRAY_TASK_ID").ok()?.parse().ok()?;
+        Some(SlurmTask { job, task })
+    }
 }
 
 impl Owner {
     fn this_process() -> Owner {
         let pid = std::process::id();
-        Owner { host: hostname(), pid, start: process_start(pid) }
+        Owner { host: hostname(), pid, start: process_start(pid), slurm: SlurmTask::of_this_process() }
+    }
+}
+
+/// The Slurm array task that wrote a run, if a Slurm task wrote it.
+pub fn slurm_task(dir: &Path) -> Option<SlurmTask> {
+    let owner: Owner = serde_json::from_slice(&fs::read(dir.join("owner.json")).ok()?).ok()?;
+    owner.slurm
+}
+
+/// Whether this very process writes the run (the TUI tells its own runs from other writers').
+pub fn written_here(dir: &Path) -> bool {
+    let Ok(bytes) = fs::read(dir.join("owner.json")) else { return false };
+    serde_json::from_slice::<Owner>(&bytes).is_ok_and(|o| o.pid == std::process::id() && o.host == hostname())
+}
+
+/// End a run whose writer is gone without its last event (Slurm stopped the task: time limit,
+/// preemption, scancel) by appending the `failed` event that says why, and its summary. A run
+/// that already ended, or whose writer is still alive on this machine, is left as it is.
+/// Returns whether the run was ended here.
+pub fn close_abandoned(dir: &Path, error: &str, cancelled: bool) -> io::Result<bool> {
+    if writer_alive(dir) == Some(true) {
+        return Ok(false);
+    }
+    let events = read_events(dir).unwrap_or_default();
+    let Some(mut summary) = Summary::from_events(&events) else { return Ok(false) };
+    if events.last().is_some_and(RunEvent::is_terminal) {
+        return Ok(false);
+    }
+    let ev = RunEvent::Failed { error: error.to_string(), cancelled, pruned: false, t_ms: summary.elapsed_ms };
+    let path = dir.join("events.jsonl");
+    let mut f = OpenOptions::new().append(true).open(&path)?;
+    // A line torn by the killed writer is closed off first, so the new event stands on its own.
+    let torn = fs::read(&path)?.last().is_some_and(|&b| b != b'\n');
+    let mut line = if torn { "\n".to_string() } else { String::new() };
+    line.push_str(&serde_json::to_string(&ev).map_err(io::Error::other)?);
+    line.push('\n');
+    f.write_all(line.as_bytes())?;
+    f.sync_data()?;
+    summary.apply(&ev);
+    write_atomic(&dir.join("summary.json"), serde_json::to_string_pretty(&summary).map_err(io::Error::other)?.as_bytes())?;
+    Ok(true)
+}
+
+/// Follows a run's `events.jsonl` as another process writes it: each call returns the events
+/// completed since the last (a line still being written waits for its newline).
+#[derive(Debug)]
+pub struct EventTail {
+    path: PathBuf,
+    offset: u64,
+    partial: String,
+}
+
+impl EventTail {
+    pub fn new(dir: &Path) -> EventTail {
+        EventTail { path: dir.join("events.jsonl"), offset: 0, partial: String::new() }
+    }
+
+    /// The events appended since the last call; lines that are not events are skipped.
+    pub fn read_new(&mut self) -> Vec<RunEvent> {
+        use std::io::{Read, Seek, SeekFrom};
+        let Ok(mut f) = File::open(&self.path) else { return vec![] };
+        if f.seek(SeekFrom::Start(self.offset)).is_err() {
+            return vec![];
+        }
+        let mut buf = Vec::new();
+        let Ok(n) = f.read_to_end(&mut buf) else { return vec![] };
+        self.offset += n as u64;
+        self.partial.push_str(&String::from_utf8_lossy(&buf));
+        let mut out = Vec::new();
+        while let Some(i) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=i).collect();
+            if let Ok(ev) = serde_json::from_str(line.trim_end()) {
+                out.push(ev);
+            }
+        }
+        out
     }
 }
 

@@ -2,6 +2,8 @@
 //! and what each key does. It is pure state — no terminal, no threads — so key handling is
 //! unit-tested directly; effects on the outside world are returned as [`Command`]s.
 
+mod watch;
+
 use super::history::Series;
 use super::preview::DataPreview;
 use super::theme::Theme;
@@ -353,6 +355,8 @@ pub struct App {
     pub scatter_param: usize,
     /// Curve smoothing: 0 off, else 1 + an index into [`super::history::SMOOTHING`] (`m`).
     pub smoothing: usize,
+    /// Other processes' runs in the store, followed as they land.
+    watch: watch::StoreWatch,
 }
 
 impl App {
@@ -391,6 +395,7 @@ impl App {
             expanded: BTreeSet::new(),
             scatter_param: 0,
             smoothing: 0,
+            watch: watch::StoreWatch::default(),
         }
     }
 
@@ -407,6 +412,11 @@ impl App {
     /// Load recorded runs from their directories (newest first in the list).
     pub fn add_recorded(&mut self, dirs: &[PathBuf]) {
         for d in dirs {
+            // Another process's run still being written: followed live by `follow_store`.
+            if store::read_summary(d).is_some_and(|s| s.status == Status::Running) && !store::written_here(d) {
+                continue;
+            }
+            self.watch.know(d.clone());
             if let Ok(log) = store::read_run(d) {
                 let id = self.alloc_id();
                 if let Some(mut e) = log.events.first().and_then(|ev| RunEntry::from_started(id, ev)) {

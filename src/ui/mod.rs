@@ -33,6 +33,9 @@ use theme::Theme;
 /// Redraw at most this often (events in between are coalesced into one frame).
 pub const FRAME: Duration = Duration::from_millis(33);
 
+/// How often the run store is looked at for runs other processes record.
+pub const STORE_SCAN: Duration = Duration::from_secs(1);
+
 /// What a worker thread tells the UI.
 pub enum Msg {
     Event { source: u64, index: usize, dir: Option<PathBuf>, event: Box<RunEvent> },
@@ -111,6 +114,7 @@ pub fn initial_app(opts: &Options) -> Result<App, crate::error::InputError> {
     app.add_experiments(&opts.experiments);
     if opts.replay.is_empty() {
         app.add_recorded(&store::list_runs(&opts.runs_dir));
+        app.follow_store();
     } else {
         app.start_replay(&opts.replay, opts.speed)?;
     }
@@ -174,6 +178,7 @@ fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App) 
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     let mut last_tick = Instant::now();
+    let mut last_scan = Instant::now();
     loop {
         // Coalesce everything the workers sent since the last frame.
         for _ in 0..100_000 {
@@ -188,6 +193,11 @@ fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App) 
         let dt = last_tick.elapsed().as_secs_f64() * 1000.0;
         last_tick = Instant::now();
         dirty |= app.tick_replay(dt);
+        // Runs other processes record (a Slurm array's tasks) join the list as they land.
+        if app.replay.is_none() && last_scan.elapsed() >= STORE_SCAN {
+            dirty |= app.follow_store();
+            last_scan = Instant::now();
+        }
         if app.view == View::Data {
             dirty |= ensure_preview(app);
         }

@@ -1,0 +1,538 @@
+//! Executors: where an experiment's trials run when they leave this process. The runner runs one
+//! run; an executor hands whole `ratlab run --trial I` invocations to a batch engine (Slurm is
+//! the one ratlab ships), and a [`Watch`] gathers what they record into the one run store, which
+//! takes concurrent writers on a shared file system without a lock.
+//!
+//! A submission lives in `<out>/<timestamp>-<experiment>-<executor>/`: `submission.json` (what
+//! was asked and each job submitted), the resolved `experiment.yaml` the tasks run, the job
+//! scripts and the tasks' logs (`logs/`). The runs themselves are ordinary run directories
+//! beside it, each naming the array task that wrote it in `owner.json`.
+
+pub mod slurm;
+
+use super::events::{RunEvent, Status};
+use super::plan::{Plan, RunPlan};
+use super::store::{self, EventTail, Summary};
+use crate::error::InputError;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// One unit of work: an array task running `ratlab run EXP --out RUNS` plus its own arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// The task's index in the job array (a search's trial number where it runs trials).
+    pub index: usize,
+    /// What the task adds to the command: `--trial I`, or `--run NAME` for a run outside a search.
+    pub args: Vec<String>,
+    /// The runs it records, by name.
+    pub runs: Vec<String>,
+}
+
+/// Split the selected runs of a plan into array tasks: task `i` runs trial `i` of every search
+/// (`--trial i`); each run outside a search is a task of its own after them (`--run NAME`).
+pub fn tasks_of(plan: &Plan, selected: Option<&[usize]>) -> Vec<Task> {
+    let picked = |r: &&RunPlan| selected.is_none_or(|s| s.contains(&r.index));
+    let mut by_trial: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    let mut plain = Vec::new();
+    for r in plan.runs.iter().filter(picked) {
+        match &r.trial {
+            Some(t) => by_trial.entry(t.number).or_default().push(r.name.clone()),
+            None => plain.push(r.name.clone()),
+        }
+    }
+    let mut tasks: Vec<Task> =
+        by_trial.into_iter().map(|(i, runs)| Task { index: i, args: vec!["--trial".into(), i.to_string()], runs }).collect();
+    let next = tasks.iter().map(|t| t.index + 1).max().unwrap_or(0);
+    tasks.extend(plain.into_iter().enumerate().map(|(k, name)| Task { index: next + k, args: vec!["--run".into(), name.clone()], runs: vec![name] }));
+    tasks
+}
+
+/// Where a task stands, as its executor reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskState {
+    /// Waiting to start (Slurm's reason: `Resources`, `JobArrayTaskLimit`, …).
+    Pending { reason: String },
+    Running,
+    /// Ended: `state` is the engine's word (`COMPLETED`, `FAILED`, `TIMEOUT`, `CANCELLED`,
+    /// `PREEMPTED`, `NODE_FAIL`, `OUT_OF_MEMORY`, …) and `reason` its explanation, if any.
+    Ended { state: String, reason: String, exit_code: Option<String> },
+    /// The engine no longer knows the task (finished long ago and aged out): the store tells.
+    Unknown,
+}
+
+impl TaskState {
+    pub fn is_ended(&self) -> bool {
+        matches!(self, TaskState::Ended { .. } | TaskState::Unknown)
+    }
+    /// How the engine ended a task that did not complete on its own; `None` while it runs, when
+    /// it completed, and when nothing is known.
+    pub fn abnormal_end(&self) -> Option<String> {
+        match self {
+            TaskState::Ended { state, reason, .. } if state != "COMPLETED" => {
+                let why = if reason.is_empty() || reason == "None" { String::new() } else { format!(" ({reason})") };
+                Some(format!("{state}{why}"))
+            }
+            _ => None,
+        }
+    }
+    /// A short word for listings.
+    pub fn word(&self) -> String {
+        match self {
+            TaskState::Pending { .. } => "PENDING".into(),
+            TaskState::Running => "RUNNING".into(),
+            TaskState::Ended { state, .. } => state.clone(),
+            TaskState::Unknown => "gone".into(),
+        }
+    }
+}
+
+/// A batch engine that runs array tasks: submit, poll, cancel. Slurm is the one ratlab ships;
+/// another engine (PBS, LSF, Kubernetes jobs) implements the same four calls.
+pub trait Executor {
+    /// The engine's name, as `--executor` spells it.
+    fn name(&self) -> &'static str;
+    /// The engine's name in messages ("Slurm").
+    fn title(&self) -> &'static str;
+    /// Check the engine's commands are here, before anything is written.
+    fn check(&self) -> Result<(), InputError>;
+    /// The job script that runs `tasks` of `sub` (readable: users open it to see what runs).
+    fn script(&self, sub: &Submission, tasks: &[usize]) -> String;
+    /// Submit a job script; returns the engine's job id. A refusal carries the engine's message.
+    fn submit(&self, script: &Path) -> Result<String, InputError>;
+    /// Where each task of a job stands, by array index. `Err` when the engine cannot be asked
+    /// right now (the controller is down); the caller retries.
+    fn poll(&self, job: &str) -> Result<BTreeMap<usize, TaskState>, String>;
+    /// Cancel a job's tasks that have not ended.
+    fn cancel(&self, job: &str) -> Result<(), String>;
+}
+
+/// A job handed to the engine: one array over some of the submission's tasks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Job {
+    pub id: String,
+    /// Array indices it runs.
+    pub tasks: Vec<usize>,
+    /// Its script, in the submission directory.
+    pub script: String,
+    pub submitted_at: String,
+}
+
+/// Options of the Slurm executor (`--partition`, `--time`, …), kept with the submission so a
+/// resume submits alike.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SlurmOptions {
+    pub partition: Option<String>,
+    pub time: Option<String>,
+    pub cpus_per_trial: u32,
+    pub max_parallel: Option<u32>,
+    pub sbatch_args: Vec<String>,
+}
+
+/// What was submitted, as `submission.json` keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Submission {
+    pub executor: String,
+    /// The experiment's name (its runs' `experiment`).
+    pub experiment: String,
+    /// The experiment file given, and the overrides (already applied in `experiment.yaml`).
+    pub source: PathBuf,
+    pub sets: Vec<String>,
+    /// The run store the tasks write to (absolute).
+    pub out: PathBuf,
+    /// The ratlab binary the tasks run, and the directory they start in.
+    pub binary: PathBuf,
+    pub workdir: PathBuf,
+    /// Arguments every task passes on (`--limit`, `--max-trials`).
+    pub pass: Vec<String>,
+    pub tasks: Vec<Task>,
+    pub slurm: SlurmOptions,
+    /// Jobs submitted, oldest first (a resume adds one).
+    pub jobs: Vec<Job>,
+    /// This submission's directory (not stored).
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+impl Submission {
+    /// The resolved experiment the tasks run.
+    pub fn experiment_file(&self) -> PathBuf {
+        self.dir.join("experiment.yaml")
+    }
+
+    /// Make the submission's directory under `out` (`<timestamp>-<experiment>-<executor>`)
+    /// with the resolved experiment in it, and write `submission.json`.
+    pub fn create(mut self, resolved_yaml: &str) -> Result<Submission, InputError> {
+        let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+        let base = format!("{stamp}-{}-{}", store::slug(&self.experiment), self.executor);
+        let mut n = 1;
+        let dir = loop {
+            let d = if n == 1 { self.out.join(&base) } else { self.out.join(format!("{base}-{n}")) };
+            n += 1;
+            match std::fs::create_dir(&d) {
+                Ok(()) => break d,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(InputError::new(format!("cannot create the submission directory: {e}")).file(&d)),
+            }
+        };
+        std::fs::create_dir_all(dir.join("logs")).map_err(|e| InputError::new(format!("cannot create logs/: {e}")).file(&dir))?;
+        std::fs::write(dir.join("experiment.yaml"), resolved_yaml).map_err(|e| InputError::new(format!("cannot write: {e}")).file(dir.join("experiment.yaml")))?;
+        self.dir = dir;
+        self.save()?;
+        Ok(self)
+    }
+
+    /// Write `submission.json` (atomically).
+    pub fn save(&self) -> Result<(), InputError> {
+        let path = self.dir.join("submission.json");
+        let text = serde_json::to_string_pretty(self).map_err(|e| InputError::new(e.to_string()))?;
+        store::write_atomic(&path, text.as_bytes()).map_err(|e| InputError::new(format!("cannot write: {e}")).file(&path))
+    }
+
+    /// Read a submission directory.
+    pub fn load(dir: &Path) -> Result<Submission, InputError> {
+        let path = dir.join("submission.json");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| InputError::new(format!("is not a ratlab submission directory (cannot read submission.json: {e})")).file(dir))?;
+        let mut s: Submission = serde_json::from_str(&text).map_err(|e| InputError::new(format!("is not a submission record: {e}")).file(&path))?;
+        s.dir = dir.to_path_buf();
+        Ok(s)
+    }
+
+    /// The submissions under a run store, oldest first.
+    pub fn list(out: &Path) -> Vec<Submission> {
+        let mut v: Vec<Submission> = std::fs::read_dir(out)
+            .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join("submission.json").is_file()).filter_map(|p| Submission::load(&p).ok()).collect())
+            .unwrap_or_default();
+        v.sort_by(|a, b| a.dir.cmp(&b.dir));
+        v
+    }
+
+    /// The submission that holds job `job` under `out`.
+    pub fn find_job(out: &Path, job: &str) -> Result<Submission, InputError> {
+        Submission::list(out).into_iter().rev().find(|s| s.jobs.iter().any(|j| j.id == job)).ok_or_else(|| {
+            InputError::new(format!("no ratlab submission under {} has job {job}; --out names the run store the job writes to", out.display())).field("JOB")
+        })
+    }
+
+    /// The task with array index `i`.
+    pub fn task(&self, i: usize) -> Option<&Task> {
+        self.tasks.iter().find(|t| t.index == i)
+    }
+
+    /// The task that records run `name`.
+    pub fn task_of(&self, name: &str) -> Option<&Task> {
+        self.tasks.iter().find(|t| t.runs.iter().any(|r| r == name))
+    }
+
+    /// The log a task of a job writes (`logs/<job>_<task>.out`).
+    pub fn log_of(&self, job: &str, task: usize) -> PathBuf {
+        self.dir.join("logs").join(format!("{job}_{task}.out"))
+    }
+
+    /// Why a task ended without recording: the last error its log shows, if any.
+    pub fn log_error(&self, job: &str, task: usize) -> Option<String> {
+        let text = std::fs::read_to_string(self.log_of(job, task)).ok()?;
+        let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let at = lines.iter().rposition(|l| l.contains("error"))?;
+        Some(lines[at..].iter().take(3).copied().collect::<Vec<_>>().join(" "))
+    }
+}
+
+/// A run recorded by one of a submission's tasks.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub dir: PathBuf,
+    pub job: String,
+    pub task: usize,
+    pub run: String,
+}
+
+/// How many of a submission's runs stand where (the progress line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub pending: usize,
+    pub running: usize,
+    pub finished: usize,
+    pub failed: usize,
+}
+
+/// Follows a submission: asks the engine where its tasks stand and reads the runs they record
+/// in the store as they land (each run's new events, for live progress).
+pub struct Watch<'a> {
+    pub sub: Submission,
+    exec: &'a dyn Executor,
+    /// Store directories looked at and not ours (so each is read once).
+    foreign: HashSet<PathBuf>,
+    pub records: Vec<Record>,
+    tails: BTreeMap<PathBuf, EventTail>,
+    /// The last states the engine gave, by job then array index.
+    pub states: BTreeMap<String, BTreeMap<usize, TaskState>>,
+}
+
+/// What one look at a submission found.
+pub struct Update {
+    /// New events of the submission's runs, by run name, in the order written.
+    pub events: Vec<(String, RunEvent)>,
+    /// The engine could not be asked (it is retried): its message.
+    pub unavailable: Option<String>,
+}
+
+impl<'a> Watch<'a> {
+    pub fn new(sub: Submission, exec: &'a dyn Executor) -> Watch<'a> {
+        Watch { sub, exec, foreign: HashSet::new(), records: vec![], tails: BTreeMap::new(), states: BTreeMap::new() }
+    }
+
+    /// Look again: the engine's task states and the store's new records and events.
+    pub fn update(&mut self) -> Update {
+        let mut unavailable = None;
+        for job in &self.sub.jobs {
+            match self.exec.poll(&job.id) {
+                Ok(s) => {
+                    self.states.insert(job.id.clone(), s);
+                }
+                Err(e) => unavailable = Some(e),
+            }
+        }
+        let ours: HashSet<&str> = self.sub.jobs.iter().map(|j| j.id.as_str()).collect();
+        for dir in store::list_runs(&self.sub.out) {
+            if self.foreign.contains(&dir) || self.tails.contains_key(&dir) {
+                continue;
+            }
+            match store::slurm_task(&dir).filter(|t| ours.contains(t.job.as_str())) {
+                Some(t) => {
+                    let run = store::read_summary(&dir).map(|s| s.run).unwrap_or_default();
+                    self.records.push(Record { dir: dir.clone(), job: t.job, task: t.task, run });
+                    let tail = EventTail::new(&dir);
+                    self.tails.insert(dir, tail);
+                }
+                None => {
+                    self.foreign.insert(dir);
+                }
+            }
+        }
+        let mut events = Vec::new();
+        for r in &self.records {
+            if let Some(tail) = self.tails.get_mut(&r.dir) {
+                for ev in tail.read_new() {
+                    events.push((r.run.clone(), ev));
+                }
+            }
+        }
+        Update { events, unavailable }
+    }
+
+    /// The state of array task `i` in its latest job.
+    pub fn task_state(&self, i: usize) -> Option<(&str, &TaskState)> {
+        self.sub.jobs.iter().rev().filter(|j| j.tasks.contains(&i)).find_map(|j| self.states.get(&j.id).and_then(|s| s.get(&i)).map(|st| (j.id.as_str(), st)))
+    }
+
+    /// Whether every task of every job has ended.
+    pub fn all_ended(&self) -> bool {
+        self.sub.jobs.iter().all(|j| {
+            let states = self.states.get(&j.id);
+            j.tasks.iter().all(|i| match states {
+                // A task the engine does not list (it aged out, or the job was purged) ended.
+                Some(s) => s.get(i).is_none_or(TaskState::is_ended),
+                None => false,
+            })
+        })
+    }
+
+    /// End the records that tasks stopped by the engine left open (time limit, preemption,
+    /// node failure, scancel), with the engine's reason. Returns how many were ended.
+    pub fn settle(&self) -> usize {
+        let mut n = 0;
+        for r in &self.records {
+            let Some(state) = self.states.get(&r.job).map(|s| s.get(&r.task).cloned().unwrap_or(TaskState::Unknown)) else { continue };
+            let why = match &state {
+                TaskState::Ended { .. } => state.abnormal_end(),
+                TaskState::Unknown => Some("the task ended with no record of why (Slurm no longer lists it)".into()),
+                _ => None,
+            };
+            let Some(why) = why else { continue };
+            let cancelled = matches!(&state, TaskState::Ended { state, .. } if state == "CANCELLED");
+            let text = format!("{} stopped the task: {why}", self.exec.title());
+            if store::close_abandoned(&r.dir, &text, cancelled).unwrap_or(false) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Each run's latest record: a finished one wins, else the newest.
+    pub fn best_records(&self) -> BTreeMap<String, &Record> {
+        let mut out: BTreeMap<String, &Record> = BTreeMap::new();
+        let job_order = |j: &str| self.sub.jobs.iter().position(|x| x.id == j).unwrap_or(0);
+        for r in &self.records {
+            let finished = |r: &Record| store::read_summary(&r.dir).is_some_and(|s| s.status == Status::Finished);
+            let replace = match out.get(&r.run) {
+                None => true,
+                Some(old) => match (finished(old), finished(r)) {
+                    (true, false) => false,
+                    (false, true) => true,
+                    _ => (job_order(&r.job), &r.dir) > (job_order(&old.job), &old.dir),
+                },
+            };
+            if replace {
+                out.insert(r.run.clone(), r);
+            }
+        }
+        out
+    }
+
+    /// Runs by where they stand: pending (no record yet, task not ended), running, finished
+    /// (or pruned) and failed (failed, cancelled, interrupted, or ended with no record).
+    pub fn counts(&self) -> Counts {
+        let best = self.best_records();
+        let mut c = Counts::default();
+        for t in &self.sub.tasks {
+            for run in &t.runs {
+                match best.get(run).and_then(|r| store::read_summary(&r.dir)) {
+                    Some(s) => match s.status {
+                        Status::Running => c.running += 1,
+                        Status::Finished | Status::Pruned => c.finished += 1,
+                        _ => c.failed += 1,
+                    },
+                    None => match self.task_state(t.index) {
+                        Some((_, st)) if st.is_ended() => c.failed += 1,
+                        // Started but not yet recorded counts as running.
+                        Some((_, TaskState::Running)) => c.running += 1,
+                        _ => c.pending += 1,
+                    },
+                }
+            }
+        }
+        c
+    }
+
+    /// The outcome of every run of the submission, in plan order: its summary and directory,
+    /// or, for a run its task never recorded, a summary saying why (the engine's state and the
+    /// task's log) and no directory.
+    pub fn outcomes(&self, plan: &Plan) -> Vec<(RunPlan, Summary, PathBuf)> {
+        let best = self.best_records();
+        let mut rows = Vec::new();
+        for run in &plan.runs {
+            let Some(task) = self.sub.task_of(&run.name) else { continue };
+            if let Some(r) = best.get(&run.name) {
+                if let Ok(log) = store::read_run(&r.dir) {
+                    if let Some(s) = log.summary {
+                        rows.push((run.clone(), s, r.dir.clone()));
+                        continue;
+                    }
+                }
+            }
+            let (job, state) = self.task_state(task.index).map_or_else(|| (String::new(), TaskState::Unknown), |(j, s)| (j.to_string(), s.clone()));
+            let why = match &state {
+                TaskState::Pending { reason } => format!("not started: pending ({reason})"),
+                TaskState::Running => "not recorded yet".into(),
+                TaskState::Ended { state, exit_code, .. } => {
+                    let code = exit_code.as_deref().map(|c| format!(", exit code {c}")).unwrap_or_default();
+                    let log = self.sub.log_error(&job, task.index).map(|l| format!(": {l}")).unwrap_or_default();
+                    format!("task {job}_{} ended {state}{code} without recording the run{log}", task.index)
+                }
+                TaskState::Unknown => format!("task {job}_{} ended without recording the run", task.index),
+            };
+            let cancelled = matches!(&state, TaskState::Ended { state, .. } if state == "CANCELLED");
+            let events = [super::runner::started(plan, run, None), RunEvent::Failed { error: why, cancelled, pruned: false, t_ms: 0 }];
+            if let Some(mut s) = Summary::from_events(&events) {
+                s.started_at = String::new();
+                rows.push((run.clone(), s, PathBuf::new()));
+            }
+        }
+        rows
+    }
+
+    /// The array indices whose runs have no finished (or pruned) record: what a resume submits.
+    pub fn unfinished(&self) -> Vec<usize> {
+        let best = self.best_records();
+        self.sub
+            .tasks
+            .iter()
+            .filter(|t| {
+                !t.runs.iter().all(|run| best.get(run).and_then(|r| store::read_summary(&r.dir)).is_some_and(|s| matches!(s.status, Status::Finished | Status::Pruned)))
+            })
+            .map(|t| t.index)
+            .collect()
+    }
+
+    /// Jobs with tasks that have not ended, and how many.
+    pub fn live_jobs(&self) -> Vec<(String, usize)> {
+        self.sub
+            .jobs
+            .iter()
+            .filter_map(|j| {
+                let states = self.states.get(&j.id)?;
+                let n = j.tasks.iter().filter(|i| states.get(i).is_some_and(|s| !s.is_ended())).count();
+                (n > 0).then(|| (j.id.clone(), n))
+            })
+            .collect()
+    }
+}
+
+/// Compact array indices the way Slurm's `--array` takes them: `0-11`, `3,5,7-9`.
+pub fn index_ranges(indices: &[usize]) -> String {
+    let mut v: Vec<usize> = indices.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j { v[i].to_string() } else { format!("{}-{}", v[i], v[j]) });
+        i = j + 1;
+    }
+    parts.join(",")
+}
+
+/// Parse Slurm array indices (`0-11%4`, `3,5,7-9`, `[2-5%2]`) back into a list.
+pub fn parse_ranges(s: &str) -> Option<Vec<usize>> {
+    let s = s.trim().trim_start_matches('[').trim_end_matches(']');
+    let s = s.split('%').next()?;
+    let mut out = Vec::new();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.parse().ok()?, b.parse().ok()?);
+                if b < a || b - a > 1_000_000 {
+                    return None;
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().ok()?),
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_indices_round_trip_through_slurm_syntax() {
+        assert_eq!(index_ranges(&[0, 1, 2, 3]), "0-3");
+        assert_eq!(index_ranges(&[7, 3, 5, 8, 9]), "3,5,7-9");
+        assert_eq!(index_ranges(&[4]), "4");
+        assert_eq!(parse_ranges("0-11%4"), Some((0..=11).collect()));
+        assert_eq!(parse_ranges("[2-5%2]"), Some(vec![2, 3, 4, 5]));
+        assert_eq!(parse_ranges("3,5,7-9"), Some(vec![3, 5, 7, 8, 9]));
+        assert_eq!(parse_ranges("N/A"), None);
+        for v in [vec![0usize], vec![1, 2, 3, 10, 12, 13], (0..100).step_by(3).collect()] {
+            assert_eq!(parse_ranges(&index_ranges(&v)), Some(v.clone()));
+        }
+    }
+
+    #[test]
+    fn abnormal_ends_carry_the_engines_reason() {
+        let ended = |s: &str, r: &str| TaskState::Ended { state: s.into(), reason: r.into(), exit_code: None };
+        assert_eq!(ended("COMPLETED", "None").abnormal_end(), None);
+        assert_eq!(ended("TIMEOUT", "TimeLimit").abnormal_end().as_deref(), Some("TIMEOUT (TimeLimit)"));
+        assert_eq!(ended("CANCELLED", "None").abnormal_end().as_deref(), Some("CANCELLED"));
+        assert_eq!(TaskState::Running.abnormal_end(), None);
+        assert!(TaskState::Unknown.is_ended() && !TaskState::Pending { reason: "Resources".into() }.is_ended());
+    }
+}

@@ -470,3 +470,48 @@ fn random_keys_mouse_resizes_and_events_never_panic_the_ui() {
         }
     });
 }
+
+/// Runs another process records in the store (as a Slurm array's tasks do) join the runs list
+/// while the TUI is open, and a running one follows its events to its end: the same steps and
+/// metrics as its record.
+#[test]
+fn runs_other_processes_record_join_the_list_and_follow_live() {
+    use ratlab::experiments::events::Status;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("runs");
+    let mut app = App::new(Theme { color: false }, out.clone());
+    assert!(!app.follow_store(), "an empty store changes nothing");
+    // Another process: logistic regression slowed to 80 ms an iteration, so it is seen mid-way.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ratlab"))
+        .args(["run", "tests/fixtures/valid/blobs.yaml", "--out", out.to_str().unwrap(), "--format", "json"])
+        .env("RATLAB_FAULT", "slow:80")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut seen_running = false;
+    let done = loop {
+        app.follow_store();
+        seen_running |= app.runs.iter().any(|r| r.status == Status::Running && r.steps > 0);
+        if child.try_wait().unwrap().is_some() {
+            app.follow_store();
+            break app.runs.clone();
+        }
+        assert!(std::time::Instant::now() < until, "the run did not end");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(seen_running, "the run was shown while it ran");
+    let dirs = ratlab::experiments::store::list_runs(&out);
+    assert!(!dirs.is_empty());
+    assert_eq!(done.len(), dirs.len(), "each recorded run is listed once");
+    for e in &done {
+        let log = ratlab::experiments::store::read_run(e.dir.as_ref().unwrap()).unwrap();
+        let s = log.summary.unwrap();
+        assert_eq!(e.status, s.status, "{}", e.name);
+        assert_eq!(e.steps, s.steps, "{}", e.name);
+        assert_eq!(e.metrics, s.metrics, "{}", e.name);
+    }
+    // A later look adds nothing twice.
+    assert!(!app.follow_store());
+    assert_eq!(app.runs.len(), dirs.len());
+}

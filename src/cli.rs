@@ -458,6 +458,14 @@ impl Console {
         Console { bars, lines: !tty && format == Format::Text, keys: BTreeMap::new(), searches }
     }
 
+    /// Run `f` (a question on the terminal) with the bars hidden, so they do not draw over it.
+    fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.bars {
+            Some((mp, _)) => mp.suspend(f),
+            None => f(),
+        }
+    }
+
     /// A line above the bars for an executor's progress, on a terminal.
     fn status_bar(&self) -> Option<ProgressBar> {
         let (mp, _) = self.bars.as_ref()?;

@@ -356,7 +356,7 @@ fn follow(exec: &dyn Executor, sub: Submission, plan: &Plan, format: Format, sub
             break;
         }
         if interrupted.load(Ordering::SeqCst) {
-            match ask_cancel(&job) {
+            match console.suspend(|| ask_cancel(&job)) {
                 Some(true) => {
                     for (j, _) in w.live_jobs() {
                         if let Err(e) = exec.cancel(&j) {

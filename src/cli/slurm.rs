@@ -142,9 +142,6 @@ pub fn run(path: &Path, sets: &[String], out: &Path, o: &RunOpts, sa: &SlurmArgs
     if o.max_trials != plan::MAX_TRIALS {
         pass.extend(["--max-trials".to_string(), o.max_trials.to_string()]);
     }
-    for n in &o.only {
-        pass.extend(["--run".to_string(), n.clone()]);
-    }
     let binary = std::env::current_exe().and_then(|p| p.canonicalize()).map_err(|e| anyhow::anyhow!("cannot tell where the ratlab binary is: {e}"))?;
     let workdir = std::env::current_dir()?;
 

@@ -30,19 +30,34 @@ pub struct Task {
 }
 
 /// Split the selected runs of a plan into array tasks: task `i` runs trial `i` of every search
-/// (`--trial i`); each run outside a search is a task of its own after them (`--run NAME`).
+/// (`--trial i`, plus `--run SEARCH` for each search when only some are selected); each run
+/// outside a search is a task of its own after them (`--run NAME`).
 pub fn tasks_of(plan: &Plan, selected: Option<&[usize]>) -> Vec<Task> {
     let picked = |r: &&RunPlan| selected.is_none_or(|s| s.contains(&r.index));
-    let mut by_trial: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    // Trial number → (search, run name) of the selected trials with that number.
+    let mut by_trial: BTreeMap<usize, Vec<(String, String)>> = BTreeMap::new();
     let mut plain = Vec::new();
     for r in plan.runs.iter().filter(picked) {
         match &r.trial {
-            Some(t) => by_trial.entry(t.number).or_default().push(r.name.clone()),
+            Some(t) => by_trial.entry(t.number).or_default().push((t.search.clone(), r.name.clone())),
             None => plain.push(r.name.clone()),
         }
     }
-    let mut tasks: Vec<Task> =
-        by_trial.into_iter().map(|(i, runs)| Task { index: i, args: vec!["--trial".into(), i.to_string()], runs }).collect();
+    let mut tasks: Vec<Task> = by_trial
+        .into_iter()
+        .map(|(i, picked)| {
+            let mut args = vec!["--trial".to_string(), i.to_string()];
+            let all = plan.runs.iter().filter(|r| r.trial.as_ref().is_some_and(|t| t.number == i)).count();
+            if picked.len() != all {
+                let mut searches: Vec<&String> = picked.iter().map(|(s, _)| s).collect();
+                searches.dedup();
+                for s in searches {
+                    args.extend(["--run".to_string(), s.clone()]);
+                }
+            }
+            Task { index: i, args, runs: picked.into_iter().map(|(_, n)| n).collect() }
+        })
+        .collect();
     let next = tasks.iter().map(|t| t.index + 1).max().unwrap_or(0);
     tasks.extend(plain.into_iter().enumerate().map(|(k, name)| Task { index: next + k, args: vec!["--run".into(), name.clone()], runs: vec![name] }));
     tasks
@@ -524,6 +539,20 @@ mod tests {
         for v in [vec![0usize], vec![1, 2, 3, 10, 12, 13], (0..100).step_by(3).collect()] {
             assert_eq!(parse_ranges(&index_ranges(&v)), Some(v.clone()));
         }
+    }
+
+    #[test]
+    fn tasks_run_trial_i_of_each_search_then_each_plain_run() {
+        let text = "name: t\nseed: 1\ndata: {generate: {kind: blobs, n_samples: 60, n_features: 2, centers: 2}}\nruns:\n  - name: base\n    algorithm: logistic_regression\n  - name: a\n    algorithm: knn\n    search: {space: {k: [1, 3, 5]}}\n  - name: b\n    algorithm: knn\n    search: {space: {k: [7, 9]}}\n";
+        let plan = crate::experiments::plan::from_text(text, Path::new("t.yaml"), Path::new("t.yaml")).unwrap();
+        let tasks = tasks_of(&plan, None);
+        let shown: Vec<(usize, String, usize)> = tasks.iter().map(|t| (t.index, t.args.join(" "), t.runs.len())).collect();
+        assert_eq!(shown, vec![(0, "--trial 0".into(), 2), (1, "--trial 1".into(), 2), (2, "--trial 2".into(), 1), (3, "--run base".into(), 1)]);
+        // Only search b selected (`--run b`): its trials say so, so the task runs b's trial alone.
+        let only_b: Vec<usize> = plan.runs.iter().filter(|r| r.trial.as_ref().is_some_and(|t| t.search == "b")).map(|r| r.index).collect();
+        let tasks = tasks_of(&plan, Some(&only_b));
+        let shown: Vec<String> = tasks.iter().map(|t| t.args.join(" ")).collect();
+        assert_eq!(shown, vec!["--trial 0 --run b", "--trial 1 --run b"]);
     }
 
     #[test]

@@ -91,7 +91,8 @@ impl Executor for Slurm {
         line(&mut s, "#!/bin/bash");
         line(&mut s, &format!("# ratlab: experiment '{}' as a Slurm job array, written by `ratlab run --executor slurm`.", sub.experiment));
         line(&mut s, &format!("# From {} (overrides, if any, are applied in the copy it runs: {}).", sub.source.display(), sub.experiment_file().display()));
-        let all_trials = tasks.iter().all(|i| sub.task(*i).is_some_and(|t| t.args.first().is_some_and(|a| a == "--trial")));
+        // Plain trial tasks (`--trial i`, nothing else) take their index straight from Slurm.
+        let all_trials = tasks.iter().all(|i| sub.task(*i).is_some_and(|t| t.args == ["--trial".to_string(), i.to_string()]));
         if all_trials {
             line(&mut s, "# Task i runs trial i of the experiment's search (ratlab run --trial i); each run lands in the");
         } else {

@@ -133,6 +133,13 @@ pub struct Job {
     pub submitted_at: String,
 }
 
+impl Job {
+    /// Seconds since the job was submitted (large when unknown).
+    pub fn age_secs(&self) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(&self.submitted_at).map_or(i64::MAX, |t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
+    }
+}
+
 /// Options of the Slurm executor (`--partition`, `--time`, …), kept with the submission so a
 /// resume submits alike.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -303,6 +310,9 @@ impl<'a> Watch<'a> {
         let mut unavailable = None;
         for job in &self.sub.jobs {
             match self.exec.poll(&job.id) {
+                // A job the engine does not list yet, just after submission (a busy controller),
+                // is not taken for one that ended and was forgotten.
+                Ok(s) if s.is_empty() && !self.states.contains_key(&job.id) && job.age_secs() < 120 => {}
                 Ok(s) => {
                     self.states.insert(job.id.clone(), s);
                 }

@@ -164,8 +164,13 @@ pub fn run(path: &Path, sets: &[String], out: &Path, o: &RunOpts, sa: &SlurmArgs
                 dir: out_abs.join(format!("<timestamp>-{}-slurm", store::slug(&plan.name))),
             };
             let all: Vec<usize> = tasks.iter().map(|t| t.index).collect();
-            outln!("\nThe job script it would submit (nothing is written or submitted with --dry-run):\n");
-            outln!("{}", exec.script(&sub, &all));
+            let stages = executor::stages(&sub, &all);
+            let what = if stages.len() > 1 { "The job scripts it would submit, the second after the first" } else { "The job script it would submit" };
+            outln!("\n{what} (nothing is written or submitted with --dry-run):\n");
+            for (k, st) in stages.iter().enumerate() {
+                let after: Vec<String> = (k > 0).then(|| "<the first job's id>".to_string()).into_iter().collect();
+                outln!("{}", exec.script(&sub, st, &after));
+            }
         }
         return Ok(0);
     }
@@ -230,15 +235,17 @@ pub fn run(path: &Path, sets: &[String], out: &Path, o: &RunOpts, sa: &SlurmArgs
             (sub, all)
         }
     };
-    let sub = submit(&exec, sub, &to_submit)?;
+    let mut sub = sub;
+    let mut after: Vec<String> = vec![];
+    for stage in executor::stages(&sub, &to_submit) {
+        sub = submit(&exec, sub, &stage, &after)?;
+        let Some(j) = sub.jobs.last() else { continue };
+        let runs: usize = stage.iter().filter_map(|i| sub.task(*i)).map(|t| t.runs.len()).sum();
+        let waits = if after.is_empty() { String::new() } else { format!(", after job {}", after.join(", ")) };
+        eprintln!("submitted Slurm job {}: {runs} run(s) of {} as array {}{waits} ({})", j.id, plan.name, executor::index_ranges(&stage), sub.dir.join(&j.script).display());
+        after.push(j.id.clone());
+    }
     let job = sub.jobs.last().map(|j| j.id.clone()).unwrap_or_default();
-    let runs: usize = to_submit.iter().filter_map(|i| sub.task(*i)).map(|t| t.runs.len()).sum();
-    eprintln!(
-        "submitted Slurm job {job}: {runs} run(s) of {} as array {} ({})",
-        plan.name,
-        executor::index_ranges(&to_submit),
-        sub.dir.join(sub.jobs.last().map(|j| j.script.clone()).unwrap_or_default()).display()
-    );
     for sp in plan.searches.iter().filter(|s| s.prune.is_some() && s.trials.iter().any(|&i| picked(i))) {
         eprintln!("warning: search {} prunes, but its trials run as independent Slurm tasks, so none is pruned", sp.run);
     }
@@ -274,10 +281,10 @@ fn find_resumable(dir: &Path, experiment: &str) -> Result<Submission, InputError
 }
 
 /// Write the job script for `tasks`, submit it, and record the job in the submission.
-fn submit(exec: &dyn Executor, mut sub: Submission, tasks: &[usize]) -> Result<Submission, InputError> {
+fn submit(exec: &dyn Executor, mut sub: Submission, tasks: &[usize], after: &[String]) -> Result<Submission, InputError> {
     let name = if sub.jobs.is_empty() { "job.sbatch".to_string() } else { format!("job-{}.sbatch", sub.jobs.len() + 1) };
     let script = sub.dir.join(&name);
-    std::fs::write(&script, exec.script(&sub, tasks)).map_err(|e| InputError::new(format!("cannot write the job script: {e}")).file(&script))?;
+    std::fs::write(&script, exec.script(&sub, tasks, after)).map_err(|e| InputError::new(format!("cannot write the job script: {e}")).file(&script))?;
     let id = exec.submit(&script)?;
     sub.jobs.push(Job { id, tasks: tasks.to_vec(), script: name, submitted_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true) });
     sub.save()?;
@@ -424,19 +431,27 @@ pub fn command(action: SlurmCmd) -> anyhow::Result<u8> {
         SlurmCmd::Cancel { job, out } => {
             exec.check()?;
             let sub = Submission::find_job(&out, &job)?;
-            exec.cancel(&job).map_err(|e| anyhow::anyhow!("{e}"))?;
             let mut w = Watch::new(sub, &exec);
+            // The job and the submission's other live jobs (trials waiting on it, a resume).
+            w.update();
+            let mut jobs: Vec<String> = w.live_jobs().into_iter().map(|(j, _)| j).collect();
+            if !jobs.contains(&job) {
+                jobs.insert(0, job.clone());
+            }
+            for j in &jobs {
+                exec.cancel(j).map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
             // Wait (briefly) for the tasks to stop, so their runs can be ended with the reason.
             let until = std::time::Instant::now() + Duration::from_secs(30);
             loop {
                 w.update();
-                if w.live_jobs().iter().all(|(j, _)| j != &job) || std::time::Instant::now() > until {
+                if w.live_jobs().is_empty() || std::time::Instant::now() > until {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(300));
             }
             w.settle();
-            eprintln!("cancelled Slurm job {job}: {}", counts_line(&job, w.counts()).split_once(": ").map_or("", |x| x.1));
+            eprintln!("cancelled Slurm job {}: {}", jobs.join(", "), counts_line(&job, w.counts()).split_once(": ").map_or("", |x| x.1));
             Ok(0)
         }
     }

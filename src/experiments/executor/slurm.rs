@@ -13,7 +13,7 @@ use std::process::Command;
 pub struct Slurm;
 
 /// `sbatch` options ratlab writes itself; `--sbatch-arg` may not set them.
-const OWN_OPTIONS: [&str; 6] = ["--array", "--output", "--error", "--chdir", "--parsable", "--wrap"];
+const OWN_OPTIONS: [&str; 7] = ["--array", "--output", "--error", "--chdir", "--parsable", "--wrap", "--dependency"];
 
 /// Whether a program is on PATH.
 pub fn on_path(program: &str) -> bool {
@@ -81,7 +81,7 @@ impl Executor for Slurm {
         Ok(())
     }
 
-    fn script(&self, sub: &Submission, tasks: &[usize]) -> String {
+    fn script(&self, sub: &Submission, tasks: &[usize], after: &[String]) -> String {
         let o = &sub.slurm;
         let mut s = String::new();
         let line = |s: &mut String, l: &str| {
@@ -111,6 +111,12 @@ impl Executor for Slurm {
         if let Some(p) = &o.partition {
             line(&mut s, &format!("#SBATCH --partition={p}"));
         }
+        if !after.is_empty() {
+            line(&mut s, "# These tasks start from runs of the job(s) named here (init_from): they wait for them to succeed,");
+            line(&mut s, "# and are cancelled if one fails.");
+            line(&mut s, &format!("#SBATCH --dependency=afterok:{}", after.join(":")));
+            line(&mut s, "#SBATCH --kill-on-invalid-dep=yes");
+        }
         for a in &o.sbatch_args {
             line(&mut s, &format!("#SBATCH {a}"));
         }
@@ -124,10 +130,9 @@ impl Executor for Slurm {
             cmd.push("\"$SLURM_ARRAY_TASK_ID\"".into());
         } else {
             line(&mut s, "TASKS=(");
-            let last = tasks.iter().copied().max().unwrap_or(0);
-            for i in 0..=last {
-                let args = sub.task(i).filter(|_| tasks.contains(&i)).map(|t| t.args.iter().map(|a| sh_quote(a)).collect::<Vec<_>>().join(" ")).unwrap_or_default();
-                line(&mut s, &format!("  [{i}]=\"{args}\""));
+            for t in tasks.iter().filter_map(|i| sub.task(*i)) {
+                let args = t.args.iter().map(|a| sh_quote(a)).collect::<Vec<_>>().join(" ");
+                line(&mut s, &format!("  [{}]=\"{args}\"", t.index));
             }
             line(&mut s, ")");
             cmd.push("${TASKS[$SLURM_ARRAY_TASK_ID]}".into());

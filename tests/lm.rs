@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Whether the torch worker is built beside ratlab. `make test` sets RATLAB_REQUIRE_TORCH, so
 /// there a missing worker fails instead of skipping.
-fn worker_built() -> bool {
+pub fn worker_built() -> bool {
     let exe = assert_cmd::cargo::cargo_bin("ratlab");
     let found = exe.with_file_name("ratlab-torch").is_file();
     if !found {

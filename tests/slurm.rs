@@ -113,6 +113,36 @@ fn slurm_job_arrays_on_a_loopback_cluster() {
     detach_then_follow_with_slurm_status(&c);
     scancel_mid_array_keeps_finished_trials_and_resume_completes_the_rest(&c);
     a_refused_submission_shows_slurms_message(&c);
+    if crate::lm::worker_built() {
+        a_lora_search_waits_for_the_run_it_starts_from(&c);
+    }
+}
+
+/// experiments/search-lora.yaml (shortened): its trials start from the `base` run, so `base`
+/// goes first as its own job and the trials follow in a second array that waits for it, each
+/// starting from that very run's checkpoint.
+fn a_lora_search_waits_for_the_run_it_starts_from(c: &Cluster) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("runs");
+    let o = ratlab(c)
+        .args(["run", "experiments/search-lora.yaml", "--executor", "slurm", "--format", "json", "--out", out.to_str().unwrap()])
+        .args(["--set", "runs.base.params.steps=6", "--set", "runs.lora.params.steps=2", "--set", "runs.lora.params.eval_every=2"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc = json_of(&o);
+    assert_eq!(doc["jobs"].as_array().map(Vec::len), Some(2), "{doc:#}");
+    let sub = PathBuf::from(doc["submission"].as_str().unwrap());
+    let second = std::fs::read_to_string(sub.join("job-2.sbatch")).unwrap();
+    assert!(second.contains(&format!("#SBATCH --dependency=afterok:{}\n", doc["jobs"][0].as_str().unwrap())), "{second}");
+    let runs = doc["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 6);
+    assert!(runs.iter().all(|r| r["status"] == "finished"), "{doc:#}");
+    let base = runs.iter().find(|r| r["name"] == "base").unwrap()["dir"].as_str().unwrap().to_string();
+    for r in runs.iter().filter(|r| r["name"] != "base") {
+        let evs = std::fs::read_to_string(Path::new(r["dir"].as_str().unwrap()).join("events.jsonl")).unwrap();
+        assert!(evs.contains(&format!("from {base}")), "{} does not start from {base}", r["name"]);
+    }
 }
 
 /// The 12-trial grid of experiments/search-grid.yaml through Slurm gives the trials, seeds and

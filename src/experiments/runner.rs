@@ -496,6 +496,11 @@ pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, encoder: Opti
         (None, crate::backends::AlgoParams::KnnScaling(e)) => Some(e.dims.len() as u64),
         (None, crate::backends::AlgoParams::Transformer(t)) => Some(t.steps as u64),
         (None, crate::backends::AlgoParams::Logistic(l)) if matches!(run.backend, crate::backends::Backend::Native) => Some(l.max_iter * n_folds as u64),
+        // Native boosting and ensembles step once per round or member (early stopping ends sooner).
+        (None, crate::backends::AlgoParams::Boosting(b)) if matches!(run.backend, crate::backends::Backend::Native) => Some((b.n_estimators * n_folds) as u64),
+        (None, crate::backends::AlgoParams::Bagging(b)) if matches!(run.backend, crate::backends::Backend::Native) => Some((b.n_estimators * n_folds) as u64),
+        (None, crate::backends::AlgoParams::Forest(f)) if matches!(run.backend, crate::backends::Backend::Native) => Some((f.n_estimators * n_folds) as u64),
+        (None, crate::backends::AlgoParams::AdaBoost(a)) if matches!(run.backend, crate::backends::Backend::Native) => Some((a.n_estimators * n_folds) as u64),
         _ => Some(n_folds as u64),
     };
     let _ = em.send(started(plan, run, total_steps));

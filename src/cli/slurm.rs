@@ -327,6 +327,8 @@ fn follow(exec: &dyn Executor, sub: Submission, plan: &Plan, format: Format, sub
     let mut console = Console::new(format, plan);
     let by_name: std::collections::HashMap<&str, &plan::RunPlan> = plan.runs.iter().map(|r| (r.name.as_str(), r)).collect();
     let mut w = Watch::new(sub, exec);
+    // squeue every 5 looks at the store (5 s by default): Slurm's controller is shared.
+    w.engine_every = poll_every() * 5;
     let mut last: Option<Counts> = None;
     let mut warned = false;
     let status_bar = console.status_bar();

@@ -504,6 +504,28 @@ pub fn latest_finished(out: &Path, experiment: &str, run: &str) -> Option<PathBu
     })
 }
 
+/// Run directories under `out` not in `known`, oldest first: for followers that look again
+/// every second (the TUI, a Slurm submission), which need not stat what they already saw — on a
+/// shared file system every stat counts. `contains` narrows to names holding that text (run
+/// directories are named `<timestamp>-<experiment>-<run>`).
+pub fn new_runs(out: &Path, known: &std::collections::HashSet<PathBuf>, contains: Option<&str>) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(out)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| {
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    !name.starts_with('.') && contains.is_none_or(|c| name.contains(c))
+                })
+                .map(|e| e.path())
+                .filter(|p| !known.contains(p) && p.join("events.jsonl").is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
 /// Run directories under `out`, oldest first.
 pub fn list_runs(out: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(out)

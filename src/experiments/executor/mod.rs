@@ -346,12 +346,16 @@ pub struct Counts {
 pub struct Watch<'a> {
     pub sub: Submission,
     exec: &'a dyn Executor,
-    /// Store directories looked at and not ours (so each is read once).
-    foreign: HashSet<PathBuf>,
+    /// Store directories already looked at (so each is read once).
+    seen: HashSet<PathBuf>,
     pub records: Vec<Record>,
     tails: BTreeMap<PathBuf, EventTail>,
     /// The last states the engine gave, by job then array index.
     pub states: BTreeMap<String, BTreeMap<usize, TaskState>>,
+    /// How often the engine is asked (the store is read at every update): a cluster's
+    /// controller is shared, so it is asked less often than the cheap store is read.
+    pub engine_every: std::time::Duration,
+    last_engine: Option<std::time::Instant>,
 }
 
 /// What one look at a submission found.
@@ -364,13 +368,14 @@ pub struct Update {
 
 impl<'a> Watch<'a> {
     pub fn new(sub: Submission, exec: &'a dyn Executor) -> Watch<'a> {
-        Watch { sub, exec, foreign: HashSet::new(), records: vec![], tails: BTreeMap::new(), states: BTreeMap::new() }
+        Watch { sub, exec, seen: HashSet::new(), records: vec![], tails: BTreeMap::new(), states: BTreeMap::new(), engine_every: std::time::Duration::ZERO, last_engine: None }
     }
 
     /// Look again: the engine's task states and the store's new records and events.
     pub fn update(&mut self) -> Update {
         let mut unavailable = None;
-        for job in &self.sub.jobs {
+        let due = self.last_engine.is_none_or(|t| t.elapsed() >= self.engine_every);
+        for job in self.sub.jobs.iter().filter(|_| due) {
             match self.exec.poll(&job.id) {
                 // A job the engine does not list yet, just after submission (a busy controller),
                 // is not taken for one that ended and was forgotten.
@@ -381,30 +386,35 @@ impl<'a> Watch<'a> {
                 Err(e) => unavailable = Some(e),
             }
         }
+        if due {
+            self.last_engine = Some(std::time::Instant::now());
+        }
         let ours: HashSet<&str> = self.sub.jobs.iter().map(|j| j.id.as_str()).collect();
-        for dir in store::list_runs(&self.sub.out) {
-            if self.foreign.contains(&dir) || self.tails.contains_key(&dir) {
-                continue;
-            }
-            match store::slurm_task(&dir).filter(|t| ours.contains(t.job.as_str())) {
-                Some(t) => {
-                    let run = store::read_summary(&dir).map(|s| s.run).unwrap_or_default();
-                    self.records.push(Record { dir: dir.clone(), job: t.job, task: t.task, run });
-                    let tail = EventTail::new(&dir);
-                    self.tails.insert(dir, tail);
-                }
-                None => {
-                    self.foreign.insert(dir);
-                }
+        let name = format!("-{}-", store::slug(&self.sub.experiment));
+        for dir in store::new_runs(&self.sub.out, &self.seen, Some(&name)) {
+            self.seen.insert(dir.clone());
+            if let Some(t) = store::slurm_task(&dir).filter(|t| ours.contains(t.job.as_str())) {
+                let run = store::read_summary(&dir).map(|s| s.run).unwrap_or_default();
+                self.records.push(Record { dir: dir.clone(), job: t.job, task: t.task, run });
+                let tail = EventTail::new(&dir);
+                self.tails.insert(dir, tail);
             }
         }
         let mut events = Vec::new();
+        let mut ended = Vec::new();
         for r in &self.records {
             if let Some(tail) = self.tails.get_mut(&r.dir) {
                 for ev in tail.read_new() {
+                    // A run that ended is not read again.
+                    if ev.is_terminal() {
+                        ended.push(r.dir.clone());
+                    }
                     events.push((r.run.clone(), ev));
                 }
             }
+        }
+        for d in ended {
+            self.tails.remove(&d);
         }
         Update { events, unavailable }
     }

@@ -31,10 +31,7 @@ impl App {
         let mut changed = false;
         // Keep the selection on the same line while runs are inserted at the top.
         let was = self.selected_row().map(|r| Self::row_identity(&r, &self.runs));
-        for d in store::list_runs(&self.runs_dir) {
-            if self.watch.known.contains(&d) {
-                continue;
-            }
+        for d in store::new_runs(&self.runs_dir, &self.watch.known, None) {
             self.watch.known.insert(d.clone());
             if store::written_here(&d) {
                 continue;

@@ -361,6 +361,9 @@ fn follow(exec: &dyn Executor, sub: Submission, plan: &Plan, format: Format, sub
         if w.all_ended() && up.unavailable.is_none() {
             break;
         }
+        if c.pending == 0 && c.running == 0 {
+            w.ask_engine_now();
+        }
         if interrupted.load(Ordering::SeqCst) {
             match console.suspend(|| ask_cancel(&job)) {
                 Some(true) => {

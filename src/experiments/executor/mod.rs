@@ -419,6 +419,12 @@ impl<'a> Watch<'a> {
         Update { events, unavailable }
     }
 
+    /// Ask the engine at the next update, whenever it was last asked (every run has landed:
+    /// the tasks are about to end).
+    pub fn ask_engine_now(&mut self) {
+        self.last_engine = None;
+    }
+
     /// The state of array task `i` in its latest job.
     pub fn task_state(&self, i: usize) -> Option<(&str, &TaskState)> {
         self.sub.jobs.iter().rev().filter(|j| j.tasks.contains(&i)).find_map(|j| self.states.get(&j.id).and_then(|s| s.get(&i)).map(|st| (j.id.as_str(), st)))

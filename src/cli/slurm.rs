@@ -135,8 +135,8 @@ pub fn run(path: &Path, sets: &[String], out: &Path, o: &RunOpts, sa: &SlurmArgs
     if tasks.is_empty() {
         return Err(InputError::new("nothing to submit: the experiment selects no runs").file(path).into());
     }
-    let prepared_ok = plan.prepare().map(|_| ());
-    prepared_ok?;
+    // The data load here finds a missing file or column before anything queues.
+    plan.prepare()?;
     let yaml = serde_saphyr::to_string(&plan.resolved).map_err(|e| anyhow::anyhow!("cannot render the resolved experiment: {e}"))?;
     let mut pass: Vec<String> = limits.iter().flat_map(|l| ["--limit".to_string(), l.clone()]).collect();
     if o.max_trials != plan::MAX_TRIALS {

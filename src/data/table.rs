@@ -134,6 +134,9 @@ fn read_frame_unguarded(path: &Path) -> Result<DataFrame, InputError> {
         }
         "parquet" | "pq" => {
             let f = File::open(path).map_err(|e| InputError::new(format!("cannot open the file: {e}")).file(path))?;
+            if let Err(why) = check_parquet_pages(path) {
+                return Err(InputError::new(format!("cannot read the file: it starts like Parquet but is damaged ({why})")).file(path));
+            }
             ParquetReader::new(f).finish().map_err(|e| {
                 let mut head = [0u8; 4];
                 let magic = File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok() && &head == b"PAR1";
@@ -310,4 +313,42 @@ mod tests {
             RawValues::Text(_) => unreachable!(),
         }
     }
+}
+
+/// Look at every page header of a Parquet file before polars decodes it. polars-parquet casts a
+/// page's value, row and null counts (i32 in the file) to usize and reserves memory for them: a
+/// negative count in a damaged file (cargo-fuzz made one) asks for exabytes, and a failed
+/// allocation aborts the process, which no panic guard can catch. Only headers are read; pages
+/// are not decompressed. Metadata polars cannot read is left for polars to report.
+fn check_parquet_pages(path: &Path) -> Result<(), String> {
+    use polars_parquet::parquet::page::CompressedPage;
+    use polars_parquet::parquet::read::{get_page_iterator, read_metadata};
+    let Ok(bytes) = std::fs::read(path) else { return Ok(()) };
+    let len = bytes.len();
+    let buf = polars_buffer::Buffer::from(bytes);
+    let Ok(meta) = read_metadata(&mut std::io::Cursor::new(buf.clone())) else { return Ok(()) };
+    let sane = |n: usize| n <= i32::MAX as usize;
+    for (g, rg) in meta.row_groups.iter().enumerate() {
+        for col in rg.parquet_columns() {
+            let name = col.descriptor().path_in_schema.join(".");
+            if col.num_values() < 0 {
+                return Err(format!("row group {g}, column '{name}' claims {} values", col.num_values()));
+            }
+            let Ok(pages) = get_page_iterator(col, std::io::Cursor::new(buf.clone()), vec![], len) else { return Ok(()) };
+            // Each page takes bytes of the file, so a chunk has fewer pages than the file has
+            // bytes; the bound keeps a reader that does not advance from looping.
+            for page in pages.take(len + 1) {
+                let page = match page {
+                    Ok(p) => p,
+                    // A header polars cannot parse is polars' to report.
+                    Err(_) => return Ok(()),
+                };
+                let CompressedPage::Data(page) = page else { continue };
+                if !sane(page.num_values()) || !page.num_rows().is_none_or(sane) || !page.null_count().is_none_or(sane) {
+                    return Err(format!("a page of row group {g}, column '{name}' claims a negative number of values, rows or nulls"));
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -315,7 +315,7 @@ mod tests {
     }
 }
 
-/// Look at every page header of a Parquet file before polars decodes it. polars-parquet casts a
+/// Look at the footer and every page header of a Parquet file before polars decodes it. polars-parquet casts a
 /// page's value, row and null counts (i32 in the file) to usize and reserves memory for them: a
 /// negative count in a damaged file (cargo-fuzz made one) asks for exabytes, and a failed
 /// allocation aborts the process, which no panic guard can catch. Only headers are read; pages
@@ -324,6 +324,7 @@ fn check_parquet_pages(path: &Path) -> Result<(), String> {
     use polars_parquet::parquet::page::CompressedPage;
     use polars_parquet::parquet::read::{get_page_iterator, read_metadata};
     let Ok(bytes) = std::fs::read(path) else { return Ok(()) };
+    check_parquet_footer(&bytes)?;
     let len = bytes.len();
     let buf = polars_buffer::Buffer::from(bytes);
     let Ok(meta) = read_metadata(&mut std::io::Cursor::new(buf.clone())) else { return Ok(()) };
@@ -351,4 +352,151 @@ fn check_parquet_pages(path: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Walk a Parquet file's footer (Thrift compact protocol) without building anything, checking
+/// that every list, map and string fits in the bytes left. polars-parquet reserves a list's
+/// claimed length up front: a damaged footer claiming 2³¹ entries asks for about 100 GB, and the
+/// failed allocation aborts. A footer that does not end like Parquet is left for polars to report.
+fn check_parquet_footer(file: &[u8]) -> Result<(), String> {
+    let n = file.len();
+    if n < 12 || &file[n - 4..] != b"PAR1" {
+        return Ok(());
+    }
+    let meta_len = u32::from_le_bytes([file[n - 8], file[n - 7], file[n - 6], file[n - 5]]) as usize;
+    let Some(start) = (n - 8).checked_sub(meta_len) else { return Ok(()) };
+    let mut t = Thrift { buf: &file[start..n - 8], pos: 0 };
+    t.skip(12, 0).map_err(|why| format!("its metadata is damaged: {why}"))
+}
+
+/// A reader that skips Thrift compact-protocol values, refusing lengths past the end.
+struct Thrift<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Thrift<'_> {
+    fn byte(&mut self) -> Result<u8, String> {
+        let b = *self.buf.get(self.pos).ok_or("it ends in the middle of a value")?;
+        self.pos += 1;
+        Ok(b)
+    }
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut v = 0u64;
+        for shift in (0..70).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err("a number runs past 10 bytes".into())
+    }
+    /// A count that must fit in the bytes left (each element takes at least one).
+    fn count(&mut self, n: u64, what: &str) -> Result<usize, String> {
+        let left = (self.buf.len() - self.pos) as u64;
+        if n > left {
+            return Err(format!("a {what} claims {n} entries with {left} bytes left"));
+        }
+        Ok(n as usize)
+    }
+    fn skip(&mut self, ty: u8, depth: usize) -> Result<(), String> {
+        if depth > 64 {
+            return Err("values nest deeper than 64".into());
+        }
+        match ty {
+            1 | 2 => Ok(()),
+            3 => self.byte().map(|_| ()),
+            4..=6 => self.varint().map(|_| ()),
+            // A double, and a UUID (newer Thrift).
+            7 | 13 => {
+                let size = if ty == 7 { 8 } else { 16 };
+                self.count(size, "number")?;
+                self.pos += size as usize;
+                Ok(())
+            }
+            8 => {
+                let len = self.varint()?;
+                let len = self.count(len, "string")?;
+                self.pos += len;
+                Ok(())
+            }
+            9 | 10 => {
+                let head = self.byte()?;
+                let n = if head >> 4 == 15 { self.varint()? } else { u64::from(head >> 4) };
+                let n = self.count(n, "list")?;
+                let elem = head & 0x0f;
+                for _ in 0..n {
+                    // A boolean in a list takes a byte of its own.
+                    if elem == 1 || elem == 2 {
+                        self.byte()?;
+                    } else {
+                        self.skip(elem, depth + 1)?;
+                    }
+                }
+                Ok(())
+            }
+            11 => {
+                let n = self.varint()?;
+                let n = self.count(n, "map")?;
+                if n > 0 {
+                    let kv = self.byte()?;
+                    for _ in 0..n {
+                        self.skip(kv >> 4, depth + 1)?;
+                        self.skip(kv & 0x0f, depth + 1)?;
+                    }
+                }
+                Ok(())
+            }
+            12 => loop {
+                let head = self.byte()?;
+                if head == 0 {
+                    return Ok(());
+                }
+                if head >> 4 == 0 {
+                    self.varint()?;
+                }
+                self.skip(head & 0x0f, depth + 1)?;
+            },
+            other => Err(format!("unknown value type {other}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod parquet_guard_tests {
+    use super::*;
+
+    /// A footer holding one struct with a list field: `list` bytes, then the stop.
+    fn file_with_footer(meta: &[u8]) -> Vec<u8> {
+        let mut f = b"PAR1".to_vec();
+        f.extend_from_slice(meta);
+        f.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+        f.extend_from_slice(b"PAR1");
+        f
+    }
+
+    #[test]
+    fn footer_lists_longer_than_the_footer_are_refused() {
+        // Field 1, a list of 3 i32 (header 0x35), values 1, 2, 3 (zigzag varints), then stop.
+        let ok = [0x19, 0x35, 0x02, 0x04, 0x06, 0x00];
+        assert_eq!(check_parquet_footer(&file_with_footer(&ok)), Ok(()));
+        // The same list claiming 2³¹ − 1 entries (long form: 0xF5, then a varint).
+        let huge = [0x19, 0xF5, 0xFF, 0xFF, 0xFF, 0xFF, 0x07, 0x02, 0x00];
+        let e = check_parquet_footer(&file_with_footer(&huge)).unwrap_err();
+        assert!(e.contains("claims 2147483647 entries"), "{e}");
+        // A string longer than what is left, and a footer cut mid-value.
+        assert!(check_parquet_footer(&file_with_footer(&[0x18, 0x80, 0x80, 0x04, 0x61, 0x00])).unwrap_err().contains("string"));
+        assert!(check_parquet_footer(&file_with_footer(&[0x15])).is_err());
+        // Not Parquet at all: left for polars to say so.
+        assert_eq!(check_parquet_footer(b"a,b\n1,2\n"), Ok(()));
+    }
+
+    #[test]
+    fn real_parquet_files_pass_the_guard() {
+        let f = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/wine_extra.parquet");
+        let bytes = std::fs::read(f).unwrap();
+        assert_eq!(check_parquet_footer(&bytes), Ok(()), "{f}");
+        assert_eq!(check_parquet_pages(std::path::Path::new(f)), Ok(()), "{f}");
+    }
 }

@@ -447,13 +447,18 @@ impl SearchProgress {
 }
 
 impl Console {
-    fn new(format: Format, plan: &Plan) -> Console {
+    /// `selected`: the runs that will run (`--run`, `--trial`), `None` for all; a search's
+    /// progress counts its selected trials.
+    fn new(format: Format, plan: &Plan, selected: Option<&[usize]>) -> Console {
         let tty = std::io::stderr().is_terminal();
         let bars = tty.then(|| (MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)), BTreeMap::new()));
         let searches = plan
             .searches
             .iter()
-            .map(|s| (s.run.clone(), SearchProgress { metric: s.metric, total: s.trials.len(), done: 0, best: None, bar: None }))
+            .map(|s| {
+                let total = s.trials.iter().filter(|i| selected.is_none_or(|sel| sel.contains(i))).count();
+                (s.run.clone(), SearchProgress { metric: s.metric, total, done: 0, best: None, bar: None })
+            })
             .collect();
         Console { bars, lines: !tty && format == Format::Text, keys: BTreeMap::new(), searches }
     }
@@ -747,7 +752,7 @@ fn run_cmd(path: &Path, sets: &[String], out: &Path, o: &RunOpts) -> anyhow::Res
     let cancel = Arc::new(AtomicBool::new(false));
     install_ctrlc(cancel.clone());
     let mut store = StoreSink::new(out, yaml);
-    let mut console = Console::new(format, &plan);
+    let mut console = Console::new(format, &plan, indices.as_deref());
     let summaries = {
         let mut tee = Tee(vec![&mut store, &mut console]);
         runner::run_plan_jobs(&plan, prepared.as_ref(), indices.as_deref(), o.jobs, &mut tee, &cancel)
@@ -989,7 +994,7 @@ fn rerun(dir: &Path, check: bool) -> anyhow::Result<u8> {
     let cancel = Arc::new(AtomicBool::new(false));
     install_ctrlc(cancel.clone());
     let mut collect = Collect::default();
-    let mut console = Console::new(Format::Text, &plan);
+    let mut console = Console::new(Format::Text, &plan, None);
     // `init_from: RUN` finds that run's records beside the one being rerun.
     let mut records = Records(dir.parent().map(Path::to_path_buf).unwrap_or_default());
     let fresh = {

@@ -324,7 +324,8 @@ fn follow(exec: &dyn Executor, sub: Submission, plan: &Plan, format: Format, sub
             }
         });
     }
-    let mut console = Console::new(format, plan);
+    let selected: Vec<usize> = plan.runs.iter().filter(|r| sub.task_of(&r.name).is_some()).map(|r| r.index).collect();
+    let mut console = Console::new(format, plan, Some(&selected));
     let by_name: std::collections::HashMap<&str, &plan::RunPlan> = plan.runs.iter().map(|r| (r.name.as_str(), r)).collect();
     let mut w = Watch::new(sub, exec);
     // squeue every 5 looks at the store (5 s by default): Slurm's controller is shared.

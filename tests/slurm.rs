@@ -2,7 +2,8 @@
 //! the test starts itself (scripts/slurm-loopback.sh: munged, slurmctld and slurmd, no systemd),
 //! no mock: a 12-trial search through Slurm gives what a local `-j 2` run gives; `--detach`
 //! with `ratlab slurm status`; a `scancel` in the middle of an array marks the stopped trials
-//! and leaves the finished ones intact; `--resume` completes them. Where the cluster cannot be
+//! and leaves the finished ones intact; `--resume` completes them; a trial past its time limit
+//! fails with Slurm's reason. Where the cluster cannot be
 //! started (not root, Slurm not installed) the tests say why and skip, unless `make test` asked
 //! for them (RATLAB_REQUIRE_SLURM=1), where that is a failure.
 
@@ -109,6 +110,8 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 #[test]
 fn slurm_job_arrays_on_a_loopback_cluster() {
     let Some(c) = cluster_or_skip() else { return };
+    // A trial that outlives its one-minute limit runs beside the other scenarios.
+    let timed = submit_a_trial_that_outlives_its_time_limit(&c);
     a_search_through_slurm_equals_a_local_run(&c);
     detach_then_follow_with_slurm_status(&c);
     scancel_mid_array_keeps_finished_trials_and_resume_completes_the_rest(&c);
@@ -116,6 +119,36 @@ fn slurm_job_arrays_on_a_loopback_cluster() {
     if crate::lm::worker_built() {
         a_lora_search_waits_for_the_run_it_starts_from(&c);
     }
+    a_time_limit_fails_the_trial_with_slurms_reason(&c, timed);
+}
+
+/// One trial slowed to 5 s a round (60 rounds) under `--time 1`: Slurm stops it after a minute.
+fn submit_a_trial_that_outlives_its_time_limit(c: &Cluster) -> (String, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("runs");
+    let o = ratlab(c)
+        .args(["run", "experiments/search-grid.yaml", "--trial", "0", "--executor", "slurm", "--time", "1", "--detach", "--out", out.to_str().unwrap()])
+        .env("RATLAB_FAULT", "slow:5000")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    (String::from_utf8_lossy(&o.stdout).trim().to_string(), tmp)
+}
+
+/// The trial Slurm stopped at its time limit reads `failed`, with Slurm's word for why, in
+/// `slurm status`, `runs` and its record (which replays).
+fn a_time_limit_fails_the_trial_with_slurms_reason(c: &Cluster, (job, tmp): (String, tempfile::TempDir)) {
+    let out = tmp.path().join("runs");
+    let s = wait_status(c, &job, &out, 240, |s| s["counts"]["pending"] == 0 && s["counts"]["running"] == 0);
+    let run = &s["runs"][0];
+    assert_eq!(run["slurm_state"], "TIMEOUT", "{s:#}");
+    assert_eq!(run["status"], "failed", "{s:#}");
+    assert!(run["error"].as_str().unwrap().contains("Slurm stopped the task: TIMEOUT"), "{s:#}");
+    let listed = cmd().args(["runs", "--out", out.to_str().unwrap(), "--json"]).output().unwrap();
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["status"], "failed", "{listed:#}");
+    let replay = cmd().args(["replay", "--print", run["dir"].as_str().unwrap()]).output().unwrap();
+    assert_eq!(replay.status.code(), Some(0), "{}", String::from_utf8_lossy(&replay.stderr));
 }
 
 /// experiments/search-lora.yaml (shortened): its trials start from the `base` run, so `base`

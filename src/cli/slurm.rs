@@ -144,26 +144,27 @@ pub fn run(path: &Path, sets: &[String], out: &Path, o: &RunOpts, sa: &SlurmArgs
     }
     let binary = std::env::current_exe().and_then(|p| p.canonicalize()).map_err(|e| anyhow::anyhow!("cannot tell where the ratlab binary is: {e}"))?;
     let workdir = std::env::current_dir()?;
+    let all: Vec<usize> = tasks.iter().map(|t| t.index).collect();
+    // What a new submission records; its directory is made only when it is submitted.
+    let mut draft = Submission {
+        executor: exec.name().into(),
+        experiment: plan.name.clone(),
+        source: path.to_path_buf(),
+        sets: sets.to_vec(),
+        out: if out.is_absolute() { out.to_path_buf() } else { workdir.join(out) },
+        binary: binary.clone(),
+        workdir,
+        pass,
+        tasks,
+        slurm: options.clone(),
+        jobs: vec![],
+        dir: PathBuf::new(),
+    };
 
     if o.dry_run {
         print_dry_run(&plan, indices.as_deref(), o.format)?;
         if o.format == Format::Text {
-            let out_abs = if out.is_absolute() { out.to_path_buf() } else { workdir.join(out) };
-            let sub = Submission {
-                executor: exec.name().into(),
-                experiment: plan.name.clone(),
-                source: path.to_path_buf(),
-                sets: sets.to_vec(),
-                out: out_abs.clone(),
-                binary,
-                workdir,
-                pass,
-                tasks: tasks.clone(),
-                slurm: options,
-                jobs: vec![],
-                dir: out_abs.join(format!("<timestamp>-{}-slurm", store::slug(&plan.name))),
-            };
-            let all: Vec<usize> = tasks.iter().map(|t| t.index).collect();
+            let sub = Submission { dir: draft.out.join(format!("<timestamp>-{}-slurm", store::slug(&plan.name))), ..draft };
             let stages = executor::stages(&sub, &all);
             let what = if stages.len() > 1 { "The job scripts it would submit, the second after the first" } else { "The job script it would submit" };
             outln!("\n{what} (nothing is written or submitted with --dry-run):\n");
@@ -216,23 +217,8 @@ pub fn run(path: &Path, sets: &[String], out: &Path, o: &RunOpts, sa: &SlurmArgs
             (sub, todo)
         }
         None => {
-            let sub = Submission {
-                executor: exec.name().into(),
-                experiment: plan.name.clone(),
-                source: path.to_path_buf(),
-                sets: sets.to_vec(),
-                out: out_abs,
-                binary,
-                workdir,
-                pass,
-                tasks: tasks.clone(),
-                slurm: options,
-                jobs: vec![],
-                dir: PathBuf::new(),
-            }
-            .create(&yaml)?;
-            let all = tasks.iter().map(|t| t.index).collect();
-            (sub, all)
+            draft.out = out_abs;
+            (draft.create(&yaml)?, all)
         }
     };
     let mut sub = sub;
@@ -327,6 +313,14 @@ fn follow(exec: &dyn Executor, sub: Submission, plan: &Plan, format: Format, sub
     let selected: Vec<usize> = plan.runs.iter().filter(|r| sub.task_of(&r.name).is_some()).map(|r| r.index).collect();
     let mut console = Console::new(format, plan, Some(&selected));
     let by_name: std::collections::HashMap<&str, &plan::RunPlan> = plan.runs.iter().map(|r| (r.name.as_str(), r)).collect();
+    // The runs' new events go to the console as a local run's would.
+    let feed = |console: &mut Console, up: &executor::Update| {
+        for (name, ev) in &up.events {
+            if let Some(r) = by_name.get(name.as_str()) {
+                console.event(r, ev);
+            }
+        }
+    };
     let mut w = Watch::new(sub, exec);
     // squeue every 5 looks at the store (5 s by default): Slurm's controller is shared.
     w.engine_every = poll_every() * 5;
@@ -335,11 +329,7 @@ fn follow(exec: &dyn Executor, sub: Submission, plan: &Plan, format: Format, sub
     let status_bar = console.status_bar();
     loop {
         let up = w.update();
-        for (name, ev) in &up.events {
-            if let Some(r) = by_name.get(name.as_str()) {
-                console.event(r, ev);
-            }
-        }
+        feed(&mut console, &up);
         match (&up.unavailable, warned) {
             (Some(e), false) => {
                 eprintln!("warning: cannot ask Slurm right now ({e}); retrying");
@@ -390,11 +380,7 @@ fn follow(exec: &dyn Executor, sub: Submission, plan: &Plan, format: Format, sub
     }
     // A last look, so records written just before the tasks ended are in, then their ends.
     let up = w.update();
-    for (name, ev) in &up.events {
-        if let Some(r) = by_name.get(name.as_str()) {
-            console.event(r, ev);
-        }
-    }
+    feed(&mut console, &up);
     w.settle();
     if let Some(bar) = &status_bar {
         bar.finish_with_message(counts_line(&job, w.counts()));

@@ -133,13 +133,14 @@ fn read_frame_unguarded(path: &Path) -> Result<DataFrame, InputError> {
             }
         }
         "parquet" | "pq" => {
-            let f = File::open(path).map_err(|e| InputError::new(format!("cannot open the file: {e}")).file(path))?;
-            if let Err(why) = check_parquet_pages(path) {
+            // Read once: the guard looks at the bytes, then polars decodes the same bytes.
+            let bytes = std::fs::read(path).map_err(|e| InputError::new(format!("cannot open the file: {e}")).file(path))?;
+            let buf = polars_buffer::Buffer::from(bytes);
+            if let Err(why) = check_parquet_pages(&buf) {
                 return Err(InputError::new(format!("cannot read the file: it starts like Parquet but is damaged ({why})")).file(path));
             }
-            ParquetReader::new(f).finish().map_err(|e| {
-                let mut head = [0u8; 4];
-                let magic = File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok() && &head == b"PAR1";
+            let magic = buf.starts_with(b"PAR1");
+            ParquetReader::new(std::io::Cursor::new(buf)).finish().map_err(|e| {
                 if magic {
                     InputError::new(format!("cannot read the file: it starts like Parquet but is damaged or cut short ({e})")).file(path)
                 } else {
@@ -320,13 +321,11 @@ mod tests {
 /// negative count in a damaged file (cargo-fuzz made one) asks for exabytes, and a failed
 /// allocation aborts the process, which no panic guard can catch. Only headers are read; pages
 /// are not decompressed. Metadata polars cannot read is left for polars to report.
-fn check_parquet_pages(path: &Path) -> Result<(), String> {
+fn check_parquet_pages(buf: &polars_buffer::Buffer<u8>) -> Result<(), String> {
     use polars_parquet::parquet::page::CompressedPage;
     use polars_parquet::parquet::read::{get_page_iterator, read_metadata};
-    let Ok(bytes) = std::fs::read(path) else { return Ok(()) };
-    check_parquet_footer(&bytes)?;
-    let len = bytes.len();
-    let buf = polars_buffer::Buffer::from(bytes);
+    check_parquet_footer(buf)?;
+    let len = buf.len();
     let Ok(meta) = read_metadata(&mut std::io::Cursor::new(buf.clone())) else { return Ok(()) };
     let sane = |n: usize| n <= i32::MAX as usize;
     for (g, rg) in meta.row_groups.iter().enumerate() {
@@ -497,6 +496,6 @@ mod parquet_guard_tests {
         let f = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/wine_extra.parquet");
         let bytes = std::fs::read(f).unwrap();
         assert_eq!(check_parquet_footer(&bytes), Ok(()), "{f}");
-        assert_eq!(check_parquet_pages(std::path::Path::new(f)), Ok(()), "{f}");
+        assert_eq!(check_parquet_pages(&polars_buffer::Buffer::from(bytes)), Ok(()), "{f}");
     }
 }

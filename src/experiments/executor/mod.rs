@@ -330,6 +330,9 @@ pub struct Record {
     pub job: String,
     pub task: usize,
     pub run: String,
+    /// Where the run stands, kept from the events as they are read (so a poll reads no
+    /// summaries): running until its end event, or until its writer is found gone.
+    pub status: Status,
 }
 
 /// How many of a submission's runs stand where (the progress line).
@@ -395,26 +398,30 @@ impl<'a> Watch<'a> {
             self.seen.insert(dir.clone());
             if let Some(t) = store::slurm_task(&dir).filter(|t| ours.contains(t.job.as_str())) {
                 let run = store::read_summary(&dir).map(|s| s.run).unwrap_or_default();
-                self.records.push(Record { dir: dir.clone(), job: t.job, task: t.task, run });
+                self.records.push(Record { dir: dir.clone(), job: t.job, task: t.task, run, status: Status::Running });
                 let tail = EventTail::new(&dir);
                 self.tails.insert(dir, tail);
             }
         }
         let mut events = Vec::new();
-        let mut ended = Vec::new();
-        for r in &self.records {
-            if let Some(tail) = self.tails.get_mut(&r.dir) {
-                for ev in tail.read_new() {
-                    // A run that ended is not read again.
-                    if ev.is_terminal() {
-                        ended.push(r.dir.clone());
-                    }
-                    events.push((r.run.clone(), ev));
+        for r in &mut self.records {
+            let Some(tail) = self.tails.get_mut(&r.dir) else { continue };
+            for ev in tail.read_new() {
+                match &ev {
+                    RunEvent::Finished { .. } => r.status = Status::Finished,
+                    RunEvent::Failed { cancelled, pruned, .. } => r.status = Status::of_failure(*cancelled, *pruned),
+                    _ => {}
                 }
+                events.push((r.run.clone(), ev));
             }
-        }
-        for d in ended {
-            self.tails.remove(&d);
+            if r.status == Status::Running {
+                r.status = store::settled(&r.dir, r.status);
+            }
+            // A run that ended is not read again (one whose writer is gone is, for the end
+            // `settle` gives it).
+            if !matches!(r.status, Status::Running | Status::Interrupted) {
+                self.tails.remove(&r.dir);
+            }
         }
         Update { events, unavailable }
     }
@@ -444,9 +451,10 @@ impl<'a> Watch<'a> {
 
     /// End the records that tasks stopped by the engine left open (time limit, preemption,
     /// node failure, scancel), with the engine's reason. Returns how many were ended.
-    pub fn settle(&self) -> usize {
+    pub fn settle(&mut self) -> usize {
         let mut n = 0;
-        for r in &self.records {
+        let title = self.exec.title();
+        for r in self.records.iter_mut().filter(|r| matches!(r.status, Status::Running | Status::Interrupted)) {
             let Some(state) = self.states.get(&r.job).map(|s| s.get(&r.task).cloned().unwrap_or(TaskState::Unknown)) else { continue };
             let why = match &state {
                 TaskState::Ended { .. } => state.abnormal_end(),
@@ -455,8 +463,9 @@ impl<'a> Watch<'a> {
             };
             let Some(why) = why else { continue };
             let cancelled = matches!(&state, TaskState::Ended { state, .. } if state == "CANCELLED");
-            let text = format!("{} stopped the task: {why}", self.exec.title());
+            let text = format!("{title} stopped the task: {why}");
             if store::close_abandoned(&r.dir, &text, cancelled).unwrap_or(false) {
+                r.status = Status::of_failure(cancelled, false);
                 n += 1;
             }
         }
@@ -467,8 +476,8 @@ impl<'a> Watch<'a> {
     pub fn best_records(&self) -> BTreeMap<String, &Record> {
         let mut out: BTreeMap<String, &Record> = BTreeMap::new();
         let job_order = |j: &str| self.sub.jobs.iter().position(|x| x.id == j).unwrap_or(0);
+        let finished = |r: &Record| r.status == Status::Finished;
         for r in &self.records {
-            let finished = |r: &Record| store::read_summary(&r.dir).is_some_and(|s| s.status == Status::Finished);
             let replace = match out.get(&r.run) {
                 None => true,
                 Some(old) => match (finished(old), finished(r)) {
@@ -491,8 +500,8 @@ impl<'a> Watch<'a> {
         let mut c = Counts::default();
         for t in &self.sub.tasks {
             for run in &t.runs {
-                match best.get(run).and_then(|r| store::read_summary(&r.dir)) {
-                    Some(s) => match s.status {
+                match best.get(run) {
+                    Some(r) => match r.status {
                         Status::Running => c.running += 1,
                         Status::Finished | Status::Pruned => c.finished += 1,
                         _ => c.failed += 1,
@@ -553,7 +562,7 @@ impl<'a> Watch<'a> {
             .tasks
             .iter()
             .filter(|t| {
-                !t.runs.iter().all(|run| best.get(run).and_then(|r| store::read_summary(&r.dir)).is_some_and(|s| matches!(s.status, Status::Finished | Status::Pruned)))
+                !t.runs.iter().all(|run| best.get(run).is_some_and(|r| matches!(r.status, Status::Finished | Status::Pruned)))
             })
             .map(|t| t.index)
             .collect()

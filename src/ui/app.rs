@@ -345,7 +345,7 @@ pub struct App {
     /// (source key, run index) → run id, for live and replayed events.
     sources: HashMap<(u64, usize), usize>,
     /// Switch to the Run view when this source starts.
-    follow: Option<u64>,
+    follow: Option<(u64, usize)>,
     next_id: usize,
     /// Runs trained at once when an experiment starts.
     pub jobs: usize,
@@ -1098,11 +1098,12 @@ impl App {
         }
     }
 
-    /// Note that a source (worker or replayed record) will send events; `follow` switches to
-    /// the Run view when its run starts.
-    pub fn expect_source(&mut self, source: u64, follow: bool) {
-        if follow {
-            self.follow = Some(source);
+    /// Note that a source (worker or replayed record) will send events; `follow` names the run
+    /// (its index) whose start switches to the Run view: the experiment's first run, whichever
+    /// of several running at once happens to start first.
+    pub fn expect_source(&mut self, source: u64, follow: Option<usize>) {
+        if let Some(i) = follow {
+            self.follow = Some((source, i));
         }
     }
 
@@ -1118,7 +1119,7 @@ impl App {
                 self.runs.insert(0, e);
                 self.sources.insert((source, run_index), id);
                 self.reselect(was);
-                if self.follow == Some(source) {
+                if self.follow == Some((source, run_index)) {
                     self.follow = None;
                     // A trial is followed inside its group, opened.
                     let rows = self.visible_rows();
@@ -1355,7 +1356,7 @@ mod tests {
     #[test]
     fn a_started_run_is_followed_into_the_run_view_and_steps_grow_its_series() {
         let mut a = app_with_runs(2);
-        a.expect_source(99, true);
+        a.expect_source(99, Some(0));
         a.on_event(99, 0, None, &started("live"), true);
         assert_eq!(a.view, View::Run);
         assert_eq!(a.current_run().unwrap().name, "live");

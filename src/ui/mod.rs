@@ -293,7 +293,7 @@ fn start(app: &mut App, lp: &mut Loop, exp: usize, only: Option<Vec<usize>>) {
     );
     let source = lp.next_source;
     lp.next_source += 1;
-    app.expect_source(source, true);
+    app.expect_source(source, indices.iter().copied().min());
     let cancel = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(Mutex::new(BTreeSet::new()));
     let (tx, cancel2, stop2, out) = (lp.tx.clone(), cancel.clone(), stop.clone(), app.runs_dir.clone());

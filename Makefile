@@ -23,7 +23,7 @@ CARGO_FLAGS := --release --locked --workspace
 BIN := $(CARGO_TARGET_DIR)/release/ratlab
 WORKER := $(CARGO_TARGET_DIR)/release/ratlab-torch
 
-.PHONY: all run build link test torch tmux slurm bench clean-cache
+.PHONY: all run build link test test-cold torch tmux slurm bench clean-cache
 
 all: build
 
@@ -75,14 +75,28 @@ slurm:
 REQUIRE_SLURM = $$( [ "$$(id -u)" = 0 ] && command -v slurmctld >/dev/null 2>&1 && command -v munged >/dev/null 2>&1 && echo 1 || echo 0)
 
 ## test: the whole test suite (ratlab and the torch worker), plus ratlab alone without torch
-test: torch tmux slurm
+# `build` first: `cargo test --workspace` builds the worker's test harness, not the ratlab-torch
+# binary that ratlab starts for transformer runs, and the integration tests need that binary
+# beside ratlab. Without it they fail on a fresh machine (RATLAB_REQUIRE_TORCH).
+test: build tmux slurm
+	$(BIN) --version
+	$(WORKER) info
 	RATLAB_REQUIRE_TORCH=1 RATLAB_REQUIRE_SLURM=$(REQUIRE_SLURM) cargo test $(CARGO_FLAGS) --no-fail-fast
 	@echo "==> ratlab alone (plain cargo build, no torch): library and its unit tests"
 	cargo test --release --locked --lib
-	@# The tests built both binaries; link them and check they start.
-	@$(MAKE) --no-print-directory link
-	$(BIN) --version
-	$(WORKER) info
+
+## test-cold: `make test` as a new user meets it: a fresh clone of HEAD (what is committed) with
+## an empty CACHE (no target directory, no torch venv). Run it after touching the Makefile, a
+## Cargo manifest, a build script or the test harness. Both are removed afterwards unless
+## KEEP_COLD=1.
+test-cold:
+	@d=$$(mktemp -d -t ratlab-cold.XXXXXX); \
+	echo "==> cold test of $$(git rev-parse --short HEAD) in $$d (fresh clone, empty cache)"; \
+	git clone -q "$(CURDIR)" "$$d/clone" && \
+	start=$$(date +%s) && \
+	$(MAKE) -C "$$d/clone" test CACHE="$$d/cache" CARGO_TARGET_DIR="$$d/cache/target" VENV="$$d/cache/venv-torch-$(TORCH_VERSION)"; \
+	rc=$$?; echo "==> cold test: exit $$rc after $$(( ($$(date +%s) - start) / 60 )) min"; \
+	[ "$(KEEP_COLD)" = 1 ] || rm -rf "$$d"; exit $$rc
 
 ## bench: benchmarks, printed beside ../shared/REFERENCE.md
 bench: torch

@@ -6,7 +6,8 @@
 //! `cargo bench --bench search`.
 
 use ratlab::experiments::plan;
-use ratlab::experiments::runner::{run_plan_jobs, Collect, Sink, Tee};
+use ratlab::experiments::events::{Collect, Sink, Tee};
+use ratlab::experiments::runner::run_plan_jobs;
 use ratlab::experiments::store::StoreSink;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;

@@ -5,7 +5,8 @@
 use crate::error::{InputError, InputErrors};
 use crate::experiments::events::{Level, Metrics, RunEvent, Status};
 use crate::experiments::plan::{self, Plan, RunPlan};
-use crate::experiments::runner::{self, Collect, Flow, Sink, Tee};
+use crate::experiments::events::{Collect, Flow, Sink, Tee};
+use crate::experiments::runner;
 use crate::experiments::store::{self, StoreSink, Summary};
 use crate::metrics::format_value as fmt_num;
 use clap::{Parser, Subcommand, ValueEnum};

@@ -457,10 +457,10 @@ struct StopOne {
     ends: std::collections::BTreeMap<String, ratlab::experiments::events::Status>,
 }
 
-impl ratlab::experiments::runner::Sink for StopOne {
-    fn event(&mut self, run: &plan::RunPlan, ev: &ratlab::experiments::events::RunEvent) -> ratlab::experiments::runner::Flow {
+impl ratlab::experiments::events::Sink for StopOne {
+    fn event(&mut self, run: &plan::RunPlan, ev: &ratlab::experiments::events::RunEvent) -> ratlab::experiments::events::Flow {
         use ratlab::experiments::events::{RunEvent, Status};
-        use ratlab::experiments::runner::Flow;
+        use ratlab::experiments::events::Flow;
         match ev {
             RunEvent::Finished { .. } => {
                 self.ends.insert(run.name.clone(), Status::Finished);

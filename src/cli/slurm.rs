@@ -8,7 +8,7 @@ use crate::error::InputError;
 use crate::experiments::executor::slurm::{check_sbatch_arg, check_time, Slurm};
 use crate::experiments::executor::{self, Counts, Executor, Job, SlurmOptions, Submission, Watch};
 use crate::experiments::plan::{self, Plan, SearchMethod};
-use crate::experiments::runner::Sink;
+use crate::experiments::events::Sink;
 use crate::experiments::store;
 use crate::metrics::format_value as fmt_num;
 use std::io::{IsTerminal, Write};

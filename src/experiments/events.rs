@@ -1,6 +1,8 @@
 //! The one event type of a run. The same value is the channel message from the runner, the
-//! JSON line in `events.jsonl`, and the input of replay — there is no second vocabulary.
+//! JSON line in `events.jsonl`, and the input of replay — there is no second vocabulary. The
+//! [`Sink`] every consumer of events implements lives here too, beside what it consumes.
 
+use super::plan::RunPlan;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -123,5 +125,66 @@ impl RunEvent {
     /// True for the events that end a run.
     pub fn is_terminal(&self) -> bool {
         matches!(self, RunEvent::Finished { .. } | RunEvent::Failed { .. })
+    }
+}
+
+/// What a sink tells the runner after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// A consumer of run events: the run store, the console, the TUI's channel, a test. The runner
+/// pushes every event of a run into one; a sink can answer [`Flow::Stop`].
+pub trait Sink {
+    fn event(&mut self, run: &RunPlan, ev: &RunEvent) -> Flow;
+    /// The fitted model of a run, as `model.json` keeps it; sent before the run's last event.
+    /// Only the run store keeps it.
+    fn model(&mut self, _run: &RunPlan, _model: &serde_json::Value) {}
+    /// The directory of the run being recorded, where a torch run writes its checkpoints.
+    fn run_dir(&self, _run: &RunPlan) -> Option<std::path::PathBuf> {
+        None
+    }
+    /// The directory of a finished earlier run (for `init_from`), this session's or recorded.
+    fn finished_run(&self, _experiment: &str, _run: &RunPlan) -> Option<std::path::PathBuf> {
+        None
+    }
+}
+
+/// Send every event to several sinks; stop if any asks to.
+pub struct Tee<'a>(pub Vec<&'a mut dyn Sink>);
+
+impl Sink for Tee<'_> {
+    fn event(&mut self, run: &RunPlan, ev: &RunEvent) -> Flow {
+        let mut flow = Flow::Continue;
+        for s in &mut self.0 {
+            if s.event(run, ev) == Flow::Stop {
+                flow = Flow::Stop;
+            }
+        }
+        flow
+    }
+    fn model(&mut self, run: &RunPlan, model: &serde_json::Value) {
+        for s in &mut self.0 {
+            s.model(run, model);
+        }
+    }
+    fn run_dir(&self, run: &RunPlan) -> Option<std::path::PathBuf> {
+        self.0.iter().find_map(|s| s.run_dir(run))
+    }
+    fn finished_run(&self, experiment: &str, run: &RunPlan) -> Option<std::path::PathBuf> {
+        self.0.iter().find_map(|s| s.finished_run(experiment, run))
+    }
+}
+
+/// A sink that only collects events (tests, rerun).
+#[derive(Default)]
+pub struct Collect(pub Vec<RunEvent>);
+
+impl Sink for Collect {
+    fn event(&mut self, _run: &RunPlan, ev: &RunEvent) -> Flow {
+        self.0.push(ev.clone());
+        Flow::Continue
     }
 }

@@ -3,7 +3,7 @@
 //! never knows who listens (store, console, TUI, test); a sink can answer "stop", and a shared
 //! flag cancels cleanly between steps.
 
-use super::events::{Level, Metrics, RunEvent};
+use super::events::{Flow, Level, Metrics, RunEvent, Sink};
 use super::plan::{Plan, RunPlan, SearchMethod, SearchPlan, PRUNE_BATCH, TPE_BATCH, TPE_STARTUP};
 use super::prune::Pruner;
 use super::tpe;
@@ -17,66 +17,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::time::Instant;
-
-/// What a sink tells the runner after an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    Continue,
-    Stop,
-}
-
-/// A consumer of run events.
-pub trait Sink {
-    fn event(&mut self, run: &RunPlan, ev: &RunEvent) -> Flow;
-    /// The fitted model of a run, as `model.json` keeps it; sent before the run's last event.
-    /// Only the run store keeps it.
-    fn model(&mut self, _run: &RunPlan, _model: &serde_json::Value) {}
-    /// The directory of the run being recorded, where a torch run writes its checkpoints.
-    fn run_dir(&self, _run: &RunPlan) -> Option<std::path::PathBuf> {
-        None
-    }
-    /// The directory of a finished earlier run (for `init_from`), this session's or recorded.
-    fn finished_run(&self, _experiment: &str, _run: &RunPlan) -> Option<std::path::PathBuf> {
-        None
-    }
-}
-
-/// Send every event to several sinks; stop if any asks to.
-pub struct Tee<'a>(pub Vec<&'a mut dyn Sink>);
-
-impl Sink for Tee<'_> {
-    fn event(&mut self, run: &RunPlan, ev: &RunEvent) -> Flow {
-        let mut flow = Flow::Continue;
-        for s in &mut self.0 {
-            if s.event(run, ev) == Flow::Stop {
-                flow = Flow::Stop;
-            }
-        }
-        flow
-    }
-    fn model(&mut self, run: &RunPlan, model: &serde_json::Value) {
-        for s in &mut self.0 {
-            s.model(run, model);
-        }
-    }
-    fn run_dir(&self, run: &RunPlan) -> Option<std::path::PathBuf> {
-        self.0.iter().find_map(|s| s.run_dir(run))
-    }
-    fn finished_run(&self, experiment: &str, run: &RunPlan) -> Option<std::path::PathBuf> {
-        self.0.iter().find_map(|s| s.finished_run(experiment, run))
-    }
-}
-
-/// A sink that only collects events (tests, rerun).
-#[derive(Default)]
-pub struct Collect(pub Vec<RunEvent>);
-
-impl Sink for Collect {
-    fn event(&mut self, _run: &RunPlan, ev: &RunEvent) -> Flow {
-        self.0.push(ev.clone());
-        Flow::Continue
-    }
-}
 
 /// Why a run ended early.
 enum Stop {

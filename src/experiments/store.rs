@@ -3,7 +3,7 @@
 //! per event) and `summary.json` (replaced atomically). Readers tolerate a torn last line left
 //! by a crash, so nothing already recorded is ever lost.
 
-use super::events::{Metrics, RunEvent, Status};
+use super::events::{Flow, Metrics, RunEvent, Sink, Status};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
@@ -113,9 +113,8 @@ impl StoreSink {
     }
 }
 
-impl super::runner::Sink for StoreSink {
-    fn event(&mut self, run: &super::plan::RunPlan, ev: &RunEvent) -> super::runner::Flow {
-        use super::runner::Flow;
+impl Sink for StoreSink {
+    fn event(&mut self, run: &super::plan::RunPlan, ev: &RunEvent) -> Flow {
         if let RunEvent::Started { experiment, .. } = ev {
             match RunRecord::create(&self.out, experiment, &run.name, &self.yaml, ev) {
                 Ok(r) => {

@@ -12,7 +12,8 @@ pub mod views;
 
 use crate::experiments::events::RunEvent;
 use crate::experiments::plan::RunPlan;
-use crate::experiments::runner::{self, Flow, Sink};
+use crate::experiments::events::{Flow, Sink};
+use crate::experiments::runner;
 use crate::experiments::store::{self, StoreSink};
 use app::{App, Command, ExperimentEntry, View};
 use ratatui::backend::CrosstermBackend;

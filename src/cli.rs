@@ -358,7 +358,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Runs { action: Some(RunsCmd::Show { run }), .. }) => show_cmd(&run),
         Some(Command::Plot { runs, metric, out, x, size }) => {
             use crate::experiments::plot::XAxis;
-            let recorded = crate::experiments::export::collect(&runs, true)?;
+            let recorded = crate::experiments::recorded::collect(&runs, true)?;
             let axis = match x {
                 PlotX::Step => XAxis::Step,
                 PlotX::X => XAxis::X,
@@ -369,13 +369,13 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Some(Command::Report { runs, out }) => {
-            let recorded = crate::experiments::export::collect(&runs, true)?;
+            let recorded = crate::experiments::recorded::collect(&runs, true)?;
             let path = crate::experiments::report::report(recorded, &out)?;
             outln!("{}", path.display());
             Ok(0)
         }
         Some(Command::Export { runs, to, curves }) => {
-            let recorded = crate::experiments::export::collect(&runs, curves)?;
+            let recorded = crate::experiments::recorded::collect(&runs, curves)?;
             let n = crate::experiments::export::export(&recorded, &to, curves)?;
             eprintln!("wrote {n} row(s) ({} run(s)) to {}", recorded.len(), to.display());
             Ok(0)
@@ -1084,11 +1084,11 @@ fn list(out: &Path, f: &RunsFilter) -> anyhow::Result<u8> {
         }
     }
     // Unreadable records are left out of a filtered listing (the plain listing shows them).
-    let mut runs: Vec<crate::experiments::export::Recorded> = dirs
+    let mut runs: Vec<crate::experiments::recorded::Recorded> = dirs
         .into_iter()
         .filter_map(|d| {
             let s = store::read_summary(&d).or_else(|| store::read_run(&d).ok().and_then(|l| l.summary))?;
-            Some(crate::experiments::export::Recorded { dir: d, summary: s, events: vec![] })
+            Some(crate::experiments::recorded::Recorded { dir: d, summary: s, events: vec![] })
         })
         .filter(|r| f.experiment.as_ref().is_none_or(|e| &r.summary.experiment == e))
         .filter(|r| f.status.as_ref().is_none_or(|st| r.summary.status.as_str() == st))
@@ -1121,13 +1121,13 @@ fn list(out: &Path, f: &RunsFilter) -> anyhow::Result<u8> {
 
 /// `ratlab runs compare`.
 fn compare_cmd(out: &Path, runs: &[PathBuf], experiment: Option<&str>, all: bool, json: bool, csv: bool) -> anyhow::Result<u8> {
-    use crate::experiments::{compare, export};
+    use crate::experiments::{compare, recorded};
     let recorded = match (runs.is_empty(), experiment) {
-        (false, None) => export::collect(runs, false)?,
+        (false, None) => recorded::collect(runs, false)?,
         (true, Some(name)) => {
-            let every = export::collect(&[out.to_path_buf()], false)?;
+            let every = recorded::collect(&[out.to_path_buf()], false)?;
             // The latest record of each run of the experiment, in run order.
-            let mut latest: BTreeMap<String, export::Recorded> = BTreeMap::new();
+            let mut latest: BTreeMap<String, recorded::Recorded> = BTreeMap::new();
             for r in every.into_iter().filter(|r| r.summary.experiment == name) {
                 latest.insert(r.summary.run.clone(), r);
             }
@@ -1219,13 +1219,13 @@ fn show_cmd(dir: &Path) -> anyhow::Result<u8> {
 
 /// `ratlab runs diff`.
 fn diff_cmd(a: &Path, b: &Path) -> anyhow::Result<u8> {
-    use crate::experiments::{compare, export};
+    use crate::experiments::{compare, recorded};
     let mut both = Vec::new();
     for p in [a, b] {
         if !p.join("events.jsonl").is_file() {
             return Err(InputError::new("is not a run directory (no events.jsonl)").file(p).into());
         }
-        let mut r = export::collect(&[p.to_path_buf()], true)?;
+        let mut r = recorded::collect(&[p.to_path_buf()], true)?;
         let data = store::read_experiment(p)["data"].clone();
         both.push((r.remove(0), data));
     }

@@ -3,7 +3,7 @@
 //! parameters, data, seed, final metrics, and where their curves part).
 
 use super::events::RunEvent;
-use super::export::Recorded;
+use super::recorded::{flat_params, Recorded};
 use crate::metrics::format_value;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,31 +45,6 @@ pub fn compare(runs: &[Recorded], all: bool) -> Table {
         })
         .collect();
     Table { columns, rows, n_params: shown.len() }
-}
-
-/// A run's parameters with object-valued ones spread into dotted keys (`lora: {rank: 8}` →
-/// `lora.rank: 8`), as searches name them, so a table shows the field that differs.
-pub fn flat_params(params: &Value) -> serde_json::Map<String, Value> {
-    fn walk(prefix: &str, v: &Value, out: &mut serde_json::Map<String, Value>) {
-        match v {
-            Value::Object(o) if !o.is_empty() => {
-                for (k, x) in o {
-                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                    walk(&key, x, out);
-                }
-            }
-            other => {
-                out.insert(prefix.to_string(), other.clone());
-            }
-        }
-    }
-    let mut out = serde_json::Map::new();
-    if let Value::Object(o) = params {
-        for (k, v) in o {
-            walk(k, v, &mut out);
-        }
-    }
-    out
 }
 
 /// A cell as the table prints it.

@@ -3,54 +3,13 @@
 //! (`ratlab export`). Columns are typed: a column whose values are all numbers is numeric.
 
 use super::events::RunEvent;
-use super::store::{self, Summary};
+use super::recorded::{flat_params, Recorded};
+use super::store;
 use crate::data::table::{write_columns, OutValues};
 use crate::error::InputError;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-/// A recorded run, read back: its directory, summary and (for curves) its events.
-pub struct Recorded {
-    pub dir: PathBuf,
-    pub summary: Summary,
-    pub events: Vec<RunEvent>,
-}
-
-/// The run directories `paths` name: each a run directory, or a directory of runs (all of them,
-/// oldest first). A path that is neither is an error naming it.
-pub fn collect(paths: &[PathBuf], with_events: bool) -> Result<Vec<Recorded>, InputError> {
-    let mut dirs = Vec::new();
-    for p in paths {
-        if p.join("events.jsonl").is_file() {
-            dirs.push(p.clone());
-        } else if p.is_dir() {
-            let inner = store::list_runs(p);
-            if inner.is_empty() {
-                return Err(InputError::new("holds no recorded runs (no run directory with events.jsonl)").file(p));
-            }
-            dirs.extend(inner);
-        } else {
-            return Err(InputError::new("is not a run directory or a directory of runs").file(p));
-        }
-    }
-    let mut out = Vec::with_capacity(dirs.len());
-    for d in dirs {
-        // summary.json is enough for a row; the events are read for curves, or when the
-        // summary is missing (a run that died).
-        let quick = if with_events { None } else { store::read_summary(&d) };
-        let (summary, events) = match quick {
-            Some(s) => (s, vec![]),
-            None => {
-                let log = store::read_run(&d)?;
-                let s = log.summary.clone().or_else(|| Summary::from_events(&log.events)).ok_or_else(|| InputError::new("records no run (events.jsonl has no started event)").file(&d))?;
-                (s, log.events)
-            }
-        };
-        out.push(Recorded { dir: d, summary, events });
-    }
-    Ok(out)
-}
+use std::path::Path;
 
 /// Named columns under construction: each cell a JSON value (null = missing).
 #[derive(Default)]
@@ -147,7 +106,7 @@ fn run_table(runs: &[Recorded]) -> Columns {
         c.set("elapsed_s", Value::from(s.elapsed_ms as f64 / 1000.0));
         c.set("started_at", Value::from(s.started_at.clone()));
         c.set("dir", Value::from(r.dir.display().to_string()));
-        for (k, v) in super::compare::flat_params(&s.params) {
+        for (k, v) in flat_params(&s.params) {
             c.set(&param_column(&k, &taken), v);
         }
         for (k, v) in &s.metrics {

@@ -12,6 +12,7 @@ pub mod overrides;
 pub mod plan;
 pub mod plot;
 pub mod prune;
+pub mod recorded;
 pub mod report;
 pub mod runner;
 pub mod spec;

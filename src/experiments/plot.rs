@@ -4,7 +4,7 @@
 //! the same on a machine without fonts.
 
 use super::events::RunEvent;
-use super::export::Recorded;
+use super::recorded::Recorded;
 use crate::error::InputError;
 use plotters::coord::Shift;
 use plotters::prelude::*;

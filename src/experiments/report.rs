@@ -2,7 +2,7 @@
 //! experiment, the comparison table, the best trial of each search, and a figure of the curves.
 
 use super::compare;
-use super::export::Recorded;
+use super::recorded::Recorded;
 use super::plot::{plot, XAxis};
 use crate::error::InputError;
 use crate::metrics::{format_value, Metric};

@@ -608,7 +608,7 @@ impl App {
     /// (plus algorithm and backend when they differ); fields of object-valued parameters by
     /// their dotted names (`lora.rank`).
     pub fn differing_params(runs: &[&RunEntry]) -> Vec<String> {
-        let mut keys: BTreeSet<String> = runs.first().map(|r| crate::experiments::compare::flat_params(&r.params).keys().cloned().collect()).unwrap_or_default();
+        let mut keys: BTreeSet<String> = runs.first().map(|r| crate::experiments::recorded::flat_params(&r.params).keys().cloned().collect()).unwrap_or_default();
         for r in runs {
             keys.retain(|k| r.param(k).is_some());
         }

@@ -326,12 +326,12 @@ fn shutdown(lp: &mut Loop) {
 
 /// Write a figure of recorded runs, as `ratlab plot` does; what happened, for the status line.
 pub fn save_plot(runs: &[PathBuf], metric: &str, out: &Path) -> String {
-    use crate::experiments::{export, plot};
+    use crate::experiments::{plot, recorded};
     let written = out
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
         .map_err(|e| e.to_string())
-        .and_then(|()| export::collect(runs, true).map_err(|e| e.to_string()))
+        .and_then(|()| recorded::collect(runs, true).map_err(|e| e.to_string()))
         .and_then(|recorded| plot::plot(&recorded, metric, plot::XAxis::X, out, (1200, 700)).map_err(|e| e.to_string()));
     match written {
         Ok(()) => format!("saved {}", out.display()),

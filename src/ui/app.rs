@@ -67,6 +67,10 @@ impl Pane {
     }
 }
 
+/// Curves the Compare view overlays at most (the cursor's run is added when it is further
+/// down): a legend of hundreds helps nobody, and drawing them would slow every frame.
+pub const MAX_CURVES: usize = 12;
+
 /// An experiment file and what validation said about it.
 #[derive(Debug, Clone)]
 pub struct ExperimentEntry {
@@ -674,6 +678,12 @@ impl App {
         rows
     }
 
+    /// Which of `rows` compared runs (in table order) Compare draws curves of, and `w` saves:
+    /// the first [`MAX_CURVES`] and the cursor's.
+    pub fn curve_rows(&self, rows: usize) -> Vec<usize> {
+        (0..rows).filter(|&k| k < MAX_CURVES || k == self.compare_sel).collect()
+    }
+
     /// Whether larger values of this metric are better (for highlighting the best run).
     pub fn higher_is_better(metric: &str) -> bool {
         match Metric::parse(metric) {
@@ -970,12 +980,12 @@ impl App {
     }
 
     /// The chart in view as a figure to write: the Run view's run, or the Compare view's drawn
-    /// curves (its first [`MAX_CURVES`](super::views::MAX_CURVES) rows and the cursor's), of the
+    /// curves (its first [`MAX_CURVES`] rows and the cursor's), of the
     /// selected metric, to `RUNS/plots/EXPERIMENT-RUN-METRIC.png` (numbered when taken).
     pub fn save_plot(&mut self) -> Option<Command> {
         let (runs, tabs): (Vec<&RunEntry>, Vec<String>) = if self.view == View::Compare {
             let rows = self.compare_rows();
-            let shown: Vec<&RunEntry> = rows.iter().enumerate().filter(|(k, _)| *k < super::views::MAX_CURVES || *k == self.compare_sel).map(|(_, r)| *r).collect();
+            let shown: Vec<&RunEntry> = self.curve_rows(rows.len()).into_iter().map(|k| rows[k]).collect();
             let mut tabs: Vec<String> = Vec::new();
             for r in &rows {
                 for m in r.metric_tabs() {

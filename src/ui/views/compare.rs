@@ -13,9 +13,6 @@ use ratatui::symbols::Marker;
 use ratatui::widgets::{Axis, Cell, Chart, Dataset, GraphType, Paragraph, Row, Table};
 use ratatui::Frame;
 
-/// Curves overlaid at most (the cursor's run is added when it is further down).
-pub const MAX_CURVES: usize = 12;
-
 pub fn draw(app: &App, f: &mut Frame<'_>, area: Rect) {
     let t = &app.theme;
     let rows = app.compare_rows();
@@ -120,9 +117,7 @@ pub fn draw(app: &App, f: &mut Frame<'_>, area: Rect) {
     if let Some(metric) = tabs.get(sel) {
         let mut named = Vec::new();
         let mut on_test = false;
-        // Curves of the first rows in table order (and the cursor's): a legend of hundreds
-        // helps nobody, and drawing them would slow every frame.
-        let shown: Vec<usize> = (0..rows.len()).filter(|&k| k < MAX_CURVES || k == app.compare_sel).collect();
+        let shown = app.curve_rows(rows.len());
         for (i, r) in shown.iter().map(|&k| rows[k]).enumerate() {
             let s = match r.series.get(&format!("test.{metric}")) {
                 Some(s) => {

@@ -9,7 +9,6 @@ mod help;
 mod run;
 mod yaml;
 
-pub use compare::MAX_CURVES;
 pub use data::preview_key as data_preview_key;
 
 use super::app::{App, Confirm, Hit, View};

@@ -1,0 +1,79 @@
+//! What each algorithm family asks of the rest of the experiment: an ensemble's members must
+//! fit the task, `missing: keep` needs models that learn from NaN, linfa-trees grows
+//! classification trees only; and, once the data is read, k-NN's `k` and PCA's components
+//! must fit the rows and features there are.
+
+use super::{pos, Checker, Plan, RunPlan};
+use crate::backends::{Algorithm, Backend, Task};
+use crate::data::{DataConfig, Missing};
+use crate::error::{quote, InputError};
+use crate::experiments::spec::ExperimentSpec;
+
+impl Checker {
+    /// The checks between runs and the rest of the file, once every run and the data section
+    /// are read.
+    pub(super) fn families(&mut self, spec: &ExperimentSpec, runs: &[RunPlan], task: Option<Task>, data: Option<&DataConfig>) {
+        // Nested estimators must fit the task, and `missing: keep` needs models that take NaN.
+        let keep_missing = data.is_some_and(|d| d.missing == Missing::Keep);
+        for r in runs {
+            let at = spec.runs.value[r.spec_index].value.params.as_ref().map(pos).or(Some(pos(&spec.runs.value[r.spec_index].value.algorithm)));
+            let mut inner = Vec::new();
+            r.params.members(&mut inner);
+            for e in &inner {
+                if let Some(t) = task {
+                    if !e.algorithm.tasks().contains(&t) {
+                        self.err(at, &format!("runs[{}].params", r.spec_index), format!(
+                            "the member {} does not do {}; a member must fit the experiment's task",
+                            e.algorithm,
+                            t.as_str()
+                        ));
+                    }
+                }
+            }
+            let handles_nan = |a: Algorithm, b: Backend| {
+                b == Backend::Native && matches!(a, Algorithm::GradientBoosting | Algorithm::DecisionTree | Algorithm::RandomForest | Algorithm::Bagging | Algorithm::AdaBoost)
+            };
+            if keep_missing && !(handles_nan(r.algorithm, r.backend) && inner.iter().all(|e| handles_nan(e.algorithm, e.backend))) {
+                let at = spec.data.as_ref().and_then(|d| d.value.missing.as_ref()).map(pos);
+                self.err(at, "data.missing", format!(
+                    "keep leaves empty cells missing, which only native gradient_boosting, decision_tree and random_forest (and bagging or adaboost of them) learn from; run {} is {} on {}: use missing: mean or drop for it",
+                    quote(&r.name),
+                    r.algorithm,
+                    r.backend
+                ));
+            }
+        }
+        if task == Some(Task::Regression) {
+            for r in runs {
+                if r.algorithm == Algorithm::DecisionTree && r.backend == Backend::Linfa {
+                    let at = spec.runs.value[r.spec_index].value.backend.as_ref().map(pos);
+                    self.err(at, &format!("runs[{}].backend", r.spec_index), "linfa-trees has classification trees only; use backend: smartcore for regression trees");
+                }
+            }
+        }
+    }
+}
+
+impl Plan {
+    /// A k-NN `k` above the training rows, or more PCA components than features: what only the
+    /// data's size shows.
+    pub(super) fn check_params_against_data(&self, train: usize, features: usize) -> Result<(), InputError> {
+        for r in &self.runs {
+            let at = format!("runs[{}].params", r.spec_index);
+            match &r.params {
+                crate::backends::AlgoParams::Knn(k) if k.k > train => {
+                    return Err(self.locate(
+                        InputError::new(format!("k = {} is more than the {train} training rows; a neighbour vote needs k ≤ the rows it votes among", k.k)).field(format!("{at}.k")),
+                    ));
+                }
+                crate::backends::AlgoParams::Pca(pc) if pc.n_components >= 1.0 && pc.n_components as usize > features => {
+                    return Err(self.locate(
+                        InputError::new(format!("{} components asked of {features} features; PCA finds at most as many components as features (or give a variance fraction such as 0.95)", pc.n_components)).field(format!("{at}.n_components")),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}

@@ -3,14 +3,16 @@
 //! the shared store) with the same console and summary as a local run, resume the trials that
 //! did not finish, and ask before cancelling on Ctrl-C.
 
-use super::{print_dry_run, print_results, select_runs, Console, Format, RunOpts};
+use super::console::Console;
+use super::render::{counts_line, print_results, print_slurm_status, slurm_json};
+use super::run::{print_dry_run, select_runs, RunOpts};
+use super::Format;
 use crate::error::InputError;
 use crate::experiments::executor::slurm::{check_sbatch_arg, check_time, Slurm};
 use crate::experiments::executor::{self, Counts, Executor, Job, SlurmOptions, Submission, Watch};
 use crate::experiments::plan::{self, Plan, SearchMethod};
 use crate::experiments::events::Sink;
 use crate::experiments::store;
-use crate::metrics::format_value as fmt_num;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -211,7 +213,7 @@ pub fn run(path: &Path, sets: &[String], out: &Path, o: &RunOpts, sa: &SlurmArgs
             if todo.is_empty() {
                 eprintln!("nothing to resume: every run of {} has finished", sub.dir.display());
                 let rows = w.outcomes(&plan);
-                return print_results(&plan, &rows, o.format, Some(json_extra(&sub, None)));
+                return print_results(&plan, &rows, o.format, Some(slurm_json(&sub, None)));
             }
             sub.slurm = options;
             (sub, todo)
@@ -237,7 +239,7 @@ pub fn run(path: &Path, sets: &[String], out: &Path, o: &RunOpts, sa: &SlurmArgs
     }
     if sa.detach {
         match o.format {
-            Format::Json => outln!("{}", serde_json::to_string_pretty(&serde_json::Value::Object(json_extra(&sub, Some(&to_submit))))?),
+            Format::Json => outln!("{}", serde_json::to_string_pretty(&serde_json::Value::Object(slurm_json(&sub, Some(&to_submit))))?),
             Format::Text => {
                 outln!("{job}");
                 eprintln!("follow it with `ratlab slurm status {job}`, or `ratlab runs --experiment {}` and the TUI as its runs land", plan.name);
@@ -275,24 +277,6 @@ fn submit(exec: &dyn Executor, mut sub: Submission, tasks: &[usize], after: &[St
     sub.jobs.push(Job { id, tasks: tasks.to_vec(), script: name, submitted_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true) });
     sub.save()?;
     Ok(sub)
-}
-
-/// What the JSON output adds for a Slurm run: the job id, every job of the submission and
-/// where it is recorded.
-fn json_extra(sub: &Submission, submitted: Option<&[usize]>) -> serde_json::Map<String, serde_json::Value> {
-    let mut m = serde_json::Map::new();
-    m.insert("executor".into(), serde_json::json!(sub.executor));
-    m.insert("job_id".into(), serde_json::json!(sub.jobs.last().map(|j| j.id.clone())));
-    m.insert("jobs".into(), serde_json::json!(sub.jobs.iter().map(|j| &j.id).collect::<Vec<_>>()));
-    m.insert("submission".into(), serde_json::json!(sub.dir.display().to_string()));
-    if let Some(t) = submitted {
-        m.insert("tasks".into(), serde_json::json!(t));
-    }
-    m
-}
-
-fn counts_line(job: &str, c: Counts) -> String {
-    format!("Slurm job {job}: {} pending · {} running · {} finished · {} failed", c.pending, c.running, c.finished, c.failed)
 }
 
 /// Follow a submitted job to its end: live progress from the runs as they land, a Ctrl-C that
@@ -387,7 +371,7 @@ fn follow(exec: &dyn Executor, sub: Submission, plan: &Plan, format: Format, sub
     }
     drop(console);
     let rows = w.outcomes(plan);
-    print_results(plan, &rows, format, Some(json_extra(&w.sub, Some(submitted))))
+    print_results(plan, &rows, format, Some(slurm_json(&w.sub, Some(submitted))))
 }
 
 /// Ask on the terminal whether to cancel the job: `Some(answer)`, or `None` when there is no
@@ -417,7 +401,7 @@ pub fn command(action: SlurmCmd) -> anyhow::Result<u8> {
                 eprintln!("warning: cannot ask Slurm ({e}); showing what the run store holds");
             }
             w.settle();
-            status_report(&w, &plan, &job, format)?;
+            print_slurm_status(&w, &plan, &job, format)?;
             Ok(0)
         }
         SlurmCmd::Cancel { job, out } => {
@@ -453,55 +437,4 @@ pub fn command(action: SlurmCmd) -> anyhow::Result<u8> {
 fn plan_of(sub: &Submission) -> anyhow::Result<Plan> {
     let max_trials = sub.pass.iter().position(|a| a == "--max-trials").and_then(|i| sub.pass.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(plan::MAX_TRIALS);
     Ok(plan::load_with(&sub.experiment_file(), &[], max_trials)?)
-}
-
-fn status_report(w: &Watch<'_>, plan: &Plan, job: &str, format: Format) -> anyhow::Result<()> {
-    let rows = w.outcomes(plan);
-    let c = w.counts();
-    let slurm_of = |name: &str| -> (String, String) {
-        w.sub.task_of(name).map_or_else(Default::default, |t| {
-            let st = w.task_state(t.index);
-            (format!("{}_{}", st.map_or(job, |s| s.0), t.index), st.map_or_else(|| "—".to_string(), |s| s.1.word()))
-        })
-    };
-    let recorded = |dir: &PathBuf| !dir.as_os_str().is_empty();
-    match format {
-        Format::Json => {
-            let runs: Vec<serde_json::Value> = rows
-                .iter()
-                .map(|(r, s, dir)| {
-                    let (task, state) = slurm_of(&r.name);
-                    serde_json::json!({
-                        "name": r.name,
-                        "task": task,
-                        "slurm_state": state,
-                        // A run its task has not recorded yet is pending, not failed.
-                        "status": if recorded(dir) || matches!(w.sub.task_of(&r.name).and_then(|t| w.task_state(t.index)), Some((_, st)) if st.is_ended()) { s.status.as_str() } else { "pending" },
-                        "metrics": s.metrics,
-                        "error": s.error,
-                        "dir": dir.display().to_string(),
-                    })
-                })
-                .collect();
-            let mut doc = json_extra(&w.sub, None);
-            doc.insert("experiment".into(), serde_json::json!(plan.name));
-            doc.insert("counts".into(), serde_json::json!({"pending": c.pending, "running": c.running, "finished": c.finished, "failed": c.failed}));
-            doc.insert("runs".into(), serde_json::Value::Array(runs));
-            outln!("{}", serde_json::to_string_pretty(&serde_json::Value::Object(doc))?);
-        }
-        Format::Text => {
-            outln!("{} · {}", counts_line(job, c), w.sub.dir.display());
-            let wn = rows.iter().map(|(r, _, _)| r.name.len()).max().unwrap_or(3).max(3);
-            for (r, s, dir) in &rows {
-                let (task, state) = slurm_of(&r.name);
-                let status = if recorded(dir) { s.status.as_str() } else if state == "PENDING" || state == "RUNNING" { "—" } else { s.status.as_str() };
-                let metrics = s.metrics.iter().take(3).map(|(k, v)| format!("{k}={}", fmt_num(*v))).collect::<Vec<_>>().join(" ");
-                outln!("  {:<wn$}  {task:<10} {state:<11} {status:<11} {metrics}", r.name);
-                if let Some(e) = s.error.as_ref().filter(|_| status != "—") {
-                    outln!("  {:<wn$}  ↳ {e}", "");
-                }
-            }
-        }
-    }
-    Ok(())
 }

@@ -154,11 +154,11 @@ fn the_native_tree_agrees_with_linfa_trees_and_smartcore_on_untied_data() {
     let data = synthetic(200, 11, false);
     let mut native = CartTrainer::new(&cart(Some(3), false), &data, 0).unwrap();
     native.step().unwrap();
-    let pn = ratlab::backends::saved::votes(&native.predict(data.x.view()));
+    let pn = ratlab::backends::ensemble::votes(&native.predict(data.x.view()));
     for backend in [Backend::Smartcore, Backend::Linfa] {
         let mut other = TreeTrainer::new(cart(Some(3), false).tree, backend, &data).unwrap();
         other.step().unwrap();
-        let po = ratlab::backends::saved::votes(&other.predict(data.x.view()));
+        let po = ratlab::backends::ensemble::votes(&other.predict(data.x.view()));
         assert_eq!(pn, po, "native and {backend} trees classify the training rows differently");
     }
     // Fully grown, the native tree fits the training rows exactly, with Gini and entropy.

@@ -5,7 +5,8 @@
 
 use ndarray::{Array1, Array2};
 use ratlab::backends::linfa::LinfaLogistic;
-use ratlab::backends::native::logistic::{probabilities, NativeLogistic};
+use ratlab::backends::native::linear::probabilities;
+use ratlab::backends::native::logistic::NativeLogistic;
 use ratlab::backends::params::{LogisticParams, Prior};
 use ratlab::backends::{Prediction, Predictor, Task, Trainer};
 use crate::{bundled, standardized};

@@ -6,7 +6,7 @@
 //! multinomial case — so `alpha = λ`. It has no L1 penalty, so `prior: laplace` is rejected
 //! at validation. Its gradient tolerance is absolute, so ratlab passes `tol · n`.
 
-use crate::backends::native::logistic::probabilities;
+use crate::backends::native::linear::probabilities;
 use crate::backends::params::LogisticParams;
 use crate::backends::{Prediction, Predictor, StepOut, TrainError, Trainer};
 use crate::data::TrainSet;

@@ -7,7 +7,7 @@
 //! `tol` do not reach it); it also predicts labels only, so ratlab computes probabilities
 //! from its coefficients.
 
-use crate::backends::native::logistic::probabilities;
+use crate::backends::native::linear::probabilities;
 use crate::backends::params::LogisticParams;
 use crate::backends::{Prediction, Predictor, StepOut, TrainError, Trainer};
 use crate::data::TrainSet;

@@ -8,9 +8,9 @@
 //! `min_samples_leaf` / `min_samples_split`). Scores are minus the weighted impurity, so a
 //! split's gain is its weighted impurity decrease.
 
-use super::hist::{self, Binned, Criterion, Cuts, Features, Shape, Tree, Workspace};
+use super::hist::{self, Binned, Criterion, Cuts, Features, Shape, Tree, TreeModel, Workspace};
 use crate::backends::params::CartParams;
-use crate::backends::saved::{tree_predict, SavedModel};
+use crate::backends::saved::SavedModel;
 use crate::backends::{Prediction, Predictor, StepOut, TrainError, Trainer};
 use crate::data::TrainSet;
 use ndarray::ArrayView2;
@@ -186,8 +186,7 @@ pub fn text(tree: &Tree, n_classes: usize) -> Vec<String> {
 
 /// `decision_tree` on `backend: native`: a one-step trainer.
 pub struct CartTrainer {
-    tree: Tree,
-    n_classes: usize,
+    model: TreeModel,
     n_features: usize,
 }
 
@@ -195,18 +194,18 @@ impl CartTrainer {
     pub fn new(p: &CartParams, data: &TrainSet, seed: u64) -> Result<CartTrainer, TrainError> {
         let f = CartFitter::new(p, data)?;
         let tree = f.fit(&vec![1.0; data.len()], seed, &mut Workspace::default());
-        Ok(CartTrainer { tree, n_classes: data.n_classes, n_features: data.x.ncols() })
+        Ok(CartTrainer { model: TreeModel { n_classes: data.n_classes, tree }, n_features: data.x.ncols() })
     }
     pub fn tree(&self) -> &Tree {
-        &self.tree
+        &self.model.tree
     }
 }
 
 impl Trainer for CartTrainer {
     fn step(&mut self) -> Result<StepOut, TrainError> {
         let mut out = StepOut { done: true, ..StepOut::default() };
-        out.metrics.insert("depth".into(), self.tree.depth() as f64);
-        out.metrics.insert("leaves".into(), self.tree.n_leaves() as f64);
+        out.metrics.insert("depth".into(), self.model.tree.depth() as f64);
+        out.metrics.insert("leaves".into(), self.model.tree.n_leaves() as f64);
         Ok(out)
     }
     fn predictor(&self) -> Option<&dyn Predictor> {
@@ -218,17 +217,17 @@ impl Trainer for CartTrainer {
     fn artifacts(&self) -> Option<serde_json::Value> {
         Some(serde_json::json!({
             "kind": "tree",
-            "text": text(&self.tree, self.n_classes),
-            "importances": importances(&[&self.tree], self.n_features),
+            "text": text(&self.model.tree, self.model.n_classes),
+            "importances": importances(&[&self.model.tree], self.n_features),
         }))
     }
     fn saved(&self) -> Option<SavedModel> {
-        Some(SavedModel::Tree { n_classes: self.n_classes, tree: self.tree.clone() })
+        Some(SavedModel::Tree(self.model.clone()))
     }
 }
 
 impl Predictor for CartTrainer {
     fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
-        tree_predict(&self.tree, self.n_classes, x)
+        self.model.predict(x)
     }
 }

@@ -15,7 +15,8 @@
 //! Determinism: every histogram is summed by one task in row order, and ties between splits go
 //! to the lower feature and bin, so a tree is identical whatever the number of threads.
 
-use ndarray::ArrayView2;
+use crate::backends::{Prediction, Predictor};
+use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -240,6 +241,38 @@ impl Tree {
                 cover[f] += n.cover;
                 weight[f] += 1.0;
             }
+        }
+    }
+}
+
+/// A fitted tree with its task: leaves hold class probabilities (`n_classes` > 0) or a value.
+/// The native decision tree and each tree of a native forest; what `model.json` keeps of them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TreeModel {
+    pub n_classes: usize,
+    pub tree: Tree,
+}
+
+impl Predictor for TreeModel {
+    /// Each row's leaf values.
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
+        let leaf = |i: usize| -> Vec<f64> {
+            let row = x.row(i);
+            match row.as_slice() {
+                Some(s) => self.tree.leaf_of(s).to_vec(),
+                None => self.tree.leaf_of(&row.to_vec()).to_vec(),
+            }
+        };
+        if self.n_classes > 0 {
+            let mut p = Array2::zeros((x.nrows(), self.n_classes));
+            for i in 0..x.nrows() {
+                for (c, v) in leaf(i).into_iter().enumerate() {
+                    p[[i, c]] = v;
+                }
+            }
+            Prediction::Proba(p)
+        } else {
+            Prediction::Values((0..x.nrows()).map(|i| leaf(i)[0]).collect())
         }
     }
 }

@@ -16,6 +16,8 @@
 //! separable (scaling that w up drives the loss to 0), so the trainer stops and says so.
 
 use crate::backends::native::linalg::damped_solve;
+use crate::backends::native::linear::{probabilities, sigmoid, LinearModel};
+use crate::backends::saved::SavedModel;
 use crate::backends::params::{LogisticParams, Prior};
 use crate::backends::{Prediction, Predictor, StepOut, TrainError, Trainer};
 use crate::data::TrainSet;
@@ -53,15 +55,6 @@ fn softplus(z: f64) -> f64 {
         z + (-z).exp().ln_1p()
     } else {
         z.exp().ln_1p()
-    }
-}
-
-fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
     }
 }
 
@@ -410,9 +403,9 @@ impl Trainer for NativeLogistic {
     fn total_steps(&self) -> Option<u64> {
         Some(self.params.max_iter)
     }
-    fn saved(&self) -> Option<crate::backends::saved::SavedModel> {
+    fn saved(&self) -> Option<SavedModel> {
         let (w, b) = self.coefficients();
-        Some(crate::backends::saved::SavedModel::Logistic { weights: w.rows().into_iter().map(|r| r.to_vec()).collect(), intercept: b.to_vec() })
+        Some(SavedModel::Logistic(LinearModel { weights: w.rows().into_iter().map(|r| r.to_vec()).collect(), intercept: b.to_vec() }))
     }
 }
 
@@ -420,31 +413,6 @@ impl Predictor for NativeLogistic {
     fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
         let (w, b) = self.coefficients();
         Prediction::Proba(probabilities(x, &w, &b))
-    }
-}
-
-/// Class probabilities of a linear model: σ for one weight column, softmax for several.
-pub fn probabilities(x: ArrayView2<'_, f64>, w: &Array2<f64>, b: &Array1<f64>) -> Array2<f64> {
-    let z = x.dot(w) + b;
-    let n = z.nrows();
-    if z.ncols() == 1 {
-        Array2::from_shape_fn((n, 2), |(i, c)| {
-            let p = sigmoid(z[[i, 0]]);
-            if c == 1 {
-                p
-            } else {
-                1.0 - p
-            }
-        })
-    } else {
-        let mut out = z;
-        for mut row in out.rows_mut() {
-            let mx = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            row.mapv_inplace(|v| (v - mx).exp());
-            let s = row.sum();
-            row /= s;
-        }
-        out
     }
 }
 

@@ -5,4 +5,5 @@ pub mod cart;
 pub mod hist;
 pub mod kdtree;
 pub mod linalg;
+pub mod linear;
 pub mod logistic;

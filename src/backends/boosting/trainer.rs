@@ -1,139 +1,14 @@
-//! Native gradient boosting, xgboost's second-order algorithm on histogram trees.
-//!
-//! Each round fits a regression tree to the loss's second-order expansion around the current
-//! margins: with gradient sums G and hessian sums H of a node's rows, the best leaf weight is
-//! `w = −T_α(G) / (H + λ)` (T_α soft-thresholds by the L1 penalty α) and a split's gain is
-//! `T_α(G_L)²/(H_L+λ) + T_α(G_R)²/(H_R+λ) − T_α(G)²/(H+λ)`, kept when it exceeds γ and both
-//! children hold a hessian sum of at least `min_child_weight`. Leaf weights are shrunk by η.
-//! Missing values go the learned default way at each split ([`super::native::hist`]).
-//!
-//! A round is a step. The runner's per-round curves cost no prediction over all trees: the
-//! trainer keeps running margins for the training, validation and test rows and adds each new
-//! tree's output (training rows straight from the leaf ranges of the partition).
+//! Growing the ensemble: the loss's gradients and hessians, xgboost's split criterion, one
+//! round of trees per step, running margins for the curves, and early stopping.
 
-use super::native::hist::{self, Binned, Criterion, Cuts, Features, Shape, Tree, Workspace};
-use super::params::{BoostingParams, Objective};
-use super::{Metrics, Prediction, Predictor, StepOut, TrainError, Trainer};
+use super::model::{sigmoid, Gbdt, Loss};
+use crate::backends::native::hist::{self, Binned, Criterion, Cuts, Features, Shape, Tree, Workspace};
+use crate::backends::params::{BoostingParams, Objective};
+use crate::backends::saved::SavedModel;
+use crate::backends::{Metrics, Prediction, Predictor, StepOut, TrainError, Trainer};
 use crate::data::{split, TrainSet};
-use ndarray::{Array1, Array2, ArrayView2};
+use ndarray::Array1;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
-
-/// The loss being boosted, resolved from `objective` and the data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Loss {
-    BinaryLogistic,
-    Softmax,
-    SquaredError,
-    PseudoHuber,
-}
-
-impl Loss {
-    /// The objective's evaluation metric for early stopping (xgboost's default for it).
-    fn metric_name(self) -> &'static str {
-        match self {
-            Loss::BinaryLogistic | Loss::Softmax => "log_loss",
-            Loss::SquaredError => "rmse",
-            Loss::PseudoHuber => "pseudo_huber",
-        }
-    }
-}
-
-/// A fitted boosted ensemble: margins start at `base` and each round adds one tree per output.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Gbdt {
-    pub loss: Loss,
-    /// Outputs per row: 1, or the class count for softmax.
-    pub outputs: usize,
-    /// Classes of the task (0 for regression).
-    pub n_classes: usize,
-    pub base: Vec<f64>,
-    /// Round-major: tree `t · outputs + k` is round t's tree for output k. Leaf values include η.
-    pub trees: Vec<Tree>,
-}
-
-fn sigmoid(m: f64) -> f64 {
-    1.0 / (1.0 + (-m).exp())
-}
-
-impl Gbdt {
-    /// Margins of raw rows: `base` plus every tree's leaf value, added in round order.
-    pub fn margins(&self, x: ArrayView2<'_, f64>) -> Vec<f64> {
-        let k = self.outputs;
-        let mut out = vec![0.0; x.nrows() * k];
-        out.par_chunks_mut(k).enumerate().with_min_len(256).for_each(|(i, m)| {
-            let row = x.row(i);
-            let owned;
-            let r: &[f64] = match row.as_slice() {
-                Some(s) => s,
-                None => {
-                    owned = row.to_vec();
-                    &owned
-                }
-            };
-            m.copy_from_slice(&self.base);
-            for (t, tree) in self.trees.iter().enumerate() {
-                m[t % k] += tree.leaf_of(r)[0];
-            }
-        });
-        out
-    }
-
-    /// Turn margins (rows × outputs) into a prediction.
-    pub fn transform(&self, margins: &[f64], rows: impl ExactSizeIterator<Item = usize>) -> Prediction {
-        let k = self.outputs;
-        let n = rows.len();
-        match self.loss {
-            Loss::BinaryLogistic => {
-                let rows: Vec<usize> = rows.collect();
-                let mut p = Array2::zeros((n, 2));
-                p.as_slice_mut().unwrap_or_default().par_chunks_mut(2).zip(rows.par_iter()).with_min_len(4096).for_each(|(pr, &r)| {
-                    let q = sigmoid(margins[r]);
-                    pr[0] = 1.0 - q;
-                    pr[1] = q;
-                });
-                Prediction::Proba(p)
-            }
-            Loss::Softmax => {
-                let mut p = Array2::zeros((n, k));
-                for (i, r) in rows.enumerate() {
-                    let m = &margins[r * k..(r + 1) * k];
-                    let mx = m.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    let z: f64 = m.iter().map(|v| (v - mx).exp()).sum();
-                    for c in 0..k {
-                        p[[i, c]] = (m[c] - mx).exp() / z;
-                    }
-                }
-                Prediction::Proba(p)
-            }
-            Loss::SquaredError | Loss::PseudoHuber => Prediction::Values(rows.map(|r| margins[r]).collect()),
-        }
-    }
-
-    /// Gain (average per split), cover (average per split) and weight (number of splits) per
-    /// feature, xgboost's three importance types.
-    pub fn importances(&self, n_features: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-        let (mut g, mut c, mut w) = (vec![0.0; n_features], vec![0.0; n_features], vec![0.0; n_features]);
-        for t in &self.trees {
-            t.add_importances(&mut g, &mut c, &mut w);
-        }
-        for j in 0..n_features {
-            if w[j] > 0.0 {
-                g[j] /= w[j];
-                c[j] /= w[j];
-            }
-        }
-        (g, c, w)
-    }
-}
-
-impl Predictor for Gbdt {
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
-        let m = self.margins(x);
-        self.transform(&m, 0..x.nrows())
-    }
-}
 
 /// xgboost's split criterion on (gradient, hessian) sums.
 struct Second {
@@ -535,8 +410,8 @@ impl Trainer for BoostingTrainer {
         }))
     }
 
-    fn saved(&self) -> Option<super::saved::SavedModel> {
-        Some(super::saved::SavedModel::Boosting(self.model.clone()))
+    fn saved(&self) -> Option<SavedModel> {
+        Some(SavedModel::Boosting(self.model.clone()))
     }
 }
 

@@ -1,0 +1,57 @@
+//! A fitted linear classifier: class probabilities σ(x·w + b) with one weight column, softmax
+//! with several. Native logistic regression fits one; `model.json` keeps one.
+
+use crate::backends::{Prediction, Predictor};
+use ndarray::{Array1, Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+
+/// A saved linear model: `weights[feature][class]` and one intercept per weight column.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LinearModel {
+    pub weights: Vec<Vec<f64>>,
+    pub intercept: Vec<f64>,
+}
+
+impl Predictor for LinearModel {
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
+        let d = self.weights.len();
+        let k = self.intercept.len();
+        let w = Array2::from_shape_fn((d, k), |(i, j)| self.weights[i][j]);
+        Prediction::Proba(probabilities(x, &w, &Array1::from(self.intercept.clone())))
+    }
+}
+
+/// Class probabilities of a linear model: σ for one weight column, softmax for several.
+pub fn probabilities(x: ArrayView2<'_, f64>, w: &Array2<f64>, b: &Array1<f64>) -> Array2<f64> {
+    let z = x.dot(w) + b;
+    let n = z.nrows();
+    if z.ncols() == 1 {
+        Array2::from_shape_fn((n, 2), |(i, c)| {
+            let p = sigmoid(z[[i, 0]]);
+            if c == 1 {
+                p
+            } else {
+                1.0 - p
+            }
+        })
+    } else {
+        let mut out = z;
+        for mut row in out.rows_mut() {
+            let mx = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            row.mapv_inplace(|v| (v - mx).exp());
+            let s = row.sum();
+            row /= s;
+        }
+        out
+    }
+}
+
+/// σ(z) = 1 / (1 + e⁻ᶻ), without overflow for large |z|.
+pub fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}

@@ -6,7 +6,6 @@
 //! seed and `i`, so the result is the same whatever the thread count) and keep running sums of
 //! the members' predictions on the training and test rows: a step costs one member's
 //! predictions, not the whole ensemble's.
-
 //!
 //! [`combine`] is how members' predictions combine, and the fitted ensembles `model.json`
 //! keeps; [`averaging`] (bagging and native forests), [`adaboost`] and [`stacking`] fit them;

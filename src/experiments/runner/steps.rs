@@ -1,0 +1,302 @@
+//! A run's steps and curves: a trainer driven to its end with the metrics of every step,
+//! preprocessing fitted on each fold's training part, a parameter sweep, a learning curve, and
+//! the fitted model handed on for `model.json`.
+
+use super::one::{Cancel, Emitter, Stop};
+use crate::backends::{build_trainer, Prediction, Predictor, StepOut, TrainError, Trainer};
+use crate::data::{split, Fold, TrainSet};
+use crate::experiments::events::{Level, Metrics, RunEvent};
+use crate::experiments::plan::{Plan, RunPlan};
+use crate::metrics::Metric;
+use ndarray::ArrayView1;
+
+/// Evaluate a model on a set for the experiment's metrics; undefined values are left out.
+fn evaluate(model: &dyn Predictor, set: &TrainSet, metrics: &[Metric], prefix: &str, out: &mut Metrics) {
+    score(&model.predict(set.x.view()), set.y.view(), metrics, prefix, out);
+}
+
+/// Score a prediction against targets for the experiment's metrics.
+/// The metrics are computed in parallel: each is a pass over every row, AUC a sort.
+fn score(pred: &Prediction, y: ArrayView1<'_, f64>, metrics: &[Metric], prefix: &str, out: &mut Metrics) {
+    use rayon::prelude::*;
+    let values: Vec<f64> = metrics.par_iter().map(|m| m.compute(pred, y)).collect();
+    for (m, v) in metrics.iter().zip(values) {
+        if v.is_finite() {
+            out.insert(format!("{prefix}{}", m.as_str()), v);
+        }
+    }
+}
+
+/// The step's train and test metrics: from the trainer's own running predictions when it keeps
+/// them (boosting, ensembles), else by predicting with the model. Train metrics are taken on the
+/// fold's `eval_rows` (`data.eval_train_rows`).
+fn step_metrics(tr: &dyn Trainer, plan: &Plan, train_eval: &TrainSet, eval_rows: &[usize], test: &TrainSet, out: &mut Metrics) {
+    if let Some((ptrain, ptest)) = tr.staged(eval_rows) {
+        // Train and test scored side by side (AUC sorts every row each step).
+        let (mut a, mut b) = (Metrics::new(), Metrics::new());
+        rayon::join(
+            || {
+                if !eval_rows.is_empty() {
+                    score(&ptrain, train_eval.y.view(), &plan.metrics, "train.", &mut a)
+                }
+            },
+            || {
+                if let Some(p) = &ptest {
+                    score(p, test.y.view(), &plan.metrics, "test.", &mut b)
+                }
+            },
+        );
+        out.extend(a);
+        out.extend(b);
+    } else if let Some(model) = tr.predictor() {
+        if !eval_rows.is_empty() {
+            evaluate(model, train_eval, &plan.metrics, "train.", out);
+        }
+        if !test.is_empty() {
+            evaluate(model, test, &plan.metrics, "test.", out);
+        }
+    }
+}
+
+pub(super) fn check_finite(out: &StepOut, step: u64) -> Result<(), TrainError> {
+    for (k, v) in &out.metrics {
+        if !v.is_finite() {
+            return Err(TrainError::Diverged(format!("{k} is {v} at step {step}")));
+        }
+    }
+    Ok(())
+}
+
+/// Fit the run's preprocessing stages on a fold's training part and apply them to both parts.
+/// Returns the new fold and a note on what the stages kept.
+pub(super) fn preprocess(run: &RunPlan, fold: &Fold) -> Result<(Fold, String), TrainError> {
+    let (mut train, mut test) = (fold.train.clone(), fold.test.clone());
+    let mut notes = Vec::new();
+    for p in &run.preprocess {
+        let dims = train.x.ncols();
+        let k_all = dims.min(train.len().saturating_sub(1)).max(1);
+        let fit = crate::backends::pca::PcaFit::fit(&train.x, k_all, crate::backends::Backend::Native)?;
+        let k = fit.choose(p.n_components);
+        let kept: f64 = fit.variances[..k].iter().sum::<f64>() / fit.total;
+        train.x = fit.transform(&train.x, k, p.whiten);
+        test.x = fit.transform(&test.x, k, p.whiten);
+        notes.push(format!("PCA keeps {k} of {dims} features ({:.1}% of the variance{})", kept * 100.0, if p.whiten { ", whitened" } else { "" }));
+    }
+    Ok((Fold { train, test, scaler: fold.scaler.clone(), eval_rows: fold.eval_rows.clone() }, format!("preprocess: {}", notes.join("; then "))))
+}
+
+/// Split step metrics into (test, train) final metrics by prefix.
+fn finals(m: &Metrics) -> (Metrics, Metrics) {
+    let pick = |p: &str| m.iter().filter_map(|(k, v)| k.strip_prefix(p).map(|s| (s.to_string(), *v))).collect();
+    (pick("test."), pick("train."))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn train_full(plan: &Plan, run: &RunPlan, f: &Fold, fold: Option<u32>, cv: bool, step: &mut u64, em: &mut Emitter<'_>) -> Result<(Metrics, Metrics), Stop> {
+    let (train, test) = (&f.train, &f.test);
+    let mut tr: Box<dyn Trainer> =
+        build_trainer(run.backend, &run.params, Some(train), Some(test), run.seed).map_err(|e| Stop::Error(e.to_string()))?;
+    let train_eval: std::borrow::Cow<'_, TrainSet> =
+        if f.eval_rows.len() == train.len() { std::borrow::Cow::Borrowed(train) } else { std::borrow::Cow::Owned(train.subset(&f.eval_rows)) };
+    let mut k = 0u64;
+    loop {
+        em.check()?;
+        k += 1;
+        let out = tr.step().map_err(|e| Stop::Error(e.to_string()))?;
+        check_finite(&out, k).map_err(|e| Stop::Error(e.to_string()))?;
+        let mut metrics = out.metrics.clone();
+        step_metrics(tr.as_ref(), plan, &train_eval, &f.eval_rows, test, &mut metrics);
+        *step += 1;
+        let t_ms = em.t();
+        if let Some(m) = out.message.clone() {
+            em.message(Level::Info, match fold {
+                Some(f) => format!("fold {}: {m}", f + 1),
+                None => m,
+            })?;
+        }
+        let mut fin = finals(&metrics);
+        if tr.predictor().is_none() {
+            // Trainers that measure themselves: their final figures, or the last step's
+            // test-set and unprefixed metrics.
+            let mut own: Metrics = metrics.iter().filter(|(k, _)| !k.contains('.')).map(|(k, v)| (k.clone(), *v)).collect();
+            own.extend(fin.0.clone());
+            fin.0 = tr.final_metrics().unwrap_or(own);
+        }
+        let watched = run.pruner.as_ref().and_then(|p| metrics.get(&p.key).copied());
+        em.send(RunEvent::Step { step: *step, x: out.x.unwrap_or(k as f64), fold, metrics, t_ms })?;
+        if let (Some(p), Some(v), false) = (&run.pruner, watched, out.done) {
+            if let Some(why) = p.check(*step, v) {
+                return Err(Stop::Pruned(why));
+            }
+        }
+        if out.done {
+            if tr.finish() {
+                // The kept model differs from the last step's (early stopping): score it.
+                let mut kept = Metrics::new();
+                step_metrics(tr.as_ref(), plan, &train_eval, &f.eval_rows, test, &mut kept);
+                fin = finals(&kept);
+            }
+            em.artifacts = tr.artifacts().unwrap_or_default();
+            if let (serde_json::Value::Object(m), Some(enc)) = (&mut em.artifacts, em.encoder) {
+                if m.contains_key("importances") && run.preprocess.is_empty() {
+                    m.insert("feature_names".into(), serde_json::json!(enc.names()));
+                }
+            }
+            if !cv && run.preprocess.is_empty() {
+                save_model(em, run, tr.as_ref(), f)?;
+            }
+            return Ok(fin);
+        }
+    }
+}
+
+/// Hand the fitted model, with the encoding and standardization that `ratlab predict` needs,
+/// to the sinks (the run store writes `model.json`), or say why it cannot be saved.
+fn save_model(em: &mut Emitter<'_>, run: &RunPlan, tr: &dyn Trainer, f: &Fold) -> Result<(), Stop> {
+    let (Some(model), Some(encoder)) = (tr.saved(), em.encoder) else {
+        if let Some(why) = tr.unsaved_reason() {
+            em.message(Level::Info, format!("model not saved: {why}"))?;
+        }
+        return Ok(());
+    };
+    let doc = serde_json::json!({
+        "format": "ratlab-model",
+        "version": MODEL_VERSION,
+        "algorithm": run.algorithm.as_str(),
+        "backend": run.backend.as_str(),
+        "params": run.params_json,
+        "data": {
+            "encoder": encoder,
+            "feature_names": encoder.names(),
+            "scaler": f.scaler,
+        },
+        "model": model,
+    });
+    em.sink.model(run, &doc);
+    Ok(())
+}
+
+/// The version of `model.json`'s layout; `ratlab predict` refuses other versions.
+pub const MODEL_VERSION: u64 = 1;
+
+/// Fit a trainer to completion (checking for cancellation between steps) and evaluate it.
+/// `Ok(None)` means cancelled.
+fn fit_and_evaluate(
+    plan: &Plan,
+    run: &RunPlan,
+    params: &crate::backends::AlgoParams,
+    train: &TrainSet,
+    test: &TrainSet,
+    cancel: &Cancel<'_>,
+) -> Result<Option<Metrics>, TrainError> {
+    let mut tr = build_trainer(run.backend, params, Some(train), Some(test), run.seed)?;
+    let mut inner = 0u64;
+    loop {
+        if cancel.is_set() {
+            return Ok(None);
+        }
+        inner += 1;
+        let out = tr.step()?;
+        check_finite(&out, inner)?;
+        if out.done {
+            break;
+        }
+    }
+    let mut metrics = Metrics::new();
+    if let Some(model) = tr.predictor() {
+        evaluate(model, train, &plan.metrics, "train.", &mut metrics);
+        evaluate(model, test, &plan.metrics, "test.", &mut metrics);
+    }
+    metrics.insert("iterations".into(), inner as f64);
+    Ok(Some(metrics))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn sweep_curve(
+    plan: &Plan,
+    run: &RunPlan,
+    fold: &Fold,
+    name: &str,
+    points: &[(f64, crate::backends::AlgoParams)],
+    fold_id: Option<u32>,
+    step: &mut u64,
+    em: &mut Emitter<'_>,
+) -> Result<(Metrics, Metrics), Stop> {
+    let mut last = None;
+    let mut best: Option<(f64, f64)> = None;
+    let key = plan.metrics.first().map(|m| (format!("test.{}", m.as_str()), m.higher_is_better()));
+    for (x, params) in points {
+        em.check()?;
+        *step += 1;
+        match fit_and_evaluate(plan, run, params, &fold.train, &fold.test, &em.cancel) {
+            Ok(None) => return Err(Stop::Cancelled),
+            Ok(Some(metrics)) => {
+                if let Some((k, higher)) = &key {
+                    if let Some(v) = metrics.get(k) {
+                        if best.is_none_or(|(_, b)| if *higher { *v > b } else { *v < b }) {
+                            best = Some((*x, *v));
+                        }
+                    }
+                }
+                last = Some(finals(&metrics));
+                let t_ms = em.t();
+                em.send(RunEvent::Step { step: *step, x: *x, fold: fold_id, metrics, t_ms })?;
+            }
+            Err(e) => return Err(Stop::Error(format!("{name} = {x}: {e}"))),
+        }
+    }
+    if let (Some((x, v)), Some((k, _))) = (best, &key) {
+        em.message(Level::Info, format!("best {k} = {v:.4} at {name} = {x}"))?;
+    }
+    last.ok_or_else(|| Stop::Error("the sweep has no values".into()))
+}
+
+pub(super) fn learning_curve(
+    plan: &Plan,
+    run: &RunPlan,
+    fold: &Fold,
+    sizes: &[f64],
+    fold_id: Option<u32>,
+    step: &mut u64,
+    em: &mut Emitter<'_>,
+) -> Result<(Metrics, Metrics), Stop> {
+    let n = fold.train.len();
+    let labels = (fold.train.n_classes > 0).then(|| fold.train.labels());
+    let order = split::nested_order(n, labels.as_deref(), run.seed);
+    let mut counts: Vec<usize> = sizes
+        .iter()
+        .map(|&s| if s <= 1.0 && sizes.iter().all(|v| *v <= 1.0) { (s * n as f64).round() as usize } else { s as usize })
+        .map(|c| c.clamp(1, n))
+        .collect();
+    if sizes.iter().any(|&s| s > 1.0 && s as usize > n) {
+        em.message(Level::Warning, format!("train_sizes above the {n} training rows are capped at {n}"))?;
+    }
+    counts.dedup();
+    let mut last: Option<(Metrics, Metrics)> = None;
+    let mut last_err = None;
+    for &c in &counts {
+        em.check()?;
+        let subset = fold.train.subset(&order[..c]);
+        let result = fit_and_evaluate(plan, run, &run.params, &subset, &fold.test, &em.cancel);
+        *step += 1;
+        match result {
+            Ok(None) => return Err(Stop::Cancelled),
+            Ok(Some(metrics)) => {
+                last = Some(finals(&metrics));
+                last_err = None;
+                let t_ms = em.t();
+                em.send(RunEvent::Step { step: *step, x: c as f64, fold: fold_id, metrics, t_ms })?;
+            }
+            Err(e @ TrainError::NoOptimum(_)) | Err(e @ TrainError::Data(_)) => {
+                em.message(Level::Warning, format!("train size {c}: no point: {e}"))?;
+                last_err = Some(e.to_string());
+            }
+            Err(e) => return Err(Stop::Error(format!("train size {c}: {e}"))),
+        }
+    }
+    match (last_err, last) {
+        (Some(e), _) => Err(Stop::Error(format!("at the largest train size ({}): {e}", counts.last().copied().unwrap_or(0)))),
+        (None, Some(l)) => Ok(l),
+        (None, None) => Err(Stop::Error("no train size produced a model".into())),
+    }
+}

@@ -1,0 +1,417 @@
+//! Encoding a table into numbers: numeric columns (missing cells filled, dropped or kept),
+//! string columns as one-hot or ordinal codes, class labels; learned from the training file and
+//! applied alike to a test file and, saved with a model, to new rows for `ratlab predict`.
+
+use super::table::{RawColumn, RawTable, RawValues};
+use super::{limits, DataConfig, Dataset, Encoding, Missing, Task};
+use crate::error::{quote, InputError};
+use ndarray::{Array1, Array2};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How one source column becomes feature columns.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum ColumnCode {
+    Numeric { fill: f64 },
+    Categories { cats: Vec<String>, fill: String },
+}
+
+/// The encoding learned from the training file and applied to it, to a test file, and (saved
+/// with a model) to new rows for `ratlab predict`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Encoder {
+    features: Vec<(String, ColumnCode)>,
+    pub classes: Vec<String>,
+    pub target: String,
+    pub task: Task,
+    pub encoding: Encoding,
+    pub missing: Missing,
+}
+
+fn parse_num(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+fn allowed_columns(t: &RawTable) -> String {
+    let names = t.names();
+    let shown: Vec<String> = names.iter().take(40).map(|n| quote(n)).collect();
+    let more = if names.len() > 40 { format!(" … ({} in all)", names.len()) } else { String::new() };
+    format!("the file has columns: {}{more}", shown.join(", "))
+}
+
+/// Format a numeric class label the way users wrote it (`1`, not `1.0`).
+fn label_of(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+impl Encoder {
+    /// The encoder of generated data: every feature a numeric column of that name.
+    pub(super) fn numeric(names: &[String], cfg: &DataConfig, classes: Vec<String>) -> Encoder {
+        Encoder {
+            features: names.iter().map(|n| (n.clone(), ColumnCode::Numeric { fill: 0.0 })).collect(),
+            classes,
+            target: cfg.target.clone(),
+            task: cfg.task,
+            encoding: cfg.encoding,
+            missing: cfg.missing,
+        }
+    }
+
+    /// Encode a table of new rows (the target column may be absent; its values are then NaN).
+    pub fn encode(&self, t: &RawTable, src: &str) -> Result<Dataset, InputError> {
+        let missing: Vec<&str> = self.features.iter().map(|(n, _)| n.as_str()).filter(|n| t.column(n).is_none()).collect();
+        if !missing.is_empty() {
+            return Err(InputError::new(format!(
+                "{src} lacks column(s) {} that the model was trained on",
+                missing.iter().map(|m| quote(m)).collect::<Vec<_>>().join(", ")
+            ))
+            .file(src)
+            .detail(allowed_columns(t)));
+        }
+        self.apply(t, src, false)
+    }
+
+    /// Feature names after encoding.
+    pub fn names(&self) -> Vec<String> {
+        self.feature_names(self.encoding)
+    }
+
+    pub(super) fn uses(&self, name: &str) -> bool {
+        self.features.iter().any(|(n, _)| n == name)
+    }
+
+    pub(super) fn fit(t: &RawTable, cfg: &DataConfig, src: &str) -> Result<Encoder, InputError> {
+        let target = t.column(&cfg.target).ok_or_else(|| {
+            InputError::new(format!("target column {} is not in {src}", quote(&cfg.target)))
+                .field("data.target")
+                .detail(allowed_columns(t))
+        })?;
+        for name in cfg.features.iter().flatten().chain(cfg.drop.iter()) {
+            if t.column(name).is_none() {
+                let field = if cfg.drop.contains(name) { "data.drop" } else { "data.features" };
+                return Err(InputError::new(format!("column {} is not in {src}", quote(name)))
+                    .field(field)
+                    .detail(allowed_columns(t)));
+            }
+        }
+        if cfg.features.as_ref().is_some_and(|f| f.contains(&cfg.target)) {
+            return Err(InputError::new(format!("the target {} cannot also be a feature", quote(&cfg.target)))
+                .field("data.features"));
+        }
+        let names: Vec<&str> = match &cfg.features {
+            Some(f) => f.iter().map(String::as_str).collect(),
+            None => t.names().into_iter().filter(|n| *n != cfg.target).collect(),
+        };
+        let names: Vec<&str> = names.into_iter().filter(|n| !cfg.drop.iter().any(|d| d == n)).collect();
+        if names.is_empty() {
+            return Err(InputError::new("no feature columns are left").field("data.features"));
+        }
+        let mut features = Vec::new();
+        for name in names {
+            let col = t.column(name).expect("checked above");
+            let code = match &col.values {
+                RawValues::Numeric(v) => {
+                    let (s, n) = v.iter().filter(|x| !x.is_nan()).fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+                    ColumnCode::Numeric { fill: if n > 0 { s / n as f64 } else { 0.0 } }
+                }
+                RawValues::Text(v) => {
+                    // A text column whose cells are mostly numbers is a numeric column with a
+                    // bad cell, not a category: say which cell.
+                    let present: Vec<&String> = v.iter().flatten().collect();
+                    let numeric = present.iter().filter(|s| parse_num(s).is_some()).count();
+                    if numeric * 2 > present.len() && numeric < present.len() {
+                        let row = v.iter().position(|s| s.as_ref().is_some_and(|s| parse_num(s).is_none())).unwrap_or(0);
+                        let bad = v[row].clone().unwrap_or_default();
+                        return Err(InputError::new(format!(
+                            "{}: {} is not a number (the column's other cells are numeric)",
+                            t.where_row(row),
+                            quote(&bad)
+                        ))
+                        .file(src)
+                        .field(format!("column '{name}'"))
+                        .detail("fix the cell, or mark it missing (empty or NA) and set data.missing to drop or mean"));
+                    }
+                    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+                    for s in &present {
+                        *counts.entry(s.as_str()).or_default() += 1;
+                    }
+                    let fill = counts.iter().max_by_key(|(_, c)| **c).map(|(k, _)| k.to_string()).unwrap_or_default();
+                    ColumnCode::Categories { cats: counts.keys().map(|s| s.to_string()).collect(), fill }
+                }
+            };
+            features.push((name.to_string(), code));
+        }
+        // Class labels, sorted numerically when numeric.
+        let classes = match cfg.task {
+            Task::Regression => {
+                if let RawValues::Text(v) = &target.values {
+                    let row = v.iter().position(|s| s.as_ref().is_some_and(|s| parse_num(s).is_none())).unwrap_or(0);
+                    return Err(InputError::new(format!(
+                        "regression needs a numeric target; {} of {} is {}",
+                        t.where_row(row),
+                        quote(&cfg.target),
+                        quote(v[row].as_deref().unwrap_or(""))
+                    ))
+                    .file(src)
+                    .field("data.target"));
+                }
+                vec![]
+            }
+            Task::Classification => match &target.values {
+                RawValues::Numeric(v) => {
+                    let mut u: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+                    u.sort_by(f64::total_cmp);
+                    u.dedup();
+                    if u.iter().any(|x| x.fract() != 0.0) && u.len() > 20 {
+                        return Err(InputError::new(format!(
+                            "target {} has {} distinct non-integer values; classification needs class labels (is this a regression target?)",
+                            quote(&cfg.target),
+                            u.len()
+                        ))
+                        .file(src)
+                        .field("data.target"));
+                    }
+                    u.into_iter().map(label_of).collect()
+                }
+                RawValues::Text(v) => {
+                    let mut u: Vec<String> = v.iter().flatten().cloned().collect();
+                    u.sort();
+                    u.dedup();
+                    u
+                }
+            },
+        };
+        let limit = limits::get().classes;
+        if classes.len() > limit {
+            return Err(InputError::new(limits::exceeded("classes", &format!("target {} has {} classes", quote(&cfg.target), classes.len()), limit))
+                .file(src)
+                .field("data.target"));
+        }
+        if cfg.task == Task::Classification && classes.len() < 2 {
+            return Err(InputError::new(format!(
+                "target {} has {} class(es); classification needs at least 2",
+                quote(&cfg.target),
+                classes.len()
+            ))
+            .file(src)
+            .field("data.target"));
+        }
+        Ok(Encoder { features, classes, target: cfg.target.clone(), task: cfg.task, encoding: cfg.encoding, missing: cfg.missing })
+    }
+
+    /// The class number of a label of row `r`, or the error that it never occurs in training.
+    fn class_of(&self, label: &str, t: &RawTable, r: usize, src: &str) -> Result<usize, InputError> {
+        self.classes.iter().position(|c| c == label).ok_or_else(|| {
+            InputError::new(format!(
+                "{}: class {} does not occur in the training data; classes: {}",
+                t.where_row(r),
+                quote(label),
+                self.classes.join(", ")
+            ))
+            .file(src)
+            .field(format!("column '{}'", self.target))
+        })
+    }
+
+    /// Write one source column's feature values for rows `rows` into a block of the feature
+    /// matrix (`width` columns per row, this column's first at `j`).
+    #[allow(clippy::too_many_arguments)]
+    fn fill(&self, t: &RawTable, src: &str, col: &RawColumn, code: &ColumnCode, j: usize, width: usize, rows: &[usize], out: &mut [f64]) -> Result<(), InputError> {
+        let keep_missing = self.missing == Missing::Keep;
+        match (code, &col.values) {
+            (ColumnCode::Numeric { fill }, RawValues::Numeric(v)) => {
+                let fill = if keep_missing { f64::NAN } else { *fill };
+                for (o, &r) in out.chunks_exact_mut(width).zip(rows) {
+                    o[j] = if v[r].is_nan() { fill } else { v[r] };
+                }
+            }
+            (ColumnCode::Numeric { fill }, RawValues::Text(v)) => {
+                for (o, &r) in out.chunks_exact_mut(width).zip(rows) {
+                    o[j] = match &v[r] {
+                        None if keep_missing => f64::NAN,
+                        None => *fill,
+                        Some(s) => parse_num(s).ok_or_else(|| {
+                            InputError::new(format!("{}: {} is not a number", t.where_row(r), quote(s))).file(src).field(format!("column '{}'", col.name))
+                        })?,
+                    };
+                }
+            }
+            (ColumnCode::Categories { cats, fill }, values) => {
+                let text = |r: usize| -> Option<String> {
+                    match values {
+                        RawValues::Text(v) => v[r].clone(),
+                        RawValues::Numeric(v) => (!v[r].is_nan()).then(|| label_of(v[r])),
+                    }
+                };
+                let n_cols = if self.encoding == Encoding::OneHot { cats.len() } else { 1 };
+                for (o, &r) in out.chunks_exact_mut(width).zip(rows) {
+                    let Some(s) = text(r).or_else(|| (!keep_missing).then(|| fill.clone())) else {
+                        o[j..j + n_cols].iter_mut().for_each(|v| *v = f64::NAN);
+                        continue;
+                    };
+                    let idx = cats.binary_search(&s).ok();
+                    match (self.encoding, idx) {
+                        (Encoding::OneHot, Some(k)) => o[j + k] = 1.0,
+                        (Encoding::OneHot, None) => {} // unseen category: all zeros
+                        (Encoding::Ordinal, Some(k)) => o[j] = k as f64,
+                        (Encoding::Ordinal, None) => {
+                            return Err(InputError::new(format!(
+                                "{}: category {} does not occur in the training data; known: {}",
+                                t.where_row(r),
+                                quote(&s),
+                                cats.join(", ")
+                            ))
+                            .file(src)
+                            .field(format!("column '{}'", col.name)))
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn feature_names(&self, enc: Encoding) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, code) in &self.features {
+            match code {
+                ColumnCode::Categories { cats, .. } if enc == Encoding::OneHot => {
+                    out.extend(cats.iter().map(|c| format!("{name}={c}")))
+                }
+                _ => out.push(name.clone()),
+            }
+        }
+        out
+    }
+
+    /// Encode a table. Without `need_target`, a table lacking the target column is encoded
+    /// with NaN targets and keeps every row (prediction).
+    pub(super) fn apply(&self, t: &RawTable, src: &str, need_target: bool) -> Result<Dataset, InputError> {
+        let cfg = self;
+        let target = match t.column(&cfg.target) {
+            _ if !need_target => None,
+            Some(c) => Some(c),
+            None => {
+                return Err(InputError::new(format!("target column {} is not in {src}", quote(&cfg.target))).file(src).field("data.target"))
+            }
+        };
+        let mut cols = Vec::with_capacity(self.features.len());
+        for (n, c) in &self.features {
+            let col = t.column(n).ok_or_else(|| InputError::new(format!("column {} is not in {src}", quote(n))).file(src).detail(allowed_columns(t)))?;
+            cols.push((col, c));
+        }
+        // Missing values: the rows to keep (all of them when no cell is missing).
+        let target_has_missing = need_target && target.is_some_and(|c| c.has_missing());
+        let mut keep = Vec::with_capacity(t.height);
+        let rows_to_check = if target_has_missing || cols.iter().any(|(c, _)| c.has_missing()) {
+            0..t.height
+        } else {
+            keep.extend(0..t.height);
+            0..0
+        };
+        for r in rows_to_check {
+            let target_missing = need_target && target.is_some_and(|c| c.is_missing(r));
+            let feat_missing = cols.iter().find(|(c, _)| c.is_missing(r));
+            match cfg.missing {
+                Missing::Error if target_missing || feat_missing.is_some() => {
+                    let name = if target_missing { cfg.target.as_str() } else { feat_missing.map(|(c, _)| c.name.as_str()).unwrap_or("") };
+                    let total = t.columns.iter().find(|c| c.name == name).map(|c| (0..t.height).filter(|&i| c.is_missing(i)).count()).unwrap_or(1);
+                    return Err(InputError::new(format!(
+                        "{} is missing ({total} missing cell(s) in this column)",
+                        t.where_row(r)
+                    ))
+                    .file(src)
+                    .field(format!("column '{name}'"))
+                    .detail("set data.missing to drop (drop those rows) or mean (fill with the column mean)"));
+                }
+                Missing::Drop if target_missing || feat_missing.is_some() => {}
+                Missing::Mean | Missing::Keep if target_missing => {}
+                _ => keep.push(r),
+            }
+        }
+        if keep.is_empty() {
+            return Err(InputError::new("no rows are left after dropping missing values").file(src).field("data.missing"));
+        }
+        let names = self.feature_names(cfg.encoding);
+        let width = names.len().max(1);
+        let mut x = Array2::<f64>::zeros((keep.len(), names.len()));
+        // Each source column's first feature column.
+        let offsets: Vec<usize> = cols
+            .iter()
+            .scan(0, |j, (_, code)| {
+                let at = *j;
+                *j += match code {
+                    ColumnCode::Categories { cats, .. } if cfg.encoding == Encoding::OneHot => cats.len(),
+                    _ => 1,
+                };
+                Some(at)
+            })
+            .collect();
+        // Blocks of rows in parallel, each written row by row (in cache); the first error in
+        // row order wins, whatever the thread count.
+        const BLOCK: usize = 4096;
+        if let Some(out) = x.as_slice_mut().filter(|o| !o.is_empty()) {
+            let results: Vec<Result<(), InputError>> = out
+                .par_chunks_mut(BLOCK * width)
+                .zip(keep.par_chunks(BLOCK))
+                .map(|(out, rows)| {
+                    for ((col, code), &j) in cols.iter().zip(&offsets) {
+                        self.fill(t, src, col, code, j, width, rows, out)?;
+                    }
+                    Ok(())
+                })
+                .collect();
+            results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        }
+        // Target.
+        let mut y = Array1::<f64>::zeros(keep.len());
+        // Numeric class labels seen so far and their class (labels are few; formatting each
+        // row's label anew is most of the cost on large files).
+        let mut seen: Vec<(u64, usize)> = Vec::new();
+        for (i, &r) in keep.iter().enumerate() {
+            let Some(target) = target else {
+                y[i] = f64::NAN;
+                continue;
+            };
+            y[i] = match (cfg.task, &target.values) {
+                (Task::Regression, RawValues::Numeric(v)) => v[r],
+                (Task::Classification, RawValues::Numeric(v)) if !v[r].is_nan() => {
+                    match seen.iter().find(|(b, _)| *b == v[r].to_bits()) {
+                        Some(&(_, k)) => k as f64,
+                        None => {
+                            let k = self.class_of(&label_of(v[r]), t, r, src)?;
+                            if seen.len() < 64 {
+                                seen.push((v[r].to_bits(), k));
+                            }
+                            k as f64
+                        }
+                    }
+                }
+                (Task::Regression, RawValues::Text(v)) => v[r].as_deref().and_then(parse_num).unwrap_or(f64::NAN),
+                (Task::Classification, vals) => {
+                    let label = match vals {
+                        RawValues::Numeric(v) => (!v[r].is_nan()).then(|| label_of(v[r])),
+                        RawValues::Text(v) => v[r].clone(),
+                    }
+                    .unwrap_or_default();
+                    self.class_of(&label, t, r, src)? as f64
+                }
+            };
+        }
+        Ok(Dataset {
+            x,
+            y,
+            feature_names: names,
+            target: cfg.target.clone(),
+            task: cfg.task,
+            classes: self.classes.clone(),
+            source: src.to_string(),
+        })
+    }
+}

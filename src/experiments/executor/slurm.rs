@@ -101,7 +101,7 @@ impl Executor for Slurm {
         line(&mut s, &format!("# shared run store {} as its own directory.", sub.out.display()));
         let throttle = o.max_parallel.map(|m| format!("%{m}")).unwrap_or_default();
         line(&mut s, &format!("#SBATCH --array={}{throttle}", index_ranges(tasks)));
-        line(&mut s, &format!("#SBATCH --job-name=ratlab-{}", super::store::slug(&sub.experiment)));
+        line(&mut s, &format!("#SBATCH --job-name=ratlab-{}", crate::experiments::store::slug(&sub.experiment)));
         line(&mut s, &format!("#SBATCH --output={}", sub.dir.join("logs").join("%A_%a.out").display()));
         line(&mut s, &format!("#SBATCH --chdir={}", sub.workdir.display()));
         line(&mut s, &format!("#SBATCH --cpus-per-task={}", o.cpus_per_trial.max(1)));

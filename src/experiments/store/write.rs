@@ -1,0 +1,156 @@
+//! Recording runs: a directory per run with its resolved experiment, the append-only event log
+//! (flushed per event), `summary.json` replaced atomically, and `model.json`.
+
+use super::owner::Owner;
+use super::{latest_finished, slug, write_atomic, Summary};
+use crate::experiments::events::{Flow, RunEvent, Sink};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The sink that records each run of an experiment in its own directory under `out`.
+pub struct StoreSink {
+    out: PathBuf,
+    yaml: String,
+    /// Runs being recorded (several at once with `-j`), by run index.
+    open: std::collections::BTreeMap<usize, RunRecord>,
+    /// Run index → its directory, once created.
+    pub dirs: std::collections::BTreeMap<usize, PathBuf>,
+    /// The first write failure; the runner was told to stop.
+    pub error: Option<String>,
+}
+
+impl StoreSink {
+    /// `resolved_yaml` is written as each run's `experiment.yaml`.
+    pub fn new(out: &Path, resolved_yaml: String) -> StoreSink {
+        StoreSink { out: out.to_path_buf(), yaml: resolved_yaml, open: Default::default(), dirs: Default::default(), error: None }
+    }
+}
+
+impl Sink for StoreSink {
+    fn event(&mut self, run: &crate::experiments::plan::RunPlan, ev: &RunEvent) -> Flow {
+        if let RunEvent::Started { experiment, .. } = ev {
+            match RunRecord::create(&self.out, experiment, &run.name, &self.yaml, ev) {
+                Ok(r) => {
+                    self.dirs.insert(run.index, r.dir.clone());
+                    self.open.insert(run.index, r);
+                    // The record opens with this event.
+                    return Flow::Continue;
+                }
+                Err(e) => {
+                    self.error = Some(format!("cannot create a run directory under {}: {e}", self.out.display()));
+                    return Flow::Stop;
+                }
+            }
+        }
+        if let Some(r) = self.open.get_mut(&run.index) {
+            if let Err(e) = r.record(ev) {
+                self.error = Some(format!("cannot write to {}: {e}", r.dir.display()));
+                return Flow::Stop;
+            }
+        }
+        if ev.is_terminal() {
+            self.open.remove(&run.index);
+        }
+        Flow::Continue
+    }
+    fn run_dir(&self, run: &crate::experiments::plan::RunPlan) -> Option<PathBuf> {
+        self.open.get(&run.index).map(|r| r.dir.clone())
+    }
+    fn finished_run(&self, experiment: &str, run: &crate::experiments::plan::RunPlan) -> Option<PathBuf> {
+        let has_model = |d: &Path| d.join("model.safetensors").is_file();
+        if let Some(d) = self.dirs.get(&run.index).filter(|d| has_model(d)) {
+            return Some(d.clone());
+        }
+        // Run earlier (another `ratlab run --run`, the TUI): the latest finished record.
+        latest_finished(&self.out, experiment, &run.name)
+    }
+    fn model(&mut self, run: &crate::experiments::plan::RunPlan, model: &serde_json::Value) {
+        let Some(r) = self.open.get(&run.index) else { return };
+        let written = serde_json::to_vec(model).map_err(io::Error::other).and_then(|b| write_atomic(&r.dir.join("model.json"), &b));
+        if let Err(e) = written {
+            self.error = Some(format!("cannot write the model to {}: {e}", r.dir.display()));
+        }
+    }
+}
+
+/// A run directory being written.
+pub struct RunRecord {
+    pub dir: PathBuf,
+    events: File,
+    summary: Option<Summary>,
+}
+
+impl RunRecord {
+    /// Create `<out>/<timestamp>-<experiment>-<run>[-N]/` holding the resolved experiment, the
+    /// writer (`owner.json`) and the run's first event. The directory is filled under a hidden
+    /// temporary name and renamed into place, so a run directory is never seen half-made, and
+    /// the rename fails rather than merge two writers' runs: several processes (`-j`, a Slurm
+    /// array on a shared file system) can write one store without a lock.
+    pub fn create(out: &Path, experiment: &str, run: &str, resolved_yaml: &str, started: &RunEvent) -> io::Result<RunRecord> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SERIAL: AtomicU64 = AtomicU64::new(0);
+        fs::create_dir_all(out)?;
+        let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+        let base = format!("{stamp}-{}-{}", slug(experiment), slug(run));
+        let tmp = out.join(format!(".{base}.{}-{}.tmp", std::process::id(), SERIAL.fetch_add(1, Ordering::Relaxed)));
+        fs::create_dir(&tmp)?;
+        let owner = serde_json::to_vec(&Owner::this_process()).map_err(io::Error::other)?;
+        fs::write(tmp.join("owner.json"), owner)?;
+        fs::write(tmp.join("experiment.yaml"), resolved_yaml.as_bytes())?;
+        let events = OpenOptions::new().create(true).append(true).open(tmp.join("events.jsonl"))?;
+        let mut rec = RunRecord { dir: tmp.clone(), events, summary: None };
+        rec.record(started)?;
+        let mut n = 1;
+        loop {
+            let dir = if n == 1 { out.join(&base) } else { out.join(format!("{base}-{n}")) };
+            n += 1;
+            if dir.exists() {
+                continue;
+            }
+            match fs::rename(&tmp, &dir) {
+                Ok(()) => {
+                    rec.dir = dir;
+                    return Ok(rec);
+                }
+                // Taken between the check and the rename: try the next name.
+                Err(e) if matches!(e.kind(), io::ErrorKind::AlreadyExists | io::ErrorKind::DirectoryNotEmpty) => continue,
+                Err(e) => {
+                    let _ = fs::remove_dir_all(&tmp);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Append one event (flushed), and keep `summary.json` current.
+    pub fn record(&mut self, ev: &RunEvent) -> io::Result<()> {
+        let mut line = serde_json::to_string(ev).map_err(io::Error::other)?;
+        line.push('\n');
+        self.events.write_all(line.as_bytes())?;
+        self.events.flush()?;
+        match (&mut self.summary, ev) {
+            (None, RunEvent::Started { .. }) => {
+                self.summary = Summary::from_started(ev);
+                self.write_summary()?;
+            }
+            (Some(s), _) => {
+                s.apply(ev);
+                if ev.is_terminal() {
+                    self.events.sync_data()?;
+                    self.write_summary()?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn write_summary(&self) -> io::Result<()> {
+        if let Some(s) = &self.summary {
+            let text = serde_json::to_string_pretty(s).map_err(io::Error::other)?;
+            write_atomic(&self.dir.join("summary.json"), text.as_bytes())?;
+        }
+        Ok(())
+    }
+}

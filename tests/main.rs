@@ -6,6 +6,7 @@ mod cli;
 mod crash;
 mod e2e;
 mod ensembles;
+mod figures;
 mod fixtures;
 mod fuzz;
 mod knn;

@@ -6,6 +6,8 @@
 use super::events::RunEvent;
 use super::recorded::Recorded;
 use crate::error::InputError;
+use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::BTreeSet;
@@ -87,6 +89,8 @@ pub fn plot(runs: &[Recorded], metric: &str, x: XAxis, out: &Path, size: (u32, u
         }).unwrap_or_else(|| "x".into()),
         XAxis::Time => "seconds".to_string(),
     };
+    // Steps, rounds, sizes and dimensions are counts: their axis reads 20, not 20.0.
+    let whole = x != XAxis::Time && series.iter().all(|s| s.points.iter().all(|p| p.0.fract() == 0.0));
     let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let fail = |e: String| InputError::new(format!("cannot draw the figure: {e}")).file(out);
     // Both backends measure text with it. Registering twice (a second plot in one process) is
@@ -95,19 +99,19 @@ pub fn plot(runs: &[Recorded], metric: &str, x: XAxis, out: &Path, size: (u32, u
     match ext.as_str() {
         "png" => {
             let root = BitMapBackend::new(out, size).into_drawing_area();
-            draw(&root, &series, &title, &x_label, &key).map_err(fail)?;
+            draw(&root, &series, whole, &title, &x_label, &key).map_err(fail)?;
             root.present().map_err(|e| fail(e.to_string()))
         }
         "svg" => {
             let root = SVGBackend::new(out, size).into_drawing_area();
-            draw(&root, &series, &title, &x_label, &key).map_err(fail)?;
+            draw(&root, &series, whole, &title, &x_label, &key).map_err(fail)?;
             root.present().map_err(|e| fail(e.to_string()))
         }
         _ => Err(InputError::new(format!("unsupported figure type '.{ext}'; expected .png or .svg")).file(out).field("--out")),
     }
 }
 
-fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, series: &[Series], title: &str, x_label: &str, y_label: &str) -> Result<(), String> {
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, series: &[Series], whole: bool, title: &str, x_label: &str, y_label: &str) -> Result<(), String> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(err)?;
     let pts = series.iter().flat_map(|s| s.points.iter());
@@ -129,11 +133,21 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, series: &[Series], ti
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d((x0 - px)..(x1 + px), (y0 - py)..(y1 + py))
+        .build_cartesian_2d(XCoord { inner: ((x0 - px)..(x1 + px)).into(), whole }, (y0 - py)..(y1 + py))
         .map_err(err)?;
     chart.configure_mesh().x_desc(x_label).y_desc(y_label).label_style(("sans-serif", 14)).draw().map_err(err)?;
     for (i, s) in series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
+        // A run of one step (a tree, a library forest) is a point: a line through it would not
+        // show, so it gets a marker, in the legend too.
+        if let [p] = s.points.as_slice() {
+            chart
+                .draw_series(std::iter::once(Circle::new(*p, MARKER, color.filled())))
+                .map_err(err)?
+                .label(s.label.clone())
+                .legend(move |(x, y)| Circle::new((x + 9, y), MARKER, color.filled()));
+            continue;
+        }
         chart
             .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))
             .map_err(err)?
@@ -148,4 +162,74 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, series: &[Series], ti
         .draw()
         .map_err(err)?;
     Ok(())
+}
+
+/// The radius of a single point's marker, in pixels.
+const MARKER: i32 = 4;
+
+/// The x axis: plotters' own f64 axis, except that when every x is a whole number (steps,
+/// rounds, sizes) its ticks are whole numbers and read `20`, not `20.0`.
+struct XCoord {
+    inner: RangedCoordf64,
+    whole: bool,
+}
+
+impl Ranged for XCoord {
+    type ValueType = f64;
+    type FormatOption = NoDefaultFormatting;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if self.whole {
+            whole_ticks(self.inner.range(), hint.max_num_points())
+        } else {
+            self.inner.key_points(hint)
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.inner.range()
+    }
+}
+
+impl ValueFormatter<f64> for XCoord {
+    fn format_ext(&self, value: &f64) -> String {
+        if self.whole {
+            format!("{}", value.round() as i64)
+        } else {
+            RangedCoordf64::format(value)
+        }
+    }
+}
+
+/// At most `max` whole-number ticks inside `range`, a round step apart (1, 2, 5, 10, 20, …).
+fn whole_ticks(range: std::ops::Range<f64>, max: usize) -> Vec<f64> {
+    let (lo, hi) = (range.start.ceil(), range.end.floor());
+    if max == 0 || lo > hi {
+        return vec![];
+    }
+    let step = (0..)
+        .map(|k: i32| [1.0, 2.0, 5.0][(k % 3) as usize] * 10f64.powi(k / 3))
+        .find(|s| ((hi - lo) / s).floor() + 1.0 <= max as f64)
+        .unwrap_or(1.0);
+    let first = (lo / step).ceil() * step;
+    (0..).map(|i| first + i as f64 * step).take_while(|t| *t <= hi).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_ticks;
+
+    #[test]
+    fn whole_ticks_are_round_steps_inside_the_range() {
+        assert_eq!(whole_ticks(-0.45..30.45, 11), vec![0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0]);
+        assert_eq!(whole_ticks(0.95..1.05, 11), vec![1.0]);
+        assert_eq!(whole_ticks(0.5..3.5, 11), vec![1.0, 2.0, 3.0]);
+        assert_eq!(whole_ticks(0.0..1000.0, 6), vec![0.0, 200.0, 400.0, 600.0, 800.0, 1000.0]);
+        assert!(whole_ticks(0.2..0.8, 11).is_empty(), "no whole number inside");
+        assert!(whole_ticks(0.0..10.0, 0).is_empty());
+    }
 }

@@ -35,3 +35,14 @@ fn a_step_axis_reads_whole_numbers_and_a_single_step_run_is_a_marker() {
     let rounds = svg_summary(&std::fs::read_to_string(&svg).unwrap());
     assert!(rounds.contains("| 10 | 15 | 20 |") && !rounds.contains("10.0"), "{rounds}");
 }
+
+#[test]
+fn a_report_groups_its_table_by_algorithm_with_the_parameters_that_differ_within_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("report");
+    let records = root().join("tests/fixtures/records/ensembles");
+    cmd().args(["report", records.to_str().unwrap(), "--out", dir.to_str().unwrap()]).assert().success();
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    insta::assert_snapshot!("report_ensembles", md);
+    assert!(std::fs::metadata(dir.join("ensembles-accuracy.png")).unwrap().len() > 10_000, "the figure of the curves");
+}

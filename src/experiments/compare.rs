@@ -12,13 +12,41 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Table {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Value>>,
-    /// How many leading columns are parameters (after `run` and `status`).
+    /// How many leading columns name a run (`run`, `status`, and `backend` where the backends
+    /// of an algorithm's group differ); the parameters follow them.
+    pub lead: usize,
+    /// How many parameter columns follow the leading ones.
     pub n_params: usize,
 }
 
 /// The runs' table: `run`, `status`, the parameters that differ between them (every one with
 /// `all`), then every final metric. Runs of several experiments are named `experiment/run`.
 pub fn compare(runs: &[Recorded], all: bool) -> Table {
+    table(&runs.iter().collect::<Vec<_>>(), all, false)
+}
+
+/// The runs grouped by algorithm (in order of first appearance), each group's table showing
+/// the parameters that differ within it, and its backend when that differs, as the TUI's
+/// Compare does: bagging beside boosting needs neither's parameters in the other's rows.
+pub fn by_algorithm(runs: &[Recorded]) -> Vec<(String, Table)> {
+    let mut groups: Vec<(&str, Vec<&Recorded>)> = Vec::new();
+    for r in runs {
+        match groups.iter_mut().find(|(a, _)| *a == r.summary.algorithm) {
+            Some((_, members)) => members.push(r),
+            None => groups.push((&r.summary.algorithm, vec![r])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(algorithm, members)| {
+            let backends: BTreeSet<&str> = members.iter().map(|r| r.summary.backend.as_str()).collect();
+            (algorithm.to_string(), table(&members, false, backends.len() > 1))
+        })
+        .collect()
+}
+
+/// [`compare`] of some runs, with a `backend` column after `status` when `with_backend`.
+fn table(runs: &[&Recorded], all: bool, with_backend: bool) -> Table {
     let experiments: BTreeSet<&str> = runs.iter().map(|r| r.summary.experiment.as_str()).collect();
     let params: Vec<serde_json::Map<String, Value>> = runs.iter().map(|r| flat_params(&r.summary.params)).collect();
     let keys: BTreeSet<&String> = params.iter().flat_map(|p| p.keys()).collect();
@@ -31,6 +59,10 @@ pub fn compare(runs: &[Recorded], all: bool) -> Table {
         .collect();
     let metrics: BTreeSet<&String> = runs.iter().flat_map(|r| r.summary.metrics.keys()).collect();
     let mut columns = vec!["run".to_string(), "status".to_string()];
+    if with_backend {
+        columns.push("backend".to_string());
+    }
+    let lead = columns.len();
     columns.extend(shown.iter().map(|k| k.to_string()));
     columns.extend(metrics.iter().map(|k| k.to_string()));
     let rows = runs
@@ -39,12 +71,15 @@ pub fn compare(runs: &[Recorded], all: bool) -> Table {
         .map(|(r, p)| {
             let name = if experiments.len() > 1 { format!("{}/{}", r.summary.experiment, r.summary.run) } else { r.summary.run.clone() };
             let mut row = vec![Value::from(name), Value::from(r.summary.status.as_str())];
+            if with_backend {
+                row.push(Value::from(r.summary.backend.as_str()));
+            }
             row.extend(shown.iter().map(|k| p.get(*k).cloned().unwrap_or(Value::Null)));
             row.extend(metrics.iter().map(|k| r.summary.metrics.get(*k).map_or(Value::Null, |v| Value::from(*v))));
             row
         })
         .collect();
-    Table { columns, rows, n_params: shown.len() }
+    Table { columns, rows, lead, n_params: shown.len() }
 }
 
 /// A cell as the table prints it.
@@ -73,7 +108,7 @@ pub fn render(t: &Table, width: usize) -> String {
         keep = c + 1;
     }
     // Names and words to the left, numbers to the right.
-    let numeric: Vec<bool> = (0..t.columns.len()).map(|c| c >= 2 && t.rows.iter().all(|r| r[c].is_number() || r[c].is_null())).collect();
+    let numeric: Vec<bool> = (0..t.columns.len()).map(|c| c >= t.lead && t.rows.iter().all(|r| r[c].is_number() || r[c].is_null())).collect();
     let line = |vals: Vec<&str>| -> String {
         let mut s = String::new();
         for (c, v) in vals.into_iter().enumerate().take(keep) {
@@ -178,7 +213,7 @@ fn divergence(a: &[RunEvent], b: &[RunEvent]) -> Option<String> {
 
 /// The table as Markdown (numbers right-aligned), for reports.
 pub fn markdown(t: &Table) -> String {
-    let numeric: Vec<bool> = (0..t.columns.len()).map(|c| c >= 2 && t.rows.iter().all(|r| r[c].is_number() || r[c].is_null())).collect();
+    let numeric: Vec<bool> = (0..t.columns.len()).map(|c| c >= t.lead && t.rows.iter().all(|r| r[c].is_number() || r[c].is_null())).collect();
     let esc = |s: String| s.replace('|', "\\|");
     let mut out = format!("| {} |\n|", t.columns.iter().map(|c| esc(c.clone())).collect::<Vec<_>>().join(" | "));
     for n in &numeric {

@@ -1,8 +1,9 @@
 //! `ratlab report`: a Markdown report of recorded runs, readable on any Git forge: per
-//! experiment, the comparison table, the best trial of each search, and a figure of the curves.
+//! experiment, the best trial of each search, a comparison table per algorithm (the parameters
+//! that differ within it), and a figure of the curves.
 
 use super::compare;
-use super::recorded::Recorded;
+use super::recorded::{flat_params, Recorded};
 use super::plot::{plot, XAxis};
 use crate::error::InputError;
 use crate::metrics::{format_value, Metric};
@@ -31,9 +32,8 @@ pub fn report(runs: Vec<Recorded>, dir: &Path) -> Result<std::path::PathBuf, Inp
                 searches.push((r["name"].as_str().unwrap_or("").to_string(), metric));
             }
         }
-        let table = compare::compare(runs, false);
-        // The parameters that differ between the runs (the searched ones).
-        let varied: Vec<&String> = table.columns[2..2 + table.n_params].iter().collect();
+        // One table per algorithm, each with the parameters that differ within it.
+        let tables = compare::by_algorithm(runs);
         for (search, metric) in &searches {
             let better = |a: f64, b: f64| Metric::parse(metric).map_or(a > b, |m| m.better(a, b));
             let best = runs
@@ -46,13 +46,20 @@ pub fn report(runs: Vec<Recorded>, dir: &Path) -> Result<std::path::PathBuf, Inp
                 });
             match best {
                 Some((r, v)) => {
-                    let params = varied.iter().map(|k| format!("{k}={}", compare::cell(r.summary.params.get(k.as_str()).unwrap_or(&Value::Null)))).collect::<Vec<_>>().join(", ");
+                    // The parameters that differ between the runs of its algorithm (the searched ones).
+                    let flat = flat_params(&r.summary.params);
+                    let varied = tables.iter().filter(|(a, _)| *a == r.summary.algorithm).flat_map(|(_, t)| &t.columns[t.lead..t.lead + t.n_params]);
+                    let params = varied.map(|k| format!("{k}={}", compare::cell(flat.get(k.as_str()).unwrap_or(&Value::Null)))).collect::<Vec<_>>().join(", ");
                     md.push_str(&format!("**Search `{search}`**: best trial `{}` with {metric} {} ({params}).\n\n", r.summary.run, format_value(v)));
                 }
                 None => md.push_str(&format!("**Search `{search}`**: no trial finished with {metric}.\n\n")),
             }
         }
-        md.push_str(&compare::markdown(&table));
+        let tables_md = match tables.as_slice() {
+            [(_, one)] => compare::markdown(one),
+            groups => groups.iter().map(|(algorithm, t)| format!("### {algorithm}\n\n{} run(s).\n\n{}", t.rows.len(), compare::markdown(t))).collect::<Vec<_>>().join("\n"),
+        };
+        md.push_str(&tables_md);
         md.push('\n');
         let metric = searches.first().map(|s| s.1.clone()).or(first_metric).unwrap_or_else(|| "accuracy".into());
         let file = format!("{}-{metric}.png", super::store::slug(exp));

@@ -3,19 +3,19 @@
 //! per event) and `summary.json` (replaced atomically). Readers tolerate a torn last line left
 //! by a crash, so nothing already recorded is ever lost.
 //!
-//! [`summary`] is what a run came to; [`write`] records runs ([`StoreSink`]); [`read`] reads
-//! them back (and follows one another process writes); [`owner`] knows which process writes a
-//! run and ends runs whose writer is gone. Here: names, atomic writes and finding runs.
+//! [`summary`] is what a run came to; [`write`] records runs ([`StoreSink`]) and ends runs whose
+//! writer is gone; [`read`] reads them back (and follows one another process writes); [`owner`]
+//! knows which process writes a run. Here: names, atomic writes and finding runs.
 
 mod owner;
 mod read;
 mod summary;
 mod write;
 
-pub use owner::{close_abandoned, slurm_task, writer_alive, written_here, SlurmTask};
+pub use owner::{slurm_task, writer_alive, written_here, SlurmTask};
 pub use read::{read_run, read_summary, settled, EventTail, RunLog};
 pub use summary::Summary;
-pub use write::{RunRecord, StoreSink};
+pub use write::{close_abandoned, RunRecord, StoreSink};
 
 use super::events::Status;
 use std::fs::{self, File};

@@ -1,13 +1,8 @@
 //! Which process writes a run (`owner.json`: host, pid and its start time, or the Slurm array
-//! task), whether it is still alive, and ending a run whose writer is gone.
+//! task), and whether it is still alive.
 
-use super::read::read_events;
-use super::Summary;
-use super::write_atomic;
-use crate::experiments::events::RunEvent;
 use serde::{Deserialize, Serialize};
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
 use std::path::Path;
 
 /// The process writing a run: host, pid and the pid's start time (so a reused pid is not taken
@@ -56,34 +51,6 @@ pub fn slurm_task(dir: &Path) -> Option<SlurmTask> {
 pub fn written_here(dir: &Path) -> bool {
     let Ok(bytes) = fs::read(dir.join("owner.json")) else { return false };
     serde_json::from_slice::<Owner>(&bytes).is_ok_and(|o| o.pid == std::process::id() && o.host == hostname())
-}
-
-/// End a run whose writer is gone without its last event (Slurm stopped the task: time limit,
-/// preemption, scancel) by appending the `failed` event that says why, and its summary. A run
-/// that already ended, or whose writer is still alive on this machine, is left as it is.
-/// Returns whether the run was ended here.
-pub fn close_abandoned(dir: &Path, error: &str, cancelled: bool) -> io::Result<bool> {
-    if writer_alive(dir) == Some(true) {
-        return Ok(false);
-    }
-    let events = read_events(dir).unwrap_or_default();
-    let Some(mut summary) = Summary::from_events(&events) else { return Ok(false) };
-    if events.last().is_some_and(RunEvent::is_terminal) {
-        return Ok(false);
-    }
-    let ev = RunEvent::Failed { error: error.to_string(), cancelled, pruned: false, t_ms: summary.elapsed_ms };
-    let path = dir.join("events.jsonl");
-    let mut f = OpenOptions::new().append(true).open(&path)?;
-    // A line torn by the killed writer is closed off first, so the new event stands on its own.
-    let torn = fs::read(&path)?.last().is_some_and(|&b| b != b'\n');
-    let mut line = if torn { "\n".to_string() } else { String::new() };
-    line.push_str(&serde_json::to_string(&ev).map_err(io::Error::other)?);
-    line.push('\n');
-    f.write_all(line.as_bytes())?;
-    f.sync_data()?;
-    summary.apply(&ev);
-    write_atomic(&dir.join("summary.json"), serde_json::to_string_pretty(&summary).map_err(io::Error::other)?.as_bytes())?;
-    Ok(true)
 }
 
 fn hostname() -> String {

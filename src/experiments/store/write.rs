@@ -1,7 +1,9 @@
 //! Recording runs: a directory per run with its resolved experiment, the append-only event log
-//! (flushed per event), `summary.json` replaced atomically, and `model.json`.
+//! (flushed per event), `summary.json` replaced atomically, and `model.json`; and ending a run
+//! whose writer is gone.
 
-use super::owner::Owner;
+use super::owner::{writer_alive, Owner};
+use super::read::read_events;
 use super::{latest_finished, slug, write_atomic, Summary};
 use crate::experiments::events::{Flow, RunEvent, Sink};
 use std::fs::{self, File, OpenOptions};
@@ -153,4 +155,32 @@ impl RunRecord {
         }
         Ok(())
     }
+}
+
+/// End a run whose writer is gone without its last event (Slurm stopped the task: time limit,
+/// preemption, scancel) by appending the `failed` event that says why, and its summary. A run
+/// that already ended, or whose writer is still alive on this machine, is left as it is.
+/// Returns whether the run was ended here.
+pub fn close_abandoned(dir: &Path, error: &str, cancelled: bool) -> io::Result<bool> {
+    if writer_alive(dir) == Some(true) {
+        return Ok(false);
+    }
+    let events = read_events(dir).unwrap_or_default();
+    let Some(mut summary) = Summary::from_events(&events) else { return Ok(false) };
+    if events.last().is_some_and(RunEvent::is_terminal) {
+        return Ok(false);
+    }
+    let ev = RunEvent::Failed { error: error.to_string(), cancelled, pruned: false, t_ms: summary.elapsed_ms };
+    let path = dir.join("events.jsonl");
+    let mut f = OpenOptions::new().append(true).open(&path)?;
+    // A line torn by the killed writer is closed off first, so the new event stands on its own.
+    let torn = fs::read(&path)?.last().is_some_and(|&b| b != b'\n');
+    let mut line = if torn { "\n".to_string() } else { String::new() };
+    line.push_str(&serde_json::to_string(&ev).map_err(io::Error::other)?);
+    line.push('\n');
+    f.write_all(line.as_bytes())?;
+    f.sync_data()?;
+    summary.apply(&ev);
+    write_atomic(&dir.join("summary.json"), serde_json::to_string_pretty(&summary).map_err(io::Error::other)?.as_bytes())?;
+    Ok(true)
 }

@@ -5,8 +5,10 @@
 //!
 //! This file runs a plan: which runs go together (a TPE search's batches, a pruned search's
 //! batches) and what each trial tries; [`threads`] runs a wave up to `-j` at once; [`one`] runs
-//! one run from its start to its end; [`steps`] trains it step by step and builds its curves.
+//! one run from its start to its end, through its [`emit`]ter; [`steps`] trains it step by step
+//! and builds its curves.
 
+mod emit;
 mod one;
 mod steps;
 mod threads;

@@ -2,80 +2,15 @@
 //! (Ctrl-C, its sink, a pruning rule, an error, a panic), the steps of a table model or the
 //! torch worker's relayed events, and the summary it ends with.
 
+use super::emit::{Emitter, Stop};
 use super::steps::{check_finite, learning_curve, preprocess, sweep_curve, train_full};
 use crate::backends::build_trainer;
 use crate::data::{Encoder, Fold};
-use crate::experiments::events::{Flow, Level, Metrics, RunEvent, Sink};
+use crate::experiments::events::{Level, Metrics, RunEvent, Sink};
 use crate::experiments::plan::{Plan, RunPlan};
 use crate::experiments::store::Summary;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
-
-/// Why a run ended early.
-pub(super) enum Stop {
-    Cancelled,
-    Error(String),
-    /// A search's pruning rule stopped the trial; the reason.
-    Pruned(String),
-}
-
-/// A run's stop signal: the plan's (Ctrl-C, quitting the TUI) or its own (its sink answered
-/// [`Flow::Stop`], e.g. the user cancelled this one run), so stopping one run of a `-j N` wave
-/// leaves the others going.
-pub(super) struct Cancel<'a> {
-    plan: &'a AtomicBool,
-    own: AtomicBool,
-}
-
-impl Cancel<'_> {
-    pub(super) fn is_set(&self) -> bool {
-        self.own.load(Ordering::SeqCst) || self.plan.load(Ordering::SeqCst)
-    }
-}
-
-/// Emits events for one run with times relative to its start.
-pub(super) struct Emitter<'a> {
-    run: &'a RunPlan,
-    pub(super) sink: &'a mut dyn Sink,
-    pub(super) cancel: Cancel<'a>,
-    start: Instant,
-    summary: Option<Summary>,
-    pub(super) artifacts: serde_json::Value,
-    /// The data encoding, saved with the model for `ratlab predict`.
-    pub(super) encoder: Option<&'a Encoder>,
-}
-
-impl Emitter<'_> {
-    pub(super) fn t(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
-    }
-    pub(super) fn send(&mut self, ev: RunEvent) -> Result<(), Stop> {
-        match &mut self.summary {
-            None => self.summary = Summary::from_started(&ev),
-            Some(s) => s.apply(&ev),
-        }
-        let flow = self.sink.event(self.run, &ev);
-        if matches!(ev, RunEvent::Step { .. }) {
-            fault_delay();
-        }
-        if flow == Flow::Stop && !ev.is_terminal() {
-            self.cancel.own.store(true, Ordering::SeqCst);
-        }
-        Ok(())
-    }
-    pub(super) fn check(&self) -> Result<(), Stop> {
-        if self.cancel.is_set() {
-            Err(Stop::Cancelled)
-        } else {
-            Ok(())
-        }
-    }
-    pub(super) fn message(&mut self, level: Level, text: String) -> Result<(), Stop> {
-        let t_ms = self.t();
-        self.send(RunEvent::Message { level, text, t_ms })
-    }
-}
+use std::sync::atomic::AtomicBool;
 
 /// The event that opens a run's record (also the record of a run that never started).
 pub fn started(plan: &Plan, run: &RunPlan, total_steps: Option<u64>) -> RunEvent {
@@ -107,7 +42,7 @@ pub(super) fn failed_run(plan: &Plan, run: &RunPlan, error: String, sink: &mut d
 
 /// Execute one run to its end (finished, failed or cancelled), emitting all its events.
 pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, encoder: Option<&Encoder>, sink: &mut dyn Sink, cancel: &AtomicBool) -> Summary {
-    let mut em = Emitter { run, sink, cancel: Cancel { plan: cancel, own: AtomicBool::new(false) }, start: Instant::now(), summary: None, artifacts: serde_json::Value::Null, encoder };
+    let mut em = Emitter::new(run, sink, cancel, encoder);
     let n_folds = folds.map_or(1, <[Fold]>::len);
     let total_steps = match (&run.train_sizes, &run.params) {
         _ if run.sweep.is_some() => run.sweep.as_ref().map(|s| (s.1.len() * n_folds) as u64),
@@ -139,7 +74,7 @@ pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, encoder: Opti
         Err(Stop::Pruned(error)) => RunEvent::Failed { error, cancelled: false, pruned: true, t_ms },
     };
     let _ = em.send(ev);
-    em.summary.take().expect("started event creates the summary")
+    em.into_summary()
 }
 
 type Finals = (Metrics, Metrics, Metrics);
@@ -150,19 +85,7 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Fault injection for the reliability tests: `RATLAB_FAULT=panic:RUN` makes run RUN panic as
-/// it starts, as a bug would.
-/// `RATLAB_FAULT=slow:MS` makes every step take MS milliseconds longer, so tests can stop
-/// runs (scancel, signals) at a known point in the middle, whatever the machine's speed.
-fn fault_delay() {
-    static DELAY: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
-    let d = DELAY.get_or_init(|| {
-        std::env::var("RATLAB_FAULT").ok()?.strip_prefix("slow:")?.parse().ok().map(std::time::Duration::from_millis)
-    });
-    if let Some(d) = d {
-        std::thread::sleep(*d);
-    }
-}
-
+/// it starts, as a bug would (`slow:MS`, which slows every step, is in [`super::emit`]).
 fn fault_point(run: &RunPlan) {
     if let Ok(f) = std::env::var("RATLAB_FAULT") {
         if f.strip_prefix("panic:") == Some(run.name.as_str()) {

@@ -2,7 +2,7 @@
 //! preprocessing fitted on each fold's training part, a parameter sweep, a learning curve, and
 //! the fitted model handed on for `model.json`.
 
-use super::one::{Cancel, Emitter, Stop};
+use super::emit::{Cancel, Emitter, Stop};
 use crate::backends::{build_trainer, Prediction, Predictor, StepOut, TrainError, Trainer};
 use crate::data::{split, Fold, TrainSet};
 use crate::experiments::events::{Level, Metrics, RunEvent};

@@ -1,0 +1,99 @@
+//! A run's voice: the events of one run sent on its own clock (times since it started), its
+//! summary kept as they go, and the signal that stops it (the plan's Ctrl-C, or its own sink).
+
+use crate::data::Encoder;
+use crate::experiments::events::{Flow, Level, RunEvent, Sink};
+use crate::experiments::plan::RunPlan;
+use crate::experiments::store::Summary;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Why a run ended early.
+pub(super) enum Stop {
+    Cancelled,
+    Error(String),
+    /// A search's pruning rule stopped the trial; the reason.
+    Pruned(String),
+}
+
+/// A run's stop signal: the plan's (Ctrl-C, quitting the TUI) or its own (its sink answered
+/// [`Flow::Stop`], e.g. the user cancelled this one run), so stopping one run of a `-j N` wave
+/// leaves the others going.
+pub(super) struct Cancel<'a> {
+    plan: &'a AtomicBool,
+    own: AtomicBool,
+}
+
+impl Cancel<'_> {
+    /// Whether the plan or this run was cancelled.
+    pub(super) fn is_set(&self) -> bool {
+        self.own.load(Ordering::SeqCst) || self.plan.load(Ordering::SeqCst)
+    }
+}
+
+/// Emits events for one run with times relative to its start.
+pub(super) struct Emitter<'a> {
+    run: &'a RunPlan,
+    pub(super) sink: &'a mut dyn Sink,
+    pub(super) cancel: Cancel<'a>,
+    start: Instant,
+    summary: Option<Summary>,
+    pub(super) artifacts: serde_json::Value,
+    /// The data encoding, saved with the model for `ratlab predict`.
+    pub(super) encoder: Option<&'a Encoder>,
+}
+
+impl<'a> Emitter<'a> {
+    /// The emitter of `run` into `sink`, its clock starting now; `cancel` is the plan's flag.
+    pub(super) fn new(run: &'a RunPlan, sink: &'a mut dyn Sink, cancel: &'a AtomicBool, encoder: Option<&'a Encoder>) -> Emitter<'a> {
+        Emitter { run, sink, cancel: Cancel { plan: cancel, own: AtomicBool::new(false) }, start: Instant::now(), summary: None, artifacts: serde_json::Value::Null, encoder }
+    }
+    /// The run's summary, once its events have been sent (the started event creates it).
+    pub(super) fn into_summary(mut self) -> Summary {
+        self.summary.take().expect("started event creates the summary")
+    }
+    /// Milliseconds since the run started.
+    pub(super) fn t(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+    /// Send an event (keeping the summary up to date); a sink's stop cancels this run only.
+    pub(super) fn send(&mut self, ev: RunEvent) -> Result<(), Stop> {
+        match &mut self.summary {
+            None => self.summary = Summary::from_started(&ev),
+            Some(s) => s.apply(&ev),
+        }
+        let flow = self.sink.event(self.run, &ev);
+        if matches!(ev, RunEvent::Step { .. }) {
+            fault_delay();
+        }
+        if flow == Flow::Stop && !ev.is_terminal() {
+            self.cancel.own.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+    /// `Err(Cancelled)` once the plan or this run was cancelled.
+    pub(super) fn check(&self) -> Result<(), Stop> {
+        if self.cancel.is_set() {
+            Err(Stop::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+    /// A note for the user, on the run's clock.
+    pub(super) fn message(&mut self, level: Level, text: String) -> Result<(), Stop> {
+        let t_ms = self.t();
+        self.send(RunEvent::Message { level, text, t_ms })
+    }
+}
+
+/// Fault injection for the reliability tests: `RATLAB_FAULT=slow:MS` makes every step take MS milliseconds longer, so tests can stop
+/// runs (scancel, signals) at a known point in the middle, whatever the machine's speed.
+fn fault_delay() {
+    static DELAY: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+    let d = DELAY.get_or_init(|| {
+        std::env::var("RATLAB_FAULT").ok()?.strip_prefix("slow:")?.parse().ok().map(std::time::Duration::from_millis)
+    });
+    if let Some(d) = d {
+        std::thread::sleep(*d);
+    }
+}

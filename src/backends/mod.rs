@@ -249,6 +249,20 @@ impl fmt::Display for Backend {
     }
 }
 
+/// The kinds of saved model this ratlab reads back from `model.json`, and how: the catalogue
+/// names every model type that can be saved, so that the saved-model format knows none of them.
+pub fn saved_kinds() -> [(&'static str, saved::Reader); 6] {
+    use saved::{reader, SavedModel};
+    [
+        reader::<boosting::Gbdt>(),
+        reader::<native::hist::TreeModel>(),
+        reader::<ensemble::Averaged<SavedModel>>(),
+        reader::<ensemble::Samme<SavedModel>>(),
+        reader::<ensemble::Stacked<SavedModel>>(),
+        reader::<native::linear::LinearModel>(),
+    ]
+}
+
 /// Build the trainer for a run. `data` is the training set (absent for the estimation demo),
 /// `test` the part some trainers measure themselves on (PCA's reconstruction error).
 pub fn build_trainer(

@@ -2,6 +2,7 @@
 //! trees; margins of new rows and the prediction they give.
 
 use crate::backends::native::hist::Tree;
+use crate::backends::saved::Saveable;
 use crate::backends::{Prediction, Predictor};
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
@@ -121,4 +122,8 @@ impl Predictor for Gbdt {
         let m = self.margins(x);
         self.transform(&m, 0..x.nrows())
     }
+}
+
+impl Saveable for Gbdt {
+    const KIND: &'static str = "boosting";
 }

@@ -411,7 +411,7 @@ impl Trainer for BoostingTrainer {
     }
 
     fn saved(&self) -> Option<SavedModel> {
-        Some(SavedModel::Boosting(self.model.clone()))
+        Some(SavedModel::new(self.model.clone()))
     }
 }
 

@@ -117,7 +117,7 @@ impl Trainer for AdaBoostTrainer {
     }
     fn saved(&self) -> Option<SavedModel> {
         let members = self.members.iter().map(|m| m.saved.clone()).collect::<Option<Vec<_>>>()?;
-        Some(SavedModel::AdaBoost(Samme { n_classes: self.k, members, alphas: self.alphas.clone() }))
+        Some(SavedModel::new(Samme { n_classes: self.k, members, alphas: self.alphas.clone() }))
     }
 }
 

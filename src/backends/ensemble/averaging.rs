@@ -73,7 +73,7 @@ impl Source {
                     counts.iter_mut().for_each(|c| *c = 1.0);
                 }
                 let tree = fitter.fit(&counts, s, &mut Workspace::default());
-                Ok(Member { trainer: None, saved: Some(SavedModel::Tree(TreeModel { n_classes: fitter.n_classes(), tree })), features: None, counts })
+                Ok(Member { trainer: None, saved: Some(SavedModel::new(TreeModel { n_classes: fitter.n_classes(), tree })), features: None, counts })
             }
         }
     }
@@ -204,10 +204,8 @@ impl Trainer for AveragingTrainer {
         let trees: Vec<&crate::backends::native::hist::Tree> = self
             .members
             .iter()
-            .filter_map(|m| match &m.saved {
-                Some(SavedModel::Tree(TreeModel { tree, .. })) if m.features.is_none() => Some(tree),
-                _ => None,
-            })
+            .filter(|m| m.features.is_none())
+            .filter_map(|m| m.saved.as_ref()?.downcast_ref::<TreeModel>().map(|t| &t.tree))
             .collect();
         if trees.is_empty() {
             return None;
@@ -216,7 +214,7 @@ impl Trainer for AveragingTrainer {
     }
     fn saved(&self) -> Option<SavedModel> {
         let members = self.members.iter().map(|m| m.saved.clone()).collect::<Option<Vec<_>>>()?;
-        Some(SavedModel::Average(Averaged { n_classes: self.n_classes, members, features: self.members.iter().map(|m| m.features.clone()).collect() }))
+        Some(SavedModel::new(Averaged { n_classes: self.n_classes, members, features: self.members.iter().map(|m| m.features.clone()).collect() }))
     }
     fn unsaved_reason(&self) -> Option<String> {
         unsaved_member(self.members.iter())

@@ -3,7 +3,9 @@
 //! generic over their members, so the trainers and `model.json` (whose members are saved
 //! models) share one prediction code: a saved ensemble predicts bit-identically.
 
+use crate::backends::saved::Saveable;
 use crate::backends::{Prediction, Predictor};
+use serde::de::DeserializeOwned;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +35,22 @@ pub struct Stacked<M> {
     pub members: Vec<M>,
     pub final_model: Box<M>,
     pub passthrough: bool,
+}
+
+/// What an ensemble's members must be for the ensemble to be saved: saved models themselves.
+pub trait SavedMember: Predictor + Serialize + DeserializeOwned + Clone + std::fmt::Debug + 'static {}
+impl<M: Predictor + Serialize + DeserializeOwned + Clone + std::fmt::Debug + 'static> SavedMember for M {}
+
+impl<M: SavedMember> Saveable for Averaged<M> {
+    const KIND: &'static str = "average";
+}
+
+impl<M: SavedMember> Saveable for Samme<M> {
+    const KIND: &'static str = "ada_boost";
+}
+
+impl<M: SavedMember> Saveable for Stacked<M> {
+    const KIND: &'static str = "stacking";
 }
 
 impl<M: Predictor> Predictor for Averaged<M> {

@@ -93,7 +93,7 @@ impl Trainer for StackingTrainer {
     fn saved(&self) -> Option<SavedModel> {
         let members = self.members.iter().map(|m| m.saved.clone()).collect::<Option<Vec<_>>>()?;
         let fin = self.final_model.as_ref()?.saved.clone()?;
-        Some(SavedModel::Stacking(Stacked { n_classes: self.data.n_classes, members, final_model: Box::new(fin), passthrough: self.p.passthrough }))
+        Some(SavedModel::new(Stacked { n_classes: self.data.n_classes, members, final_model: Box::new(fin), passthrough: self.p.passthrough }))
     }
     fn unsaved_reason(&self) -> Option<String> {
         unsaved_member(self.members.iter().chain(self.final_model.iter()))

@@ -222,7 +222,7 @@ impl Trainer for CartTrainer {
         }))
     }
     fn saved(&self) -> Option<SavedModel> {
-        Some(SavedModel::Tree(self.model.clone()))
+        Some(SavedModel::new(self.model.clone()))
     }
 }
 

@@ -15,6 +15,7 @@
 //! Determinism: every histogram is summed by one task in row order, and ties between splits go
 //! to the lower feature and bin, so a tree is identical whatever the number of threads.
 
+use crate::backends::saved::Saveable;
 use crate::backends::{Prediction, Predictor};
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
@@ -251,6 +252,10 @@ impl Tree {
 pub struct TreeModel {
     pub n_classes: usize,
     pub tree: Tree,
+}
+
+impl Saveable for TreeModel {
+    const KIND: &'static str = "tree";
 }
 
 impl Predictor for TreeModel {

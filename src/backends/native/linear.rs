@@ -1,6 +1,7 @@
 //! A fitted linear classifier: class probabilities σ(x·w + b) with one weight column, softmax
 //! with several. Native logistic regression fits one; `model.json` keeps one.
 
+use crate::backends::saved::Saveable;
 use crate::backends::{Prediction, Predictor};
 use ndarray::{Array1, Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
@@ -10,6 +11,10 @@ use serde::{Deserialize, Serialize};
 pub struct LinearModel {
     pub weights: Vec<Vec<f64>>,
     pub intercept: Vec<f64>,
+}
+
+impl Saveable for LinearModel {
+    const KIND: &'static str = "logistic";
 }
 
 impl Predictor for LinearModel {

@@ -405,7 +405,7 @@ impl Trainer for NativeLogistic {
     }
     fn saved(&self) -> Option<SavedModel> {
         let (w, b) = self.coefficients();
-        Some(SavedModel::Logistic(LinearModel { weights: w.rows().into_iter().map(|r| r.to_vec()).collect(), intercept: b.to_vec() }))
+        Some(SavedModel::new(LinearModel { weights: w.rows().into_iter().map(|r| r.to_vec()).collect(), intercept: b.to_vec() }))
     }
 }
 

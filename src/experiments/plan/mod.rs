@@ -431,3 +431,20 @@ pub fn resolve_document(plan: &Plan, text_doc: &mut Value) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check_name;
+
+    #[test]
+    fn names_that_could_leave_the_run_store_are_refused() {
+        for ok in ["mle", "gb-1.v2", "_tmp", "a".repeat(64).as_str()] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [("a/b", "a path separator"), ("gb#1", "'#'"), (".hidden", "starts with '.'"), ("-x", "starts with '-'"), ("my run", "a space"), ("nul.txt", "device name"), ("COM1", "device name")] {
+            let e = check_name(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        assert!(check_name(&"a".repeat(65)).unwrap_err().contains("65 characters"));
+    }
+}

@@ -137,3 +137,63 @@ pub(super) fn parse_dim(d: &params::ParamDef, v: &Value, field: bool, check: &dy
         _ => Err(format!("{} is not allowed; expected {FORMS}", crate::backends::params::show(v))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::params::{defs, ParamValue};
+    use crate::backends::Algorithm;
+    use serde_json::json;
+
+    fn def(algorithm: Algorithm, name: &str) -> &'static params::ParamDef {
+        defs(algorithm).iter().find(|d| d.name == name).unwrap()
+    }
+
+    #[test]
+    fn a_dotted_path_is_read_and_set_inside_nested_objects() {
+        let lora = json!({"rank": 8, "alpha": 16.0});
+        assert_eq!(json_path(&lora, "rank"), Some(&json!(8)));
+        assert_eq!(json_path(&lora, "rank.deeper"), None);
+        assert_eq!(with_path(Some(&lora), "rank", json!(4)), json!({"rank": 4, "alpha": 16.0}));
+        assert_eq!(with_path(None, "a.b", json!(1)), json!({"a": {"b": 1}}));
+        assert_eq!(with_path(Some(&json!("none")), "rank", json!(2)), json!({"rank": 2}), "a word becomes an object");
+    }
+
+    #[test]
+    fn a_searched_field_merges_into_what_its_parameter_already_sets() {
+        let d = def(Algorithm::Transformer, "lora");
+        let mut m = ParamMap::new();
+        m.insert("lora".into(), check_value(d, &json!({"rank": 8, "targets": ["q", "v", "o"]})).unwrap());
+        set_searched(&mut m, d, "lora.rank", &json!(16)).unwrap();
+        let Some(ParamValue::Lora(Some(l))) = m.get("lora") else { panic!("lora is set") };
+        assert_eq!((l.rank, l.targets.clone()), (16, vec!["q".to_string(), "v".into(), "o".into()]));
+        assert!(set_searched(&mut m, d, "lora.rank", &json!(0)).unwrap_err().contains("lora.rank"), "the merged value is checked");
+    }
+
+    #[test]
+    fn a_space_entry_is_a_list_or_a_distribution_with_valid_bounds() {
+        let d = def(Algorithm::GradientBoosting, "learning_rate");
+        let check = |v: &Value| check_value(d, v);
+        assert_eq!(parse_dim(d, &json!([0.1, 0.3]), false, &check), Ok(Dim::List(vec![json!(0.1), json!(0.3)])));
+        assert_eq!(parse_dim(d, &json!({"log_uniform": [0.01, 0.5]}), false, &check), Ok(Dim::LogUniform(0.01, 0.5)));
+        assert!(parse_dim(d, &json!([]), false, &check).unwrap_err().contains("empty"));
+        assert!(parse_dim(d, &json!([0.1, -2.0]), false, &check).unwrap_err().starts_with("value 2 (-2.0)"));
+        assert!(parse_dim(d, &json!({"uniform": [0.5, 0.1]}), false, &check).unwrap_err().contains("increasing"));
+        assert!(parse_dim(d, &json!({"normal": [0.1, 0.5]}), false, &check).unwrap_err().contains("unknown distribution 'normal'"));
+        let depth = def(Algorithm::GradientBoosting, "max_depth");
+        let check = |v: &Value| check_value(depth, v);
+        assert_eq!(parse_dim(depth, &json!({"int": [2, 8]}), false, &check), Ok(Dim::Int(2, 8)));
+        assert!(dim_is_int("max_depth", depth, &Dim::Uniform(2.0, 8.0)), "an integer parameter draws whole numbers");
+    }
+
+    #[test]
+    fn draws_stay_inside_their_distribution_and_whole_where_asked() {
+        let mut rng = crate::data::split::rng(1);
+        for _ in 0..200 {
+            let v = Dim::LogUniform(0.01, 0.5).draw(false, &mut rng).as_f64().unwrap();
+            assert!((0.01..=0.5).contains(&v));
+            let k = Dim::Uniform(2.0, 8.0).draw(true, &mut rng);
+            assert!(k.as_i64().is_some_and(|k| (2..=8).contains(&k)), "{k}");
+        }
+    }
+}

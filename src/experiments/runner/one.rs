@@ -3,7 +3,7 @@
 //! torch worker's relayed events, and the summary it ends with.
 
 use super::emit::{Emitter, Stop};
-use super::steps::{check_finite, learning_curve, preprocess, sweep_curve, train_full};
+use super::steps::{advance, learning_curve, preprocess, sweep_curve, train_full};
 use crate::backends::build_trainer;
 use crate::data::{Encoder, Fold};
 use crate::experiments::events::{Level, Metrics, RunEvent, Sink};
@@ -107,10 +107,8 @@ fn drive(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, em: &mut Emitter<'_
         let mut tr = build_trainer(run.backend, &run.params, None, None, run.seed).map_err(|e| Stop::Error(e.to_string()))?;
         let mut k = 0u64;
         loop {
-            em.check()?;
             k += 1;
-            let out = tr.step().map_err(|e| Stop::Error(e.to_string()))?;
-            check_finite(&out, k).map_err(|e| Stop::Error(e.to_string()))?;
+            let out = advance(tr.as_mut(), em, k)?;
             let t_ms = em.t();
             if let Some(m) = out.message.clone() {
                 em.message(Level::Info, m)?;

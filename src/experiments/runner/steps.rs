@@ -58,7 +58,15 @@ fn step_metrics(tr: &dyn Trainer, plan: &Plan, train_eval: &TrainSet, eval_rows:
     }
 }
 
-pub(super) fn check_finite(out: &StepOut, step: u64) -> Result<(), TrainError> {
+/// Step `k` of a trainer, once the run is not cancelled, with its figures checked finite.
+pub(super) fn advance(tr: &mut dyn Trainer, em: &Emitter<'_>, k: u64) -> Result<StepOut, Stop> {
+    em.check()?;
+    let out = tr.step().map_err(|e| Stop::Error(e.to_string()))?;
+    check_finite(&out, k).map_err(|e| Stop::Error(e.to_string()))?;
+    Ok(out)
+}
+
+fn check_finite(out: &StepOut, step: u64) -> Result<(), TrainError> {
     for (k, v) in &out.metrics {
         if !v.is_finite() {
             return Err(TrainError::Diverged(format!("{k} is {v} at step {step}")));
@@ -100,10 +108,8 @@ pub(super) fn train_full(plan: &Plan, run: &RunPlan, f: &Fold, fold: Option<u32>
         if f.eval_rows.len() == train.len() { std::borrow::Cow::Borrowed(train) } else { std::borrow::Cow::Owned(train.subset(&f.eval_rows)) };
     let mut k = 0u64;
     loop {
-        em.check()?;
         k += 1;
-        let out = tr.step().map_err(|e| Stop::Error(e.to_string()))?;
-        check_finite(&out, k).map_err(|e| Stop::Error(e.to_string()))?;
+        let out = advance(tr.as_mut(), em, k)?;
         let mut metrics = out.metrics.clone();
         step_metrics(tr.as_ref(), plan, &train_eval, &f.eval_rows, test, &mut metrics);
         *step += 1;

@@ -206,7 +206,6 @@ impl Checker {
 }
 
 /// Whether a data section describes language-model data (`format` other than `table`).
-
 pub(super) fn is_lm_spec(d: &S<DataSpec>) -> bool {
     d.value.format.as_ref().is_some_and(|f| f.value != "table")
 }

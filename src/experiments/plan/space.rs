@@ -86,7 +86,6 @@ pub(super) fn set_searched(m: &mut ParamMap, d: &params::ParamDef, k: &str, v: &
 
 /// Read a `space` entry: a non-empty list of valid values, or `{uniform|log_uniform|int: [a, b]}`
 /// with valid bounds.
-
 pub(super) fn parse_dim(d: &params::ParamDef, v: &Value, field: bool, check: &dyn Fn(&Value) -> Result<params::ParamValue, String>) -> Result<Dim, String> {
     const FORMS: &str = "a list of values, or one of {uniform: [a, b]}, {log_uniform: [a, b]}, {int: [a, b]}";
     match v {

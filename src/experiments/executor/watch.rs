@@ -117,6 +117,11 @@ impl<'a> Watch<'a> {
         self.last_engine = None;
     }
 
+    /// Whether the engine last said the task that wrote record `r` had not ended.
+    fn engine_runs(&self, r: &Record) -> bool {
+        self.states.get(&r.job).and_then(|s| s.get(&r.task)).is_some_and(|st| !st.is_ended())
+    }
+
     /// The state of array task `i` in its latest job.
     pub fn task_state(&self, i: usize) -> Option<(&str, &TaskState)> {
         self.sub.jobs.iter().rev().filter(|j| j.tasks.contains(&i)).find_map(|j| self.states.get(&j.id).and_then(|s| s.get(&i)).map(|st| (j.id.as_str(), st)))
@@ -188,6 +193,10 @@ impl<'a> Watch<'a> {
                 match best.get(run) {
                     Some(r) => match r.status {
                         Status::Running => c.running += 1,
+                        // Its writer is gone but the engine still runs its task: the engine is
+                        // stopping it (a time limit, scancel) and will say why; until it does,
+                        // the run has not ended.
+                        Status::Interrupted if self.engine_runs(r) => c.running += 1,
                         Status::Finished | Status::Pruned => c.finished += 1,
                         _ => c.failed += 1,
                     },
@@ -264,5 +273,63 @@ impl<'a> Watch<'a> {
                 (n > 0).then(|| (j.id.clone(), n))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::InputError;
+    use std::path::Path;
+
+    /// An engine that only answers with the states it was given.
+    struct Fixed(BTreeMap<usize, TaskState>);
+
+    impl Executor for Fixed {
+        fn name(&self) -> &'static str {
+            "fixed"
+        }
+        fn title(&self) -> &'static str {
+            "Fixed"
+        }
+        fn check(&self) -> Result<(), InputError> {
+            Ok(())
+        }
+        fn script(&self, _sub: &Submission, _tasks: &[usize], _after: &[String]) -> String {
+            String::new()
+        }
+        fn submit(&self, _script: &Path) -> Result<String, InputError> {
+            Ok("1".into())
+        }
+        fn poll(&self, _job: &str) -> Result<BTreeMap<usize, TaskState>, String> {
+            Ok(self.0.clone())
+        }
+        fn cancel(&self, _job: &str) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    fn submission() -> Submission {
+        serde_json::from_value(serde_json::json!({
+            "executor": "fixed", "experiment": "e", "source": "e.yaml", "sets": [], "out": "/nonexistent", "binary": "ratlab",
+            "workdir": ".", "pass": [], "tasks": [{"index": 0, "args": ["--trial", "0"], "runs": ["gb#0"]}],
+            "slurm": {"partition": null, "time": null, "cpus_per_trial": 1, "max_parallel": null, "sbatch_args": []}, "jobs": [{"id": "1", "tasks": [0], "script": "job.sbatch", "submitted_at": "2026-01-01T00:00:00Z"}]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_run_whose_writer_is_gone_counts_as_running_until_the_engine_ends_its_task() {
+        let record = Record { dir: PathBuf::from("/nonexistent/run"), job: "1".into(), task: 0, run: "gb#0".into(), status: Status::Interrupted };
+        let running = Fixed([(0, TaskState::Running)].into());
+        let mut w = Watch::new(submission(), &running);
+        w.update();
+        w.records.push(record.clone());
+        assert_eq!(w.counts(), Counts { running: 1, ..Counts::default() }, "Slurm is still stopping the task");
+        let ended = Fixed([(0, TaskState::Ended { state: "TIMEOUT".into(), reason: "TimeLimit".into(), exit_code: None })].into());
+        let mut w = Watch::new(submission(), &ended);
+        w.update();
+        w.records.push(record);
+        assert_eq!(w.counts(), Counts { failed: 1, ..Counts::default() }, "the task ended without its run's end");
     }
 }

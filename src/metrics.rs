@@ -64,6 +64,10 @@ pub const LM_OBJECTIVES: [(&str, bool); 5] =
     [("loss", false), ("bits_per_byte", false), ("exact_match", true), ("preference_accuracy", true), ("reward_margin", true)];
 
 impl Objective {
+    /// A figure by name: one of the [`Metric`]s, or a language model's.
+    pub fn parse(name: &str) -> Option<Objective> {
+        Metric::parse(name).map(Objective::Metric).or_else(|| Objective::lm(name))
+    }
     /// A language model's figure by name.
     pub fn lm(name: &str) -> Option<Objective> {
         LM_OBJECTIVES.iter().find(|(n, _)| *n == name).map(|&(n, h)| Objective::Lm(n, h))

@@ -352,6 +352,11 @@ fn runs_filters_sort_and_cut_the_listing() {
     assert!(list(&["--experiment", "other"]).is_empty());
     let o = cmd().args(["runs", "--out", out.to_str().unwrap(), "--status", "done"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
+    // Every status a run can have is one to filter by.
+    assert!(String::from_utf8_lossy(&o.stderr).contains("expected one of: running, finished, failed, cancelled, pruned, interrupted"), "{}", String::from_utf8_lossy(&o.stderr));
+    for st in ["pruned", "interrupted", "cancelled", "running", "failed"] {
+        assert!(list(&["--status", st]).is_empty(), "--status {st}");
+    }
 }
 
 #[test]

@@ -196,7 +196,7 @@ pub struct RunsFilter {
     /// Only runs of this experiment.
     #[arg(long)]
     pub experiment: Option<String>,
-    /// Only runs with this status (finished, failed, cancelled, running).
+    /// Only runs with this status (running, finished, failed, cancelled, pruned, interrupted).
     #[arg(long)]
     pub status: Option<String>,
     /// Only runs meeting every condition: 'max_depth>3 and roc_auc>0.9' (parameters, metrics,

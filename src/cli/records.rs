@@ -4,6 +4,7 @@
 use super::render::fmt_metrics;
 use super::RunsFilter;
 use crate::error::InputError;
+use crate::experiments::events::Status;
 use crate::experiments::store::{self, Summary};
 use crate::metrics::format_value as fmt_num;
 use std::collections::BTreeMap;
@@ -39,8 +40,9 @@ pub fn list(out: &Path, f: &RunsFilter) -> anyhow::Result<u8> {
         None => vec![],
     };
     if let Some(st) = &f.status {
-        if !["finished", "failed", "cancelled", "running"].contains(&st.as_str()) {
-            return Err(InputError::new(format!("'{st}' is not a status; expected finished, failed, cancelled or running")).field("--status").into());
+        if Status::parse(st).is_none() {
+            let all: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+            return Err(InputError::new(format!("'{st}' is not a status; expected one of: {}", all.join(", "))).field("--status").into());
         }
     }
     // Unreadable records are left out of a filtered listing (the plain listing shows them).

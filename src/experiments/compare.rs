@@ -307,7 +307,7 @@ impl Condition {
 /// Sort runs by a field: best first for a metric (descending when higher is better), else
 /// ascending; runs without it last, in their recorded order.
 pub fn sort_by(runs: &mut [Recorded], name: &str) {
-    let descending = crate::metrics::Metric::parse(name).is_some_and(|m| m.higher_is_better());
+    let descending = crate::metrics::Objective::parse(name).is_some_and(|m| m.higher_is_better());
     runs.sort_by(|a, b| {
         let (x, y) = (field(a, name), field(b, name));
         match (x.as_ref().and_then(Value::as_f64), y.as_ref().and_then(Value::as_f64)) {
@@ -346,5 +346,32 @@ mod tests {
         assert!(parse_where("max_depth").unwrap_err().contains("no comparison"));
         assert!(parse_where(">3").unwrap_err().contains("needs a name and a value"));
         assert!(parse_where("a>1 and  and b<2").unwrap_err().contains("empty condition"));
+    }
+
+    fn recorded(run: &str, metrics: serde_json::Value) -> Recorded {
+        let summary = serde_json::json!({"experiment": "e", "run": run, "algorithm": "transformer", "backend": "torch", "status": "finished",
+            "params": {}, "seed": 0, "metrics": metrics, "train_metrics": {}, "cv_std": {}, "steps": 1, "error": null, "messages": [],
+            "started_at": "", "elapsed_ms": 0});
+        Recorded { dir: run.into(), summary: serde_json::from_value(summary).unwrap(), events: vec![] }
+    }
+
+    #[test]
+    fn sorting_puts_the_best_first_for_every_figure_a_run_reports() {
+        let names = |runs: &[Recorded]| runs.iter().map(|r| r.summary.run.clone()).collect::<Vec<_>>();
+        let mut runs = vec![
+            recorded("a", serde_json::json!({"exact_match": 0.25, "loss": 1.5, "accuracy": 0.7})),
+            recorded("b", serde_json::json!({"exact_match": 0.75, "loss": 0.5, "accuracy": 0.9})),
+            recorded("c", serde_json::json!({"exact_match": 0.5, "loss": 1.0})),
+        ];
+        for (key, best_first) in [("exact_match", ["b", "c", "a"]), ("preference_accuracy", ["a", "b", "c"]), ("loss", ["b", "c", "a"]), ("accuracy", ["b", "a", "c"])] {
+            sort_by(&mut runs, key);
+            assert_eq!(names(&runs), best_first, "{key}");
+            runs.sort_by(|x, y| x.summary.run.cmp(&y.summary.run));
+        }
+        for r in &mut runs {
+            r.summary.metrics.insert("reward_margin".into(), if r.summary.run == "c" { 2.0 } else { -1.0 });
+        }
+        sort_by(&mut runs, "reward_margin");
+        assert_eq!(names(&runs)[0], "c", "a higher reward margin is better");
     }
 }

@@ -24,6 +24,11 @@ pub enum Status {
 }
 
 impl Status {
+    pub const ALL: [Status; 6] = [Status::Running, Status::Finished, Status::Failed, Status::Cancelled, Status::Pruned, Status::Interrupted];
+    /// A status by the name `summary.json` and `ratlab runs` give it.
+    pub fn parse(name: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == name)
+    }
     /// The status a `failed` event ends a run with.
     pub fn of_failure(cancelled: bool, pruned: bool) -> Status {
         if pruned {

@@ -5,7 +5,6 @@
 use super::runs::significant;
 use super::{App, Command, Pane, RunEntry, RunRow, View};
 use crate::experiments::store;
-use crate::metrics::Metric;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -108,10 +107,7 @@ impl App {
 
     /// Whether larger values of this metric are better (for highlighting the best run).
     pub fn higher_is_better(metric: &str) -> bool {
-        match Metric::parse(metric) {
-            Some(m) => m.higher_is_better(),
-            None => crate::metrics::Objective::lm(metric).is_some_and(crate::metrics::Objective::higher_is_better),
-        }
+        crate::metrics::Objective::parse(metric).is_some_and(crate::metrics::Objective::higher_is_better)
     }
 
     /// The run the Run view shows.

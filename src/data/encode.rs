@@ -41,6 +41,23 @@ fn allowed_columns(t: &RawTable) -> String {
     format!("the file has columns: {}{more}", shown.join(", "))
 }
 
+/// A numeric cell that is not finite (`inf`): a bad cell, refused like any other that is not a
+/// number, naming its file, row and column.
+fn not_finite(t: &RawTable, src: &str, column: &str, r: usize, x: f64) -> InputError {
+    InputError::new(format!("{}: {} is not a finite number", t.where_row(r), quote(&x.to_string())))
+        .file(src)
+        .field(format!("column '{column}'"))
+        .detail("fix the cell, or mark it missing (empty or NA) and set data.missing to drop or mean")
+}
+
+/// The first infinite cell of a numeric column, as an error.
+fn first_infinite(t: &RawTable, src: &str, column: &str, v: &[f64]) -> Result<(), InputError> {
+    match v.iter().position(|x| x.is_infinite()) {
+        Some(r) => Err(not_finite(t, src, column, r, v[r])),
+        None => Ok(()),
+    }
+}
+
 /// Format a numeric class label the way users wrote it (`1`, not `1.0`).
 fn label_of(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
@@ -148,6 +165,9 @@ impl Encoder {
             features.push((name.to_string(), code));
         }
         // Class labels, sorted numerically when numeric.
+        if let RawValues::Numeric(v) = &target.values {
+            first_infinite(t, src, &cfg.target, v)?;
+        }
         let classes = match cfg.task {
             Task::Regression => {
                 if let RawValues::Text(v) = &target.values {
@@ -228,6 +248,9 @@ impl Encoder {
             (ColumnCode::Numeric { fill }, RawValues::Numeric(v)) => {
                 let fill = if keep_missing { f64::NAN } else { *fill };
                 for (o, &r) in out.chunks_exact_mut(width).zip(rows) {
+                    if v[r].is_infinite() {
+                        return Err(not_finite(t, src, &col.name, r, v[r]));
+                    }
                     o[j] = if v[r].is_nan() { fill } else { v[r] };
                 }
             }
@@ -380,6 +403,7 @@ impl Encoder {
                 continue;
             };
             y[i] = match (cfg.task, &target.values) {
+                (_, RawValues::Numeric(v)) if v[r].is_infinite() => return Err(not_finite(t, src, &cfg.target, r, v[r])),
                 (Task::Regression, RawValues::Numeric(v)) => v[r],
                 (Task::Classification, RawValues::Numeric(v)) if !v[r].is_nan() => {
                     match seen.iter().find(|(b, _)| *b == v[r].to_bits()) {

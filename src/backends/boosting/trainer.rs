@@ -122,6 +122,9 @@ pub struct BoostingTrainer {
     test: Option<Tracked>,
     n_features: usize,
     stats: Vec<f64>,
+    /// Softmax: every training row's class probabilities at the start of the round (rows ×
+    /// classes), which every class's gradients of the round come from.
+    probs: Vec<f64>,
     ws: Workspace,
     in_sample: Vec<bool>,
     seed: u64,
@@ -195,6 +198,7 @@ impl BoostingTrainer {
             n_features: data.x.ncols(),
             in_sample: vec![false; n],
             stats: vec![0.0; n * 2],
+            probs: if loss == Loss::Softmax { vec![0.0; n * outputs] } else { vec![] },
             train: Tracked::new(binned, &base),
             test,
             y: data.y.to_vec(),
@@ -217,12 +221,29 @@ impl BoostingTrainer {
         &self.model
     }
 
+    /// Softmax: the class probabilities of every training row from its margins, once at the
+    /// start of a round, so that every class's gradients come from the margins before any of the
+    /// round's trees, as xgboost and scikit-learn compute them: the classes' order (their names)
+    /// changes nothing.
+    fn softmax_probs(&mut self) {
+        let out = self.model.outputs;
+        self.probs.par_chunks_mut(out * 1024).zip(self.train.margins.par_chunks(out * 1024)).for_each(|(p, m)| {
+            for (p, m) in p.chunks_exact_mut(out).zip(m.chunks_exact(out)) {
+                let mx = m.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let z: f64 = m.iter().map(|v| (v - mx).exp()).sum();
+                for (p, v) in p.iter_mut().zip(m) {
+                    *p = (v - mx).exp() / z;
+                }
+            }
+        });
+    }
+
     /// Gradient and hessian of every fitting row for output `k`, into `self.stats`: blocks of
     /// rows in parallel, each a tight loop for its loss.
     fn gradients(&mut self, k: usize) {
         const BLOCK: usize = 8192;
         let out = self.model.outputs;
-        let (y, m) = (&self.y, &self.train.margins);
+        let (y, m, probs) = (&self.y, &self.train.margins, &self.probs);
         let wts = self.weights.as_deref();
         let loss = self.model.loss;
         self.stats.par_chunks_mut(2 * BLOCK).enumerate().for_each(|(b, gh)| {
@@ -238,10 +259,7 @@ impl BoostingTrainer {
                 }
                 Loss::Softmax => {
                     for (i, (gh, &y)) in gh.chunks_exact_mut(2).zip(y).enumerate() {
-                        let mm = &m[(start + i) * out..(start + i + 1) * out];
-                        let mx = mm.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                        let z: f64 = mm.iter().map(|v| (v - mx).exp()).sum();
-                        let p = (mm[k] - mx).exp() / z;
+                        let p = probs[(start + i) * out + k];
                         let t = if y as usize == k { 1.0 } else { 0.0 };
                         gh[0] = p - t;
                         gh[1] = (2.0 * p * (1.0 - p)).max(1e-16);
@@ -318,6 +336,9 @@ impl Trainer for BoostingTrainer {
         let crit = Second { lambda: self.p.lambda, alpha: self.p.alpha, gamma: self.p.gamma, min_child_weight: self.p.min_child_weight, eta: self.p.learning_rate };
         let shape = Shape { max_depth: self.p.max_depth, max_leaves: self.p.max_leaves, lossguide: self.p.lossguide };
         let mut leaves = 0usize;
+        if self.model.loss == Loss::Softmax {
+            self.softmax_probs();
+        }
         for k in 0..out_k {
             let feats: Vec<u32> = if self.p.colsample_bytree < 1.0 {
                 let mut rng = split::rng(hist::mix(self.seed, 2 * (r * out_k + k) as u64 + 2));
@@ -504,5 +525,28 @@ mod tests {
         let mut t = BoostingTrainer::new(params(), &TrainSet::new(x, y, 0), None, 0).unwrap();
         t.step().unwrap();
         assert!(t.model().trees[0].nodes[0].split.unwrap().default_left);
+    }
+
+    /// Softmax boosting learns the same model whatever the classes are called: every class's
+    /// gradients come from the round's starting margins. (When class k's came after the trees of
+    /// the classes before it, naming the classes in reverse changed the test log loss from
+    /// 0.1227 to 0.1286.)
+    #[test]
+    fn renaming_the_classes_changes_nothing() {
+        use crate::data::{generate::generate, GenConfig};
+        let cfg = GenConfig::Classification { n_samples: 600, n_features: 6, n_informative: 4, n_classes: 3, class_sep: 1.0, label_noise: 0.05 };
+        let data = generate(&cfg, 5).all();
+        let mut renamed = data.clone();
+        renamed.y.mapv_inplace(|c| 2.0 - c);
+        let fit = |set: &TrainSet| {
+            let p = BoostingParams { n_estimators: 30, max_depth: 4, ..BoostingParams::default() };
+            let mut t = BoostingTrainer::new(p, set, None, 1).unwrap();
+            while !t.step().unwrap().done {}
+            t
+        };
+        let (a, b) = (fit(&data), fit(&renamed));
+        let (Prediction::Proba(pa), Prediction::Proba(pb)) = (a.model().predict(data.x.view()), b.model().predict(data.x.view())) else { panic!("probabilities") };
+        let worst = (0..pa.nrows()).flat_map(|i| (0..3).map(move |c| (i, c))).map(|(i, c)| (pa[[i, c]] - pb[[i, 2 - c]]).abs()).fold(0.0, f64::max);
+        assert!(worst < 1e-9, "class probabilities differ by {worst:e} when the classes are renamed");
     }
 }

@@ -127,6 +127,31 @@ impl RunEvent {
             RunEvent::Step { t_ms, .. } | RunEvent::Message { t_ms, .. } | RunEvent::Sample { t_ms, .. } | RunEvent::Finished { t_ms, .. } | RunEvent::Failed { t_ms, .. } => *t_ms = t,
         }
     }
+    /// Leave out the figures that are not finite numbers (a step's metrics, a run's final,
+    /// train and across-fold figures): JSON has no NaN or infinity, and one written would make
+    /// the record unreadable. Returns what was left out, `name = value`, for a message.
+    pub fn drop_non_finite(&mut self) -> Vec<String> {
+        let mut gone = Vec::new();
+        let mut keep_finite = |prefix: &str, m: &mut Metrics| {
+            m.retain(|k, v| {
+                let ok = v.is_finite();
+                if !ok {
+                    gone.push(format!("{prefix}{k} = {v}"));
+                }
+                ok
+            })
+        };
+        match self {
+            RunEvent::Step { metrics, .. } => keep_finite("", metrics),
+            RunEvent::Finished { metrics, train_metrics, cv_std, .. } => {
+                keep_finite("", metrics);
+                keep_finite("train.", train_metrics);
+                keep_finite("std ", cv_std);
+            }
+            _ => {}
+        }
+        gone
+    }
     /// True for the events that end a run.
     pub fn is_terminal(&self) -> bool {
         matches!(self, RunEvent::Finished { .. } | RunEvent::Failed { .. })
@@ -191,5 +216,25 @@ impl Sink for Collect {
     fn event(&mut self, _run: &RunPlan, ev: &RunEvent) -> Flow {
         self.0.push(ev.clone());
         Flow::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_that_are_not_finite_are_left_out_and_named() {
+        let mut ev = RunEvent::Finished {
+            metrics: [("accuracy".to_string(), 0.9), ("roc_auc".to_string(), f64::NAN)].into(),
+            train_metrics: [("log_loss".to_string(), f64::INFINITY)].into(),
+            cv_std: Metrics::new(),
+            t_ms: 1,
+            artifacts: serde_json::Value::Null,
+        };
+        assert_eq!(ev.drop_non_finite(), vec!["roc_auc = NaN".to_string(), "train.log_loss = inf".to_string()]);
+        let line = serde_json::to_string(&ev).unwrap();
+        assert!(!line.contains("null"), "{line}");
+        assert_eq!(serde_json::from_str::<RunEvent>(&line).unwrap(), ev, "the line reads back");
     }
 }

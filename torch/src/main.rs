@@ -42,8 +42,17 @@ enum Command {
 struct Stdout;
 
 impl ratlab_torch::train::Out for Stdout {
-    fn send(&mut self, ev: RunEvent) {
+    /// A figure that is not finite (a diverging loss, a DPO statistic) is left out, with a
+    /// warning: JSON has no NaN, and the line would not parse, losing the event.
+    fn send(&mut self, mut ev: RunEvent) {
+        let gone = ev.drop_non_finite();
         let mut o = std::io::stdout().lock();
+        if !gone.is_empty() {
+            let warning = RunEvent::Message { level: ratlab::experiments::events::Level::Warning, text: format!("{}: not finite, left out of the record", gone.join(", ")), t_ms: 0 };
+            if let Ok(line) = serde_json::to_string(&warning) {
+                let _ = writeln!(o, "{line}");
+            }
+        }
         if let Ok(line) = serde_json::to_string(&ev) {
             let _ = writeln!(o, "{line}");
             let _ = o.flush();

@@ -39,6 +39,8 @@ pub(super) struct Emitter<'a> {
     start: Instant,
     summary: Option<Summary>,
     pub(super) artifacts: serde_json::Value,
+    /// Figures already reported as undefined (NaN or infinite), each warned about once.
+    undefined: std::collections::BTreeSet<String>,
     /// The data encoding, saved with the model for `ratlab predict`.
     pub(super) encoder: Option<&'a Encoder>,
 }
@@ -46,7 +48,7 @@ pub(super) struct Emitter<'a> {
 impl<'a> Emitter<'a> {
     /// The emitter of `run` into `sink`, its clock starting now; `cancel` is the plan's flag.
     pub(super) fn new(run: &'a RunPlan, sink: &'a mut dyn Sink, cancel: &'a AtomicBool, encoder: Option<&'a Encoder>) -> Emitter<'a> {
-        Emitter { run, sink, cancel: Cancel { plan: cancel, own: AtomicBool::new(false) }, start: Instant::now(), summary: None, artifacts: serde_json::Value::Null, encoder }
+        Emitter { run, sink, cancel: Cancel { plan: cancel, own: AtomicBool::new(false) }, start: Instant::now(), summary: None, artifacts: serde_json::Value::Null, undefined: Default::default(), encoder }
     }
     /// The run's summary, once its events have been sent (the started event creates it).
     pub(super) fn into_summary(mut self) -> Summary {
@@ -56,8 +58,21 @@ impl<'a> Emitter<'a> {
     pub(super) fn t(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
     }
-    /// Send an event (keeping the summary up to date); a sink's stop cancels this run only.
-    pub(super) fn send(&mut self, ev: RunEvent) -> Result<(), Stop> {
+    /// Send an event (keeping the summary up to date); a sink's stop cancels this run only. A
+    /// figure that came out NaN or infinite is left out of the event, and a warning says so
+    /// (once per figure).
+    pub(super) fn send(&mut self, mut ev: RunEvent) -> Result<(), Stop> {
+        for gone in ev.drop_non_finite() {
+            let name = gone.split(" = ").next().unwrap_or_default().to_string();
+            if self.undefined.insert(name) {
+                let at = match &ev {
+                    RunEvent::Step { step, .. } => format!("at step {step}"),
+                    _ => "at the end".to_string(),
+                };
+                let text = format!("{gone} {at}: the figure is undefined here and left out of the record");
+                self.send(RunEvent::Message { level: Level::Warning, text, t_ms: self.t() })?;
+            }
+        }
         match &mut self.summary {
             None => self.summary = Summary::from_started(&ev),
             Some(s) => s.apply(&ev),
@@ -95,5 +110,32 @@ fn fault_delay() {
     });
     if let Some(d) = d {
         std::thread::sleep(*d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiments::events::Collect;
+
+    #[test]
+    fn an_undefined_figure_is_left_out_and_said_once() {
+        let p = crate::experiments::plan::from_text("name: e\nruns:\n  - {name: a, algorithm: estimation}\n", std::path::Path::new("e.yaml"), std::path::Path::new("e.yaml")).unwrap();
+        let (mut sink, cancel) = (Collect::default(), AtomicBool::new(false));
+        let mut em = Emitter::new(&p.runs[0], &mut sink, &cancel, None);
+        em.send(crate::experiments::runner::started(&p, &p.runs[0], Some(2))).ok();
+        for step in 1..=2 {
+            let metrics = [("test.r2".to_string(), f64::NAN), ("test.rmse".to_string(), 0.5)].into();
+            em.send(RunEvent::Step { step, x: step as f64, fold: None, metrics, t_ms: 1 }).ok();
+        }
+        let summary = em.into_summary();
+        let warnings: Vec<&String> = sink.0.iter().filter_map(|e| match e {
+            RunEvent::Message { level: Level::Warning, text, .. } => Some(text),
+            _ => None,
+        }).collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("test.r2 = NaN at step 1"), "{}", warnings[0]);
+        assert!(sink.0.iter().all(|e| !matches!(e, RunEvent::Step { metrics, .. } if metrics.contains_key("test.r2"))));
+        assert!(summary.messages.iter().any(|m| m.contains("test.r2")), "the record keeps the warning");
     }
 }

@@ -10,7 +10,8 @@ use crate::experiments::plan::{Plan, RunPlan};
 use crate::metrics::Metric;
 use ndarray::ArrayView1;
 
-/// Evaluate a model on a set for the experiment's metrics; undefined values are left out.
+/// Evaluate a model on a set for the experiment's metrics (an undefined one is NaN: the
+/// emitter leaves it out of the record and says so).
 fn evaluate(model: &dyn Predictor, set: &TrainSet, metrics: &[Metric], prefix: &str, out: &mut Metrics) {
     score(&model.predict(set.x.view()), set.y.view(), metrics, prefix, out);
 }
@@ -21,9 +22,7 @@ fn score(pred: &Prediction, y: ArrayView1<'_, f64>, metrics: &[Metric], prefix: 
     use rayon::prelude::*;
     let values: Vec<f64> = metrics.par_iter().map(|m| m.compute(pred, y)).collect();
     for (m, v) in metrics.iter().zip(values) {
-        if v.is_finite() {
-            out.insert(format!("{prefix}{}", m.as_str()), v);
-        }
+        out.insert(format!("{prefix}{}", m.as_str()), v);
     }
 }
 
@@ -128,7 +127,7 @@ pub(super) fn train_full(plan: &Plan, run: &RunPlan, f: &Fold, fold: Option<u32>
             own.extend(fin.0.clone());
             fin.0 = tr.final_metrics().unwrap_or(own);
         }
-        let watched = run.pruner.as_ref().and_then(|p| metrics.get(&p.key).copied());
+        let watched = run.pruner.as_ref().and_then(|p| metrics.get(&p.key).copied()).filter(|v| v.is_finite());
         em.send(RunEvent::Step { step: *step, x: out.x.unwrap_or(k as f64), fold, metrics, t_ms })?;
         if let (Some(p), Some(v), false) = (&run.pruner, watched, out.done) {
             if let Some(why) = p.check(*step, v) {
@@ -238,7 +237,7 @@ pub(super) fn sweep_curve(
             Ok(None) => return Err(Stop::Cancelled),
             Ok(Some(metrics)) => {
                 if let Some((k, higher)) = &key {
-                    if let Some(v) = metrics.get(k) {
+                    if let Some(v) = metrics.get(k).filter(|v| v.is_finite()) {
                         if best.is_none_or(|(_, b)| if *higher { *v > b } else { *v < b }) {
                             best = Some((*x, *v));
                         }

@@ -13,6 +13,7 @@ use crate::model::{self, Transformer};
 use ratlab::backends::params::{LmMode, TransformerParams};
 use ratlab::data::lm::{self, Example, LmRows};
 use ratlab::experiments::events::{Level, Metrics, RunEvent};
+use ratlab::experiments::store;
 use ratlab::experiments::worker::TorchJob;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -342,14 +343,21 @@ fn sample(p: &TransformerParams, m: &Transformer, data: &Data, device: Device) -
 /// `adapters.safetensors` for LoRA runs, and `model.json` saying what they are.
 fn save(job: &TorchJob, b: &Built, dir: &Path) -> Result<(), String> {
     let err = |e: tch::TchError| format!("cannot save the checkpoint in {}: {e}", dir.display());
-    let weights = dir.join("model.safetensors");
+    // Each file is written under a temporary name and renamed into place: a run stopped
+    // mid-save leaves no partial checkpoint under the name a later run starts from.
+    let put = |name: &str, write: &dyn Fn(&Path) -> Result<(), tch::TchError>| -> Result<(), String> {
+        let path = dir.join(name);
+        let tmp = store::temporary(&path);
+        write(&tmp).map_err(err)?;
+        store::commit(&tmp, &path).map_err(|e| format!("cannot save the checkpoint in {}: {e}", dir.display()))
+    };
     match &b.adapters {
-        None => b.base.save(&weights).map_err(err)?,
+        None => put("model.safetensors", &|p| b.base.save(p))?,
         Some(a) => {
             let merged = b.model.merged_weights(&b.base);
             let named: Vec<(&str, Tensor)> = merged.iter().map(|(n, t)| (n.as_str(), t.to_device(Device::Cpu))).collect();
-            Tensor::write_safetensors(&named, &weights).map_err(err)?;
-            a.save(dir.join("adapters.safetensors")).map_err(err)?;
+            put("model.safetensors", &|p| Tensor::write_safetensors(&named, p))?;
+            put("adapters.safetensors", &|p| a.save(p))?;
         }
     }
     let mut params = job.params.clone();
@@ -366,5 +374,5 @@ fn save(job: &TorchJob, b: &Built, dir: &Path) -> Result<(), String> {
         "adapters": b.adapters.as_ref().map(|_| "adapters.safetensors"),
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
-    ratlab::experiments::store::write_atomic(&dir.join("model.json"), text.as_bytes()).map_err(|e| format!("cannot write model.json: {e}"))
+    store::write_atomic(&dir.join("model.json"), text.as_bytes()).map_err(|e| format!("cannot write model.json: {e}"))
 }

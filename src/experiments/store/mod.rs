@@ -28,15 +28,46 @@ pub fn slug(s: &str) -> String {
     out.trim_matches('.').chars().take(60).collect()
 }
 
-/// Write via a temporary file and rename, so readers never see half a file.
+/// Write via a temporary file and rename, so readers never see half a file and a crash leaves
+/// the old file or the new one, never neither.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = File::create(&tmp)?;
+    let tmp = temporary(path);
+    let written = File::create(&tmp).and_then(|mut f| {
         f.write_all(bytes)?;
-        f.sync_data()?;
+        f.sync_data()
+    });
+    match written {
+        Ok(()) => commit(&tmp, path),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    fs::rename(&tmp, path)
+}
+
+/// A temporary name beside `path`, its own to this process and call (hidden, so listings skip
+/// it): two writers of one file never write into each other's half-made copy. The extension
+/// stays last (`.model.4242-7.tmp.safetensors`), for writers that choose a format by it.
+pub fn temporary(path: &Path) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SERIAL: AtomicU64 = AtomicU64::new(0);
+    let n = SERIAL.fetch_add(1, Ordering::Relaxed);
+    let stem = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let ext = path.extension().map_or_else(String::new, |e| format!(".{}", e.to_string_lossy()));
+    path.with_file_name(format!(".{stem}.{}-{n}.tmp{ext}", std::process::id()))
+}
+
+/// Put a finished temporary file in place of `path` (rename, then sync the directory, so the
+/// rename itself survives a crash).
+pub fn commit(tmp: &Path, path: &Path) -> io::Result<()> {
+    fs::rename(tmp, path)?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Make a directory's entries (files created, renamed into it) durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    File::open(dir)?.sync_all()
 }
 
 /// A run's recorded experiment (`experiment.yaml`) as JSON; null when unreadable.
@@ -126,6 +157,59 @@ mod tests {
         assert!(log.torn_tail);
         assert_eq!(log.events.len(), 2);
         assert_eq!(log.summary.unwrap().status, Status::Running);
+    }
+
+    #[test]
+    fn closing_a_run_a_killed_writer_left_cuts_its_torn_line_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        let step = RunEvent::Step { step: 1, x: 1.0, fold: None, metrics: [("objective".to_string(), 0.5)].into(), t_ms: 3 };
+        let mut text = String::new();
+        for ev in [started(), step] {
+            text += &serde_json::to_string(&ev).unwrap();
+            text.push('\n');
+        }
+        text += "{\"event\":\"step\",\"st";
+        fs::write(tmp.path().join("events.jsonl"), text).unwrap();
+        assert!(close_abandoned(tmp.path(), "Slurm stopped the task: TIMEOUT (TimeLimit)", false).unwrap());
+        let log = read_run(tmp.path()).expect("the record stays readable");
+        assert!(!log.torn_tail);
+        assert_eq!(log.events.len(), 3, "started, step, failed");
+        let s = log.summary.unwrap();
+        assert_eq!((s.status, s.error.as_deref()), (Status::Failed, Some("Slurm stopped the task: TIMEOUT (TimeLimit)")));
+    }
+
+    #[test]
+    fn writers_of_one_file_never_meet_in_a_temporary_copy() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("summary.json");
+        let (a, b) = (vec![b'a'; 64 << 10], vec![b'b'; 64 << 10]);
+        std::thread::scope(|s| {
+            for bytes in [&a, &b] {
+                let path = &path;
+                s.spawn(move || {
+                    for _ in 0..100 {
+                        write_atomic(path, bytes).expect("each write lands whole");
+                    }
+                });
+            }
+        });
+        let last = fs::read(&path).unwrap();
+        assert!(last == a || last == b, "the file is one writer's whole copy");
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1, "no temporary copy is left behind");
+    }
+
+    #[test]
+    fn following_a_run_keeps_characters_split_between_two_reads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let line = serde_json::to_string(&RunEvent::Message { level: crate::experiments::events::Level::Info, text: "round 3 · done — ok".into(), t_ms: 1 }).unwrap() + "\n";
+        let cut = line.find('·').unwrap() + 1; // inside the two bytes of '·'
+        let path = tmp.path().join("events.jsonl");
+        fs::write(&path, &line.as_bytes()[..cut]).unwrap();
+        let mut tail = EventTail::new(tmp.path());
+        assert!(tail.read_new().is_empty(), "no line is complete yet");
+        OpenOptions::new().append(true).open(&path).unwrap().write_all(&line.as_bytes()[cut..]).unwrap();
+        let evs = tail.read_new();
+        assert!(matches!(&evs[..], [RunEvent::Message { text, .. }] if text == "round 3 · done — ok"), "{evs:?}");
     }
 
     #[test]

@@ -102,12 +102,13 @@ pub fn settled(dir: &Path, status: Status) -> Status {
 pub struct EventTail {
     path: PathBuf,
     offset: u64,
-    partial: String,
+    /// Bytes read past the last newline: a line (even a character) still being written.
+    partial: Vec<u8>,
 }
 
 impl EventTail {
     pub fn new(dir: &Path) -> EventTail {
-        EventTail { path: dir.join("events.jsonl"), offset: 0, partial: String::new() }
+        EventTail { path: dir.join("events.jsonl"), offset: 0, partial: Vec::new() }
     }
 
     /// The events appended since the last call; lines that are not events are skipped.
@@ -120,14 +121,10 @@ impl EventTail {
         let mut buf = Vec::new();
         let Ok(n) = f.read_to_end(&mut buf) else { return vec![] };
         self.offset += n as u64;
-        self.partial.push_str(&String::from_utf8_lossy(&buf));
-        let mut out = Vec::new();
-        while let Some(i) = self.partial.find('\n') {
-            let line: String = self.partial.drain(..=i).collect();
-            if let Ok(ev) = serde_json::from_str(line.trim_end()) {
-                out.push(ev);
-            }
-        }
-        out
+        self.partial.extend_from_slice(&buf);
+        // Only whole lines are decoded: a read may end inside a character as well as a line.
+        let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else { return vec![] };
+        let lines: Vec<u8> = self.partial.drain(..=end).collect();
+        lines.split(|&b| b == b'\n').filter_map(|line| serde_json::from_slice(line).ok()).collect()
     }
 }

@@ -4,7 +4,7 @@
 
 use super::owner::{writer_alive, Owner};
 use super::read::read_events;
-use super::{latest_finished, slug, write_atomic, Summary};
+use super::{latest_finished, slug, sync_dir, write_atomic, Summary};
 use crate::experiments::events::{Flow, RunEvent, Sink};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -20,12 +20,15 @@ pub struct StoreSink {
     pub dirs: std::collections::BTreeMap<usize, PathBuf>,
     /// The first write failure; the runner was told to stop.
     pub error: Option<String>,
+    /// Runs that ended with a `finished` event (by run index): only their checkpoints are
+    /// something to start from.
+    finished: std::collections::BTreeSet<usize>,
 }
 
 impl StoreSink {
     /// `resolved_yaml` is written as each run's `experiment.yaml`.
     pub fn new(out: &Path, resolved_yaml: String) -> StoreSink {
-        StoreSink { out: out.to_path_buf(), yaml: resolved_yaml, open: Default::default(), dirs: Default::default(), error: None }
+        StoreSink { out: out.to_path_buf(), yaml: resolved_yaml, open: Default::default(), dirs: Default::default(), error: None, finished: Default::default() }
     }
 }
 
@@ -54,14 +57,18 @@ impl Sink for StoreSink {
         if ev.is_terminal() {
             self.open.remove(&run.index);
         }
+        if let RunEvent::Finished { .. } = ev {
+            self.finished.insert(run.index);
+        }
         Flow::Continue
     }
     fn run_dir(&self, run: &crate::experiments::plan::RunPlan) -> Option<PathBuf> {
         self.open.get(&run.index).map(|r| r.dir.clone())
     }
     fn finished_run(&self, experiment: &str, run: &crate::experiments::plan::RunPlan) -> Option<PathBuf> {
-        let has_model = |d: &Path| d.join("model.safetensors").is_file();
-        if let Some(d) = self.dirs.get(&run.index).filter(|d| has_model(d)) {
+        // A checkpoint counts only once its run finished: a failed or cancelled run may have
+        // left a partial one.
+        if let Some(d) = self.dirs.get(&run.index).filter(|d| self.finished.contains(&run.index) && d.join("model.safetensors").is_file()) {
             return Some(d.clone());
         }
         // Run earlier (another `ratlab run --run`, the TUI): the latest finished record.
@@ -98,11 +105,19 @@ impl RunRecord {
         let tmp = out.join(format!(".{base}.{}-{}.tmp", std::process::id(), SERIAL.fetch_add(1, Ordering::Relaxed)));
         fs::create_dir(&tmp)?;
         let owner = serde_json::to_vec(&Owner::this_process()).map_err(io::Error::other)?;
-        fs::write(tmp.join("owner.json"), owner)?;
-        fs::write(tmp.join("experiment.yaml"), resolved_yaml.as_bytes())?;
+        // Everything the directory holds is on disk before it is renamed into place.
+        let write_synced = |name: &str, bytes: &[u8]| -> io::Result<()> {
+            let mut f = File::create(tmp.join(name))?;
+            f.write_all(bytes)?;
+            f.sync_data()
+        };
+        write_synced("owner.json", &owner)?;
+        write_synced("experiment.yaml", resolved_yaml.as_bytes())?;
         let events = OpenOptions::new().create(true).append(true).open(tmp.join("events.jsonl"))?;
         let mut rec = RunRecord { dir: tmp.clone(), events, summary: None };
         rec.record(started)?;
+        rec.events.sync_data()?;
+        sync_dir(&tmp)?;
         let mut n = 1;
         loop {
             let dir = if n == 1 { out.join(&base) } else { out.join(format!("{base}-{n}")) };
@@ -112,6 +127,7 @@ impl RunRecord {
             }
             match fs::rename(&tmp, &dir) {
                 Ok(()) => {
+                    sync_dir(out)?;
                     rec.dir = dir;
                     return Ok(rec);
                 }
@@ -172,15 +188,39 @@ pub fn close_abandoned(dir: &Path, error: &str, cancelled: bool) -> io::Result<b
     }
     let ev = RunEvent::Failed { error: error.to_string(), cancelled, pruned: false, t_ms: summary.elapsed_ms };
     let path = dir.join("events.jsonl");
+    // A line the killed writer left half-written is cut off first: kept, it would become a
+    // middle line that is not an event, and the whole record unreadable.
+    let whole = fs::read(&path)?.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let f = OpenOptions::new().write(true).open(&path)?;
+    f.set_len(whole as u64)?;
     let mut f = OpenOptions::new().append(true).open(&path)?;
-    // A line torn by the killed writer is closed off first, so the new event stands on its own.
-    let torn = fs::read(&path)?.last().is_some_and(|&b| b != b'\n');
-    let mut line = if torn { "\n".to_string() } else { String::new() };
-    line.push_str(&serde_json::to_string(&ev).map_err(io::Error::other)?);
+    let mut line = serde_json::to_string(&ev).map_err(io::Error::other)?;
     line.push('\n');
     f.write_all(line.as_bytes())?;
     f.sync_data()?;
     summary.apply(&ev);
     write_atomic(&dir.join("summary.json"), serde_json::to_string_pretty(&summary).map_err(io::Error::other)?.as_bytes())?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiments::plan;
+
+    #[test]
+    fn a_checkpoint_counts_only_once_its_run_finished() {
+        let tmp = tempfile::tempdir().unwrap();
+        let text = "name: chain\nruns:\n  - {name: pre, algorithm: estimation}\n  - {name: other, algorithm: estimation}\n";
+        let p = plan::from_text(text, Path::new("chain.yaml"), Path::new("chain.yaml")).unwrap();
+        let mut sink = StoreSink::new(tmp.path(), text.into());
+        for (run, end) in [(&p.runs[0], RunEvent::Failed { error: "out of memory".into(), cancelled: false, pruned: false, t_ms: 5 }), (&p.runs[1], RunEvent::Finished { metrics: Default::default(), train_metrics: Default::default(), cv_std: Default::default(), t_ms: 5, artifacts: serde_json::Value::Null })] {
+            sink.event(run, &crate::experiments::runner::started(&p, run, None));
+            // The worker wrote its checkpoint before the run ended.
+            fs::write(sink.run_dir(run).unwrap().join("model.safetensors"), b"weights").unwrap();
+            sink.event(run, &end);
+        }
+        assert_eq!(sink.finished_run("chain", &p.runs[0]), None, "a failed run's checkpoint is not one to start from");
+        assert_eq!(sink.finished_run("chain", &p.runs[1]), sink.dirs.get(&1).cloned());
+    }
 }

@@ -18,6 +18,39 @@ enum ColumnCode {
     Categories { cats: Vec<String>, fill: String },
 }
 
+impl ColumnCode {
+    /// What a column's encoding learns from rows `rows`: a numeric column the mean of its
+    /// present cells (the fill of missing ones), a text column its categories and the most
+    /// frequent one (the fill).
+    fn learn(col: &RawColumn, rows: impl Iterator<Item = usize>) -> ColumnCode {
+        match &col.values {
+            RawValues::Numeric(v) => {
+                let (s, n) = rows.map(|r| v[r]).filter(|x| !x.is_nan()).fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+                ColumnCode::Numeric { fill: if n > 0 { s / n as f64 } else { 0.0 } }
+            }
+            RawValues::Text(v) => {
+                let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+                for s in rows.filter_map(|r| v[r].as_deref()) {
+                    *counts.entry(s).or_default() += 1;
+                }
+                let fill = counts.iter().max_by_key(|(_, c)| **c).map(|(k, _)| k.to_string()).unwrap_or_default();
+                ColumnCode::Categories { cats: counts.keys().map(|s| s.to_string()).collect(), fill }
+            }
+        }
+    }
+
+    /// Whether row `r` of the column holds a category the encoding did not learn: it takes the
+    /// missing rule, as a missing cell would.
+    fn unseen(&self, col: &RawColumn, r: usize) -> Option<String> {
+        let ColumnCode::Categories { cats, .. } = self else { return None };
+        let cell = match &col.values {
+            RawValues::Text(v) => v[r].clone()?,
+            RawValues::Numeric(v) => (!v[r].is_nan()).then(|| label_of(v[r]))?,
+        };
+        cats.binary_search(&cell).is_err().then_some(cell)
+    }
+}
+
 /// The encoding learned from the training file and applied to it, to a test file, and (saved
 /// with a model) to new rows for `ratlab predict`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -94,6 +127,50 @@ impl Encoder {
         self.apply(t, src, false)
     }
 
+    /// This encoding relearned from table rows `rows` alone (a fold's training rows): the same
+    /// columns, their fills and categories from those rows, so that no held-out row shapes what
+    /// the model trains on.
+    pub(super) fn learn(&self, t: &RawTable, rows: &[usize]) -> Encoder {
+        let features = self
+            .features
+            .iter()
+            .map(|(name, code)| match t.column(name) {
+                Some(col) => (name.clone(), ColumnCode::learn(col, rows.iter().copied())),
+                None => (name.clone(), code.clone()),
+            })
+            .collect();
+        Encoder { features, ..self.clone() }
+    }
+
+    /// Whether encoding rows depends on which rows the encoding learned from: a category
+    /// column (its categories), or numeric cells filled with a mean. If not, a fold's rows are
+    /// the file's encoded rows, and only the fills a saved model keeps for new rows are learned
+    /// ([`Encoder::learn_fills`]).
+    pub(super) fn depends_on_rows(&self, t: &RawTable) -> bool {
+        self.features.iter().any(|(name, code)| match code {
+            ColumnCode::Categories { .. } => true,
+            ColumnCode::Numeric { .. } => self.missing == Missing::Mean && t.column(name).is_some_and(RawColumn::has_missing),
+        })
+    }
+
+    /// The fills of an all-numeric encoding (one feature column per source column) learned from
+    /// rows `rows` of the encoded matrix: the means of their present values.
+    pub(super) fn learn_fills(&self, x: &Array2<f64>, rows: &[usize]) -> Encoder {
+        let features = self
+            .features
+            .iter()
+            .enumerate()
+            .map(|(j, (name, code))| match code {
+                ColumnCode::Numeric { .. } => {
+                    let (s, n) = rows.iter().map(|&r| x[[r, j]]).filter(|v| !v.is_nan()).fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+                    (name.clone(), ColumnCode::Numeric { fill: if n > 0 { s / n as f64 } else { 0.0 } })
+                }
+                other => (name.clone(), other.clone()),
+            })
+            .collect();
+        Encoder { features, ..self.clone() }
+    }
+
     /// Feature names after encoding.
     pub fn names(&self) -> Vec<String> {
         self.feature_names(self.encoding)
@@ -133,10 +210,7 @@ impl Encoder {
         for name in names {
             let col = t.column(name).expect("checked above");
             let code = match &col.values {
-                RawValues::Numeric(v) => {
-                    let (s, n) = v.iter().filter(|x| !x.is_nan()).fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
-                    ColumnCode::Numeric { fill: if n > 0 { s / n as f64 } else { 0.0 } }
-                }
+                RawValues::Numeric(_) => ColumnCode::learn(col, 0..t.height),
                 RawValues::Text(v) => {
                     // A text column whose cells are mostly numbers is a numeric column with a
                     // bad cell, not a category: say which cell.
@@ -154,12 +228,7 @@ impl Encoder {
                         .field(format!("column '{name}'"))
                         .detail("fix the cell, or mark it missing (empty or NA) and set data.missing to drop or mean"));
                     }
-                    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-                    for s in &present {
-                        *counts.entry(s.as_str()).or_default() += 1;
-                    }
-                    let fill = counts.iter().max_by_key(|(_, c)| **c).map(|(k, _)| k.to_string()).unwrap_or_default();
-                    ColumnCode::Categories { cats: counts.keys().map(|s| s.to_string()).collect(), fill }
+                    ColumnCode::learn(col, 0..t.height)
                 }
             };
             features.push((name.to_string(), code));
@@ -274,7 +343,10 @@ impl Encoder {
                 };
                 let n_cols = if self.encoding == Encoding::OneHot { cats.len() } else { 1 };
                 for (o, &r) in out.chunks_exact_mut(width).zip(rows) {
-                    let Some(s) = text(r).or_else(|| (!keep_missing).then(|| fill.clone())) else {
+                    // A category the encoding did not learn is missing here (its rows under
+                    // `error` and `drop` never get this far).
+                    let known = text(r).filter(|s| cats.binary_search(s).is_ok());
+                    let Some(s) = known.or_else(|| (!keep_missing).then(|| fill.clone())) else {
                         o[j..j + n_cols].iter_mut().for_each(|v| *v = f64::NAN);
                         continue;
                     };
@@ -316,6 +388,14 @@ impl Encoder {
     /// Encode a table. Without `need_target`, a table lacking the target column is encoded
     /// with NaN targets and keeps every row (prediction).
     pub(super) fn apply(&self, t: &RawTable, src: &str, need_target: bool) -> Result<Dataset, InputError> {
+        let all: Vec<usize> = (0..t.height).collect();
+        self.apply_rows(t, src, &all, need_target).map(|(d, _)| d)
+    }
+
+    /// Encode rows `rows` of a table (a fold's part of it): the dataset and the table rows it
+    /// kept, in order (the missing rule may drop some). A category the encoding did not learn
+    /// takes the missing rule, as a missing cell does.
+    pub(super) fn apply_rows(&self, t: &RawTable, src: &str, rows: &[usize], need_target: bool) -> Result<(Dataset, Vec<usize>), InputError> {
         let cfg = self;
         let target = match t.column(&cfg.target) {
             _ if !need_target => None,
@@ -329,19 +409,37 @@ impl Encoder {
             let col = t.column(n).ok_or_else(|| InputError::new(format!("column {} is not in {src}", quote(n))).file(src).detail(allowed_columns(t)))?;
             cols.push((col, c));
         }
-        // Missing values: the rows to keep (all of them when no cell is missing).
+        // Missing values (and categories the encoding did not learn): the rows to keep (all of
+        // them when no cell is missing and no column holds categories).
         let target_has_missing = need_target && target.is_some_and(|c| c.has_missing());
-        let mut keep = Vec::with_capacity(t.height);
-        let rows_to_check = if target_has_missing || cols.iter().any(|(c, _)| c.has_missing()) {
-            0..t.height
+        let categorical = cols.iter().any(|(_, code)| matches!(code, ColumnCode::Categories { .. }));
+        let mut keep = Vec::with_capacity(rows.len());
+        let rows_to_check: &[usize] = if target_has_missing || categorical || cols.iter().any(|(c, _)| c.has_missing()) {
+            rows
         } else {
-            keep.extend(0..t.height);
-            0..0
+            keep.extend_from_slice(rows);
+            &[]
         };
-        for r in rows_to_check {
+        for &r in rows_to_check {
             let target_missing = need_target && target.is_some_and(|c| c.is_missing(r));
             let feat_missing = cols.iter().find(|(c, _)| c.is_missing(r));
+            let unseen = if feat_missing.is_none() { cols.iter().find_map(|(c, code)| code.unseen(c, r).map(|cell| (c, code, cell))) } else { None };
             match cfg.missing {
+                Missing::Error if !target_missing && feat_missing.is_none() && unseen.is_some() => {
+                    let Some((col, ColumnCode::Categories { cats, .. }, cell)) = unseen else { unreachable!("an unseen cell is a category's") };
+                    let shown: Vec<String> = cats.iter().take(20).map(|c| quote(c)).collect();
+                    let more = if cats.len() > 20 { format!(", … ({} in all)", cats.len()) } else { String::new() };
+                    return Err(InputError::new(format!(
+                        "{}: category {} does not occur in the rows the encoding learned from ({}{more})",
+                        t.where_row(r),
+                        quote(&cell),
+                        shown.join(", ")
+                    ))
+                    .file(src)
+                    .field(format!("column '{}'", col.name))
+                    .detail("a category the training rows lack takes the missing rule: set data.missing to mean (the training rows' most frequent category), keep or drop"));
+                }
+                Missing::Drop if unseen.is_some() => {}
                 Missing::Error if target_missing || feat_missing.is_some() => {
                     let name = if target_missing { cfg.target.as_str() } else { feat_missing.map(|(c, _)| c.name.as_str()).unwrap_or("") };
                     let total = t.columns.iter().find(|c| c.name == name).map(|c| (0..t.height).filter(|&i| c.is_missing(i)).count()).unwrap_or(1);
@@ -358,7 +456,7 @@ impl Encoder {
                 _ => keep.push(r),
             }
         }
-        if keep.is_empty() {
+        if keep.is_empty() && !rows.is_empty() {
             return Err(InputError::new("no rows are left after dropping missing values").file(src).field("data.missing"));
         }
         let names = self.feature_names(cfg.encoding);
@@ -428,7 +526,7 @@ impl Encoder {
                 }
             };
         }
-        Ok(Dataset {
+        let data = Dataset {
             x,
             y,
             feature_names: names,
@@ -436,6 +534,7 @@ impl Encoder {
             task: cfg.task,
             classes: self.classes.clone(),
             source: src.to_string(),
-        })
+        };
+        Ok((data, keep))
     }
 }

@@ -222,11 +222,15 @@ impl TrainSet {
     }
 }
 
-/// One train/test pair, standardized with the training part's statistics.
+/// One train/test pair, encoded and standardized with what its training part alone taught:
+/// no held-out row shapes the fills, categories or scales a model trains with.
 #[derive(Debug, Clone)]
 pub struct Fold {
     pub train: TrainSet,
     pub test: TrainSet,
+    /// The encoding learned from the training part (saved with a model; its feature names are
+    /// the parts' columns).
+    pub encoder: Encoder,
     /// The standardization fitted on the training part (saved with a model).
     pub scaler: Option<Scaler>,
     /// Training rows the runner scores for the `train.` curves (`data.eval_train_rows`).
@@ -238,23 +242,30 @@ pub struct Fold {
 pub struct Prepared {
     pub data: Dataset,
     pub test: Option<Dataset>,
-    /// How the file's columns became features (generated data: its numeric columns).
+    /// How the file's columns became features (generated data: its numeric columns), learned
+    /// from the whole training file.
     pub encoder: Encoder,
+    /// The train/test pairs the evaluation asks for (one, or one per fold), each encoded from
+    /// its own training rows.
+    pub folds: Vec<Fold>,
 }
 
-/// Load, encode and check the data an experiment describes.
+/// Load, encode and check the data an experiment describes, and make the folds its evaluation
+/// asks for.
 pub fn prepare(cfg: &DataConfig, seed: u64) -> Result<Prepared, InputError> {
     match &cfg.source {
         Source::Generate(g) => {
             let data = generate::generate(g, seed);
             let encoder = Encoder::numeric(&data.feature_names, cfg, data.classes.clone());
-            Ok(Prepared { data, test: None, encoder })
+            let folds = folds(&data, None, &encoder, cfg, seed, |train, test| Ok((data.subset(train), data.subset(test), encoder.learn_fills(&data.x, train))))?;
+            Ok(Prepared { data, test: None, encoder, folds })
         }
         Source::File(path) => {
             let table = table::read_table(path)?;
             let src = path.display().to_string();
             let enc = Encoder::fit(&table, cfg, &src)?;
-            let data = enc.apply(&table, &src, true)?;
+            let all: Vec<usize> = (0..table.height).collect();
+            let (data, rows) = enc.apply_rows(&table, &src, &all, true)?;
             let test = match &cfg.evaluation {
                 Evaluation::TestFile(tp) => {
                     let tt = table::read_table(tp)?;
@@ -272,7 +283,22 @@ pub fn prepare(cfg: &DataConfig, seed: u64) -> Result<Prepared, InputError> {
                 }
                 _ => None,
             };
-            Ok(Prepared { data, test, encoder: enc })
+            // Each fold's part of the file, encoded with what its training rows teach. When no
+            // column's encoding depends on the rows (numbers without filled cells), the parts are
+            // the file's encoded rows and only the fills a saved model keeps are learned.
+            let refit = enc.depends_on_rows(&table);
+            let part = |train: &[usize], test: &[usize]| -> Result<(TrainSet, TrainSet, Encoder), InputError> {
+                if !refit {
+                    return Ok((data.subset(train), data.subset(test), enc.learn_fills(&data.x, train)));
+                }
+                let (train, test): (Vec<usize>, Vec<usize>) = (train.iter().map(|&i| rows[i]).collect(), test.iter().map(|&i| rows[i]).collect());
+                let learned = enc.learn(&table, &train);
+                let (a, _) = learned.apply_rows(&table, &src, &train, true)?;
+                let (b, _) = learned.apply_rows(&table, &src, &test, true)?;
+                Ok((a.all(), b.all(), learned))
+            };
+            let folds = folds(&data, test.as_ref(), &enc, cfg, seed, part)?;
+            Ok(Prepared { data, test, encoder: enc, folds })
         }
     }
 }
@@ -308,13 +334,21 @@ impl Scaler {
     }
 }
 
-/// Build the train/test folds an evaluation asks for, each standardized (when asked) with
-/// its own training part's statistics.
-pub fn folds(p: &Prepared, cfg: &DataConfig, seed: u64) -> Vec<Fold> {
-    let d = &p.data;
+/// The train/test pairs an evaluation asks for: the test file, a holdout split or k folds of
+/// `d`'s rows, each part made by `part` (train rows, test rows) and standardized (when asked)
+/// with its own training part's statistics.
+fn folds(
+    d: &Dataset,
+    test: Option<&Dataset>,
+    encoder: &Encoder,
+    cfg: &DataConfig,
+    seed: u64,
+    part: impl Fn(&[usize], &[usize]) -> Result<(TrainSet, TrainSet, Encoder), InputError>,
+) -> Result<Vec<Fold>, InputError> {
     let labels: Option<Vec<usize>> = (d.task == Task::Classification).then(|| d.all().labels());
-    let pairs: Vec<(TrainSet, TrainSet)> = match (&cfg.evaluation, &p.test) {
-        (Evaluation::TestFile(_), Some(t)) => vec![(d.all(), t.all())],
+    let parts: Vec<(TrainSet, TrainSet, Encoder)> = match (&cfg.evaluation, test) {
+        // The encoding was learned from the whole training file: the test file is held out.
+        (Evaluation::TestFile(_), Some(t)) => vec![(d.all(), t.all(), encoder.clone())],
         (Evaluation::Holdout { .. }, _) | (Evaluation::TestFile(_), None) => {
             let (test, stratify) = match &cfg.evaluation {
                 Evaluation::Holdout { test, stratify } => (*test, *stratify),
@@ -322,19 +356,16 @@ pub fn folds(p: &Prepared, cfg: &DataConfig, seed: u64) -> Vec<Fold> {
             };
             let strat = if stratify { labels.as_deref() } else { None };
             let (tr, te) = split::holdout(d.x.nrows(), test, strat, seed);
-            vec![(d.subset(&tr), d.subset(&te))]
+            vec![part(&tr, &te)?]
         }
         (Evaluation::CrossValidation { folds, stratify }, _) => {
             let strat = if *stratify { labels.as_deref() } else { None };
-            split::kfold(d.x.nrows(), *folds, strat, seed)
-                .into_iter()
-                .map(|(tr, te)| (d.subset(&tr), d.subset(&te)))
-                .collect()
+            split::kfold(d.x.nrows(), *folds, strat, seed).into_iter().map(|(tr, te)| part(&tr, &te)).collect::<Result<_, _>>()?
         }
     };
-    pairs
+    Ok(parts
         .into_iter()
-        .map(|(mut train, mut test)| {
+        .map(|(mut train, mut test, encoder)| {
             let scaler = cfg.standardize.then(|| {
                 let s = Scaler::fit(&train.x);
                 s.apply(&mut train.x);
@@ -342,9 +373,9 @@ pub fn folds(p: &Prepared, cfg: &DataConfig, seed: u64) -> Vec<Fold> {
                 s
             });
             let eval_rows = eval_rows(&train, cfg.eval_train_rows, seed);
-            Fold { train, test, scaler, eval_rows }
+            Fold { train, test, encoder, scaler, eval_rows }
         })
-        .collect()
+        .collect())
 }
 
 /// The training rows scored after each step: all, none, or a seeded stratified subsample
@@ -376,5 +407,78 @@ mod tests {
         let var = x.column(0).mapv(|v| v * v).sum() / 3.0;
         assert!((var - 1.0).abs() < 1e-12);
         assert_eq!(x.column(1).to_vec(), vec![0.0, 0.0, 0.0], "constant column passes through centred");
+    }
+
+    /// A file of 40 rows: `id` (the row), `a` with every fifth cell missing and larger values
+    /// further down, `color` where "violet" appears in one row only, and a label.
+    fn leaky_file(dir: &std::path::Path) -> DataConfig {
+        let mut text = String::from("id,a,color,y\n");
+        for i in 0..40 {
+            let a = if i % 5 == 0 { String::new() } else { format!("{}", (i * i) as f64 / 7.0) };
+            let color = if i == 33 { "violet" } else if i % 3 == 0 { "red" } else { "blue" };
+            text += &format!("{i},{a},{color},{}\n", i % 2);
+        }
+        let path = dir.join("leaky.csv");
+        std::fs::write(&path, text).unwrap();
+        DataConfig {
+            source: Source::File(path),
+            target: "y".into(),
+            task: Task::Classification,
+            features: None,
+            drop: vec![],
+            encoding: Encoding::OneHot,
+            missing: Missing::Mean,
+            standardize: false,
+            evaluation: Evaluation::Holdout { test: 0.25, stratify: true },
+            eval_train_rows: EvalRows::All,
+        }
+    }
+
+    /// Fills and categories are learned from each fold's training rows: a held-out row shapes
+    /// nothing the model trains on, and a category only held-out rows have takes the missing
+    /// rule (here: the training rows' most frequent category).
+    #[test]
+    fn every_encoding_statistic_comes_from_the_training_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = leaky_file(dir.path());
+        for seed in 0..6 {
+            let p = prepare(&cfg, seed).unwrap();
+            let fold = &p.folds[0];
+            let names = fold.encoder.names();
+            let col = |n: &str| names.iter().position(|x| x == n).unwrap_or_else(|| panic!("no column {n} in {names:?}"));
+            let (id, a) = (col("id"), col("a"));
+            let rows = |set: &TrainSet| set.x.column(id).iter().map(|&r| r as usize).collect::<Vec<usize>>();
+            let (train, test) = (rows(&fold.train), rows(&fold.test));
+            let present: Vec<f64> = train.iter().filter(|&&r| r % 5 != 0).map(|&r| (r * r) as f64 / 7.0).collect();
+            let fill = present.iter().sum::<f64>() / present.len() as f64;
+            for (set, rows) in [(&fold.train, &train), (&fold.test, &test)] {
+                for (i, &r) in rows.iter().enumerate() {
+                    if r % 5 == 0 {
+                        assert!((set.x[[i, a]] - fill).abs() < 1e-12, "seed {seed}: row {r}'s missing cell is filled with the training rows' mean");
+                    }
+                }
+            }
+            let violet_held_out = test.contains(&33);
+            assert_eq!(names.contains(&"color=violet".to_string()), !violet_held_out, "seed {seed}: a category only held-out rows have is not a feature");
+            if violet_held_out {
+                let i = test.iter().position(|&r| r == 33).unwrap();
+                assert_eq!(fold.test.x[[i, col("color=blue")]], 1.0, "seed {seed}: it takes the training rows' most frequent category");
+            }
+        }
+    }
+
+    /// Under `missing: error`, a category the training rows lack is an error naming its row.
+    #[test]
+    fn a_held_out_category_under_missing_error_is_refused_with_its_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = leaky_file(dir.path());
+        cfg.features = Some(vec!["id".into(), "color".into()]);
+        cfg.missing = Missing::Error;
+        let held_out = (0..20).find(|&seed| {
+            let labels: Vec<usize> = (0..40).map(|i| i % 2).collect();
+            split::holdout(40, 0.25, Some(&labels), seed).1.contains(&33)
+        });
+        let e = prepare(&cfg, held_out.unwrap()).unwrap_err().to_string();
+        assert!(e.contains("row 34 (line 35)") && e.contains("category 'violet' does not occur in the rows the encoding learned from"), "{e}");
     }
 }

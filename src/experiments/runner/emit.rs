@@ -1,7 +1,6 @@
 //! A run's voice: the events of one run sent on its own clock (times since it started), its
 //! summary kept as they go, and the signal that stops it (the plan's Ctrl-C, or its own sink).
 
-use crate::data::Encoder;
 use crate::experiments::events::{Flow, Level, RunEvent, Sink};
 use crate::experiments::plan::RunPlan;
 use crate::experiments::store::Summary;
@@ -41,14 +40,12 @@ pub(super) struct Emitter<'a> {
     pub(super) artifacts: serde_json::Value,
     /// Figures already reported as undefined (NaN or infinite), each warned about once.
     undefined: std::collections::BTreeSet<String>,
-    /// The data encoding, saved with the model for `ratlab predict`.
-    pub(super) encoder: Option<&'a Encoder>,
 }
 
 impl<'a> Emitter<'a> {
     /// The emitter of `run` into `sink`, its clock starting now; `cancel` is the plan's flag.
-    pub(super) fn new(run: &'a RunPlan, sink: &'a mut dyn Sink, cancel: &'a AtomicBool, encoder: Option<&'a Encoder>) -> Emitter<'a> {
-        Emitter { run, sink, cancel: Cancel { plan: cancel, own: AtomicBool::new(false) }, start: Instant::now(), summary: None, artifacts: serde_json::Value::Null, undefined: Default::default(), encoder }
+    pub(super) fn new(run: &'a RunPlan, sink: &'a mut dyn Sink, cancel: &'a AtomicBool) -> Emitter<'a> {
+        Emitter { run, sink, cancel: Cancel { plan: cancel, own: AtomicBool::new(false) }, start: Instant::now(), summary: None, artifacts: serde_json::Value::Null, undefined: Default::default() }
     }
     /// The run's summary, once its events have been sent (the started event creates it).
     pub(super) fn into_summary(mut self) -> Summary {
@@ -122,7 +119,7 @@ mod tests {
     fn an_undefined_figure_is_left_out_and_said_once() {
         let p = crate::experiments::plan::from_text("name: e\nruns:\n  - {name: a, algorithm: estimation}\n", std::path::Path::new("e.yaml"), std::path::Path::new("e.yaml")).unwrap();
         let (mut sink, cancel) = (Collect::default(), AtomicBool::new(false));
-        let mut em = Emitter::new(&p.runs[0], &mut sink, &cancel, None);
+        let mut em = Emitter::new(&p.runs[0], &mut sink, &cancel);
         em.send(crate::experiments::runner::started(&p, &p.runs[0], Some(2))).ok();
         for step in 1..=2 {
             let metrics = [("test.r2".to_string(), f64::NAN), ("test.rmse".to_string(), 0.5)].into();

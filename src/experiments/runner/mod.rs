@@ -21,7 +21,7 @@ use super::plan::{Plan, RunPlan, SearchMethod, SearchPlan, PRUNE_BATCH, TPE_BATC
 use super::prune::Pruner;
 use super::store::Summary;
 use super::tpe;
-use crate::data::{self, split, Fold, Prepared};
+use crate::data::{split, Fold, Prepared};
 use one::failed_run;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -41,11 +41,7 @@ pub fn run_plan(plan: &Plan, prepared: Option<&Prepared>, only: Option<&[usize]>
 /// runs (a chain of them needs its sources finished, and each uses every core) run one at a
 /// time.
 pub fn run_plan_jobs(plan: &Plan, prepared: Option<&Prepared>, only: Option<&[usize]>, jobs: usize, sink: &mut dyn Sink, cancel: &AtomicBool) -> Vec<(RunPlan, Summary)> {
-    let folds: Option<Vec<Fold>> = match (prepared, &plan.data) {
-        (Some(p), Some(cfg)) => Some(data::folds(p, cfg, plan.seed)),
-        _ => None,
-    };
-    let encoder = prepared.map(|p| &p.encoder);
+    let folds: Option<&[Fold]> = prepared.filter(|_| plan.data.is_some()).map(|p| p.folds.as_slice());
     let selected: Vec<&RunPlan> = plan.runs.iter().filter(|r| only.is_none_or(|o| o.contains(&r.index))).collect();
     let jobs = if selected.iter().any(|r| r.algorithm.is_language_model()) { 1 } else { jobs.max(1) };
     let mut results: BTreeMap<usize, (RunPlan, Summary)> = BTreeMap::new();
@@ -85,7 +81,7 @@ pub fn run_plan_jobs(plan: &Plan, prepared: Option<&Prepared>, only: Option<&[us
             }
             runs.push(r);
         }
-        let summaries = run_wave(plan, &runs, folds.as_deref(), encoder, jobs, sink, cancel);
+        let summaries = run_wave(plan, &runs, folds, jobs, sink, cancel);
         for (r, s) in runs.into_iter().zip(summaries) {
             if let Some(s) = s {
                 results.insert(r.index, (r, s));

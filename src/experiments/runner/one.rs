@@ -5,7 +5,7 @@
 use super::emit::{Emitter, Stop};
 use super::steps::{advance, learning_curve, preprocess, sweep_curve, train_full};
 use crate::backends::build_trainer;
-use crate::data::{Encoder, Fold};
+use crate::data::Fold;
 use crate::experiments::events::{Level, Metrics, RunEvent, Sink};
 use crate::experiments::plan::{Plan, RunPlan};
 use crate::experiments::store::Summary;
@@ -41,8 +41,8 @@ pub(super) fn failed_run(plan: &Plan, run: &RunPlan, error: String, sink: &mut d
 }
 
 /// Execute one run to its end (finished, failed or cancelled), emitting all its events.
-pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, encoder: Option<&Encoder>, sink: &mut dyn Sink, cancel: &AtomicBool) -> Summary {
-    let mut em = Emitter::new(run, sink, cancel, encoder);
+pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, sink: &mut dyn Sink, cancel: &AtomicBool) -> Summary {
+    let mut em = Emitter::new(run, sink, cancel);
     let n_folds = folds.map_or(1, <[Fold]>::len);
     let total_steps = match (&run.train_sizes, &run.params) {
         _ if run.sweep.is_some() => run.sweep.as_ref().map(|s| (s.1.len() * n_folds) as u64),

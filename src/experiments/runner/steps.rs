@@ -89,7 +89,7 @@ pub(super) fn preprocess(run: &RunPlan, fold: &Fold) -> Result<(Fold, String), T
         test.x = fit.transform(&test.x, k, p.whiten);
         notes.push(format!("PCA keeps {k} of {dims} features ({:.1}% of the variance{})", kept * 100.0, if p.whiten { ", whitened" } else { "" }));
     }
-    Ok((Fold { train, test, scaler: fold.scaler.clone(), eval_rows: fold.eval_rows.clone() }, format!("preprocess: {}", notes.join("; then "))))
+    Ok((Fold { train, test, encoder: fold.encoder.clone(), scaler: fold.scaler.clone(), eval_rows: fold.eval_rows.clone() }, format!("preprocess: {}", notes.join("; then "))))
 }
 
 /// Split step metrics into (test, train) final metrics by prefix.
@@ -142,9 +142,9 @@ pub(super) fn train_full(plan: &Plan, run: &RunPlan, f: &Fold, fold: Option<u32>
                 fin = finals(&kept);
             }
             em.artifacts = tr.artifacts().unwrap_or_default();
-            if let (serde_json::Value::Object(m), Some(enc)) = (&mut em.artifacts, em.encoder) {
+            if let serde_json::Value::Object(m) = &mut em.artifacts {
                 if m.contains_key("importances") && run.preprocess.is_empty() {
-                    m.insert("feature_names".into(), serde_json::json!(enc.names()));
+                    m.insert("feature_names".into(), serde_json::json!(f.encoder.names()));
                 }
             }
             if !cv && run.preprocess.is_empty() {
@@ -158,7 +158,7 @@ pub(super) fn train_full(plan: &Plan, run: &RunPlan, f: &Fold, fold: Option<u32>
 /// Hand the fitted model, with the encoding and standardization that `ratlab predict` needs,
 /// to the sinks (the run store writes `model.json`), or say why it cannot be saved.
 fn save_model(em: &mut Emitter<'_>, run: &RunPlan, tr: &dyn Trainer, f: &Fold) -> Result<(), Stop> {
-    let (Some(model), Some(encoder)) = (tr.saved(), em.encoder) else {
+    let Some(model) = tr.saved() else {
         if let Some(why) = tr.unsaved_reason() {
             em.message(Level::Info, format!("model not saved: {why}"))?;
         }
@@ -171,8 +171,8 @@ fn save_model(em: &mut Emitter<'_>, run: &RunPlan, tr: &dyn Trainer, f: &Fold) -
         "backend": run.backend.as_str(),
         "params": run.params_json,
         "data": {
-            "encoder": encoder,
-            "feature_names": encoder.names(),
+            "encoder": f.encoder,
+            "feature_names": f.encoder.names(),
             "scaler": f.scaler,
         },
         "model": model,

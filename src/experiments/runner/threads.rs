@@ -2,7 +2,7 @@
 //! the calling thread, so the one sink needs no locking and sees each run's events in order.
 
 use super::one::run_one;
-use crate::data::{Encoder, Fold};
+use crate::data::Fold;
 use crate::experiments::events::{Flow, RunEvent, Sink};
 use crate::experiments::plan::{Plan, RunPlan};
 use crate::experiments::store::Summary;
@@ -13,11 +13,11 @@ use std::sync::mpsc::Sender;
 
 /// Run `runs` up to `jobs` at once; each one's summary in order (`None`: not started, cancelled
 /// before its turn).
-pub(super) fn run_wave(plan: &Plan, runs: &[RunPlan], folds: Option<&[Fold]>, encoder: Option<&Encoder>, jobs: usize, sink: &mut dyn Sink, cancel: &AtomicBool) -> Vec<Option<Summary>> {
+pub(super) fn run_wave(plan: &Plan, runs: &[RunPlan], folds: Option<&[Fold]>, jobs: usize, sink: &mut dyn Sink, cancel: &AtomicBool) -> Vec<Option<Summary>> {
     if jobs <= 1 || runs.len() <= 1 {
         return runs
             .iter()
-            .map(|run| (!cancel.load(Ordering::SeqCst)).then(|| run_one(plan, run, folds, encoder, sink, cancel)))
+            .map(|run| (!cancel.load(Ordering::SeqCst)).then(|| run_one(plan, run, folds, sink, cancel)))
             .collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -32,7 +32,7 @@ pub(super) fn run_wave(plan: &Plan, runs: &[RunPlan], folds: Option<&[Fold]>, en
                     break;
                 }
                 let mut forward = Forward { tx: tx.clone() };
-                let summary = run_one(plan, &runs[k], folds, encoder, &mut forward, cancel);
+                let summary = run_one(plan, &runs[k], folds, &mut forward, cancel);
                 if tx.send(Request::Done(k, Box::new(summary))).is_err() {
                     break;
                 }

@@ -4,13 +4,13 @@
 # (tests/fixtures/fuzz/). A crash stops the script with the failing input under
 # fuzz/artifacts/TARGET/; fix it, then add the input to tests/fixtures/fuzz/ so tests/fuzz.rs
 # keeps it in make test.
-#   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: experiment table_csv table_parquet events
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: experiment table_csv table_parquet events model
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-180}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(experiment table_csv table_parquet events)
+[ ${#targets[@]} -eq 0 ] && targets=(experiment table_csv table_parquet events model)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ratlab/target}-fuzz"
 seed() { # seed TARGET EXT...: copy files with these extensions into the target's corpus
@@ -23,6 +23,7 @@ seed() { # seed TARGET EXT...: copy files with these extensions into the target'
 seed experiment yaml
 seed table_csv csv
 seed table_parquet parquet
+seed model json
 mkdir -p fuzz/corpus/events
 for f in $(find runs tests/fixtures -name events.jsonl -size -200k 2>/dev/null | head -20 || true); do
     cp "$f" "fuzz/corpus/events/$(echo "$f" | tr / _)"

@@ -10,7 +10,7 @@ use ratlab::experiments::fuzzing;
 /// recorded run's events.
 fn seeds(ext: &str) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    for dir in ["experiments", "tests/fixtures/valid", "tests/fixtures/invalid", "tests/fixtures/data", "datasets", "tests/fixtures/fuzz"] {
+    for dir in ["experiments", "tests/fixtures/valid", "tests/fixtures/invalid", "tests/fixtures/data", "datasets", "tests/fixtures/fuzz", "tests/fixtures/models"] {
         let Ok(rd) = std::fs::read_dir(dir) else { continue };
         let mut paths: Vec<_> = rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == ext)).collect();
         paths.sort();
@@ -130,6 +130,17 @@ fn the_event_reader_never_panics_on_mutated_or_random_records() {
     });
 }
 
+#[test]
+fn the_model_reader_never_panics_or_hangs_on_mutated_or_random_model_files() {
+    let models = seeds("json");
+    proptest!(config(300), |(k in any::<usize>(), edits in prop::collection::vec(edit(), 1..6))| {
+        fuzzing::model(&apply(models[k % models.len()].clone(), &edits));
+    });
+    proptest!(config(100), |(bytes in prop::collection::vec(any::<u8>(), 0..3000))| {
+        fuzzing::model(&bytes);
+    });
+}
+
 /// Every input a fuzzer found (tests/fixtures/fuzz/), replayed as found: each was a crash,
 /// fixed, and stays fixed.
 #[test]
@@ -143,6 +154,7 @@ fn inputs_the_fuzzers_found_stay_fixed() {
             Some("csv") => fuzzing::table(&bytes, false),
             Some("yaml") => fuzzing::experiment(&bytes),
             Some("jsonl") => fuzzing::events(&bytes),
+            Some("json") => fuzzing::model(&bytes),
             _ => continue,
         }
         n += 1;

@@ -12,6 +12,7 @@ mod fuzz;
 mod knn;
 mod lm;
 mod logistic;
+mod models;
 mod pca;
 mod records;
 mod search;

@@ -22,11 +22,25 @@ use std::fmt::Debug;
 pub trait Saveable: Predictor + Serialize + DeserializeOwned + Clone + Debug + 'static {
     /// The `kind` it is written under.
     const KIND: &'static str;
+    /// Check a model read from a file before it predicts anything, for rows of `inputs`
+    /// features: every index in range, every width consistent, every number finite. A file
+    /// can claim anything (a tree whose root is its own child would be walked forever). Returns
+    /// the outputs a row gets: the class count, or 1 for a value.
+    fn check(&self, inputs: usize) -> Result<usize, String>;
+}
+
+/// Every number of `values` finite, or which is not.
+pub fn all_finite(values: &[f64], what: &str) -> Result<(), String> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(format!("{what} {i} is {}", values[i])),
+        None => Ok(()),
+    }
 }
 
 /// The object-safe face of a [`Saveable`], so that one type holds any of them.
 trait Form: Predictor + Debug {
     fn kind(&self) -> &'static str;
+    fn check(&self, inputs: usize) -> Result<usize, String>;
     fn fields(&self) -> serde_json::Result<Value>;
     fn clone_box(&self) -> Box<dyn Form>;
     fn as_any(&self) -> &dyn Any;
@@ -35,6 +49,9 @@ trait Form: Predictor + Debug {
 impl<T: Saveable> Form for T {
     fn kind(&self) -> &'static str {
         T::KIND
+    }
+    fn check(&self, inputs: usize) -> Result<usize, String> {
+        Saveable::check(self, inputs)
     }
     fn fields(&self) -> serde_json::Result<Value> {
         serde_json::to_value(self)
@@ -55,6 +72,11 @@ pub struct SavedModel(Box<dyn Form>);
 impl SavedModel {
     pub fn new<T: Saveable>(model: T) -> SavedModel {
         SavedModel(Box::new(model))
+    }
+
+    /// [`Saveable::check`] of the model inside, its kind named in the error.
+    pub fn check(&self, inputs: usize) -> Result<usize, String> {
+        self.0.check(inputs).map_err(|e| format!("{} model: {e}", self.0.kind()))
     }
 
     /// The model inside, when it is a `T`.

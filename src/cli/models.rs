@@ -2,7 +2,7 @@
 //! `generate` continues a prompt with a transformer run (in the torch worker).
 
 use crate::error::InputError;
-use crate::experiments::{plan, runner};
+use crate::experiments::plan;
 use std::path::Path;
 
 /// `ratlab generate`: check the run directory, then let the torch worker load the model and
@@ -83,8 +83,8 @@ impl Sampling {
 
 /// `ratlab predict`: load a saved model and write its predictions for new rows.
 pub fn predict(run: &Path, data: &Path, out: Option<&Path>) -> anyhow::Result<u8> {
-    use crate::backends::saved::SavedModel;
     use crate::backends::{Prediction, Predictor};
+    use crate::experiments::model_file;
     use crate::data::table::{self, OutValues};
     let file = if run.is_dir() { run.join("model.json") } else { run.to_path_buf() };
     let text = std::fs::read_to_string(&file).map_err(|e| {
@@ -92,38 +92,13 @@ pub fn predict(run: &Path, data: &Path, out: Option<&Path>) -> anyhow::Result<u8
             .file(&file)
             .detail("a run saves model.json when its model can be saved (native models, holdout or test-file evaluation, no preprocessing)")
     })?;
-    #[derive(serde::Deserialize)]
-    struct DataPart {
-        encoder: crate::data::Encoder,
-        scaler: Option<crate::data::Scaler>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Doc {
-        format: String,
-        version: u64,
-        data: DataPart,
-        model: SavedModel,
-    }
-    let doc: Doc = serde_json::from_str(&text).map_err(|e| InputError::new(format!("not a ratlab model: {e}")).file(&file))?;
-    if doc.format != "ratlab-model" || doc.version != runner::MODEL_VERSION {
-        return Err(InputError::new(format!(
-            "model format {} version {} is not one this ratlab reads (ratlab-model version {})",
-            doc.format,
-            doc.version,
-            runner::MODEL_VERSION
-        ))
-        .file(&file)
-        .into());
-    }
+    let doc = model_file::read(&text).map_err(|e| InputError::new(e).file(&file))?;
     let t = table::read_table(data)?;
-    let mut set = doc.data.encoder.encode(&t, &data.display().to_string())?;
-    if let Some(s) = &doc.data.scaler {
-        if s.mean.len() != set.x.ncols() {
-            return Err(InputError::new("the model's standardization does not match the encoded columns").file(&file).into());
-        }
+    let mut set = doc.encoder.encode(&t, &data.display().to_string())?;
+    if let Some(s) = &doc.scaler {
         s.apply(&mut set.x);
     }
-    let classes = &doc.data.encoder.classes;
+    let classes = &doc.encoder.classes;
     let cols = match doc.model.predict(set.x.view()) {
         Prediction::Proba(p) => {
             let label = |i: usize| classes.get(i).cloned().unwrap_or_else(|| i.to_string());

@@ -127,6 +127,33 @@ impl Encoder {
         self.apply(t, src, false)
     }
 
+    /// Whether an encoding read from a file fits a model giving `outputs` outputs a row: its
+    /// columns named once, category lists sorted without repeats (they are searched), fills
+    /// finite, and as many classes as the model's outputs (one value for regression).
+    pub fn check(&self, outputs: usize) -> Result<(), String> {
+        if self.features.is_empty() {
+            return Err("the encoding has no feature columns".into());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (n, code) in &self.features {
+            if !names.insert(n) {
+                return Err(format!("column {} is encoded twice", quote(n)));
+            }
+            match code {
+                ColumnCode::Numeric { fill } if !fill.is_finite() => return Err(format!("column {}: its fill is {fill}", quote(n))),
+                ColumnCode::Categories { cats, .. } if cats.windows(2).any(|w| w[0] >= w[1]) => {
+                    return Err(format!("column {}: its categories are not sorted without repeats", quote(n)))
+                }
+                _ => {}
+            }
+        }
+        match self.task {
+            Task::Classification if self.classes.len() >= 2 && self.classes.len() == outputs => Ok(()),
+            Task::Regression if self.classes.is_empty() && outputs == 1 => Ok(()),
+            _ => Err(format!("a {} encoding with {} class(es) does not fit a model giving {outputs} output(s) a row", self.task.as_str(), self.classes.len())),
+        }
+    }
+
     /// This encoding relearned from table rows `rows` alone (a fold's training rows): the same
     /// columns, their fills and categories from those rows, so that no held-out row shapes what
     /// the model trains on.

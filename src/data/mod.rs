@@ -325,6 +325,17 @@ impl Scaler {
         }
         Scaler { mean, std }
     }
+    /// Whether a standardization read from a file fits rows of `inputs` features: one finite
+    /// mean and one positive, finite spread per feature.
+    pub fn check(&self, inputs: usize) -> Result<(), String> {
+        if self.mean.len() != inputs || self.std.len() != inputs {
+            return Err(format!("the standardization has {} mean(s) and {} spread(s) for {inputs} encoded column(s)", self.mean.len(), self.std.len()));
+        }
+        match (0..inputs).find(|&j| !(self.mean[j].is_finite() && self.std[j].is_finite() && self.std[j] > 0.0)) {
+            Some(j) => Err(format!("the standardization of column {j} is mean {} and spread {}", self.mean[j], self.std[j])),
+            None => Ok(()),
+        }
+    }
     pub fn apply(&self, x: &mut Array2<f64>) {
         for mut row in x.rows_mut() {
             for j in 0..row.len() {

@@ -32,6 +32,15 @@ pub fn events(bytes: &[u8]) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Read a `model.json`'s bytes as `ratlab predict` does (and predict one row of zeros with
+/// whatever is accepted).
+pub fn model(bytes: &[u8]) {
+    if let Ok(m) = super::model_file::read(&String::from_utf8_lossy(bytes)) {
+        let x = ndarray::Array2::zeros((1, m.encoder.names().len()));
+        let _ = crate::backends::Predictor::predict(&m.model, x.view());
+    }
+}
+
 /// A fresh private directory under the system temp dir.
 fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
     use std::sync::atomic::{AtomicU64, Ordering};

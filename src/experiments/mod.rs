@@ -6,6 +6,7 @@
 pub mod events;
 pub mod executor;
 pub mod fuzzing;
+pub mod model_file;
 pub mod compare;
 pub mod export;
 pub mod overrides;

@@ -126,4 +126,23 @@ impl Predictor for Gbdt {
 
 impl Saveable for Gbdt {
     const KIND: &'static str = "boosting";
+    fn check(&self, inputs: usize) -> Result<usize, String> {
+        let (outputs, width) = match self.loss {
+            Loss::BinaryLogistic if self.n_classes == 2 => (1, 2),
+            Loss::Softmax if self.n_classes >= 2 => (self.n_classes, self.n_classes),
+            Loss::SquaredError | Loss::PseudoHuber if self.n_classes == 0 => (1, 1),
+            _ => return Err(format!("{:?} does not go with {} class(es)", self.loss, self.n_classes)),
+        };
+        if self.outputs != outputs || self.base.len() != outputs {
+            return Err(format!("{:?} over {} class(es) has {outputs} output(s), not {} with {} base margin(s)", self.loss, self.n_classes, self.outputs, self.base.len()));
+        }
+        crate::backends::saved::all_finite(&self.base, "base margin")?;
+        if self.trees.len() % outputs != 0 {
+            return Err(format!("{} trees do not make whole rounds of {outputs}", self.trees.len()));
+        }
+        for (t, tree) in self.trees.iter().enumerate() {
+            tree.check(inputs, 1).map_err(|e| format!("tree {t}: {e}"))?;
+        }
+        Ok(width)
+    }
 }

@@ -3,9 +3,8 @@
 //! generic over their members, so the trainers and `model.json` (whose members are saved
 //! models) share one prediction code: a saved ensemble predicts bit-identically.
 
-use crate::backends::saved::Saveable;
+use crate::backends::saved::{Saveable, SavedModel};
 use crate::backends::{Prediction, Predictor};
-use serde::de::DeserializeOwned;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
@@ -37,20 +36,65 @@ pub struct Stacked<M> {
     pub passthrough: bool,
 }
 
-/// What an ensemble's members must be for the ensemble to be saved: saved models themselves.
-pub trait SavedMember: Predictor + Serialize + DeserializeOwned + Clone + std::fmt::Debug + 'static {}
-impl<M: Predictor + Serialize + DeserializeOwned + Clone + std::fmt::Debug + 'static> SavedMember for M {}
+/// Check each member for rows of `inputs` features; the widths they give.
+fn check_members(members: &[SavedModel], inputs: impl Fn(usize) -> Result<usize, String>) -> Result<Vec<usize>, String> {
+    if members.is_empty() {
+        return Err("it has no members".into());
+    }
+    members.iter().enumerate().map(|(i, m)| m.check(inputs(i)?).map_err(|e| format!("member {i}: {e}"))).collect()
+}
 
-impl<M: SavedMember> Saveable for Averaged<M> {
+/// Every member gives `width` outputs a row.
+fn same_width(widths: &[usize], width: usize) -> Result<(), String> {
+    match widths.iter().position(|&w| w != width) {
+        Some(i) => Err(format!("member {i} gives {} output(s) a row, not {width}", widths[i])),
+        None => Ok(()),
+    }
+}
+
+impl Saveable for Averaged<SavedModel> {
     const KIND: &'static str = "average";
+    fn check(&self, inputs: usize) -> Result<usize, String> {
+        if self.features.len() != self.members.len() {
+            return Err(format!("{} member(s) but {} feature list(s)", self.members.len(), self.features.len()));
+        }
+        let widths = check_members(&self.members, |i| match &self.features[i] {
+            None => Ok(inputs),
+            Some(cols) => match cols.iter().find(|&&c| c >= inputs) {
+                Some(c) => Err(format!("member {i} reads feature {c}, but the rows have {inputs} feature(s)")),
+                None => Ok(cols.len()),
+            },
+        })?;
+        let width = self.n_classes.max(1);
+        same_width(&widths, width)?;
+        Ok(width)
+    }
 }
 
-impl<M: SavedMember> Saveable for Samme<M> {
+impl Saveable for Samme<SavedModel> {
     const KIND: &'static str = "ada_boost";
+    fn check(&self, inputs: usize) -> Result<usize, String> {
+        if self.n_classes < 2 || self.alphas.len() != self.members.len() {
+            return Err(format!("{} class(es), {} member(s) and {} weight(s)", self.n_classes, self.members.len(), self.alphas.len()));
+        }
+        crate::backends::saved::all_finite(&self.alphas, "member weight")?;
+        same_width(&check_members(&self.members, |_| Ok(inputs))?, self.n_classes)?;
+        Ok(self.n_classes)
+    }
 }
 
-impl<M: SavedMember> Saveable for Stacked<M> {
+impl Saveable for Stacked<SavedModel> {
     const KIND: &'static str = "stacking";
+    fn check(&self, inputs: usize) -> Result<usize, String> {
+        let widths = check_members(&self.members, |_| Ok(inputs))?;
+        // The final model reads the members' outputs side by side, then the rows themselves.
+        let stacked = widths.iter().sum::<usize>() + if self.passthrough { inputs } else { 0 };
+        let width = self.final_model.check(stacked).map_err(|e| format!("final model: {e}"))?;
+        if width != self.n_classes {
+            return Err(format!("the final model gives {width} output(s) a row, not the {} classes", self.n_classes));
+        }
+        Ok(width)
+    }
 }
 
 impl<M: Predictor> Predictor for Averaged<M> {

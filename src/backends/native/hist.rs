@@ -218,6 +218,41 @@ impl Tree {
         &self.values[o..o + self.width]
     }
 
+    /// Whether a tree read from a file can be walked on rows of `inputs` features with leaves of
+    /// `width` values: every node's children come after it (so every walk ends), every split
+    /// reads a feature the rows have, every leaf's values exist and are finite.
+    pub fn check(&self, inputs: usize, width: usize) -> Result<(), String> {
+        if self.width != width {
+            return Err(format!("its leaves hold {} value(s) each, not {width}", self.width));
+        }
+        if self.nodes.is_empty() {
+            return Err("it has no nodes".into());
+        }
+        crate::backends::saved::all_finite(&self.values, "leaf value")?;
+        let n = self.nodes.len();
+        for (i, node) in self.nodes.iter().enumerate() {
+            match &node.split {
+                Some(s) => {
+                    for c in [s.left, s.right] {
+                        if (c as usize) <= i || c as usize >= n {
+                            return Err(format!("node {i} leads to node {c}; a node's children come after it, among the tree's {n} nodes"));
+                        }
+                    }
+                    if s.feature as usize >= inputs {
+                        return Err(format!("node {i} splits on feature {}, but the rows have {inputs} feature(s)", s.feature));
+                    }
+                }
+                None => {
+                    let end = (node.leaf as usize).checked_add(1).and_then(|l| l.checked_mul(width));
+                    if end.is_none_or(|e| e > self.values.len()) {
+                        return Err(format!("leaf node {i} reads the values of leaf {}, but the tree holds {} value(s)", node.leaf, self.values.len()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn n_leaves(&self) -> usize {
         self.nodes.iter().filter(|n| n.split.is_none()).count()
     }
@@ -256,6 +291,11 @@ pub struct TreeModel {
 
 impl Saveable for TreeModel {
     const KIND: &'static str = "tree";
+    fn check(&self, inputs: usize) -> Result<usize, String> {
+        let width = self.n_classes.max(1);
+        self.tree.check(inputs, width)?;
+        Ok(width)
+    }
 }
 
 impl Predictor for TreeModel {

@@ -15,6 +15,21 @@ pub struct LinearModel {
 
 impl Saveable for LinearModel {
     const KIND: &'static str = "logistic";
+    fn check(&self, inputs: usize) -> Result<usize, String> {
+        let k = self.intercept.len();
+        if k == 0 || self.weights.len() != inputs {
+            return Err(format!("{} weight row(s) and {k} intercept(s) for rows of {inputs} feature(s)", self.weights.len()));
+        }
+        if let Some(r) = self.weights.iter().position(|w| w.len() != k) {
+            return Err(format!("weight row {r} has {} value(s), not one per intercept ({k})", self.weights[r].len()));
+        }
+        crate::backends::saved::all_finite(&self.intercept, "intercept")?;
+        for (r, w) in self.weights.iter().enumerate() {
+            crate::backends::saved::all_finite(w, &format!("row {r}: weight"))?;
+        }
+        // One weight column is the binary model: σ gives two classes.
+        Ok(if k == 1 { 2 } else { k })
+    }
 }
 
 impl Predictor for LinearModel {

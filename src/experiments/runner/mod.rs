@@ -14,7 +14,7 @@ mod steps;
 mod threads;
 
 pub use one::{run_one, started};
-pub use steps::MODEL_VERSION;
+pub use crate::experiments::model_file::MODEL_VERSION;
 
 use super::events::{Flow, RunEvent, Sink};
 use super::plan::{Plan, RunPlan, SearchMethod, SearchPlan, PRUNE_BATCH, TPE_BATCH, TPE_STARTUP};

@@ -164,25 +164,10 @@ fn save_model(em: &mut Emitter<'_>, run: &RunPlan, tr: &dyn Trainer, f: &Fold) -
         }
         return Ok(());
     };
-    let doc = serde_json::json!({
-        "format": "ratlab-model",
-        "version": MODEL_VERSION,
-        "algorithm": run.algorithm.as_str(),
-        "backend": run.backend.as_str(),
-        "params": run.params_json,
-        "data": {
-            "encoder": f.encoder,
-            "feature_names": f.encoder.names(),
-            "scaler": f.scaler,
-        },
-        "model": model,
-    });
+    let doc = crate::experiments::model_file::document(run.algorithm.as_str(), run.backend.as_str(), &run.params_json, &f.encoder, f.scaler.as_ref(), &model);
     em.sink.model(run, &doc);
     Ok(())
 }
-
-/// The version of `model.json`'s layout; `ratlab predict` refuses other versions.
-pub const MODEL_VERSION: u64 = 1;
 
 /// Fit a trainer to completion (checking for cancellation between steps) and evaluate it.
 /// `Ok(None)` means cancelled.

@@ -63,7 +63,7 @@ fn main() {
             match t.staged(&all) {
                 Some((ptr, _)) => std::hint::black_box(Metric::Accuracy.compute(&ptr, train.y.view())),
                 None => {
-                    let p = t.predictor().expect("a model").predict(train.x.view());
+                    let p = t.predictor().expect("a model").predict(train.x.view()).unwrap();
                     std::hint::black_box(Metric::Accuracy.compute(&p, train.y.view()))
                 }
             };
@@ -73,7 +73,7 @@ fn main() {
         }
         t.finish();
         let secs = t0.elapsed().as_secs_f64();
-        let p = t.predictor().expect("a model").predict(test.x.view());
+        let p = t.predictor().expect("a model").predict(test.x.view()).unwrap();
         let (acc, auc) = (Metric::Accuracy.compute(&p, test.y.view()), Metric::RocAuc.compute(&p, test.y.view()));
         println!("{label:<26} {secs:6.2} s   test accuracy {acc:.4}   AUC {auc:.4}   | reference (its data): {reference}");
     }

@@ -36,7 +36,7 @@ fn main() {
             let mut m = make(&train);
             while !m.step().expect("fit").done {}
             times.push(t0.elapsed().as_secs_f64());
-            let pred = m.predictor().expect("model").predict(test.x.view());
+            let pred = m.predictor().expect("model").predict(test.x.view()).unwrap();
             result = (Metric::Accuracy.compute(&pred, test.y.view()), Metric::LogLoss.compute(&pred, test.y.view()));
         }
         times.sort_by(f64::total_cmp);

@@ -31,10 +31,6 @@ impl Prediction {
         }
         Prediction::Proba(p)
     }
-    /// A prediction no metric scores (NaN values): a backend that failed to predict.
-    pub fn undefined(rows: usize) -> Prediction {
-        Prediction::Values(Array1::from_elem(rows, f64::NAN))
-    }
 }
 
 

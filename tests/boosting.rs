@@ -61,7 +61,7 @@ fn boosting_and_forests_are_identical_on_one_and_two_threads() {
             let est = ratlab::backends::params::Estimator::parse(&serde_json::json!({"algorithm": "random_forest", "params": {"n_estimators": 8}}), 0).unwrap();
             let mut rf = ratlab::backends::build_trainer(Backend::Native, &est.params, Some(&data), None, 5).unwrap();
             fit_all(rf.as_mut());
-            (t.model().clone(), proba(rf.predictor().unwrap().predict(test.x.view())))
+            (t.model().clone(), proba(rf.predictor().unwrap().predict(test.x.view()).unwrap()))
         })
     };
     let (m1, rf1) = run(1);
@@ -79,8 +79,8 @@ fn staged_margins_equal_a_fresh_prediction_over_all_trees() {
     fit_all(&mut t);
     let rows: Vec<usize> = (0..data.len()).collect();
     let (ptr, pte) = t.staged(&rows).unwrap();
-    assert_eq!(proba(ptr), proba(t.model().predict(data.x.view())));
-    assert_eq!(proba(pte.unwrap()), proba(t.model().predict(test.x.view())));
+    assert_eq!(proba(ptr), proba(t.model().predict(data.x.view()).unwrap()));
+    assert_eq!(proba(pte.unwrap()), proba(t.model().predict(test.x.view()).unwrap()));
 }
 
 #[test]
@@ -109,7 +109,7 @@ fn early_stopping_keeps_the_best_round() {
     assert_eq!(t.model().trees.len(), best);
     let rows: Vec<usize> = (0..data.len()).collect();
     let (ptr, _) = t.staged(&rows).unwrap();
-    assert_eq!(proba(ptr), proba(t.model().predict(data.x.view())), "the kept margins are the kept model's");
+    assert_eq!(proba(ptr), proba(t.model().predict(data.x.view()).unwrap()), "the kept margins are the kept model's");
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn softmax_boosting_learns_the_bundled_datasets() {
         let (train, test) = (d.subset(&tr), d.subset(&te));
         let mut t = BoostingTrainer::new(gb(50), &train, None, 0).unwrap();
         fit_all(&mut t);
-        let p = t.model().predict(test.x.view());
+        let p = t.model().predict(test.x.view()).unwrap();
         let acc = Metric::Accuracy.compute(&p, test.y.view());
         assert!(acc >= min_acc, "{name}: test accuracy {acc}");
         // Probabilities sum to one (softmax over 3 class margins).
@@ -139,7 +139,7 @@ fn squared_error_boosting_fits_a_regression_target() {
     let data = TrainSet::new(x.clone(), y.clone(), 0);
     let mut t = BoostingTrainer::new(gb(100), &data, None, 0).unwrap();
     fit_all(&mut t);
-    let r2 = Metric::R2.compute(&t.model().predict(x.view()), y.view());
+    let r2 = Metric::R2.compute(&t.model().predict(x.view()).unwrap(), y.view());
     assert!(r2 > 0.98, "train R² {r2}");
 }
 
@@ -154,18 +154,18 @@ fn the_native_tree_agrees_with_linfa_trees_and_smartcore_on_untied_data() {
     let data = synthetic(200, 11, false);
     let mut native = CartTrainer::new(&cart(Some(3), false), &data, 0).unwrap();
     native.step().unwrap();
-    let pn = ratlab::backends::ensemble::votes(&native.predict(data.x.view()));
+    let pn = ratlab::backends::ensemble::votes(&native.predict(data.x.view()).unwrap());
     for backend in [Backend::Smartcore, Backend::Linfa] {
         let mut other = TreeTrainer::new(cart(Some(3), false).tree, backend, &data).unwrap();
         other.step().unwrap();
-        let po = ratlab::backends::ensemble::votes(&other.predict(data.x.view()));
+        let po = ratlab::backends::ensemble::votes(&other.predict(data.x.view()).unwrap());
         assert_eq!(pn, po, "native and {backend} trees classify the training rows differently");
     }
     // Fully grown, the native tree fits the training rows exactly, with Gini and entropy.
     for entropy in [false, true] {
         let mut full = CartTrainer::new(&cart(None, entropy), &data, 0).unwrap();
         full.step().unwrap();
-        assert_eq!(Metric::Accuracy.compute(&full.predict(data.x.view()), data.y.view()), 1.0);
+        assert_eq!(Metric::Accuracy.compute(&full.predict(data.x.view()).unwrap(), data.y.view()), 1.0);
     }
 }
 
@@ -181,7 +181,7 @@ fn sample_weights_act_like_repeated_rows() {
     let p = cart(Some(4), false);
     let a = CartTrainer::new(&p, &weighted, 0).unwrap();
     let b = CartTrainer::new(&p, &repeated, 0).unwrap();
-    assert_eq!(a.predict(data.x.view()).rounded_probabilities(), b.predict(data.x.view()).rounded_probabilities());
+    assert_eq!(a.predict(data.x.view()).unwrap().rounded_probabilities(), b.predict(data.x.view()).unwrap().rounded_probabilities());
 }
 
 trait ProbaForTest {

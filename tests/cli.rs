@@ -85,6 +85,16 @@ fn a_failed_run_is_recorded_and_the_others_go_on_with_exit_1() {
     let dir = Path::new(v["runs"][0]["dir"].as_str().unwrap());
     let s: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     assert!(s["error"].as_str().unwrap().starts_with("diverged"), "{s}");
+
+    // A backend that cannot predict fails the run with its reason (it used to finish with
+    // its figures silently NaN and dropped).
+    let (code, v) = run_json(&["tests/fixtures/valid/predict-refused.yaml"], tmp.path());
+    assert_eq!(code, 1);
+    assert_eq!((&v["runs"][0]["status"], &v["runs"][1]["status"]), (&Value::from("failed"), &Value::from("finished")));
+    let dir = Path::new(v["runs"][0]["dir"].as_str().unwrap());
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["error"], "train size 3: smartcore backend: Find failed: k is > than the dataset size", "{s}");
+    assert!(v["runs"][1]["metrics"]["accuracy"].as_f64().is_some_and(|a| a > 0.9), "{v}");
 }
 
 #[test]

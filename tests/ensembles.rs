@@ -25,7 +25,7 @@ fn accuracy(spec: serde_json::Value, train: &TrainSet, test: &TrainSet) -> (f64,
         }
     };
     t.finish();
-    (Metric::Accuracy.compute(&t.predictor().unwrap().predict(test.x.view()), test.y.view()), last)
+    (Metric::Accuracy.compute(&t.predictor().unwrap().predict(test.x.view()).unwrap(), test.y.view()), last)
 }
 
 #[test]

@@ -41,7 +41,7 @@ fn objective_and_grad(x: &Array2<f64>, y: &[usize], w: &Array2<f64>, b: &Array1<
 }
 
 fn proba(m: &dyn Predictor, x: &Array2<f64>) -> Array2<f64> {
-    match m.predict(x.view()) {
+    match m.predict(x.view()).unwrap() {
         Prediction::Proba(p) => p,
         Prediction::Values(_) => panic!("classifier"),
     }

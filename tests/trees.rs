@@ -49,7 +49,7 @@ fn best_stump_accuracy(x: &Array2<f64>, y: &[usize], k: usize) -> f64 {
 }
 
 fn train_accuracy(t: &TreeTrainer, d: &TrainSet) -> f64 {
-    let p: Prediction = t.predict(d.x.view());
+    let p: Prediction = t.predict(d.x.view()).unwrap();
     Metric::Accuracy.compute(&p, d.y.view())
 }
 

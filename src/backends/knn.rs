@@ -226,8 +226,8 @@ impl Trainer for KnnTrainer {
 }
 
 impl Predictor for KnnTrainer {
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
-        self.model.predict(x).unwrap_or_else(|_| Prediction::Values(Array1::from_elem(x.nrows(), f64::NAN)))
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError> {
+        self.model.predict(x)
     }
 }
 

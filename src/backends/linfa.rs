@@ -91,16 +91,16 @@ impl Trainer for LinfaLogistic {
 }
 
 impl Predictor for LinfaLogistic {
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError> {
         let p = probabilities(x, &self.w, &self.b);
         if self.n_classes == 2 || self.present.len() == self.n_classes {
-            return Prediction::Proba(p);
+            return Ok(Prediction::Proba(p));
         }
         // Classes absent from training get probability 0.
         let mut full = Array2::zeros((p.nrows(), self.n_classes));
         for (col, &c) in self.present.iter().enumerate() {
             full.column_mut(c).assign(&p.column(col));
         }
-        Prediction::Proba(full)
+        Ok(Prediction::Proba(full))
     }
 }

@@ -189,7 +189,9 @@ pub struct StepOut {
 
 /// A fitted (or partly fitted) model that can be evaluated.
 pub trait Predictor: Send + Sync {
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction;
+    /// Predict a batch of rows. A backend that cannot (a library refusing the rows) says why:
+    /// the run fails with that reason instead of finishing with figures it never computed.
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError>;
 }
 
 /// One training procedure, advanced one step at a time by the runner.

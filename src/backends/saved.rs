@@ -8,7 +8,7 @@
 //! A saved model predicts with the very code the trained one used (the same tree walk, the
 //! same sums in the same order), so its predictions are bit-identical.
 
-use super::{Prediction, Predictor};
+use super::{Prediction, Predictor, TrainError};
 use ndarray::ArrayView2;
 use serde::de::{DeserializeOwned, Error as _};
 use serde::ser::{Error as _, SerializeMap};
@@ -92,7 +92,7 @@ impl Clone for SavedModel {
 }
 
 impl Predictor for SavedModel {
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError> {
         self.0.predict(x)
     }
 }

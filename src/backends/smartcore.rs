@@ -77,10 +77,10 @@ impl Trainer for SmartcoreLogistic {
 }
 
 impl Predictor for SmartcoreLogistic {
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError> {
         let p = probabilities(x, &self.w, &self.b);
         if self.present.len() == self.n_classes {
-            return Prediction::Proba(p);
+            return Ok(Prediction::Proba(p));
         }
         // Classes absent from training get probability 0 (a binary fit inside a multiclass
         // problem gives the probabilities of the two classes it saw).
@@ -88,6 +88,6 @@ impl Predictor for SmartcoreLogistic {
         for (col, &c) in self.present.iter().enumerate() {
             full.column_mut(c).assign(&p.column(col));
         }
-        Prediction::Proba(full)
+        Ok(Prediction::Proba(full))
     }
 }

@@ -134,9 +134,9 @@ impl Trainer for TreeTrainer {
 }
 
 impl Predictor for TreeTrainer {
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
-        let nan = || Prediction::undefined(x.nrows());
-        match &self.model {
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError> {
+        let smartcore = |e: smartcore::error::Failed| TrainError::backend("smartcore", e);
+        Ok(match &self.model {
             Model::Linfa(t) => {
                 use linfa::traits::Predict;
                 let labels: Array1<usize> = t.predict(&x.to_owned());
@@ -144,29 +144,22 @@ impl Predictor for TreeTrainer {
             }
             Model::SmartcoreClassifier(m) => {
                 use smartcore::linalg::basic::arrays::Array;
-                let Ok(dm) = super::smartcore::to_dense(&x.to_owned()) else { return nan() };
-                match m.predict_proba(&dm) {
-                    Ok(p) => {
-                        // smartcore's columns are the classes it saw; absent classes get 0.
-                        let (r, c) = p.shape();
-                        let mut out = Array2::zeros((r, self.n_classes));
-                        for (col, &class) in self.present.iter().enumerate().take(c) {
-                            for i in 0..r {
-                                out[[i, class]] = *p.get((i, col));
-                            }
-                        }
-                        Prediction::Proba(out)
+                let dm = super::smartcore::to_dense(&x.to_owned())?;
+                let p = m.predict_proba(&dm).map_err(smartcore)?;
+                // smartcore's columns are the classes it saw; absent classes get 0.
+                let (r, c) = p.shape();
+                let mut out = Array2::zeros((r, self.n_classes));
+                for (col, &class) in self.present.iter().enumerate().take(c) {
+                    for i in 0..r {
+                        out[[i, class]] = *p.get((i, col));
                     }
-                    Err(_) => nan(),
                 }
+                Prediction::Proba(out)
             }
             Model::SmartcoreRegressor(m) => {
-                let Ok(dm) = super::smartcore::to_dense(&x.to_owned()) else { return nan() };
-                match m.predict(&dm) {
-                    Ok(v) => Prediction::Values(Array1::from(v)),
-                    Err(_) => nan(),
-                }
+                let dm = super::smartcore::to_dense(&x.to_owned())?;
+                Prediction::Values(Array1::from(m.predict(&dm).map_err(smartcore)?))
             }
-        }
+        })
     }
 }

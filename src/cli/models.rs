@@ -99,7 +99,8 @@ pub fn predict(run: &Path, data: &Path, out: Option<&Path>) -> anyhow::Result<u8
         s.apply(&mut set.x);
     }
     let classes = &doc.encoder.classes;
-    let cols = match doc.model.predict(set.x.view()) {
+    let prediction = doc.model.predict(set.x.view()).map_err(|e| anyhow::anyhow!("{}: cannot predict: {e}", file.display()))?;
+    let cols = match prediction {
         Prediction::Proba(p) => {
             let label = |i: usize| classes.get(i).cloned().unwrap_or_else(|| i.to_string());
             let mut cols = vec![(

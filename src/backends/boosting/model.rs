@@ -3,7 +3,7 @@
 
 use crate::backends::native::hist::Tree;
 use crate::backends::saved::Saveable;
-use crate::backends::{Prediction, Predictor};
+use crate::backends::{Prediction, Predictor, TrainError};
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -118,9 +118,9 @@ impl Gbdt {
 }
 
 impl Predictor for Gbdt {
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError> {
         let m = self.margins(x);
-        self.transform(&m, 0..x.nrows())
+        Ok(self.transform(&m, 0..x.nrows()))
     }
 }
 

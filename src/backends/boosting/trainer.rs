@@ -459,7 +459,7 @@ mod tests {
         let s = tree.nodes[0].split.expect("a split");
         assert_eq!((s.feature, s.threshold), (0, 3.5));
         assert!((s.gain - 4.5).abs() < 1e-12, "gain {}", s.gain);
-        let Prediction::Values(v) = t.model().predict(x.view()) else { panic!() };
+        let Prediction::Values(v) = t.model().predict(x.view()).unwrap() else { panic!() };
         for (p, want) in v.iter().zip([1.25, 1.25, 1.25, 2.75, 2.75, 2.75]) {
             assert!((p - want).abs() < 1e-12, "{p} vs {want}");
         }
@@ -517,7 +517,7 @@ mod tests {
         let s = t.model().trees[0].nodes[0].split.unwrap();
         assert_eq!(s.threshold, 3.5);
         assert!(!s.default_left, "missing rows look like the right side");
-        let Prediction::Values(v) = t.model().predict(array![[nan], [6.0]].view()) else { panic!() };
+        let Prediction::Values(v) = t.model().predict(array![[nan], [6.0]].view()).unwrap() else { panic!() };
         assert_eq!(v[0], v[1]);
         // …and the other way round.
         let x = array![[1.0], [2.0], [3.0], [4.0], [5.0], [6.0], [nan], [nan]];
@@ -545,7 +545,7 @@ mod tests {
             t
         };
         let (a, b) = (fit(&data), fit(&renamed));
-        let (Prediction::Proba(pa), Prediction::Proba(pb)) = (a.model().predict(data.x.view()), b.model().predict(data.x.view())) else { panic!("probabilities") };
+        let (Prediction::Proba(pa), Prediction::Proba(pb)) = (a.model().predict(data.x.view()).unwrap(), b.model().predict(data.x.view()).unwrap()) else { panic!("probabilities") };
         let worst = (0..pa.nrows()).flat_map(|i| (0..3).map(move |c| (i, c))).map(|(i, c)| (pa[[i, c]] - pb[[i, 2 - c]]).abs()).fold(0.0, f64::max);
         assert!(worst < 1e-9, "class probabilities differ by {worst:e} when the classes are renamed");
     }

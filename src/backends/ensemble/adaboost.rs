@@ -60,7 +60,7 @@ impl Trainer for AdaBoostTrainer {
         set.weights = Some(self.weights.clone());
         let t = fit_estimator(&self.p.estimator, &set, mix(self.seed, i as u64))?;
         let m = Member::from_trainer(t, None, vec![]);
-        let pred = votes(&m.predict(self.data.x.view()));
+        let pred = votes(&m.predict(self.data.x.view())?);
         let wsum = self.weights.sum();
         let wrong: Vec<bool> = pred.iter().zip(&self.data.y).map(|(p, y)| *p != *y as usize).collect();
         let err = wrong.iter().zip(&self.weights).filter(|(w, _)| **w).map(|(_, x)| x).sum::<f64>() / wsum;
@@ -96,7 +96,7 @@ impl Trainer for AdaBoostTrainer {
             self.votes_train[[r, c.min(self.k - 1)]] += alpha;
         }
         if let (Some(tx), Some(vt)) = (&self.test_x, &mut self.votes_test) {
-            for (r, c) in votes(&m.predict(tx.view())).into_iter().enumerate() {
+            for (r, c) in votes(&m.predict(tx.view())?).into_iter().enumerate() {
                 vt[[r, c.min(self.k - 1)]] += alpha;
             }
         }
@@ -122,13 +122,13 @@ impl Trainer for AdaBoostTrainer {
 }
 
 impl Predictor for AdaBoostTrainer {
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError> {
         let mut v = Array2::zeros((x.nrows(), self.k));
         for (m, a) in self.members.iter().zip(&self.alphas) {
-            for (i, c) in votes(&m.predict(x)).into_iter().enumerate() {
+            for (i, c) in votes(&m.predict(x)?).into_iter().enumerate() {
                 v[[i, c.min(self.k - 1)]] += a;
             }
         }
-        self.proba(&v)
+        Ok(self.proba(&v))
     }
 }

@@ -157,15 +157,15 @@ impl Trainer for AveragingTrainer {
             self.ready.extend(batch);
         }
         let m = self.ready.pop_front().ok_or_else(|| TrainError::Data("no members to fit".into()))?;
-        accumulate(&mut self.acc_train, m.predict(self.train_x.view()));
+        accumulate(&mut self.acc_train, m.predict(self.train_x.view())?);
         if let Some(t) = &self.test_x {
-            accumulate(&mut self.acc_test, m.predict(t.view()));
+            accumulate(&mut self.acc_test, m.predict(t.view())?);
         }
         let mut metrics = Metrics::new();
         if self.oob {
             let out: Vec<usize> = (0..m.counts.len()).filter(|&i| m.counts[i] == 0.0).collect();
             if !out.is_empty() {
-                let p = m.predict(self.train_x.select(Axis(0), &out).view());
+                let p = m.predict(self.train_x.select(Axis(0), &out).view())?;
                 for (j, &i) in out.iter().enumerate() {
                     match &p {
                         Prediction::Proba(a) => {
@@ -222,11 +222,11 @@ impl Trainer for AveragingTrainer {
 }
 
 impl Predictor for AveragingTrainer {
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError> {
         let mut acc = None;
         for m in &self.members {
-            accumulate(&mut acc, m.predict(x));
+            accumulate(&mut acc, m.predict(x)?);
         }
-        mean(acc.as_ref(), self.members.len(), x.nrows(), self.n_classes)
+        Ok(mean(acc.as_ref(), self.members.len(), x.nrows(), self.n_classes))
     }
 }

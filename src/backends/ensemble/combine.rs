@@ -4,7 +4,7 @@
 //! models) share one prediction code: a saved ensemble predicts bit-identically.
 
 use crate::backends::saved::{Saveable, SavedModel};
-use crate::backends::{Prediction, Predictor};
+use crate::backends::{Prediction, Predictor, TrainError};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
@@ -98,36 +98,36 @@ impl Saveable for Stacked<SavedModel> {
 }
 
 impl<M: Predictor> Predictor for Averaged<M> {
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError> {
         let mut acc = None;
         for (m, f) in self.members.iter().zip(&self.features) {
             let p = match f {
-                Some(cols) => m.predict(x.select(Axis(1), cols).view()),
-                None => m.predict(x),
+                Some(cols) => m.predict(x.select(Axis(1), cols).view())?,
+                None => m.predict(x)?,
             };
             accumulate(&mut acc, p);
         }
-        mean(acc.as_ref(), self.members.len(), x.nrows(), self.n_classes)
+        Ok(mean(acc.as_ref(), self.members.len(), x.nrows(), self.n_classes))
     }
 }
 
 impl<M: Predictor> Predictor for Samme<M> {
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError> {
         let mut v = Array2::zeros((x.nrows(), self.n_classes));
         for (m, a) in self.members.iter().zip(&self.alphas) {
-            for (i, c) in votes(&m.predict(x)).into_iter().enumerate() {
+            for (i, c) in votes(&m.predict(x)?).into_iter().enumerate() {
                 if c < self.n_classes {
                     v[[i, c]] += a;
                 }
             }
         }
-        Prediction::Proba(samme_proba(&v, self.alphas.iter().sum(), self.n_classes))
+        Ok(Prediction::Proba(samme_proba(&v, self.alphas.iter().sum(), self.n_classes)))
     }
 }
 
 impl<M: Predictor> Predictor for Stacked<M> {
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
-        let preds: Vec<Prediction> = self.members.iter().map(|m| m.predict(x)).collect();
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError> {
+        let preds: Vec<Prediction> = self.members.iter().map(|m| m.predict(x)).collect::<Result<_, _>>()?;
         let z = stack_features(&preds, self.passthrough.then_some(x));
         self.final_model.predict(z.view())
     }

@@ -104,26 +104,24 @@ impl Trainer for LibraryForestTrainer {
 }
 
 impl Predictor for LibraryForestTrainer {
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError> {
         let (n, k) = (x.nrows(), self.n_classes);
-        let nan = || Prediction::undefined(n);
-        match &self.model {
+        let smartcore = |e: smartcore::error::Failed| TrainError::backend("smartcore", e);
+        Ok(match &self.model {
             LibraryForest::Linfa(m) => {
                 use linfa::traits::Predict;
                 let labels: Array1<usize> = m.predict(&x.to_owned());
                 Prediction::one_hot(labels, n, k)
             }
             LibraryForest::Smartcore(m) => {
-                let Ok(dm) = crate::backends::smartcore::to_dense(&x.to_owned()) else { return nan() };
-                match m.predict(&dm) {
-                    Ok(labels) => Prediction::one_hot(labels.into_iter().map(|l| l.max(0) as usize), n, k),
-                    Err(_) => nan(),
-                }
+                let dm = crate::backends::smartcore::to_dense(&x.to_owned())?;
+                let labels = m.predict(&dm).map_err(smartcore)?;
+                Prediction::one_hot(labels.into_iter().map(|l| l.max(0) as usize), n, k)
             }
             LibraryForest::SmartcoreRegressor(m) => {
-                let Ok(dm) = crate::backends::smartcore::to_dense(&x.to_owned()) else { return nan() };
-                m.predict(&dm).map(|v| Prediction::Values(Array1::from(v))).unwrap_or_else(|_| nan())
+                let dm = crate::backends::smartcore::to_dense(&x.to_owned())?;
+                Prediction::Values(Array1::from(m.predict(&dm).map_err(smartcore)?))
             }
-        }
+        })
     }
 }

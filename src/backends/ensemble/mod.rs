@@ -52,20 +52,20 @@ impl Member {
         let saved = t.saved();
         Member { trainer: if saved.is_some() { None } else { Some(t) }, saved, features, counts }
     }
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError> {
         match &self.features {
             Some(c) => self.predict_all(x.select(Axis(1), c).view()),
             None => self.predict_all(x),
         }
     }
-    fn predict_all(&self, x: ArrayView2<'_, f64>) -> Prediction {
+    fn predict_all(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError> {
         match (&self.saved, &self.trainer) {
             (Some(s), _) => s.predict(x),
             (None, Some(t)) => match t.predictor() {
                 Some(p) => p.predict(x),
-                None => Prediction::undefined(x.nrows()),
+                None => Err(TrainError::Data("an ensemble member has no model to predict with".into())),
             },
-            (None, None) => Prediction::undefined(x.nrows()),
+            (None, None) => Err(TrainError::Data("an ensemble member has no model to predict with".into())),
         }
     }
 }

@@ -58,7 +58,7 @@ impl Trainer for StackingTrainer {
             .map(|(fi, (tr, te))| {
                 let t = fit_estimator(&est, &self.data.subset(tr), mix(seed, fi as u64 + 1))?;
                 let m = Member::from_trainer(t, None, vec![]);
-                let p = m.predict(self.data.x.select(Axis(0), te).view());
+                let p = m.predict(self.data.x.select(Axis(0), te).view())?;
                 Ok((te.clone(), self.as_proba(p, te.len())))
             })
             .collect::<Result<_, TrainError>>()?;
@@ -101,12 +101,12 @@ impl Trainer for StackingTrainer {
 }
 
 impl Predictor for StackingTrainer {
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
-        let preds: Vec<Prediction> = self.members.iter().map(|m| Prediction::Proba(self.as_proba(m.predict(x), x.nrows()))).collect();
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError> {
+        let preds: Vec<Prediction> = self.members.iter().map(|m| Ok(Prediction::Proba(self.as_proba(m.predict(x)?, x.nrows())))).collect::<Result<_, TrainError>>()?;
         let z = stack_features(&preds, self.p.passthrough.then_some(x));
         match &self.final_model {
             Some(f) => f.predict(z.view()),
-            None => Prediction::Proba(Array2::from_elem((x.nrows(), self.data.n_classes), 1.0 / self.data.n_classes as f64)),
+            None => Ok(Prediction::Proba(Array2::from_elem((x.nrows(), self.data.n_classes), 1.0 / self.data.n_classes as f64))),
         }
     }
 }

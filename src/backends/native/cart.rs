@@ -227,7 +227,7 @@ impl Trainer for CartTrainer {
 }
 
 impl Predictor for CartTrainer {
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError> {
         self.model.predict(x)
     }
 }

@@ -16,7 +16,7 @@
 //! to the lower feature and bin, so a tree is identical whatever the number of threads.
 
 use crate::backends::saved::Saveable;
-use crate::backends::{Prediction, Predictor};
+use crate::backends::{Prediction, Predictor, TrainError};
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -300,7 +300,7 @@ impl Saveable for TreeModel {
 
 impl Predictor for TreeModel {
     /// Each row's leaf values.
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError> {
         let leaf = |i: usize| -> Vec<f64> {
             let row = x.row(i);
             match row.as_slice() {
@@ -315,9 +315,9 @@ impl Predictor for TreeModel {
                     p[[i, c]] = v;
                 }
             }
-            Prediction::Proba(p)
+            Ok(Prediction::Proba(p))
         } else {
-            Prediction::Values((0..x.nrows()).map(|i| leaf(i)[0]).collect())
+            Ok(Prediction::Values((0..x.nrows()).map(|i| leaf(i)[0]).collect()))
         }
     }
 }

@@ -2,7 +2,7 @@
 //! with several. Native logistic regression fits one; `model.json` keeps one.
 
 use crate::backends::saved::Saveable;
-use crate::backends::{Prediction, Predictor};
+use crate::backends::{Prediction, Predictor, TrainError};
 use ndarray::{Array1, Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
@@ -33,11 +33,11 @@ impl Saveable for LinearModel {
 }
 
 impl Predictor for LinearModel {
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError> {
         let d = self.weights.len();
         let k = self.intercept.len();
         let w = Array2::from_shape_fn((d, k), |(i, j)| self.weights[i][j]);
-        Prediction::Proba(probabilities(x, &w, &Array1::from(self.intercept.clone())))
+        Ok(Prediction::Proba(probabilities(x, &w, &Array1::from(self.intercept.clone()))))
     }
 }
 

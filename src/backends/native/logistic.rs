@@ -410,9 +410,9 @@ impl Trainer for NativeLogistic {
 }
 
 impl Predictor for NativeLogistic {
-    fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, TrainError> {
         let (w, b) = self.coefficients();
-        Prediction::Proba(probabilities(x, &w, &b))
+        Ok(Prediction::Proba(probabilities(x, &w, &b)))
     }
 }
 

@@ -11,9 +11,11 @@ use crate::metrics::Metric;
 use ndarray::ArrayView1;
 
 /// Evaluate a model on a set for the experiment's metrics (an undefined one is NaN: the
-/// emitter leaves it out of the record and says so).
-fn evaluate(model: &dyn Predictor, set: &TrainSet, metrics: &[Metric], prefix: &str, out: &mut Metrics) {
-    score(&model.predict(set.x.view()), set.y.view(), metrics, prefix, out);
+/// emitter leaves it out of the record and says so). A model that cannot predict the set
+/// fails the run with its reason.
+fn evaluate(model: &dyn Predictor, set: &TrainSet, metrics: &[Metric], prefix: &str, out: &mut Metrics) -> Result<(), TrainError> {
+    score(&model.predict(set.x.view())?, set.y.view(), metrics, prefix, out);
+    Ok(())
 }
 
 /// Score a prediction against targets for the experiment's metrics.
@@ -29,7 +31,7 @@ fn score(pred: &Prediction, y: ArrayView1<'_, f64>, metrics: &[Metric], prefix: 
 /// The step's train and test metrics: from the trainer's own running predictions when it keeps
 /// them (boosting, ensembles), else by predicting with the model. Train metrics are taken on the
 /// fold's `eval_rows` (`data.eval_train_rows`).
-fn step_metrics(tr: &dyn Trainer, plan: &Plan, train_eval: &TrainSet, eval_rows: &[usize], test: &TrainSet, out: &mut Metrics) {
+fn step_metrics(tr: &dyn Trainer, plan: &Plan, train_eval: &TrainSet, eval_rows: &[usize], test: &TrainSet, out: &mut Metrics) -> Result<(), TrainError> {
     if let Some((ptrain, ptest)) = tr.staged(eval_rows) {
         // Train and test scored side by side (AUC sorts every row each step).
         let (mut a, mut b) = (Metrics::new(), Metrics::new());
@@ -49,12 +51,13 @@ fn step_metrics(tr: &dyn Trainer, plan: &Plan, train_eval: &TrainSet, eval_rows:
         out.extend(b);
     } else if let Some(model) = tr.predictor() {
         if !eval_rows.is_empty() {
-            evaluate(model, train_eval, &plan.metrics, "train.", out);
+            evaluate(model, train_eval, &plan.metrics, "train.", out)?;
         }
         if !test.is_empty() {
-            evaluate(model, test, &plan.metrics, "test.", out);
+            evaluate(model, test, &plan.metrics, "test.", out)?;
         }
     }
+    Ok(())
 }
 
 /// Step `k` of a trainer, once the run is not cancelled, with its figures checked finite.
@@ -110,7 +113,7 @@ pub(super) fn train_full(plan: &Plan, run: &RunPlan, f: &Fold, fold: Option<u32>
         k += 1;
         let out = advance(tr.as_mut(), em, k)?;
         let mut metrics = out.metrics.clone();
-        step_metrics(tr.as_ref(), plan, &train_eval, &f.eval_rows, test, &mut metrics);
+        step_metrics(tr.as_ref(), plan, &train_eval, &f.eval_rows, test, &mut metrics).map_err(|e| Stop::Error(format!("step {k}: cannot predict: {e}")))?;
         *step += 1;
         let t_ms = em.t();
         if let Some(m) = out.message.clone() {
@@ -138,7 +141,7 @@ pub(super) fn train_full(plan: &Plan, run: &RunPlan, f: &Fold, fold: Option<u32>
             if tr.finish() {
                 // The kept model differs from the last step's (early stopping): score it.
                 let mut kept = Metrics::new();
-                step_metrics(tr.as_ref(), plan, &train_eval, &f.eval_rows, test, &mut kept);
+                step_metrics(tr.as_ref(), plan, &train_eval, &f.eval_rows, test, &mut kept).map_err(|e| Stop::Error(format!("the kept model cannot predict: {e}")))?;
                 fin = finals(&kept);
             }
             em.artifacts = tr.artifacts().unwrap_or_default();
@@ -194,8 +197,8 @@ fn fit_and_evaluate(
     }
     let mut metrics = Metrics::new();
     if let Some(model) = tr.predictor() {
-        evaluate(model, train, &plan.metrics, "train.", &mut metrics);
-        evaluate(model, test, &plan.metrics, "test.", &mut metrics);
+        evaluate(model, train, &plan.metrics, "train.", &mut metrics)?;
+        evaluate(model, test, &plan.metrics, "test.", &mut metrics)?;
     }
     metrics.insert("iterations".into(), inner as f64);
     Ok(Some(metrics))

@@ -1,13 +1,19 @@
 //! kd-tree k-nearest neighbours: build and query 50,000 points in 3, 8 and 16 dimensions,
 //! 10,000 queries, k = 10, uniform and clustered data; single thread and all threads; against
 //! brute force and linfa-nn's kd-tree. Prints µs per query beside ../shared/REFERENCE.md.
+//! Then ratlab's kNN classifier on each backend, as a run uses it: fit (the index) and predict
+//! (the queries and the vote), so that the backends' times compare like with like.
 //! Run with `cargo bench --bench knn`.
 
 use linfa_nn::{distance::L2Dist, CommonNearestNeighbour, NearestNeighbour};
 use ndarray::{Array2, ArrayView1};
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
+use ratlab::backends::knn::KnnModel;
 use ratlab::backends::native::kdtree::{Brute, KdTree, Metric};
+use ratlab::backends::params::{KnnIndex, KnnParams};
+use ratlab::backends::Backend;
+use ratlab::data::TrainSet;
 use std::time::Instant;
 
 fn points(n: usize, d: usize, clustered: bool, seed: u64) -> Vec<f64> {
@@ -81,5 +87,35 @@ fn main() {
             stats.distance_evals / nq as u64,
             if same { "exact" } else { "MISMATCH" }
         );
+    }
+    models();
+}
+
+/// ratlab's kNN classifier per backend: fit on 20,000 clustered points (d = 8, 10 classes by
+/// cluster), predict 5,000 queries with k = 10. Each backend searches with its own kd-tree
+/// (smartcore: its cover tree) on every thread it uses.
+fn models() {
+    let (n, nq, d, k) = (20_000, 5_000, 8, 10);
+    let x = Array2::from_shape_vec((n, d), points(n, d, true, 3)).unwrap();
+    let y: ndarray::Array1<f64> = x.rows().into_iter().map(|r| ((r[0] * 10.0).clamp(0.0, 9.0)).floor()).collect();
+    let q = Array2::from_shape_vec((nq, d), points(nq, d, true, 4)).unwrap();
+    let data = TrainSet::new(x, y, 10);
+    let params = KnnParams { k, distance_weights: false, metric: Metric::Euclidean, leaf_size: 16, index: KnnIndex::KdTree };
+    println!();
+    println!("kNN classifier per backend: {n} training rows, d = {d}, {nq} queries, k = {k}");
+    println!("{:<10} {:>10} {:>12} {:>14}", "backend", "fit", "predict", "µs per query");
+    let mut reference = None;
+    for backend in [Backend::Native, Backend::Linfa, Backend::Smartcore] {
+        let (model, fit) = time(|| KnnModel::fit(params.clone(), backend, &data).unwrap());
+        let (pred, predict) = time(|| model.predict(q.view()).unwrap());
+        let votes = ratlab::backends::ensemble::votes(&pred);
+        let agree = match &reference {
+            None => {
+                reference = Some(votes);
+                String::new()
+            }
+            Some(r) => format!("  votes agree with native on {:.2}% of queries", 100.0 * r.iter().zip(&votes).filter(|(a, b)| a == b).count() as f64 / nq as f64),
+        };
+        println!("{:<10} {:>8.1}ms {:>10.1}ms {:>14.1}{agree}", backend.as_str(), fit * 1e3, predict * 1e3, predict / nq as f64 * 1e6);
     }
 }

@@ -89,3 +89,19 @@ fn auto_index_picks_brute_force_where_the_tree_cannot_prune() {
     let high = KnnModel::fit(params(10, KnnIndex::Auto), Backend::Native, &mk(32)).unwrap();
     assert!(high.chosen.starts_with("brute"), "32-d uniform: {}", high.chosen);
 }
+
+#[test]
+fn linfa_builds_its_index_once_at_fit_like_the_other_backends() {
+    // The index is the fit: a linfa index that cannot be built (leaf size 0) fails the fit,
+    // rather than every later predict, and one fitted index answers many predict calls.
+    let d = dataset("iris", Task::Classification);
+    let mut p = params(5, KnnIndex::KdTree);
+    p.leaf_size = 0;
+    let err = KnnModel::fit(p, Backend::Linfa, &d).err().expect("fit must build the index");
+    assert!(err.to_string().contains("leaf size is 0"), "{err}");
+    let m = KnnModel::fit(params(5, KnnIndex::BallTree), Backend::Linfa, &d).unwrap();
+    let native = KnnModel::fit(params(5, KnnIndex::Brute), Backend::Native, &d).unwrap();
+    for _ in 0..3 {
+        assert_eq!(proba(&m, &d.x), proba(&native, &d.x));
+    }
+}

@@ -21,8 +21,37 @@ use std::time::Instant;
 enum Index {
     Tree(KdTree),
     Brute(Brute),
-    Linfa { data: Array2<f64>, kind: linfa_nn::CommonNearestNeighbour, leaf: usize },
+    Linfa(LinfaIndex),
     Smartcore(SmartcoreKnn),
+}
+
+/// A linfa-nn index borrows the points it was built from.
+type LinfaNn<'a> = Box<dyn linfa_nn::NearestNeighbourIndex<f64> + Send + Sync + 'a>;
+
+self_cell::self_cell!(
+    /// A linfa-nn index with the training points it borrows: built once at fit, as the native
+    /// indices are, so that fit and predict times compare like with like across backends.
+    struct LinfaIndex {
+        owner: Array2<f64>,
+        #[covariant]
+        dependent: LinfaNn,
+    }
+);
+
+impl LinfaIndex {
+    fn build(data: Array2<f64>, kind: linfa_nn::CommonNearestNeighbour, leaf: usize, metric: Metric) -> Result<LinfaIndex, TrainError> {
+        use linfa_nn::distance::{L1Dist, L2Dist, LInfDist, LpDist};
+        use linfa_nn::NearestNeighbour;
+        LinfaIndex::try_new(data, |data| {
+            match metric {
+                Metric::Euclidean => kind.from_batch_with_leaf_size(data, leaf, L2Dist),
+                Metric::Manhattan => kind.from_batch_with_leaf_size(data, leaf, L1Dist),
+                Metric::Chebyshev => kind.from_batch_with_leaf_size(data, leaf, LInfDist),
+                Metric::Minkowski(p) => kind.from_batch_with_leaf_size(data, leaf, LpDist::new(p)),
+            }
+            .map_err(|e| TrainError::backend("linfa", e))
+        })
+    }
 }
 
 /// A fitted smartcore model behind a closure (its types carry the distance as a parameter).
@@ -78,7 +107,7 @@ impl KnnModel {
                     KnnIndex::Brute => linfa_nn::CommonNearestNeighbour::LinearSearch,
                     _ => linfa_nn::CommonNearestNeighbour::KdTree,
                 };
-                (Index::Linfa { data: data.x.clone(), kind, leaf: params.leaf_size }, "linfa-nn")
+                (Index::Linfa(LinfaIndex::build(data.x.clone(), kind, params.leaf_size, params.metric)?), "linfa-nn")
             }
             _ => (Index::Smartcore(smartcore_fit(&params, data)?), "smartcore"),
         };
@@ -91,26 +120,19 @@ impl KnnModel {
         match &self.index {
             Index::Tree(t) => Ok(rows.par_iter().map(|q| t.knn(q, k).0).collect()),
             Index::Brute(b) => Ok(rows.par_iter().map(|q| b.knn(q, k).0).collect()),
-            Index::Linfa { data, kind, leaf } => {
-                use linfa_nn::distance::{L1Dist, L2Dist, LInfDist, LpDist};
-                use linfa_nn::NearestNeighbour;
-                let idx = match self.params.metric {
-                    Metric::Euclidean => kind.from_batch_with_leaf_size(data, *leaf, L2Dist),
-                    Metric::Manhattan => kind.from_batch_with_leaf_size(data, *leaf, L1Dist),
-                    Metric::Chebyshev => kind.from_batch_with_leaf_size(data, *leaf, LInfDist),
-                    Metric::Minkowski(p) => kind.from_batch_with_leaf_size(data, *leaf, LpDist::new(p)),
-                }
-                .map_err(|e| TrainError::backend("linfa", e))?;
-                let metric = self.params.metric;
-                x.rows()
-                    .into_iter()
+            Index::Linfa(idx) => {
+                let (idx, metric) = (idx.borrow_dependent(), self.params.metric);
+                rows.par_iter()
                     .map(|q| {
-                        let found = idx.k_nearest(q, k).map_err(|e| TrainError::backend("linfa", e))?;
+                        let found = idx.k_nearest(ndarray::ArrayView1::from(q.as_slice()), k).map_err(|e| TrainError::backend("linfa", e))?;
                         Ok(found
                             .into_iter()
                             .map(|(p, i)| {
-                                let dist = metric.finish(metric.rdist(q.as_slice().unwrap_or(&q.to_vec()), p.as_slice().unwrap_or(&p.to_vec())));
-                                Neighbour { index: i, distance: dist }
+                                let dist = match p.as_slice() {
+                                    Some(p) => metric.rdist(q, p),
+                                    None => metric.rdist(q, &p.to_vec()),
+                                };
+                                Neighbour { index: i, distance: metric.finish(dist) }
                             })
                             .collect())
                     })

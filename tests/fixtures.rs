@@ -131,3 +131,20 @@ fn usage_errors_exit_2_and_help_exits_0() {
     cmd().args(["run", "experiments/mle-vs-map.yaml", "--format", "xml"]).assert().code(2).stderr(contains("text"));
     cmd().arg("--help").assert().success().stdout(contains("validate"));
 }
+
+/// Data too wide for a cubic solver is refused before anything trains (the corpus holds the
+/// refusals), and the backends it points to take the same data (tests/pca.rs fits it).
+#[test]
+fn wide_data_refused_by_the_dense_solvers_is_taken_by_the_backends_they_point_to() {
+    let dir = tempfile::tempdir().unwrap();
+    for (f, backend) in [("too-wide-native-logistic", "linfa"), ("too-wide-native-logistic", "smartcore"), ("too-wide-native-pca", "linfa")] {
+        let text = std::fs::read_to_string(format!("tests/fixtures/invalid/{f}.yaml")).unwrap();
+        let text = if text.contains("backend: native") { text.replace("backend: native", &format!("backend: {backend}")) } else { text.replace("algorithm: pca", "algorithm: pca\n    backend: linfa") };
+        let path = dir.path().join(format!("{f}-{backend}.yaml"));
+        std::fs::write(&path, text).unwrap();
+        cmd().args(["validate", path.to_str().unwrap()]).assert().success();
+    }
+    // Two classes need one weight vector: 701 features stay inside the native solver's limit.
+    let binary = "tests/fixtures/valid/wide-binary-native.yaml";
+    cmd().args(["validate", binary]).assert().success();
+}

@@ -78,3 +78,22 @@ fn a_variance_fraction_chooses_the_fewest_components_that_reach_it() {
     assert!(cum(k) >= 0.95 && cum(k - 1) < 0.95, "k = {k}");
     assert_eq!(fit.choose(3.0), 3);
 }
+
+#[test]
+fn wide_data_is_refused_by_the_covariance_solvers_and_fitted_by_linfa() {
+    // 40 rows, 1,001 features: past native's 500 and smartcore's 1,000, refused before the
+    // p × p covariance is formed; linfa's truncated SVD fits it, and its variance figures
+    // (computed from the rows, not from C) equal the covariance's Rayleigh quotients.
+    let x = Array2::from_shape_fn((40, 1_001), |(i, j)| ((i * 7 + j * 13) % 17) as f64 + (i as f64 * j as f64).sin());
+    for (backend, max) in [(Backend::Native, "500 at most"), (Backend::Smartcore, "1000 at most")] {
+        let err = PcaFit::fit(&x, 3, backend).err().expect("refused").to_string();
+        assert!(err.contains("1001 features") && err.contains(max) && err.contains("backend: linfa"), "{err}");
+    }
+    let fit = PcaFit::fit(&x, 3, Backend::Linfa).unwrap();
+    let c = cov(&x);
+    assert!((fit.total - c.diag().sum()).abs() < 1e-9 * fit.total);
+    for (j, v) in fit.components.columns().into_iter().enumerate() {
+        let rayleigh = v.dot(&c.dot(&v));
+        assert!((fit.variances[j] - rayleigh).abs() < 1e-9 * rayleigh, "component {j}: {} vs {rayleigh}", fit.variances[j]);
+    }
+}

@@ -8,7 +8,10 @@
 //! scikit-learn's; see DESIGN.md).
 //!
 //! Backends: native (cyclic Jacobi on C, accurate to rounding: the reference), linfa-reduction
-//! (truncated SVD by LOBPCG) and smartcore (SVD or eigendecomposition of C).
+//! (truncated SVD by LOBPCG) and smartcore (SVD or eigendecomposition of C). Native and
+//! smartcore work on the whole p × p covariance, cubic in the features, so they take at most
+//! [`MAX_FEATURES_NATIVE`] and [`MAX_FEATURES_SMARTCORE`] features; linfa's truncated SVD never
+//! forms C and takes any width.
 
 use super::native::linalg::sym_eigen;
 use super::params::PcaParams;
@@ -26,6 +29,27 @@ pub struct PcaFit {
     pub variances: Vec<f64>,
     /// tr C: the total variance.
     pub total: f64,
+}
+
+/// The widest data native PCA takes: its Jacobi sweeps over the p × p covariance take about
+/// 4 s at 500 features and grow as p³ (7 s at 600, minutes at a few thousand).
+pub const MAX_FEATURES_NATIVE: usize = 500;
+
+/// The widest data smartcore's PCA takes: its eigendecomposition of the p × p covariance takes
+/// about 26 s at 1,000 features (2,000 rows) and grows as p³.
+pub const MAX_FEATURES_SMARTCORE: usize = 1_000;
+
+/// Why a PCA backend refuses data `features` wide, or `None`: the size guard checked when the
+/// experiment is validated (and again at fit, for library callers).
+pub fn width_limit(backend: Backend, features: usize) -> Option<String> {
+    let (max, how) = match backend {
+        Backend::Native => (MAX_FEATURES_NATIVE, "native PCA diagonalizes the full p × p covariance by Jacobi rotations"),
+        Backend::Smartcore => (MAX_FEATURES_SMARTCORE, "smartcore's PCA eigendecomposes the full p × p covariance"),
+        _ => return None,
+    };
+    (features > max).then(|| {
+        format!("{features} features are more than {backend} PCA takes ({max} at most): {how}, which grows as p³; use backend: linfa, whose truncated SVD scales to wide data (or fewer features: a one-hot column adds one per category)")
+    })
 }
 
 fn covariance(xc: &Array2<f64>) -> Array2<f64> {
@@ -49,14 +73,19 @@ impl PcaFit {
         if n < 2 {
             return Err(TrainError::Data("PCA needs at least 2 rows".into()));
         }
+        if let Some(why) = width_limit(backend, p) {
+            return Err(TrainError::Data(why));
+        }
         let k = k.clamp(1, p);
         let mean = x.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(p));
         let xc = x - &mean;
-        let cov = covariance(&xc);
-        let total = (0..p).map(|i| cov[[i, i]]).sum::<f64>();
+        // Every figure below comes from the centred rows, never from C, so only the backend
+        // that needs C forms it: wide data stays affordable on linfa.
+        let dof = (n - 1) as f64;
+        let total = xc.iter().map(|v| v * v).sum::<f64>() / dof;
         let mut comps = match backend {
             Backend::Native => {
-                let (_, vecs) = sym_eigen(&cov);
+                let (_, vecs) = sym_eigen(&covariance(&xc));
                 vecs.slice(ndarray::s![.., ..k]).to_owned()
             }
             Backend::Linfa => {
@@ -87,7 +116,8 @@ impl PcaFit {
             }
         }
         fix_signs(&mut comps);
-        let variances: Vec<f64> = comps.columns().into_iter().map(|v| v.dot(&cov.dot(&v))).collect();
+        // vᵀCv = ‖Xc v‖² / (n − 1).
+        let variances: Vec<f64> = xc.dot(&comps).columns().into_iter().map(|c| c.dot(&c) / dof).collect();
         // Largest variance first, whatever order the backend returned (linfa's LOBPCG does not
         // sort its output).
         let mut order: Vec<usize> = (0..variances.len()).collect();

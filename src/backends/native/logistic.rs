@@ -23,6 +23,32 @@ use crate::backends::{Prediction, Predictor, StepOut, TrainError, Trainer};
 use crate::data::TrainSet;
 use ndarray::{s, Array1, Array2, ArrayView2, Axis};
 
+/// The most weights the native solver fits: each Newton step forms and factors a dense
+/// Hessian over all of them, (features + intercept) × (classes, or 1 for two), whose
+/// factorization alone takes about 1 s at 2,000 weights and grows as their cube (and its
+/// forming grows with rows × weights²). linfa and smartcore (L-BFGS) store no Hessian.
+pub const MAX_WEIGHTS: usize = 2_000;
+
+/// The weights native logistic regression fits on `features` columns and `classes` classes.
+pub fn weights(features: usize, classes: usize, fit_intercept: bool) -> usize {
+    (features + usize::from(fit_intercept)) * if classes <= 2 { 1 } else { classes }
+}
+
+/// Why the native solver refuses this size, or `None`: the guard checked when the experiment
+/// is validated (and again at fit, for library callers).
+pub fn width_limit(params: &LogisticParams, features: usize, classes: usize) -> Option<String> {
+    let d = weights(features, classes, params.fit_intercept);
+    (d > MAX_WEIGHTS).then(|| {
+        let per = if classes > 2 { format!(" × {classes} classes") } else { String::new() };
+        let instead = if params.prior == Prior::Laplace {
+            "the Laplace prior (L1) is native only, so use fewer features (a one-hot column adds one per category), or prior: gaussian on backend: linfa or smartcore (L-BFGS, no Hessian)"
+        } else {
+            "use backend: linfa or smartcore (L-BFGS, no Hessian), or fewer features (a one-hot column adds one per category)"
+        };
+        format!("{features} features{per} make {d} weights, more than native logistic regression fits ({MAX_WEIGHTS} at most): its Newton step factors a dense {d} × {d} Hessian, which grows as the cube; {instead}")
+    })
+}
+
 /// A native logistic-regression fit in progress.
 pub struct NativeLogistic {
     params: LogisticParams,
@@ -78,6 +104,9 @@ impl NativeLogistic {
             return Err(TrainError::Data("the training set is empty".into()));
         }
         let (n, p) = data.x.dim();
+        if let Some(why) = width_limit(&params, p, k) {
+            return Err(TrainError::Data(why));
+        }
         let fi = usize::from(params.fit_intercept);
         let mut xt = Array2::<f64>::ones((n, p + fi));
         xt.slice_mut(s![.., ..p]).assign(&data.x);
@@ -423,6 +452,24 @@ mod tests {
 
     fn params(prior: Prior, strength: f64) -> LogisticParams {
         LogisticParams { prior, strength, max_iter: 100, tol: 1e-10, fit_intercept: true }
+    }
+
+    #[test]
+    fn the_weight_limit_counts_intercepts_and_classes_and_holds_at_fit() {
+        // (665 + 1) × 3 = 1,998 weights fit; (666 + 1) × 3 = 2,001 do not; two classes need
+        // one weight vector, so 1,999 features and an intercept are exactly the limit.
+        assert_eq!(weights(665, 3, true), 1_998);
+        assert!(width_limit(&params(Prior::Gaussian, 1.0), 665, 3).is_none());
+        assert!(width_limit(&params(Prior::Gaussian, 1.0), 666, 3).is_some());
+        assert!(width_limit(&params(Prior::None, 0.0), 1_999, 2).is_none());
+        let why = width_limit(&params(Prior::Laplace, 1.0), 2_000, 2).unwrap();
+        assert!(why.contains("2001 weights") && why.contains("Laplace prior (L1) is native only"), "{why}");
+        // A library caller who skips validation gets the same refusal, not a hang.
+        let data = TrainSet::new(Array2::zeros((4, 700)), ndarray::Array1::from(vec![0., 1., 2., 0.]), 3);
+        match NativeLogistic::new(params(Prior::Gaussian, 1.0), &data) {
+            Err(TrainError::Data(why)) => assert!(why.contains("2103 weights"), "{why}"),
+            other => panic!("expected a refusal, got {:?}", other.err()),
+        }
     }
 
     #[test]

@@ -77,7 +77,7 @@ impl Plan {
                 .field(if self.positions.contains_key("data.split") { "data.split" } else { "data.path" }),
             ));
         }
-        self.check_params_against_data(train, p.data.x.ncols())
+        self.check_params_against_data(train, p.data.x.ncols(), p.data.n_classes())
     }
 }
 

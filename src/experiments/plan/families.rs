@@ -1,7 +1,8 @@
 //! What each algorithm family asks of the rest of the experiment: an ensemble's members must
 //! fit the task, `missing: keep` needs models that learn from NaN, linfa-trees grows
 //! classification trees only; and, once the data is read, k-NN's `k` and PCA's components
-//! must fit the rows and features there are.
+//! must fit the rows and features there are, and the dense solvers must not be asked for more
+//! features than they can afford.
 
 use super::{pos, Checker, Plan, RunPlan};
 use crate::backends::{Algorithm, Backend, Task};
@@ -55,10 +56,15 @@ impl Checker {
 }
 
 impl Plan {
-    /// A k-NN `k` above the training rows, or more PCA components than features: what only the
-    /// data's size shows.
-    pub(super) fn check_params_against_data(&self, train: usize, features: usize) -> Result<(), InputError> {
+    /// A k-NN `k` above the training rows, more PCA components than features, or data too wide
+    /// for a backend's dense solver: what only the data's size shows.
+    pub(super) fn check_params_against_data(&self, train: usize, features: usize, classes: usize) -> Result<(), InputError> {
         for r in &self.runs {
+            if let Some(why) = too_wide(r.backend, &r.params, features, classes) {
+                let member = !matches!(r.params, crate::backends::AlgoParams::Logistic(_) | crate::backends::AlgoParams::Pca(_));
+                let field = format!("runs[{}].{}", r.spec_index, if member { "params" } else { "backend" });
+                return Err(self.locate(InputError::new(why).field(field)));
+            }
             let at = format!("runs[{}].params", r.spec_index);
             match &r.params {
                 crate::backends::AlgoParams::Knn(k) if k.k > train => {
@@ -76,4 +82,29 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// Why an estimator (or one inside it) cannot take data `features` wide: the size guards of
+/// the solvers that are cubic in the features. An ensemble's members see the same columns;
+/// stacking's final estimator sees the members' outputs side by side (then the rows, with
+/// `passthrough`).
+fn too_wide(backend: Backend, params: &crate::backends::AlgoParams, features: usize, classes: usize) -> Option<String> {
+    use crate::backends::AlgoParams;
+    let own = match params {
+        AlgoParams::Logistic(p) if backend == Backend::Native => crate::backends::native::logistic::width_limit(p, features, classes),
+        AlgoParams::Pca(_) => crate::backends::pca::width_limit(backend, features),
+        _ => None,
+    };
+    let inner = |e: &crate::backends::params::Estimator, width: usize| {
+        too_wide(e.backend, &e.params, width, classes).map(|why| format!("the member {} on {}: {why}", e.algorithm, e.backend))
+    };
+    own.or_else(|| match params {
+        AlgoParams::Bagging(b) => inner(&b.estimator, features),
+        AlgoParams::AdaBoost(a) => inner(&a.estimator, features),
+        AlgoParams::Stacking(s) => s.estimators.iter().find_map(|e| inner(e, features)).or_else(|| {
+            let stacked = s.estimators.len() * classes.max(1) + if s.passthrough { features } else { 0 };
+            inner(&s.final_estimator, stacked)
+        }),
+        _ => None,
+    })
 }

@@ -279,6 +279,11 @@ impl Checker {
             for (k, v) in r.value.params.as_ref().map(|p| p.value.iter()).into_iter().flatten() {
                 self.positions.insert(format!("runs[{i}].params.{k}"), pos(v));
             }
+            // A run's backend and parameters as a whole (its algorithm line where they are left
+            // to their defaults), for the size checks.
+            let algorithm = pos(&r.value.algorithm);
+            self.positions.insert(format!("runs[{i}].backend"), r.value.backend.as_ref().map_or(algorithm, pos));
+            self.positions.insert(format!("runs[{i}].params"), r.value.params.as_ref().map_or(algorithm, pos));
             if !names.insert(r.value.name.value.clone()) {
                 self.err(Some(pos(&r.value.name)), &format!("runs[{i}].name"), format!("{} is used by an earlier run; run names must be unique", quote(&r.value.name.value)));
             }

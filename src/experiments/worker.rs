@@ -82,6 +82,8 @@ pub struct Worker {
     child: Child,
     rx: mpsc::Receiver<FromWorker>,
     stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The thread keeping `stderr`'s tail; joined before the tail is read.
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
     stop_sent: Option<Instant>,
 }
 
@@ -89,17 +91,18 @@ impl Worker {
     /// Start the worker on a job.
     pub fn spawn(job: &TorchJob) -> Result<Worker, String> {
         let exe = locate()?;
-        Self::spawn_with(Command::new(exe).arg("train"), job)
+        let line = serde_json::to_string(job).map_err(|e| e.to_string())?;
+        Self::spawn_with(Command::new(exe).arg("train"), &line)
     }
 
-    fn spawn_with(cmd: &mut Command, job: &TorchJob) -> Result<Worker, String> {
+    /// Start `cmd` and send it `line`, the job.
+    fn spawn_with(cmd: &mut Command, line: &str) -> Result<Worker, String> {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot start the torch worker: {e}"))?;
-        let line = serde_json::to_string(job).map_err(|e| e.to_string())?;
         if let Some(stdin) = child.stdin.as_mut() {
             writeln!(stdin, "{line}").map_err(|e| format!("cannot send the job to the torch worker: {e}"))?;
         }
@@ -124,9 +127,10 @@ impl Worker {
         // libtorch's warnings go to stderr; keep the tail for error messages, never print it
         // (it would scribble over the TUI).
         let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut stderr_reader = None;
         if let Some(err) = child.stderr.take() {
             let keep = stderr.clone();
-            std::thread::spawn(move || {
+            stderr_reader = Some(std::thread::spawn(move || {
                 for line in BufReader::new(err).lines().map_while(Result::ok) {
                     if let Ok(mut v) = keep.lock() {
                         v.push(line);
@@ -136,9 +140,9 @@ impl Worker {
                         }
                     }
                 }
-            });
+            }));
         }
-        Ok(Worker { child, rx, stderr, stop_sent: None })
+        Ok(Worker { child, rx, stderr, stderr_reader, stop_sent: None })
     }
 
     /// The next message, waiting at most `timeout` (`None` when nothing came).
@@ -181,8 +185,17 @@ impl Worker {
                 }
             }
         };
-        // Give the stderr reader a moment to drain.
-        std::thread::sleep(Duration::from_millis(20));
+        // The reader ends when stderr closes: wait for it (bounded, should something that
+        // inherited the pipe keep it open), so the tail holds the last words.
+        if let Some(reader) = self.stderr_reader.take() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !reader.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if reader.is_finished() {
+                let _ = reader.join();
+            }
+        }
         let tail = self.stderr.lock().map(|v| v.iter().rev().take(8).rev().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default();
         (status, tail)
     }
@@ -201,6 +214,19 @@ impl Drop for Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_error_tail_holds_what_the_worker_wrote_last() {
+        // The process exits at once; its last words reach stderr 300 ms later (from a child
+        // that shares the pipe). The tail is read only once stderr has closed.
+        let script = "for i in $(seq 1 100); do echo \"noise $i\" >&2; done; (sleep 0.3; echo 'the real reason' >&2) & exit 3";
+        let mut w = Worker::spawn_with(Command::new("sh").args(["-c", script]), "{}").unwrap();
+        while !matches!(w.next(Duration::from_secs(5)), Some(FromWorker::Closed) | None) {}
+        let (status, tail) = w.finish();
+        assert_eq!(status.and_then(|s| s.code()), Some(3));
+        assert!(tail.ends_with("noise 100\nthe real reason"), "{tail}");
+        assert_eq!(tail.lines().count(), 8, "the last 8 lines: {tail}");
+    }
 
     #[test]
     fn without_the_worker_validation_says_how_to_get_it() {

@@ -3,12 +3,13 @@
 //! run, hands it a job, and relays the run events it prints (see
 //! `ratlab::experiments::worker`). Modules: the network ([`model`]), batches on the device
 //! ([`batches`]), the training modes ([`train`]), generation with a KV cache ([`generate`]) and
-//! checkpoints ([`checkpoint`]).
+//! checkpoints ([`checkpoint`]), and what a panic was ([`panic`]).
 
 pub mod batches;
 pub mod checkpoint;
 pub mod generate;
 pub mod model;
+pub mod panic;
 pub mod train;
 
 #[cfg(test)]

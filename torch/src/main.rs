@@ -92,15 +92,11 @@ fn main() -> ExitCode {
                 }
                 flag.store(true, Ordering::SeqCst);
             });
-            // libtorch reports errors by panicking through tch: fail the run with its message.
-            std::panic::set_hook(Box::new(|_| {}));
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ratlab_torch::train::run(&job, &mut Stdout, &stop)));
-            if let Err(p) = result {
-                let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "unknown error".into());
-                // tch's message wraps libtorch's, whose first line says what went wrong.
-                let inner = msg.split_once("Torch(\"").map_or(msg.as_str(), |p| p.1);
-                let first_line = inner.split("\\n").next().unwrap_or("").lines().next().unwrap_or("").to_string();
-                ratlab_torch::train::Out::send(&mut Stdout, RunEvent::Failed { error: format!("libtorch: {first_line}"), cancelled: false, pruned: false, t_ms: 0 });
+            // libtorch reports errors by panicking through tch; a panic elsewhere is a bug here.
+            // Either fails the run with what it was.
+            ratlab_torch::panic::install_hook();
+            if let Err(error) = ratlab_torch::panic::run(|| ratlab_torch::train::run(&job, &mut Stdout, &stop)) {
+                ratlab_torch::train::Out::send(&mut Stdout, RunEvent::Failed { error, cancelled: false, pruned: false, t_ms: 0 });
                 return ExitCode::from(1);
             }
             ExitCode::SUCCESS

@@ -339,13 +339,28 @@ impl Transformer {
     }
 
     /// The base weights with every adapter folded in, named as in the base store: a LoRA run's
-    /// merged model, loadable without adapters.
-    pub fn merged_weights(&self, base: &nn::VarStore) -> Vec<(String, Tensor)> {
-        let merged: std::collections::HashMap<String, Tensor> =
+    /// merged model, loadable without adapters. Every adapter must land on a base weight of its
+    /// name and shape: one that does not would leave its base weight unmerged and the saved
+    /// model silently without its fine-tuning, so that is an error naming the adapters.
+    pub fn merged_weights(&self, base: &nn::VarStore) -> Result<Vec<(String, Tensor)>, String> {
+        let mut merged: std::collections::HashMap<String, Tensor> =
             tch::no_grad(|| self.projections().into_iter().filter(|(_, p)| p.lora.is_some()).map(|(n, p)| (n, p.merged())).collect());
-        let mut out: Vec<(String, Tensor)> = base.variables().into_iter().map(|(n, t)| (n.clone(), merged.get(&n).map_or(t, |m| m.shallow_clone()))).collect();
+        let mut out = Vec::new();
+        for (name, t) in base.variables() {
+            let folded = match merged.remove(&name) {
+                Some(m) if m.size() == t.size() => m,
+                Some(m) => return Err(format!("the adapter of {name} gives a {:?} weight, but the base weight is {:?}", m.size(), t.size())),
+                None => t,
+            };
+            out.push((name, folded));
+        }
+        if !merged.is_empty() {
+            let mut left: Vec<String> = merged.into_keys().collect();
+            left.sort();
+            return Err(format!("{} adapter(s) match no base weight and would be left unmerged: {}", left.len(), left.join(", ")));
+        }
         out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+        Ok(out)
     }
 }
 

@@ -186,7 +186,7 @@ fn lora_starts_as_the_base_trains_only_adapters_and_merges_exactly() {
     assert!(max_diff(&moved, &logits(&base.model, &x)) > 1e-4, "the adapters learned nothing");
     // The merged weights, loaded into a plain model, give the adapted model's outputs.
     let mut plain = model(&tiny(AttentionKind::Mha), 16);
-    let merged = l.model.merged_weights(&l.base);
+    let merged = l.model.merged_weights(&l.base).unwrap();
     tch::no_grad(|| {
         let vars = plain.base.variables();
         for (n, t) in &merged {
@@ -196,6 +196,24 @@ fn lora_starts_as_the_base_trains_only_adapters_and_merges_exactly() {
     let _ = &mut plain;
     assert!(max_diff(&moved, &logits(&plain.model, &x)) < 1e-4, "merged differs from unmerged");
     assert_eq!(l.adapters.as_ref().unwrap().trainable_variables().iter().map(Tensor::numel).sum::<usize>(), 2 * (4 * 32 + 32 * 4) * 2 + 2 * (4 * 64 + 32 * 4));
+}
+
+#[test]
+fn merging_fails_when_an_adapter_finds_no_base_weight() {
+    // Adapters on two layers merged against a one-layer base store: layer 1's adapters match
+    // nothing. Keeping those base weights unmerged would save a model without its tuning.
+    let l = model(&lora_params(), 21);
+    let mut one = tiny(AttentionKind::Mha);
+    one.layers = 1;
+    let shallow = model(&one, 22);
+    let err = l.model.merged_weights(&shallow.base).err().expect("unmerged adapters are an error");
+    assert!(err.contains("3 adapter(s) match no base weight") && err.contains("layers.1.attn.q.weight") && err.contains("layers.1.mlp.down.weight"), "{err}");
+    // A base of another width: the names match, the shapes do not.
+    let mut wide = tiny(AttentionKind::Mha);
+    wide.d_model = 64;
+    let err = l.model.merged_weights(&model(&wide, 23).base).err().expect("a shape mismatch is an error");
+    assert!(err.contains("the adapter of layers.") && err.contains("weight, but the base weight is"), "{err}");
+    assert_eq!(l.model.merged_weights(&l.base).map(|v| v.len()), Ok(l.base.variables().len()));
 }
 
 fn pairs(n: usize) -> Vec<(Example, Example)> {

@@ -354,7 +354,7 @@ fn save(job: &TorchJob, b: &Built, dir: &Path) -> Result<(), String> {
     match &b.adapters {
         None => put("model.safetensors", &|p| b.base.save(p))?,
         Some(a) => {
-            let merged = b.model.merged_weights(&b.base);
+            let merged = b.model.merged_weights(&b.base).map_err(|e| format!("cannot merge the LoRA adapters: {e}"))?;
             let named: Vec<(&str, Tensor)> = merged.iter().map(|(n, t)| (n.as_str(), t.to_device(Device::Cpu))).collect();
             put("model.safetensors", &|p| Tensor::write_safetensors(&named, p))?;
             put("adapters.safetensors", &|p| a.save(p))?;

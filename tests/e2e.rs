@@ -1,5 +1,6 @@
 //! End to end in a real terminal: tmux starts `ratlab` on a bundled experiment, keys start a
-//! run, the screen shows its curve and final metrics; quitting restores the terminal.
+//! run, the screen shows its curve and final metrics; quitting restores the terminal. Keys are
+//! answered while a large file loads, and the Data view keeps to `--limit`.
 
 use std::path::Path;
 use std::process::Command;
@@ -35,6 +36,24 @@ impl Tmux {
     }
 }
 
+/// tmux with ratlab (and `args`) started in `dir`, once the experiment list shows `exp`.
+fn ratlab_in(dir: &Path, args: &str, tag: &str, exp: &str) -> Tmux {
+    let bin = assert_cmd::cargo::cargo_bin("ratlab");
+    let tmux = Tmux { socket: format!("ratlab-e2e-{tag}-{}", std::process::id()) };
+    let cmd = format!("cd '{}' && TERM=xterm-256color '{}' {args}; echo RATLAB_EXIT=$?; sleep 60", dir.display(), bin.display());
+    tmux.run(&["new-session", "-d", "-s", "e2e", "-x", "130", "-y", "40", &cmd]);
+    tmux.wait("the experiment list", 30, |s| s.contains("Experiments (1)") && s.contains(exp));
+    tmux
+}
+
+fn have_tmux() -> bool {
+    let ok = Command::new("tmux").arg("-V").output().is_ok();
+    if !ok {
+        eprintln!("SKIPPED: tmux is not installed (make test installs it); the TUI end-to-end test did not run");
+    }
+    ok
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux").arg("-L").arg(&self.socket).arg("kill-server").output();
@@ -43,8 +62,7 @@ impl Drop for Tmux {
 
 #[test]
 fn tui_runs_an_experiment_shows_its_curve_and_restores_the_terminal() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: tmux is not installed (make test installs it); the TUI end-to-end test did not run");
+    if !have_tmux() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -52,11 +70,7 @@ fn tui_runs_an_experiment_shows_its_curve_and_restores_the_terminal() {
     std::fs::copy(Path::new("experiments/logreg-backends.yaml"), dir.path().join("experiments/logreg-backends.yaml")).unwrap();
     std::fs::create_dir(dir.path().join("datasets")).unwrap();
     std::fs::copy(Path::new("datasets/wine.csv"), dir.path().join("datasets/wine.csv")).unwrap();
-    let bin = assert_cmd::cargo::cargo_bin("ratlab");
-    let tmux = Tmux { socket: format!("ratlab-e2e-{}", std::process::id()) };
-    let cmd = format!("cd '{}' && TERM=xterm-256color '{}'; echo RATLAB_EXIT=$?; sleep 60", dir.path().display(), bin.display());
-    tmux.run(&["new-session", "-d", "-s", "e2e", "-x", "130", "-y", "40", &cmd]);
-    tmux.wait("the experiment list", 20, |s| s.contains("Experiments (1)") && s.contains("logreg-backends"));
+    let tmux = ratlab_in(dir.path(), "", "run", "logreg-backends");
     // Start the experiment: the UI follows its first run into the Run view.
     tmux.keys("r");
     let s = tmux.wait("the run to finish", 30, |s| s.contains("finished") && s.contains("log_loss = "));
@@ -67,10 +81,87 @@ fn tui_runs_an_experiment_shows_its_curve_and_restores_the_terminal() {
     tmux.keys("4");
     let s = tmux.wait("the comparison", 10, |s| s.contains("Compare 3 run(s)") && s.contains("smartcore"));
     assert!(s.contains("linfa") && s.contains("log_loss"), "{s}");
+    // Saving the chart happens off the UI thread; its status line comes back as a message.
+    tmux.keys("w");
+    let s = tmux.wait("the figure", 30, |s| s.contains("saved runs/plots/"));
+    let png = s.split("saved ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().to_string();
+    assert!(std::fs::metadata(dir.path().join(&png)).is_ok_and(|m| m.len() > 1000), "{png} written");
     // Quit: the alternate screen is gone and the shell shows the exit status.
     tmux.keys("q");
     let s = tmux.wait("ratlab to exit", 10, |s| s.contains("RATLAB_EXIT="));
     assert!(s.contains("RATLAB_EXIT=0"), "{s}");
     assert!(!s.contains("Compare 3 run(s)"), "the TUI screen is gone after quitting:\n{s}");
-    assert_eq!(std::fs::read_dir(dir.path().join("runs")).unwrap().count(), 3, "the runs were recorded");
+    let runs = std::fs::read_dir(dir.path().join("runs")).unwrap().filter(|e| e.as_ref().unwrap().file_name() != "plots").count();
+    assert_eq!(runs, 3, "the runs were recorded");
+}
+
+/// A large data file loads on background threads: while the Data view's preview is computed,
+/// and while `r` reads and encodes the file, `?` still gets its frame (the help overlay shows
+/// beside "loading…" and "reading the data of …"). Prints how long each key took to show.
+#[test]
+fn keys_get_their_frame_while_a_large_file_loads() {
+    use std::io::Write;
+    if !have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("experiments")).unwrap();
+    std::fs::write(
+        dir.path().join("experiments/big.yaml"),
+        "name: big\ndata:\n  path: ../big.csv\n  target: label\nruns:\n  - {name: lr, algorithm: logistic_regression, params: {max_iter: 2}}\n",
+    )
+    .unwrap();
+    // 3,000,000 rows (about 120 MB): seconds to read, encode and summarize.
+    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.path().join("big.csv")).unwrap());
+    writeln!(w, "a,b,c,d,label").unwrap();
+    for i in 0u64..3_000_000 {
+        let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+        writeln!(w, "{}.{:03},{},{}.5,{},{}", h % 1000, h % 997, h % 31, h % 7, i % 13, if h % 3 == 0 { "yes" } else { "no" }).unwrap();
+    }
+    drop(w);
+    let tmux = ratlab_in(dir.path(), "", "load", "big");
+    let help = |s: &str| s.contains("Keys (those of the current view");
+    // The Data view starts its preview; the help overlay comes while it loads.
+    tmux.keys("2");
+    let t = Instant::now();
+    tmux.keys("?");
+    let s = tmux.wait("help over the loading Data view", 10, |s| help(s));
+    eprintln!("Data view loading: help shown {} ms after the key", t.elapsed().as_millis().saturating_sub(150));
+    assert!(s.contains("loading…"), "the preview was still loading when the key was answered:\n{s}");
+    tmux.keys("Escape");
+    tmux.wait("the preview", 60, |s| s.contains("3000000 rows"));
+    // Start the run: reading and encoding happen off the UI thread.
+    tmux.keys("r");
+    let t = Instant::now();
+    tmux.keys("?");
+    let s = tmux.wait("help while the data is read", 10, |s| help(s));
+    eprintln!("data being read for a run: help shown {} ms after the key", t.elapsed().as_millis().saturating_sub(150));
+    assert!(s.contains("reading the data of big"), "the data was still being read when the key was answered:\n{s}");
+    tmux.keys("Escape");
+    tmux.wait("the run to start", 60, |s| s.contains("started 1 run(s) of big") || s.contains("big/lr"));
+    tmux.keys("q");
+    if tmux.screen().contains("quit and cancel them?") {
+        tmux.keys("y");
+    }
+    let s = tmux.wait("ratlab to exit", 30, |s| s.contains("RATLAB_EXIT="));
+    assert!(s.contains("RATLAB_EXIT=0"), "{s}");
+}
+
+/// The Data view reads a file under the same `--limit`s as a run.
+#[test]
+fn the_data_view_keeps_to_the_limits() {
+    if !have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("experiments")).unwrap();
+    std::fs::write(dir.path().join("experiments/iris.yaml"), "name: iris\ndata: {path: ../iris.csv, target: target}\nruns:\n  - {name: lr, algorithm: logistic_regression}\n").unwrap();
+    std::fs::copy("datasets/iris.csv", dir.path().join("iris.csv")).unwrap();
+    let tmux = ratlab_in(dir.path(), "--limit rows=100", "limit", "iris");
+    tmux.keys("2");
+    let s = tmux.wait("the refusal", 20, |s| s.contains("more than the limit of 100 rows"));
+    assert!(s.contains("the file has 150 rows") && s.contains("--limit rows=N"), "{s}");
+    assert!(!s.contains("150 rows ×"), "no preview of the whole file:\n{s}");
+    tmux.keys("q");
+    tmux.wait("ratlab to exit", 10, |s| s.contains("RATLAB_EXIT=0"));
 }

@@ -86,7 +86,7 @@ fn wide_data_is_refused_by_the_covariance_solvers_and_fitted_by_linfa() {
     // (computed from the rows, not from C) equal the covariance's Rayleigh quotients.
     let x = Array2::from_shape_fn((40, 1_001), |(i, j)| ((i * 7 + j * 13) % 17) as f64 + (i as f64 * j as f64).sin());
     for (backend, max) in [(Backend::Native, "500 at most"), (Backend::Smartcore, "1000 at most")] {
-        let err = PcaFit::fit(&x, 3, backend).err().expect("refused").to_string();
+        let err = PcaFit::fit(&x, 3, backend).expect_err("refused").to_string();
         assert!(err.contains("1001 features") && err.contains(max) && err.contains("backend: linfa"), "{err}");
     }
     let fit = PcaFit::fit(&x, 3, Backend::Linfa).unwrap();

@@ -515,3 +515,25 @@ fn runs_other_processes_record_join_the_list_and_follow_live() {
     assert!(!app.follow_store());
     assert_eq!(app.runs.len(), dirs.len());
 }
+
+#[test]
+fn language_data_is_summarized_off_the_draw_and_shown_when_it_arrives() {
+    let mut app = scripted();
+    app.add_experiments(&[PathBuf::from("experiments/llm-chain.yaml")]);
+    let i = app.experiments.len() - 1;
+    app.exp_sel = i;
+    app.on_key(key_code('2'));
+    let screen = |app: &App| format!("{:?}", render(app, 130, 40).backend());
+    // Drawing reads nothing: until the summaries come, the view says so.
+    let s = screen(&app);
+    assert!(s.contains("datasets/instructions.jsonl") && s.contains("loading…"), "{s}");
+    assert!(app.lm_previews.is_empty(), "a draw must not load data");
+    let plan = app.experiments[i].plan.clone().unwrap();
+    for r in &plan.runs {
+        let lm = r.lm.as_ref().unwrap();
+        app.lm_previews.insert(lm.data.path.clone(), ratlab::ui::preview::language_summary(&lm.data, r.seed));
+    }
+    let s = screen(&app);
+    assert!(!s.contains("loading…"), "{s}");
+    assert!(s.contains("instructions for training") && s.contains("preference pairs for training") && s.contains("bytes for training"), "{s}");
+}

@@ -1,7 +1,10 @@
 //! The terminal UI (ratatui + crossterm): one more consumer of run events. A UI thread drains
 //! worker events and key input into the [`app::App`] model and redraws at a capped frame rate;
 //! each started run trains on its own background thread, records itself in the run store and
-//! streams its events over a channel. The terminal is restored on exit, on error and on panic.
+//! streams its events over a channel. Nothing slow runs on the UI thread: reading and encoding
+//! data, the Data view's previews and saving a figure happen on background threads that send
+//! their results back as messages, so a key gets its frame whatever is loading. The terminal is
+//! restored on exit, on error and on panic.
 
 pub mod app;
 pub mod history;
@@ -37,11 +40,18 @@ pub const FRAME: Duration = Duration::from_millis(33);
 /// How often the run store is looked at for runs other processes record.
 pub const STORE_SCAN: Duration = Duration::from_secs(1);
 
-/// What a worker thread tells the UI.
+/// What a background thread tells the UI.
 pub enum Msg {
     Event { source: u64, index: usize, dir: Option<PathBuf>, event: Box<RunEvent> },
-    /// The worker ended; `error` when it could not run at all (e.g. bad data).
+    /// The worker ended; `error` when it could not run at all (e.g. bad data) or stopped on a
+    /// panic. Always sent, whatever ended the worker.
     Done { source: u64, error: Option<String> },
+    /// The Data view's preview of a dataset (by its preview key).
+    Preview { key: PathBuf, preview: Result<preview::DataPreview, String> },
+    /// The Data view's summary of a language-model data file.
+    LmSummary { path: PathBuf, summary: Result<Vec<String>, String> },
+    /// A line for the status bar (data prepared, a figure saved).
+    Status(String),
 }
 
 /// Records the runs and forwards their events to the UI thread.
@@ -171,11 +181,13 @@ struct Loop {
     rx: Receiver<Msg>,
     workers: Vec<Worker>,
     next_source: u64,
+    /// Previews and summaries being computed, by key: asked for once.
+    loading: BTreeSet<PathBuf>,
 }
 
 fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App) -> anyhow::Result<u8> {
     let (tx, rx) = channel();
-    let mut lp = Loop { tx, rx, workers: vec![], next_source: 1 };
+    let mut lp = Loop { tx, rx, workers: vec![], next_source: 1, loading: BTreeSet::new() };
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     let mut last_tick = Instant::now();
@@ -200,7 +212,7 @@ fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App) 
             last_scan = Instant::now();
         }
         if app.view == View::Data {
-            dirty |= ensure_preview(app);
+            load_previews(app, &mut lp);
         }
         if dirty && last_draw.elapsed() >= FRAME {
             terminal.draw(|f| views::draw(app, f))?;
@@ -234,7 +246,14 @@ fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App) 
                             }
                         }
                     }
-                    Command::SavePlot { runs, metric, out } => app.status = save_plot(&runs, &metric, &out),
+                    Command::SavePlot { runs, metric, out } => {
+                        app.status = format!("saving {}…", out.display());
+                        let tx = lp.tx.clone();
+                        std::thread::spawn(move || {
+                            let said = catch_panic(|| save_plot(&runs, &metric, &out)).unwrap_or_else(|e| format!("could not save the figure: {e}"));
+                            let _ = tx.send(Msg::Status(said));
+                        });
+                    }
                     Command::Edit(i) => {
                         edit(terminal, app, i)?;
                         terminal.clear()?;
@@ -248,6 +267,15 @@ fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App) 
 fn apply_msg(app: &mut App, lp: &mut Loop, m: Msg) {
     match m {
         Msg::Event { source, index, dir, event } => app.on_event(source, index, dir, &event, true),
+        Msg::Preview { key, preview } => {
+            lp.loading.remove(&key);
+            app.set_preview(key, preview);
+        }
+        Msg::LmSummary { path, summary } => {
+            lp.loading.remove(&path);
+            app.lm_previews.insert(path, summary);
+        }
+        Msg::Status(s) => app.status = s,
         Msg::Done { source, error } => {
             if let Some(e) = error {
                 app.status = e;
@@ -276,34 +304,45 @@ fn start(app: &mut App, lp: &mut Loop, exp: usize, only: Option<Vec<usize>>) {
     if indices.is_empty() {
         return;
     }
-    let prepared = match plan.prepare() {
-        Ok(p) => p,
-        Err(e) => {
-            app.status = e.to_string().lines().next().unwrap_or_default().to_string();
-            return;
-        }
-    };
     let yaml = serde_saphyr::to_string(&plan.resolved).unwrap_or_default();
     let torch_runs = indices.iter().filter(|i| plan.runs.iter().any(|r| r.index == **i && r.algorithm.is_language_model())).count();
     let jobs = app.jobs.max(1);
-    app.status = format!(
+    let started = format!(
         "started {} run(s) of {}, {}",
         indices.len(),
         plan.name,
         if torch_runs > 0 { "one after another (transformer runs)".to_string() } else { format!("up to {jobs} at once") }
     );
+    app.status = if plan.data.is_some() { format!("reading the data of {}…", plan.name) } else { started.clone() };
     let source = lp.next_source;
     lp.next_source += 1;
     app.expect_source(source, indices.iter().copied().min());
     let cancel = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(Mutex::new(BTreeSet::new()));
     let (tx, cancel2, stop2, out) = (lp.tx.clone(), cancel.clone(), stop.clone(), app.runs_dir.clone());
+    // The data is read and encoded here, off the UI thread: a large file takes seconds.
     let handle = std::thread::spawn(move || {
-        let mut sink = UiSink { store: StoreSink::new(&out, yaml), tx: tx.clone(), source, stop: stop2 };
-        let _ = runner::run_plan_jobs(&plan, prepared.as_ref(), Some(&indices), jobs, &mut sink, &cancel2);
-        let _ = tx.send(Msg::Done { source, error: sink.store.error.take() });
+        let name = plan.name.clone();
+        report_end(&tx.clone(), source, &name, || {
+            let prepared = plan.prepare().map_err(|e| e.to_string().lines().next().unwrap_or_default().to_string())?;
+            let _ = tx.send(Msg::Status(started));
+            let mut sink = UiSink { store: StoreSink::new(&out, yaml), tx: tx.clone(), source, stop: stop2 };
+            let _ = runner::run_plan_jobs(&plan, prepared.as_ref(), Some(&indices), jobs, &mut sink, &cancel2);
+            sink.store.error.take().map_or(Ok(()), Err)
+        });
     });
     lp.workers.push(Worker { source, cancel, stop, handle: Some(handle) });
+}
+
+/// Do a start's `work` and tell the UI it ended, whatever ended it (its error, or a panic
+/// outside any one run), so that its runs never stay "live".
+fn report_end(tx: &Sender<Msg>, source: u64, experiment: &str, work: impl FnOnce() -> Result<(), String>) {
+    let error = match catch_panic(work) {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(panic) => Some(format!("the runs of {experiment} stopped: {panic}")),
+    };
+    let _ = tx.send(Msg::Done { source, error });
 }
 
 /// Cancel every run and wait (briefly) for them to record their end.
@@ -339,17 +378,40 @@ pub fn save_plot(runs: &[PathBuf], metric: &str, out: &Path) -> String {
     }
 }
 
-fn ensure_preview(app: &mut App) -> bool {
-    let Some(i) = app.selected_experiment() else { return false };
-    let Some(key) = views::data_preview_key(app, i) else { return false };
-    if app.previews.contains_key(&key) {
-        return false;
+/// Run `f`, turning a panic into its message: a background thread always reports its end.
+pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+        p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "a panic without a message".into())
+    })
+}
+
+/// Ask for what the Data view of the selected experiment shows and is not there yet: the
+/// dataset's preview, or its language-data summaries, each computed on a background thread.
+fn load_previews(app: &App, lp: &mut Loop) {
+    let Some(i) = app.selected_experiment() else { return };
+    let Some(plan) = app.experiments[i].plan.as_ref() else { return };
+    for r in &plan.runs {
+        let Some(lm) = &r.lm else { continue };
+        let path = lm.data.path.clone();
+        if app.lm_previews.contains_key(&path) || !lp.loading.insert(path.clone()) {
+            continue;
+        }
+        let (tx, cfg, seed) = (lp.tx.clone(), lm.data.clone(), r.seed);
+        std::thread::spawn(move || {
+            let summary = catch_panic(|| preview::language_summary(&cfg, seed)).unwrap_or_else(Err);
+            let _ = tx.send(Msg::LmSummary { path, summary });
+        });
     }
-    let Some(plan) = app.experiments[i].plan.as_ref() else { return false };
-    let Some(cfg) = plan.data.as_ref() else { return false };
-    let p = preview::preview(cfg, plan.seed);
-    app.set_preview(key, p);
-    true
+    let Some(key) = views::data_preview_key(app, i) else { return };
+    let Some(cfg) = plan.data.clone() else { return };
+    if app.previews.contains_key(&key) || !lp.loading.insert(key.clone()) {
+        return;
+    }
+    let (tx, seed) = (lp.tx.clone(), plan.seed);
+    std::thread::spawn(move || {
+        let preview = catch_panic(|| preview::preview(&cfg, seed)).unwrap_or_else(Err);
+        let _ = tx.send(Msg::Preview { key, preview });
+    });
 }
 
 /// Open `$EDITOR` on a copy of an experiment, then list the copy (validated) next to it.
@@ -395,4 +457,19 @@ fn edit(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App, i: usi
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_always_reports_its_end_even_when_it_panics() {
+        let (tx, rx) = channel();
+        report_end(&tx, 7, "exp", || panic!("outside any run"));
+        report_end(&tx, 8, "exp", || Err("bad data".into()));
+        report_end(&tx, 9, "exp", || Ok(()));
+        let ends: Vec<(u64, Option<String>)> = rx.try_iter().filter_map(|m| if let Msg::Done { source, error } = m { Some((source, error)) } else { None }).collect();
+        assert_eq!(ends, [(7, Some("the runs of exp stopped: outside any run".into())), (8, Some("bad data".into())), (9, None)]);
+    }
 }

@@ -1,5 +1,6 @@
 //! The Data view's numbers, computed with polars: schema (name, type, nulls), the first rows,
-//! per-column statistics (mean, std, min, max, distinct) and the target's class balance.
+//! per-column statistics (mean, std, min, max, distinct) and the target's class balance; and the
+//! summary of language-model data. The UI loop computes them on background threads.
 
 use crate::data::{generate, DataConfig, Source};
 use polars::prelude::*;
@@ -41,6 +42,20 @@ fn cell(v: AnyValue<'_>) -> String {
     }
 }
 
+/// Rows per class of a target with few distinct values: counted on the column cast to text
+/// once (millions of rows are counted, not formatted one by one), each class labelled as its
+/// first row shows it.
+fn class_balance(t: &Column) -> Vec<(String, usize)> {
+    let Ok(text) = t.cast(&DataType::String) else { return Vec::new() };
+    let Ok(text) = text.str() else { return Vec::new() };
+    let mut counts: std::collections::HashMap<Option<&str>, (usize, usize)> = std::collections::HashMap::new();
+    for (i, v) in text.iter().enumerate() {
+        counts.entry(v).or_insert((0, i)).0 += 1;
+    }
+    let labelled: BTreeMap<String, usize> = counts.into_values().map(|(n, first)| (t.get(first).map(cell).unwrap_or_default(), n)).collect();
+    labelled.into_iter().collect()
+}
+
 /// Compute the preview of a frame.
 pub fn from_frame(df: &DataFrame, source: &str, target: &str) -> DataPreview {
     let mut columns = Vec::new();
@@ -68,11 +83,7 @@ pub fn from_frame(df: &DataFrame, source: &str, target: &str) -> DataPreview {
     let mut balance = Vec::new();
     if let Ok(t) = df.column(target) {
         if t.n_unique().unwrap_or(usize::MAX) <= 50 {
-            let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-            for i in 0..t.len() {
-                *counts.entry(t.get(i).map(cell).unwrap_or_default()).or_default() += 1;
-            }
-            balance = counts.into_iter().collect();
+            balance = class_balance(t);
         }
     }
     DataPreview { source: source.to_string(), rows: df.height(), columns, head, target: target.to_string(), balance }
@@ -83,6 +94,14 @@ pub fn preview(cfg: &DataConfig, seed: u64) -> Result<DataPreview, String> {
     match &cfg.source {
         Source::File(p) => {
             let df = crate::data::table::read_frame(p).map_err(|e| e.to_string())?;
+            // The limits a run would meet (`--limit rows=N`, `columns=N`) hold here too.
+            let limits = crate::data::limits::get();
+            if df.width() > limits.columns {
+                return Err(crate::data::limits::exceeded("columns", &format!("{}: the file has {} columns", p.display(), df.width()), limits.columns));
+            }
+            if df.height() > limits.rows {
+                return Err(crate::data::limits::exceeded("rows", &format!("{}: the file has {} rows", p.display(), df.height()), limits.rows));
+            }
             // Shown relative to the working directory when it lies below it.
             let cwd = std::env::current_dir().unwrap_or_default();
             let shown = p.strip_prefix(&cwd).unwrap_or(p);
@@ -102,4 +121,36 @@ pub fn preview(cfg: &DataConfig, seed: u64) -> Result<DataPreview, String> {
             Ok(from_frame(&df, "generated", "target"))
         }
     }
+}
+
+/// The Data view's summary of language-model data: its train and test sizes and first examples.
+pub fn language_summary(cfg: &crate::data::lm::LmDataConfig, seed: u64) -> Result<Vec<String>, String> {
+    use crate::data::lm::{self, LmRows};
+    let split = lm::load(cfg, seed).map_err(|e| e.to_string().lines().next().unwrap_or_default().to_string())?;
+    let show = |s: &str| -> String {
+        let one: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        if one.chars().count() > 100 { format!("{}…", one.chars().take(100).collect::<String>()) } else { one }
+    };
+    let mut out = Vec::new();
+    match (&split.train, &split.test) {
+        (LmRows::Text(a), LmRows::Text(b)) => {
+            out.push(format!("{} bytes for training, {} held out (the tail) · byte vocabulary of 256", a.len(), b.len()));
+            out.push(format!("begins: {}", show(&String::from_utf8_lossy(&a[..a.len().min(300)]))));
+        }
+        (LmRows::Instructions(a), LmRows::Instructions(b)) => {
+            out.push(format!("{} instructions for training, {} for testing (Alpaca template; loss on the response)", a.len(), b.len()));
+            for r in a.iter().take(4) {
+                let input = if r.input.is_empty() { String::new() } else { format!(" [{}]", r.input) };
+                out.push(format!("{}{} → {}", show(&r.instruction), show(&input), show(&r.output)));
+            }
+        }
+        (LmRows::Preferences(a), LmRows::Preferences(b)) => {
+            out.push(format!("{} preference pairs for training, {} for testing", a.len(), b.len()));
+            for r in a.iter().take(4) {
+                out.push(format!("{} → chosen {} · rejected {}", show(&r.prompt), show(&r.chosen), show(&r.rejected)));
+            }
+        }
+        _ => {}
+    }
+    Ok(out)
 }

@@ -206,12 +206,12 @@ fn merging_fails_when_an_adapter_finds_no_base_weight() {
     let mut one = tiny(AttentionKind::Mha);
     one.layers = 1;
     let shallow = model(&one, 22);
-    let err = l.model.merged_weights(&shallow.base).err().expect("unmerged adapters are an error");
+    let err = l.model.merged_weights(&shallow.base).expect_err("unmerged adapters are an error");
     assert!(err.contains("3 adapter(s) match no base weight") && err.contains("layers.1.attn.q.weight") && err.contains("layers.1.mlp.down.weight"), "{err}");
     // A base of another width: the names match, the shapes do not.
     let mut wide = tiny(AttentionKind::Mha);
     wide.d_model = 64;
-    let err = l.model.merged_weights(&model(&wide, 23).base).err().expect("a shape mismatch is an error");
+    let err = l.model.merged_weights(&model(&wide, 23).base).expect_err("a shape mismatch is an error");
     assert!(err.contains("the adapter of layers.") && err.contains("weight, but the base weight is"), "{err}");
     assert_eq!(l.model.merged_weights(&l.base).map(|v| v.len()), Ok(l.base.variables().len()));
 }

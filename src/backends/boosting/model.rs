@@ -137,7 +137,7 @@ impl Saveable for Gbdt {
             return Err(format!("{:?} over {} class(es) has {outputs} output(s), not {} with {} base margin(s)", self.loss, self.n_classes, self.outputs, self.base.len()));
         }
         crate::backends::saved::all_finite(&self.base, "base margin")?;
-        if self.trees.len() % outputs != 0 {
+        if !self.trees.len().is_multiple_of(outputs) {
             return Err(format!("{} trees do not make whole rounds of {outputs}", self.trees.len()));
         }
         for (t, tree) in self.trees.iter().enumerate() {

@@ -137,7 +137,7 @@ pub struct App {
     /// Clickable areas of the last frame.
     pub hits: RefCell<Vec<(Rect, Hit)>>,
     /// Language-data summaries for the Data view, by data file (read once, when first shown).
-    pub lm_previews: RefCell<BTreeMap<PathBuf, Result<Vec<String>, String>>>,
+    pub lm_previews: BTreeMap<PathBuf, Result<Vec<String>, String>>,
     /// (source key, run index) → run id, for live and replayed events.
     sources: HashMap<(u64, usize), usize>,
     /// Switch to the Run view when this source starts.
@@ -183,7 +183,7 @@ impl App {
             replay: None,
             runs_dir,
             hits: RefCell::new(vec![]),
-            lm_previews: RefCell::new(BTreeMap::new()),
+            lm_previews: BTreeMap::new(),
             sources: HashMap::new(),
             follow: None,
             next_id: 0,

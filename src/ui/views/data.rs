@@ -80,7 +80,7 @@ pub fn draw(app: &App, f: &mut Frame<'_>, area: Rect) {
 }
 
 /// Language-model data: per data file of the experiment's runs, its format, the train and test
-/// sizes and the first examples (read once and kept).
+/// sizes and the first examples (read once, in the background: "loading…" until then).
 fn draw_language(app: &App, f: &mut Frame<'_>, area: Rect, plan: &crate::experiments::plan::Plan) {
     let t = &app.theme;
     let mut lines: Vec<Line> = Vec::new();
@@ -92,48 +92,16 @@ fn draw_language(app: &App, f: &mut Frame<'_>, area: Rect, plan: &crate::experim
             continue;
         }
         seen.push(&lm.data);
-        let mut cache = app.lm_previews.borrow_mut();
-        let summary = cache.entry(lm.data.path.clone()).or_insert_with(|| language_summary(&lm.data, r.seed));
         lines.push(Line::from(vec![
             Span::styled(format!(" {} ", lm.data.path.display()), t.accent()),
             Span::styled(format!("format {} · runs {}", lm.data.format.as_str(), users.join(", ")), t.dim()),
         ]));
-        match summary {
-            Ok(v) => lines.extend(v.iter().map(|l| Line::from(format!("   {l}")))),
-            Err(e) => lines.push(Line::from(Span::styled(format!("   {e}"), t.bad()))),
+        match app.lm_previews.get(&lm.data.path) {
+            None => lines.push(Line::from(Span::styled("   loading…", t.dim()))),
+            Some(Ok(v)) => lines.extend(v.iter().map(|l| Line::from(format!("   {l}")))),
+            Some(Err(e)) => lines.push(Line::from(Span::styled(format!("   {e}"), t.bad()))),
         }
         lines.push(Line::raw(""));
     }
     f.render_widget(Paragraph::new(lines).block(block(app, " Data · language ", true)), area);
-}
-
-fn language_summary(cfg: &crate::data::lm::LmDataConfig, seed: u64) -> Result<Vec<String>, String> {
-    use crate::data::lm::{self, LmRows};
-    let split = lm::load(cfg, seed).map_err(|e| e.to_string().lines().next().unwrap_or_default().to_string())?;
-    let show = |s: &str| -> String {
-        let one: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-        if one.chars().count() > 100 { format!("{}…", one.chars().take(100).collect::<String>()) } else { one }
-    };
-    let mut out = Vec::new();
-    match (&split.train, &split.test) {
-        (LmRows::Text(a), LmRows::Text(b)) => {
-            out.push(format!("{} bytes for training, {} held out (the tail) · byte vocabulary of 256", a.len(), b.len()));
-            out.push(format!("begins: {}", show(&String::from_utf8_lossy(&a[..a.len().min(300)]))));
-        }
-        (LmRows::Instructions(a), LmRows::Instructions(b)) => {
-            out.push(format!("{} instructions for training, {} for testing (Alpaca template; loss on the response)", a.len(), b.len()));
-            for r in a.iter().take(4) {
-                let input = if r.input.is_empty() { String::new() } else { format!(" [{}]", r.input) };
-                out.push(format!("{}{} → {}", show(&r.instruction), show(&input), show(&r.output)));
-            }
-        }
-        (LmRows::Preferences(a), LmRows::Preferences(b)) => {
-            out.push(format!("{} preference pairs for training, {} for testing", a.len(), b.len()));
-            for r in a.iter().take(4) {
-                out.push(format!("{} → chosen {} · rejected {}", show(&r.prompt), show(&r.chosen), show(&r.rejected)));
-            }
-        }
-        _ => {}
-    }
-    Ok(out)
 }

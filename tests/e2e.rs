@@ -46,12 +46,15 @@ fn ratlab_in(dir: &Path, args: &str, tag: &str, exp: &str) -> Tmux {
     tmux
 }
 
-fn have_tmux() -> bool {
-    let ok = Command::new("tmux").arg("-V").output().is_ok();
-    if !ok {
+/// A fresh directory with an `experiments/` folder, or `None` (said) where tmux is missing.
+fn workdir() -> Option<tempfile::TempDir> {
+    if Command::new("tmux").arg("-V").output().is_err() {
         eprintln!("SKIPPED: tmux is not installed (make test installs it); the TUI end-to-end test did not run");
+        return None;
     }
-    ok
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("experiments")).unwrap();
+    Some(dir)
 }
 
 impl Drop for Tmux {
@@ -62,11 +65,7 @@ impl Drop for Tmux {
 
 #[test]
 fn tui_runs_an_experiment_shows_its_curve_and_restores_the_terminal() {
-    if !have_tmux() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("experiments")).unwrap();
+    let Some(dir) = workdir() else { return };
     std::fs::copy(Path::new("experiments/logreg-backends.yaml"), dir.path().join("experiments/logreg-backends.yaml")).unwrap();
     std::fs::create_dir(dir.path().join("datasets")).unwrap();
     std::fs::copy(Path::new("datasets/wine.csv"), dir.path().join("datasets/wine.csv")).unwrap();
@@ -101,11 +100,7 @@ fn tui_runs_an_experiment_shows_its_curve_and_restores_the_terminal() {
 #[test]
 fn keys_get_their_frame_while_a_large_file_loads() {
     use std::io::Write;
-    if !have_tmux() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("experiments")).unwrap();
+    let Some(dir) = workdir() else { return };
     std::fs::write(
         dir.path().join("experiments/big.yaml"),
         "name: big\ndata:\n  path: ../big.csv\n  target: label\nruns:\n  - {name: lr, algorithm: logistic_regression, params: {max_iter: 2}}\n",
@@ -150,11 +145,7 @@ fn keys_get_their_frame_while_a_large_file_loads() {
 /// The Data view reads a file under the same `--limit`s as a run.
 #[test]
 fn the_data_view_keeps_to_the_limits() {
-    if !have_tmux() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("experiments")).unwrap();
+    let Some(dir) = workdir() else { return };
     std::fs::write(dir.path().join("experiments/iris.yaml"), "name: iris\ndata: {path: ../iris.csv, target: target}\nruns:\n  - {name: lr, algorithm: logistic_regression}\n").unwrap();
     std::fs::copy("datasets/iris.csv", dir.path().join("iris.csv")).unwrap();
     let tmux = ratlab_in(dir.path(), "--limit rows=100", "limit", "iris");

@@ -97,3 +97,27 @@ fn wide_data_is_refused_by_the_covariance_solvers_and_fitted_by_linfa() {
         assert!((fit.variances[j] - rayleigh).abs() < 1e-9 * rayleigh, "component {j}: {} vs {rayleigh}", fit.variances[j]);
     }
 }
+
+#[test]
+fn a_count_above_fifty_is_honoured_and_a_fraction_out_of_reach_says_so() {
+    use ratlab::backends::params::PcaParams;
+    use ratlab::backends::pca::PcaTrainer;
+    use ratlab::backends::Trainer;
+    use ratlab::data::TrainSet;
+    // 200 rows of 80 nearly independent features: 0.99 of the variance needs more than 50.
+    let x = Array2::from_shape_fn((200, 80), |(i, j)| ((i * 31 + j * 17) % 97) as f64 / 97.0 + (i as f64 * (j + 1) as f64).sin());
+    let train = TrainSet::new(x, ndarray::Array1::zeros(200), 0);
+    let last = |t: &mut PcaTrainer| loop {
+        let s = t.step().unwrap();
+        if s.done {
+            break s;
+        }
+    };
+    let mut t = PcaTrainer::new(PcaParams { n_components: 60.0, whiten: false }, Backend::Native, &train, None).unwrap();
+    let end = last(&mut t);
+    assert_eq!(t.final_metrics().unwrap()["n_components"], 60.0, "{:?}", end.message);
+    let mut t = PcaTrainer::new(PcaParams { n_components: 0.99, whiten: false }, Backend::Native, &train, None).unwrap();
+    let message = last(&mut t).message.unwrap_or_default();
+    let kept = t.final_metrics().unwrap()["explained_variance"];
+    assert!(kept < 0.99 && message.contains("short of 99.00%") && message.contains("ask for a count"), "{kept}: {message}");
+}

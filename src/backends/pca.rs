@@ -187,8 +187,10 @@ pub struct PcaTrainer {
 impl PcaTrainer {
     pub fn new(params: PcaParams, backend: Backend, train: &TrainSet, test: Option<&TrainSet>) -> Result<PcaTrainer, TrainError> {
         let p = train.x.ncols();
-        // Every component up to 50, so the scree plot and the error curve are complete.
-        let k = p.min(50).min(train.len().saturating_sub(1)).max(1);
+        // Every component up to 50, so the scree plot and the error curve are complete, or as
+        // many as a count asks for.
+        let asked = if params.n_components >= 1.0 { params.n_components as usize } else { 0 };
+        let k = p.min(asked.max(50)).min(train.len().saturating_sub(1)).max(1);
         let fit = PcaFit::fit(&train.x, k, backend)?;
         let train_err = fit.reconstruction_errors(&train.x);
         let test_err = test.filter(|t| !t.is_empty()).map(|t| fit.reconstruction_errors(&t.x)).unwrap_or_default();
@@ -226,7 +228,12 @@ impl Trainer for PcaTrainer {
         let message = done.then(|| {
             let c = self.chosen;
             let cum: f64 = self.fit.variances[..c].iter().sum::<f64>() / self.fit.total;
-            format!("n_components = {} → {c} component(s), explaining {:.2}% of the variance{}", self.params.n_components, cum * 100.0, if self.params.whiten { " (whitened)" } else { "" })
+            let short = if self.params.n_components < 1.0 && cum < self.params.n_components - 1e-12 {
+                format!("; short of {:.2}%: the first {c} components are all ratlab fits for a fraction (ask for a count for more)", self.params.n_components * 100.0)
+            } else {
+                String::new()
+            };
+            format!("n_components = {} → {c} component(s), explaining {:.2}% of the variance{}{short}", self.params.n_components, cum * 100.0, if self.params.whiten { " (whitened)" } else { "" })
         });
         Ok(StepOut { metrics: m, x: Some((k + 1) as f64), done, message })
     }

@@ -122,3 +122,8 @@ pub fn snippet(text: &str, pos: Pos) -> Option<String> {
 pub fn quote(v: &str) -> String {
     format!("'{v}'")
 }
+
+/// A caught panic's message (its `&str` or `String` payload), for the error that reports it.
+pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "a panic without a message".into())
+}

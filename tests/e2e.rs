@@ -115,24 +115,21 @@ fn keys_get_their_frame_while_a_large_file_loads() {
     }
     drop(w);
     let tmux = ratlab_in(dir.path(), "", "load", "big");
-    let help = |s: &str| s.contains("Keys (those of the current view");
+    // After `key` starts a load, `?` shows the help while the screen still says `loading`.
+    let help_while = |key: &str, what: &str, loading: &str| {
+        tmux.keys(key);
+        let t = Instant::now();
+        tmux.keys("?");
+        let s = tmux.wait(&format!("help while {what}"), 10, |s| s.contains("Keys (those of the current view"));
+        eprintln!("{what}: help shown {} ms after the key", t.elapsed().as_millis().saturating_sub(150));
+        assert!(s.contains(loading), "still {what} when the key was answered:\n{s}");
+        tmux.keys("Escape");
+    };
     // The Data view starts its preview; the help overlay comes while it loads.
-    tmux.keys("2");
-    let t = Instant::now();
-    tmux.keys("?");
-    let s = tmux.wait("help over the loading Data view", 10, |s| help(s));
-    eprintln!("Data view loading: help shown {} ms after the key", t.elapsed().as_millis().saturating_sub(150));
-    assert!(s.contains("loading…"), "the preview was still loading when the key was answered:\n{s}");
-    tmux.keys("Escape");
+    help_while("2", "the Data view loads", "loading…");
     tmux.wait("the preview", 60, |s| s.contains("3000000 rows"));
     // Start the run: reading and encoding happen off the UI thread.
-    tmux.keys("r");
-    let t = Instant::now();
-    tmux.keys("?");
-    let s = tmux.wait("help while the data is read", 10, |s| help(s));
-    eprintln!("data being read for a run: help shown {} ms after the key", t.elapsed().as_millis().saturating_sub(150));
-    assert!(s.contains("reading the data of big"), "the data was still being read when the key was answered:\n{s}");
-    tmux.keys("Escape");
+    help_while("r", "the data is read for a run", "reading the data of big");
     tmux.wait("the run to start", 60, |s| s.contains("started 1 run(s) of big") || s.contains("big/lr"));
     tmux.keys("q");
     if tmux.screen().contains("quit and cancel them?") {

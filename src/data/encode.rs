@@ -24,10 +24,7 @@ impl ColumnCode {
     /// frequent one (the fill).
     fn learn(col: &RawColumn, rows: impl Iterator<Item = usize>) -> ColumnCode {
         match &col.values {
-            RawValues::Numeric(v) => {
-                let (s, n) = rows.map(|r| v[r]).filter(|x| !x.is_nan()).fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
-                ColumnCode::Numeric { fill: if n > 0 { s / n as f64 } else { 0.0 } }
-            }
+            RawValues::Numeric(v) => ColumnCode::Numeric { fill: mean_of_present(rows.map(|r| v[r])) },
             RawValues::Text(v) => {
                 let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
                 for s in rows.filter_map(|r| v[r].as_deref()) {
@@ -39,15 +36,37 @@ impl ColumnCode {
         }
     }
 
-    /// Whether row `r` of the column holds a category the encoding did not learn: it takes the
-    /// missing rule, as a missing cell would.
-    fn unseen(&self, col: &RawColumn, r: usize) -> Option<String> {
+    /// Row `r`'s cell when it is a category the encoding did not learn (it takes the missing
+    /// rule, as a missing cell would), with the categories it learned.
+    fn unseen(&self, col: &RawColumn, r: usize) -> Option<(String, &[String])> {
         let ColumnCode::Categories { cats, .. } = self else { return None };
-        let cell = match &col.values {
-            RawValues::Text(v) => v[r].clone()?,
-            RawValues::Numeric(v) => (!v[r].is_nan()).then(|| label_of(v[r]))?,
-        };
-        cats.binary_search(&cell).is_err().then_some(cell)
+        find_category(cats, &col.values, r)?.err().map(|cell| (cell, cats.as_slice()))
+    }
+}
+
+/// The mean of the values that are present (not NaN); 0 when none is: a numeric fill.
+fn mean_of_present(values: impl Iterator<Item = f64>) -> f64 {
+    let (s, n) = values.filter(|x| !x.is_nan()).fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+    if n > 0 {
+        s / n as f64
+    } else {
+        0.0
+    }
+}
+
+/// Where row `r`'s cell sits among the sorted `cats`: `Ok(index)`, `Err(cell)` for a category
+/// the list lacks, `None` for a missing cell. A text cell is looked up without a copy.
+fn find_category(cats: &[String], values: &RawValues, r: usize) -> Option<Result<usize, String>> {
+    match values {
+        RawValues::Text(v) => {
+            let s = v[r].as_deref()?;
+            Some(cats.binary_search_by(|c| c.as_str().cmp(s)).map_err(|_| s.to_string()))
+        }
+        RawValues::Numeric(v) if v[r].is_nan() => None,
+        RawValues::Numeric(v) => {
+            let s = label_of(v[r]);
+            Some(cats.binary_search(&s).map_err(|_| s))
+        }
     }
 }
 
@@ -188,10 +207,7 @@ impl Encoder {
             .iter()
             .enumerate()
             .map(|(j, (name, code))| match code {
-                ColumnCode::Numeric { .. } => {
-                    let (s, n) = rows.iter().map(|&r| x[[r, j]]).filter(|v| !v.is_nan()).fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-                    (name.clone(), ColumnCode::Numeric { fill: if n > 0 { s / n as f64 } else { 0.0 } })
-                }
+                ColumnCode::Numeric { .. } => (name.clone(), ColumnCode::Numeric { fill: mean_of_present(rows.iter().map(|&r| x[[r, j]])) }),
                 other => (name.clone(), other.clone()),
             })
             .collect();
@@ -362,22 +378,18 @@ impl Encoder {
                 }
             }
             (ColumnCode::Categories { cats, fill }, values) => {
-                let text = |r: usize| -> Option<String> {
-                    match values {
-                        RawValues::Text(v) => v[r].clone(),
-                        RawValues::Numeric(v) => (!v[r].is_nan()).then(|| label_of(v[r])),
-                    }
-                };
                 let n_cols = if self.encoding == Encoding::OneHot { cats.len() } else { 1 };
                 for (o, &r) in out.chunks_exact_mut(width).zip(rows) {
                     // A category the encoding did not learn is missing here (its rows under
                     // `error` and `drop` never get this far).
-                    let known = text(r).filter(|s| cats.binary_search(s).is_ok());
-                    let Some(s) = known.or_else(|| (!keep_missing).then(|| fill.clone())) else {
-                        o[j..j + n_cols].iter_mut().for_each(|v| *v = f64::NAN);
-                        continue;
+                    let idx = match find_category(cats, values, r) {
+                        Some(Ok(k)) => Some(k),
+                        _ if keep_missing => {
+                            o[j..j + n_cols].iter_mut().for_each(|v| *v = f64::NAN);
+                            continue;
+                        }
+                        _ => cats.binary_search(fill).ok(),
                     };
-                    let idx = cats.binary_search(&s).ok();
                     match (self.encoding, idx) {
                         (Encoding::OneHot, Some(k)) => o[j + k] = 1.0,
                         (Encoding::OneHot, None) => {} // unseen category: all zeros
@@ -386,7 +398,7 @@ impl Encoder {
                             return Err(InputError::new(format!(
                                 "{}: category {} does not occur in the training data; known: {}",
                                 t.where_row(r),
-                                quote(&s),
+                                quote(fill),
                                 cats.join(", ")
                             ))
                             .file(src)
@@ -450,24 +462,23 @@ impl Encoder {
         for &r in rows_to_check {
             let target_missing = need_target && target.is_some_and(|c| c.is_missing(r));
             let feat_missing = cols.iter().find(|(c, _)| c.is_missing(r));
-            let unseen = if feat_missing.is_none() { cols.iter().find_map(|(c, code)| code.unseen(c, r).map(|cell| (c, code, cell))) } else { None };
-            match cfg.missing {
-                Missing::Error if !target_missing && feat_missing.is_none() && unseen.is_some() => {
-                    let Some((col, ColumnCode::Categories { cats, .. }, cell)) = unseen else { unreachable!("an unseen cell is a category's") };
+            let unseen = if feat_missing.is_none() { cols.iter().find_map(|(c, code)| code.unseen(c, r).map(|(cell, cats)| (c, cell, cats))) } else { None };
+            match (cfg.missing, &unseen) {
+                (Missing::Error, Some((col, cell, cats))) if !target_missing => {
                     let shown: Vec<String> = cats.iter().take(20).map(|c| quote(c)).collect();
                     let more = if cats.len() > 20 { format!(", … ({} in all)", cats.len()) } else { String::new() };
                     return Err(InputError::new(format!(
                         "{}: category {} does not occur in the rows the encoding learned from ({}{more})",
                         t.where_row(r),
-                        quote(&cell),
+                        quote(cell),
                         shown.join(", ")
                     ))
                     .file(src)
                     .field(format!("column '{}'", col.name))
                     .detail("a category the training rows lack takes the missing rule: set data.missing to mean (the training rows' most frequent category), keep or drop"));
                 }
-                Missing::Drop if unseen.is_some() => {}
-                Missing::Error if target_missing || feat_missing.is_some() => {
+                (Missing::Drop, Some(_)) => {}
+                (Missing::Error, _) if target_missing || feat_missing.is_some() => {
                     let name = if target_missing { cfg.target.as_str() } else { feat_missing.map(|(c, _)| c.name.as_str()).unwrap_or("") };
                     let total = t.columns.iter().find(|c| c.name == name).map(|c| (0..t.height).filter(|&i| c.is_missing(i)).count()).unwrap_or(1);
                     return Err(InputError::new(format!(
@@ -478,8 +489,8 @@ impl Encoder {
                     .field(format!("column '{name}'"))
                     .detail("set data.missing to drop (drop those rows) or mean (fill with the column mean)"));
                 }
-                Missing::Drop if target_missing || feat_missing.is_some() => {}
-                Missing::Mean | Missing::Keep if target_missing => {}
+                (Missing::Drop, _) if target_missing || feat_missing.is_some() => {}
+                (Missing::Mean | Missing::Keep, _) if target_missing => {}
                 _ => keep.push(r),
             }
         }

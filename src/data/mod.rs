@@ -130,7 +130,7 @@ pub fn quiet_catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     QUIET.fetch_add(1, Ordering::SeqCst);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     QUIET.fetch_sub(1, Ordering::SeqCst);
-    r.map_err(|p| p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "panic".into()))
+    r.map_err(|p| crate::error::panic_text(p.as_ref()))
 }
 
 /// Keep the panic hook quiet for panics [`quiet_catch`] turns into errors (every other panic

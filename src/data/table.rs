@@ -191,10 +191,8 @@ fn raw_column(col: &Column, path: &Path) -> Result<RawColumn, InputError> {
     Ok(RawColumn { name, dtype: dtype.to_string(), values })
 }
 
-/// Read a file into a [`RawTable`].
-pub fn read_table(path: &Path) -> Result<RawTable, InputError> {
-    let df = read_frame(path)?;
-    let is_csv = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+/// The `--limit`s on a data file's columns and rows, which every reader of a table keeps.
+pub fn check_limits(df: &DataFrame, path: &Path) -> Result<(), InputError> {
     let limits = super::limits::get();
     if df.width() > limits.columns {
         return Err(InputError::new(super::limits::exceeded("columns", &format!("the file has {} columns", df.width()), limits.columns)).file(path));
@@ -202,6 +200,14 @@ pub fn read_table(path: &Path) -> Result<RawTable, InputError> {
     if df.height() > limits.rows {
         return Err(InputError::new(super::limits::exceeded("rows", &format!("the file has {} rows", df.height()), limits.rows)).file(path));
     }
+    Ok(())
+}
+
+/// Read a file into a [`RawTable`].
+pub fn read_table(path: &Path) -> Result<RawTable, InputError> {
+    let df = read_frame(path)?;
+    let is_csv = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    check_limits(&df, path)?;
     if df.height() == 0 {
         return Err(InputError::new(format!("the file has no data rows (its columns: {})", quote_all(&df))).file(path));
     }

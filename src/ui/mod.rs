@@ -380,9 +380,7 @@ pub fn save_plot(runs: &[PathBuf], metric: &str, out: &Path) -> String {
 
 /// Run `f`, turning a panic into its message: a background thread always reports its end.
 pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
-        p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "a panic without a message".into())
-    })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| crate::error::panic_text(p.as_ref()))
 }
 
 /// Ask for what the Data view of the selected experiment shows and is not there yet: the
@@ -392,10 +390,11 @@ fn load_previews(app: &App, lp: &mut Loop) {
     let Some(plan) = app.experiments[i].plan.as_ref() else { return };
     for r in &plan.runs {
         let Some(lm) = &r.lm else { continue };
-        let path = lm.data.path.clone();
-        if app.lm_previews.contains_key(&path) || !lp.loading.insert(path.clone()) {
+        if app.lm_previews.contains_key(&lm.data.path) || lp.loading.contains(&lm.data.path) {
             continue;
         }
+        let path = lm.data.path.clone();
+        lp.loading.insert(path.clone());
         let (tx, cfg, seed) = (lp.tx.clone(), lm.data.clone(), r.seed);
         std::thread::spawn(move || {
             let summary = catch_panic(|| preview::language_summary(&cfg, seed)).unwrap_or_else(Err);
@@ -403,10 +402,11 @@ fn load_previews(app: &App, lp: &mut Loop) {
         });
     }
     let Some(key) = views::data_preview_key(app, i) else { return };
-    let Some(cfg) = plan.data.clone() else { return };
-    if app.previews.contains_key(&key) || !lp.loading.insert(key.clone()) {
+    if app.previews.contains_key(&key) || lp.loading.contains(&key) {
         return;
     }
+    let Some(cfg) = plan.data.clone() else { return };
+    lp.loading.insert(key.clone());
     let (tx, seed) = (lp.tx.clone(), plan.seed);
     std::thread::spawn(move || {
         let preview = catch_panic(|| preview::preview(&cfg, seed)).unwrap_or_else(Err);

@@ -95,13 +95,7 @@ pub fn preview(cfg: &DataConfig, seed: u64) -> Result<DataPreview, String> {
         Source::File(p) => {
             let df = crate::data::table::read_frame(p).map_err(|e| e.to_string())?;
             // The limits a run would meet (`--limit rows=N`, `columns=N`) hold here too.
-            let limits = crate::data::limits::get();
-            if df.width() > limits.columns {
-                return Err(crate::data::limits::exceeded("columns", &format!("{}: the file has {} columns", p.display(), df.width()), limits.columns));
-            }
-            if df.height() > limits.rows {
-                return Err(crate::data::limits::exceeded("rows", &format!("{}: the file has {} rows", p.display(), df.height()), limits.rows));
-            }
+            crate::data::table::check_limits(&df, p).map_err(|e| e.to_string())?;
             // Shown relative to the working directory when it lies below it.
             let cwd = std::env::current_dir().unwrap_or_default();
             let shown = p.strip_prefix(&cwd).unwrap_or(p);

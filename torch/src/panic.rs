@@ -4,6 +4,7 @@
 //! what its message says.
 
 use std::cell::{Cell, RefCell};
+use ratlab::error::panic_text;
 use std::panic::{catch_unwind, AssertUnwindSafe, PanicHookInfo};
 
 /// Where and with what a panic happened, recorded by the hook on the panicking thread.
@@ -21,10 +22,6 @@ thread_local! {
     static CATCHING: Cell<bool> = const { Cell::new(false) };
 }
 
-fn payload_text(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "a panic without a message".into())
-}
-
 /// Inside [`run`], replace the default hook (which prints a backtrace over the runner's event
 /// stream) with one that records the panic for [`run`] to describe; panics elsewhere go to the
 /// hook there was. Call once, at start.
@@ -35,7 +32,7 @@ pub fn install_hook() {
             return previous(info);
         }
         let caught = Caught {
-            message: payload_text(info.payload()),
+            message: panic_text(info.payload()),
             file: info.location().map(|l| l.file().to_string()).unwrap_or_default(),
             line: info.location().map_or(0, |l| l.line()),
         };
@@ -50,7 +47,7 @@ pub fn run<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     let result = catch_unwind(AssertUnwindSafe(f));
     CATCHING.with(|c| c.set(was));
     result.map_err(|p| {
-        let caught = LAST.with(|l| l.borrow_mut().take()).unwrap_or_else(|| Caught { message: payload_text(p.as_ref()), file: String::new(), line: 0 });
+        let caught = LAST.with(|l| l.borrow_mut().take()).unwrap_or_else(|| Caught { message: panic_text(p.as_ref()), file: String::new(), line: 0 });
         describe(&caught)
     })
 }

@@ -342,14 +342,17 @@ fn sample(p: &TransformerParams, m: &Transformer, data: &Data, device: Device) -
 /// Write the checkpoint: `model.safetensors` (adapters merged in for LoRA runs),
 /// `adapters.safetensors` for LoRA runs, and `model.json` saying what they are.
 fn save(job: &TorchJob, b: &Built, dir: &Path) -> Result<(), String> {
-    let err = |e: tch::TchError| format!("cannot save the checkpoint in {}: {e}", dir.display());
+    let fail = |e: &dyn std::fmt::Display| format!("cannot save the checkpoint in {}: {e}", dir.display());
     // Each file is written under a temporary name and renamed into place: a run stopped
     // mid-save leaves no partial checkpoint under the name a later run starts from.
     let put = |name: &str, write: &dyn Fn(&Path) -> Result<(), tch::TchError>| -> Result<(), String> {
         let path = dir.join(name);
         let tmp = store::temporary(&path);
-        write(&tmp).map_err(err)?;
-        store::commit(&tmp, &path).map_err(|e| format!("cannot save the checkpoint in {}: {e}", dir.display()))
+        if let Err(e) = write(&tmp) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(fail(&e));
+        }
+        store::commit(&tmp, &path).map_err(|e| fail(&e))
     };
     match &b.adapters {
         None => put("model.safetensors", &|p| b.base.save(p))?,

@@ -65,7 +65,7 @@ pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, sink: &mut dy
         fault_point(run);
         drive(plan, run, folds, &mut em)
     }))
-    .unwrap_or_else(|p| Err(Stop::Error(format!("internal error (a bug in ratlab, please report it): {}", panic_text(p.as_ref())))));
+    .unwrap_or_else(|p| Err(Stop::Error(format!("internal error (a bug in ratlab, please report it): {}", crate::error::panic_text(p.as_ref())))));
     let t_ms = em.t();
     let ev = match result {
         Ok((metrics, train_metrics, cv_std)) => RunEvent::Finished { metrics, train_metrics, cv_std, t_ms, artifacts: std::mem::take(&mut em.artifacts) },
@@ -78,11 +78,6 @@ pub fn run_one(plan: &Plan, run: &RunPlan, folds: Option<&[Fold]>, sink: &mut dy
 }
 
 type Finals = (Metrics, Metrics, Metrics);
-
-/// A panic's message.
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "panic".into())
-}
 
 /// Fault injection for the reliability tests: `RATLAB_FAULT=panic:RUN` makes run RUN panic as
 /// it starts, as a bug would (`slow:MS`, which slows every step, is in [`super::emit`]).

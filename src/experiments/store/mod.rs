@@ -32,17 +32,20 @@ pub fn slug(s: &str) -> String {
 /// the old file or the new one, never neither.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = temporary(path);
-    let written = File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_data()
-    });
-    match written {
+    match write_synced(&tmp, bytes) {
         Ok(()) => commit(&tmp, path),
         Err(e) => {
             let _ = fs::remove_file(&tmp);
             Err(e)
         }
     }
+}
+
+/// Create `path` with `bytes`, on disk when this returns.
+pub fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_data()
 }
 
 /// A temporary name beside `path`, its own to this process and call (hidden, so listings skip

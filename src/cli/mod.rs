@@ -23,6 +23,7 @@ mod args;
 mod console;
 mod export;
 mod models;
+mod pretrained;
 mod records;
 mod render;
 mod replay;
@@ -106,6 +107,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Report { runs, out }) => export::report(&runs, &out),
         Some(Command::Export { runs, to, curves }) => export::export(&runs, &to, curves),
         Some(Command::Predict { run_dir, data, out }) => models::predict(&run_dir, &data, out.as_deref()),
-        Some(Command::Generate { run_dir, prompt, sampling, raw }) => models::generate(&run_dir, &prompt, &sampling, raw),
+        Some(Command::Generate { model, prompts, sampling, chat, raw, json }) => models::generate(&model, &prompts, &sampling, chat, raw, json),
+        Some(Command::Score { model, file, json, device }) => models::score(&model, &file, json, device),
+        Some(Command::Inspect { model, json }) => pretrained::inspect(&model, json),
+        Some(Command::Tokenize { model, text, file, json }) => pretrained::tokenize(&model, text.as_deref(), file.as_deref(), json),
     }
 }

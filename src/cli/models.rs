@@ -5,11 +5,44 @@ use crate::error::InputError;
 use crate::experiments::plan;
 use std::path::Path;
 
-/// `ratlab generate`: check the run directory, then let the torch worker load the model and
+/// The model argument of `generate` and `score`: a pretrained checkpoint as it is, or a finished
+/// transformer run's directory (checked here, so a wrong path fails before the worker starts).
+fn model_path(model: &Path) -> Result<std::path::PathBuf, InputError> {
+    if !model.exists() {
+        return Err(InputError::new("no such file or directory; expected a .gguf file, a model directory or a transformer run directory").file(model));
+    }
+    if crate::data::pretrained::Pretrained::is_checkpoint(model) {
+        return Ok(model.to_path_buf());
+    }
+    let dir = if model.is_file() { model.parent().unwrap_or(model).to_path_buf() } else { model.to_path_buf() };
+    plan::read_checkpoint(&dir).map_err(|e| InputError::new(e).file(&dir).detail("a finished transformer run saves model.json and model.safetensors; a pretrained model is a .gguf file or a directory with config.json"))?;
+    Ok(dir)
+}
+
+/// Run the torch worker with `args`, passing its exit code on.
+fn worker(args: &[std::ffi::OsString], what: &str) -> anyhow::Result<u8> {
+    let exe = crate::experiments::worker::locate().map_err(|e| InputError::new(e).field(what))?;
+    let status = std::process::Command::new(exe).args(args).status().map_err(|e| anyhow::anyhow!("cannot start the torch worker: {e}"))?;
+    Ok(status.code().map_or(1, |c| c.clamp(0, 255) as u8))
+}
+
+/// `ratlab score`: the torch worker loads the model and scores the file.
+pub fn score(model: &Path, file: &Path, json: bool, device: DeviceArg) -> anyhow::Result<u8> {
+    let model = model_path(model)?;
+    if !file.is_file() {
+        return Err(InputError::new("no such file; expected a text file to score").file(file).field("--file").into());
+    }
+    let mut args: Vec<std::ffi::OsString> = vec!["score".into(), model.into(), "--file".into(), file.into(), "--device".into(), device.as_str().into()];
+    if json {
+        args.push("--json".into());
+    }
+    worker(&args, "score")
+}
+
+/// `ratlab generate`: check the model and options, then let the torch worker load the model and
 /// generate (libtorch stays out of this process).
-pub fn generate(run: &Path, prompt: &str, sampling: &Sampling, raw: bool) -> anyhow::Result<u8> {
-    let dir = if run.is_file() { run.parent().unwrap_or(run).to_path_buf() } else { run.to_path_buf() };
-    let doc = plan::read_checkpoint(&dir).map_err(|e| InputError::new(e).file(&dir).detail("a finished transformer run saves model.json and model.safetensors"))?;
+pub fn generate(model: &Path, prompts: &[String], sampling: &Sampling, chat: bool, raw: bool, json: bool) -> anyhow::Result<u8> {
+    let dir = model_path(model)?;
     let limit = crate::data::limits::get().tokens;
     if sampling.max_tokens > limit {
         return Err(InputError::new(crate::data::limits::exceeded("tokens", &format!("--max-tokens {}", sampling.max_tokens), limit)).field("--max-tokens").into());
@@ -17,16 +50,21 @@ pub fn generate(run: &Path, prompt: &str, sampling: &Sampling, raw: bool) -> any
     if !(0.0..=100.0).contains(&sampling.temperature) {
         return Err(InputError::new(format!("{} is not allowed; expected a temperature in [0, 100] (0 = greedy)", sampling.temperature)).field("--temperature").into());
     }
-    let chat = matches!(doc["trained_with"]["mode"].as_str(), Some("sft" | "dpo")) && !raw;
-    let full_prompt = if chat { crate::data::lm::alpaca_prompt(prompt, "") } else { prompt.to_string() };
-    let exe = crate::experiments::worker::locate().map_err(|e| InputError::new(e).field("generate"))?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg("generate").arg(&dir).arg("--prompt").arg(&full_prompt).args(sampling.to_args());
-    if chat {
-        cmd.arg("--stop-at-eos");
+    if sampling.top_p <= 0.0 || sampling.top_p > 1.0 || !sampling.top_p.is_finite() {
+        return Err(InputError::new(format!("{} is not allowed; expected a probability in (0, 1] (1 = no nucleus cut)", sampling.top_p)).field("--top-p").into());
     }
-    let status = cmd.status().map_err(|e| anyhow::anyhow!("cannot start the torch worker: {e}"))?;
-    Ok(status.code().map_or(1, |c| c.clamp(0, 255) as u8))
+    let mut args: Vec<std::ffi::OsString> = vec!["generate".into(), dir.into()];
+    for p in prompts {
+        args.push("--prompt".into());
+        args.push(p.into());
+    }
+    args.extend(sampling.to_args().into_iter().map(Into::into));
+    for (flag, on) in [("--chat", chat), ("--raw", raw), ("--json", json)] {
+        if on {
+            args.push(flag.into());
+        }
+    }
+    worker(&args, "generate")
 }
 
 /// Where a model runs: `auto` takes CUDA when libtorch sees a GPU.
@@ -51,12 +89,18 @@ impl DeviceArg {
 /// to the `ratlab-torch generate` it starts (one definition for both command lines).
 #[derive(clap::Args, Debug, Clone)]
 pub struct Sampling {
-    /// New tokens (bytes) at most.
+    /// New tokens at most (bytes for ratlab's byte-level models).
     #[arg(long, default_value_t = 128)]
     pub max_tokens: usize,
-    /// Sampling temperature; 0 picks the most likely byte (greedy).
+    /// Sampling temperature; 0 picks the most likely token (greedy).
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f64,
+    /// Sample among the K most likely tokens only (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    /// Sample from the smallest set of tokens whose probability reaches P (1: all).
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f64,
     /// Seed of the sampler.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -73,6 +117,10 @@ impl Sampling {
             self.max_tokens.to_string(),
             "--temperature".into(),
             self.temperature.to_string(),
+            "--top-k".into(),
+            self.top_k.to_string(),
+            "--top-p".into(),
+            self.top_p.to_string(),
             "--seed".into(),
             self.seed.to_string(),
             "--device".into(),

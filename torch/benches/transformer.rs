@@ -37,6 +37,7 @@ fn params(attention: AttentionKind) -> TransformerParams {
         device: "cpu".into(),
         eval_every: 25,
         eval_batches: 8,
+        shape: Default::default(),
     }
 }
 

@@ -12,7 +12,7 @@ pub struct Loaded {
     pub params: TransformerParams,
     pub model: Transformer,
     pub device: Device,
-    _store: tch::nn::VarStore,
+    pub store: tch::nn::VarStore,
 }
 
 /// Load the run directory `dir` (or a `model.json` path) onto `device` (`auto`, `cpu`, `cuda`).
@@ -27,5 +27,5 @@ pub fn load(dir: &Path, device: &str) -> Result<Loaded, String> {
     params.lora = None;
     let device = model::device(device)?;
     let built = train::build(&params, device, Some(dir))?;
-    Ok(Loaded { params, model: built.model, device, _store: built.base })
+    Ok(Loaded { params, model: built.model, device, store: built.base })
 }

@@ -3,13 +3,17 @@
 //! run, hands it a job, and relays the run events it prints (see
 //! `ratlab::experiments::worker`). Modules: the network ([`model`]), batches on the device
 //! ([`batches`]), the training modes ([`train`]), generation with a KV cache ([`generate`]) and
-//! checkpoints ([`checkpoint`]), and what a panic was ([`panic`]).
+//! checkpoints ([`checkpoint`]),
+//! pretrained models with their tokenizers, scoring and sampling ([`pretrained`]), and what a
+//! panic was ([`panic`]).
 
 pub mod batches;
 pub mod checkpoint;
+pub mod commands;
 pub mod generate;
 pub mod model;
 pub mod panic;
+pub mod pretrained;
 pub mod train;
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The `ratlab-torch` worker. `ratlab-torch train` reads a job (one JSON line) on stdin and
 //! prints run events as JSON lines on stdout; a `stop` line (or the end of stdin) cancels after
-//! the current step. `ratlab-torch generate RUN_DIR --prompt TEXT` continues a prompt with a
-//! saved model. Users reach both through `ratlab run` / the TUI and `ratlab generate`.
+//! the current step. `ratlab-torch generate MODEL --prompt TEXT…` continues prompts and
+//! `ratlab-torch score MODEL --file F` measures next-token loss, with a saved run or a pretrained
+//! checkpoint. Users reach them through `ratlab run` / the TUI, `ratlab generate` and `ratlab score`.
 
 use clap::{Parser, Subcommand};
 use ratlab::experiments::events::RunEvent;
@@ -23,16 +24,32 @@ struct Cli {
 enum Command {
     /// Train the job given as one JSON line on stdin; run events go to stdout.
     Train,
-    /// Continue a prompt with a saved transformer run.
+    /// Continue prompts with a saved transformer run or a pretrained checkpoint.
     Generate {
-        run_dir: PathBuf,
-        #[arg(long)]
-        prompt: String,
+        model: PathBuf,
+        #[arg(long = "prompt", required = true)]
+        prompts: Vec<String>,
         #[command(flatten)]
         sampling: ratlab::cli::Sampling,
-        /// Stop at the end-of-response byte (instruction-tuned models).
+        /// Render each prompt as a user turn with the model's chat template.
         #[arg(long)]
-        stop_at_eos: bool,
+        chat: bool,
+        /// The prompt as is: no template, no stop at end of turn.
+        #[arg(long)]
+        raw: bool,
+        /// One JSON line per prompt.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Next-token loss of a text file under a model.
+    Score {
+        model: PathBuf,
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value_t = ratlab::cli::DeviceArg::Auto)]
+        device: ratlab::cli::DeviceArg,
     },
     /// Print what libtorch sees (threads, CUDA devices).
     Info,
@@ -101,23 +118,19 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Generate { run_dir, prompt, sampling, stop_at_eos } => {
-            let loaded = match ratlab_torch::checkpoint::load(&run_dir, sampling.device.as_str()) {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            tch::manual_seed(sampling.seed as i64);
-            let t0 = std::time::Instant::now();
-            let out = ratlab_torch::generate::generate(&loaded.model, prompt.as_bytes(), sampling.max_tokens, sampling.temperature, stop_at_eos, loaded.device);
-            let dt = t0.elapsed().as_secs_f64();
-            let mut o = std::io::stdout().lock();
-            let _ = o.write_all(&out);
-            let _ = writeln!(o);
-            eprintln!("{} tokens in {dt:.2} s ({:.0} tokens/s, {} attention, KV cache {} bytes/token)", out.len(), out.len() as f64 / dt.max(1e-9), format!("{:?}", loaded.params.attention).to_lowercase(), loaded.params.kv_cache_bytes_per_token());
-            ExitCode::SUCCESS
+        Command::Generate { model, prompts, sampling, chat, raw, json } => {
+            ratlab_torch::panic::install_hook();
+            ratlab_torch::panic::run(|| ratlab_torch::commands::generate(&model, &prompts, &sampling, chat, raw, json)).unwrap_or_else(|e| {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            })
+        }
+        Command::Score { model, file, json, device } => {
+            ratlab_torch::panic::install_hook();
+            ratlab_torch::panic::run(|| ratlab_torch::commands::score(&model, &file, json, device.as_str())).unwrap_or_else(|e| {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            })
         }
         Command::Info => {
             println!("ratlab-torch {}", env!("CARGO_PKG_VERSION"));

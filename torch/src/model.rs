@@ -1,6 +1,9 @@
-//! A small LLaMA-style decoder: byte embeddings, pre-norm blocks (RMSNorm → attention →
-//! residual, RMSNorm → SwiGLU → residual), a final RMSNorm and an untied output projection,
-//! no biases. Attention is one of four variants that trade KV-cache size for quality:
+//! A LLaMA-style decoder: token embeddings, pre-norm blocks (RMSNorm → attention → residual,
+//! RMSNorm → SwiGLU → residual), a final RMSNorm and an output projection. ratlab's own models
+//! are byte-level with an untied head and no biases; a pretrained checkpoint brings its
+//! vocabulary, head width, rotary base (and LLaMA-3 scaling), norm epsilon, a tied head and
+//! (qwen2) q/k/v biases ([`NetShape`]). Attention is one of four variants that trade KV-cache
+//! size for quality:
 //!
 //! - **MHA**: every query head has its own K/V head.
 //! - **MQA**: one K/V head shared by all query heads.
@@ -15,18 +18,14 @@
 //! position, so a query–key dot product depends only on their distance. LoRA adapters
 //! ([`Proj`]) can sit on any projection: `y = W x + (α/r)·B A x` with `B` starting at zero.
 
-use ratlab::backends::params::{AttentionKind, LoraConfig, TransformerParams};
+use ratlab::backends::params::{AttentionKind, LoraConfig, NetShape, TransformerParams};
 use tch::nn::{self, Init};
 use tch::{Device, Kind, Tensor};
 
-/// Vocabulary: the 256 byte values.
-pub const VOCAB: i64 = ratlab::data::lm::VOCAB;
-const NORM_EPS: f64 = 1e-5;
-const ROPE_BASE: f64 = 10_000.0;
-
-/// A bias-free linear map with an optional LoRA adapter.
+/// A linear map (with a bias only where a checkpoint has one) and an optional LoRA adapter.
 pub struct Proj {
     pub weight: Tensor,
+    pub bias: Option<Tensor>,
     pub lora: Option<Lora>,
 }
 
@@ -42,19 +41,24 @@ pub struct Lora {
 
 impl Proj {
     fn new(base: nn::Path<'_>, adapters: Option<(nn::Path<'_>, &LoraConfig)>, name: &str, d_in: i64, d_out: i64) -> Proj {
+        Proj::with_bias(base, adapters, name, d_in, d_out, false)
+    }
+
+    fn with_bias(base: nn::Path<'_>, adapters: Option<(nn::Path<'_>, &LoraConfig)>, name: &str, d_in: i64, d_out: i64, bias: bool) -> Proj {
         let bound = 1.0 / (d_in as f64).sqrt();
         let weight = (&base / name).var("weight", &[d_out, d_in], Init::Uniform { lo: -bound, up: bound });
+        let bias = bias.then(|| (&base / name).var("bias", &[d_out], Init::Const(0.0)));
         let lora = adapters.filter(|(_, c)| c.targets.iter().any(|t| t == name)).map(|(p, c)| Lora {
             a: (&p / name).var("lora_a", &[c.rank as i64, d_in], Init::Uniform { lo: -bound, up: bound }),
             b: (&p / name).var("lora_b", &[d_out, c.rank as i64], Init::Const(0.0)),
             scale: c.alpha / c.rank as f64,
             dropout: c.dropout,
         });
-        Proj { weight, lora }
+        Proj { weight, bias, lora }
     }
 
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        let y = x.linear::<&Tensor>(&self.weight, None);
+        let y = x.linear(&self.weight, self.bias.as_ref());
         match &self.lora {
             None => y,
             Some(l) => {
@@ -73,9 +77,9 @@ impl Proj {
     }
 }
 
-fn rms_norm(x: &Tensor, w: &Tensor) -> Tensor {
+fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Tensor {
     let d = *x.size().last().unwrap_or(&1);
-    x.rms_norm([d], Some(w), NORM_EPS)
+    x.rms_norm([d], Some(w), eps)
 }
 
 /// The rotary embedding's cos/sin tables for positions `start..start + t` and `d` rotated
@@ -87,9 +91,13 @@ pub struct Rope {
 }
 
 impl Rope {
-    pub fn new(start: i64, t: i64, d: i64, device: Device) -> Rope {
+    /// Frequencies `base^(-2i/d)`, each divided by its factor when the model scales them.
+    pub fn new(start: i64, t: i64, d: i64, shape: &NetShape, device: Device) -> Rope {
         let opts = (Kind::Float, device);
-        let inv = (Tensor::arange(d / 2, opts) * (-2.0 * ROPE_BASE.ln() / d as f64)).exp();
+        let mut inv = (Tensor::arange(d / 2, opts) * (-2.0 * shape.rope_base.ln() / d as f64)).exp();
+        if shape.rope_factors.len() as i64 == d / 2 {
+            inv /= Tensor::from_slice(&shape.rope_factors).to_kind(Kind::Float).to_device(device);
+        }
         let ang = Tensor::arange_start(start, start + t, opts).unsqueeze(1) * inv.unsqueeze(0); // [T, d/2]
         Rope { cos: ang.cos(), sin: ang.sin() }
     }
@@ -102,10 +110,10 @@ impl Rope {
     }
 }
 
-/// Rotate `x` (`[B, H, T, D]`) for positions `start..start + T`.
+/// Rotate `x` (`[B, H, T, D]`) for positions `start..start + T` (ratlab's default base).
 pub fn rope(x: &Tensor, start: i64) -> Tensor {
     let size = x.size();
-    Rope::new(start, size[2], size[3], x.device()).apply(x)
+    Rope::new(start, size[2], size[3], &NetShape::default(), x.device()).apply(x)
 }
 
 /// Where the new tokens of a forward pass sit: their rotary tables and, when they follow a
@@ -162,7 +170,9 @@ pub struct Transformer {
     embed: Tensor,
     blocks: Vec<Block>,
     norm: Tensor,
-    head: Tensor,
+    /// None when tied: the head is the embedding matrix (one variable, so it stays tied when
+    /// the whole model trains).
+    head: Option<Tensor>,
 }
 
 impl Transformer {
@@ -172,7 +182,9 @@ impl Transformer {
         let (h, hd) = (p.heads as i64, p.head_dim() as i64);
         let lora = p.lora.as_ref();
         let ad = |i: usize, part: &str| adapters.zip(lora).map(|(a, c)| (a / "layers" / i / part, c));
-        let embed = (base / "embed").var("weight", &[VOCAB, d], Init::Randn { mean: 0.0, stdev: 1.0 });
+        let vocab = p.shape.vocab as i64;
+        let embed = (base / "embed").var("weight", &[vocab, d], Init::Randn { mean: 0.0, stdev: 1.0 });
+        let bias = p.shape.qkv_bias;
         let mut blocks = Vec::with_capacity(p.layers);
         for i in 0..p.layers {
             let lp = base / "layers" / i;
@@ -194,9 +206,9 @@ impl Transformer {
                 _ => {
                     let kvh = p.kv_heads_used() as i64;
                     Attn::Grouped {
-                        q: Proj::new(ap.clone(), ad(i, "attn"), "q", d, h * hd),
-                        k: Proj::new(ap.clone(), ad(i, "attn"), "k", d, kvh * hd),
-                        v: Proj::new(ap.clone(), ad(i, "attn"), "v", d, kvh * hd),
+                        q: Proj::with_bias(ap.clone(), ad(i, "attn"), "q", d, h * hd, bias),
+                        k: Proj::with_bias(ap.clone(), ad(i, "attn"), "k", d, kvh * hd, bias),
+                        v: Proj::with_bias(ap.clone(), ad(i, "attn"), "v", d, kvh * hd, bias),
                         o: Proj::new(ap.clone(), ad(i, "attn"), "o", h * hd, d),
                         kv_heads: kvh,
                     }
@@ -215,27 +227,39 @@ impl Transformer {
         }
         let norm = (base / "norm").var("weight", &[d], Init::Const(1.0));
         let bound = 1.0 / (d as f64).sqrt();
-        let head = (base / "head").var("weight", &[VOCAB, d], Init::Uniform { lo: -bound, up: bound });
+        let head = (!p.shape.tied).then(|| (base / "head").var("weight", &[vocab, d], Init::Uniform { lo: -bound, up: bound }));
         Transformer { p: p.clone(), embed, blocks, norm, head }
     }
 
-    /// Logits `[B, T, VOCAB]` for tokens `[B, T]`. With `cache`, the tokens continue the cached
+    /// Logits `[B, T, vocab]` for tokens `[B, T]`. With `cache`, the tokens continue the cached
     /// sequence (positions start after it) and the cache grows; without, the whole sequence is
     /// processed causally.
+    pub fn forward(&self, tokens: &Tensor, cache: Option<&mut [LayerCache]>, train: bool) -> Tensor {
+        self.logits(&self.hidden(tokens, cache, train))
+    }
+
+    /// The output head on final hidden states `[…, d]` (apply it to a slice of positions to
+    /// spare the `vocab`-wide logits of the others).
+    pub fn logits(&self, hidden: &Tensor) -> Tensor {
+        hidden.linear::<&Tensor>(self.head.as_ref().unwrap_or(&self.embed), None)
+    }
+
+    /// The final hidden states `[B, T, d]` (after the last norm), before the head.
     // `x = x + a`, not `x += a`: an in-place add would overwrite a tensor autograd still needs.
     #[allow(clippy::assign_op_pattern)]
-    pub fn forward(&self, tokens: &Tensor, mut cache: Option<&mut [LayerCache]>, train: bool) -> Tensor {
+    pub fn hidden(&self, tokens: &Tensor, mut cache: Option<&mut [LayerCache]>, train: bool) -> Tensor {
+        let eps = self.p.shape.norm_eps;
         let mut x = Tensor::embedding(&self.embed, tokens, -1, false, false);
         let pos = self.positions(tokens, cache.as_deref());
         for (i, b) in self.blocks.iter().enumerate() {
             let c = cache.as_deref_mut().map(|c| &mut c[i]);
-            let a = self.attention(b, &rms_norm(&x, &b.attn_norm), c, &pos, train);
+            let a = self.attention(b, &rms_norm(&x, &b.attn_norm, eps), c, &pos, train);
             x = x + a;
-            let hn = rms_norm(&x, &b.mlp_norm);
+            let hn = rms_norm(&x, &b.mlp_norm, eps);
             let m = b.down.forward(&(b.gate.forward(&hn, train).silu() * b.up.forward(&hn, train)), train);
             x = x + m;
         }
-        rms_norm(&x, &self.norm).linear::<&Tensor>(&self.head, None)
+        rms_norm(&x, &self.norm, eps)
     }
 
     fn positions(&self, tokens: &Tensor, cache: Option<&[LayerCache]>) -> Positions {
@@ -255,7 +279,7 @@ impl Transformer {
             let q_pos = Tensor::arange_start(start, start + t, (Kind::Int64, device)).unsqueeze(1);
             Tensor::arange(start + t, (Kind::Int64, device)).unsqueeze(0).le_tensor(&q_pos)
         });
-        Positions { rope: Rope::new(start, t, d, device), mask }
+        Positions { rope: Rope::new(start, t, d, &self.p.shape, device), mask }
     }
 
     fn attention(&self, b: &Block, x: &Tensor, cache: Option<&mut LayerCache>, pos: &Positions, train: bool) -> Tensor {
@@ -293,7 +317,7 @@ impl Transformer {
                 let q_nope = qa.narrow(-1, 0, hd);
                 let q_rope = rope(&qa.narrow(-1, hd, rd));
                 let kv = dkv.forward(x, train);
-                let mut latent = rms_norm(&kv.narrow(-1, 0, r), kv_norm);
+                let mut latent = rms_norm(&kv.narrow(-1, 0, r), kv_norm, self.p.shape.norm_eps);
                 let mut k_rope = rope(&kv.narrow(-1, r, rd).unsqueeze(1)); // [B, 1, T, rd]
                 if let Some(c) = cache {
                     latent = LayerCache::append(&mut c.a, latent, 1);

@@ -37,6 +37,7 @@ fn tiny(attention: AttentionKind) -> TransformerParams {
         device: "cpu".into(),
         eval_every: 5,
         eval_batches: 2,
+        shape: Default::default(),
     }
 }
 

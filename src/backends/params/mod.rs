@@ -23,7 +23,7 @@ pub use estimator::{Estimator, MAX_NESTING};
 pub use knn::{KnnIndex, KnnParams, KnnScalingParams};
 pub use logistic::{LogisticParams, Prior};
 pub use pca::PcaParams;
-pub use transformer::{AttentionKind, LmMode, LoraConfig, TransformerParams, ARCHITECTURE};
+pub use transformer::{AttentionKind, LmMode, LoraConfig, NetShape, TransformerParams, ARCHITECTURE};
 pub use tree::{CartParams, MaxFeatures, TreeParams};
 
 use super::{Algorithm, Backend};

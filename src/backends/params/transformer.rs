@@ -155,10 +155,42 @@ pub struct TransformerParams {
     pub device: String,
     pub eval_every: usize,
     pub eval_batches: usize,
+    /// What a pretrained checkpoint fixes beyond the YAML's shape (the defaults are ratlab's
+    /// byte-level model, so older `model.json` files read as before).
+    #[serde(default)]
+    pub shape: Box<NetShape>,
+}
+
+/// The parts of a network that a pretrained checkpoint decides: vocabulary, head width, rotary
+/// base and scaling, norm epsilon, tied embeddings and q/k/v biases. A model trained from
+/// scratch keeps the defaults.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct NetShape {
+    /// `bytes` for ratlab's own models, else the checkpoint's architecture (`llama`, `qwen2`).
+    pub architecture: String,
+    pub vocab: usize,
+    /// 0: d_model / heads.
+    pub head_dim: usize,
+    pub rope_base: f64,
+    /// Divisors of the rotary frequencies (LLaMA-3.1 scaling), one per pair; empty for none.
+    pub rope_factors: Vec<f64>,
+    pub norm_eps: f64,
+    pub tied: bool,
+    pub qkv_bias: bool,
+}
+
+impl Default for NetShape {
+    fn default() -> NetShape {
+        NetShape { architecture: "bytes".into(), vocab: crate::data::lm::VOCAB as usize, head_dim: 0, rope_base: 10_000.0, rope_factors: Vec::new(), norm_eps: 1e-5, tied: false, qkv_bias: false }
+    }
 }
 
 impl TransformerParams {
     pub fn head_dim(&self) -> usize {
+        if self.shape.head_dim > 0 {
+            return self.shape.head_dim;
+        }
         self.d_model / self.heads.max(1)
     }
     /// K/V heads actually used by the variant (MLA has none: it caches a latent).
@@ -223,6 +255,7 @@ pub(super) fn from_map(m: &ParamMap) -> TransformerParams {
         device: w(m, "device").to_string(),
         eval_every: i(m, "eval_every") as usize,
         eval_batches: i(m, "eval_batches") as usize,
+        shape: Box::default(),
     }
 }
 

@@ -53,7 +53,8 @@ impl Value {
     /// The value as a float, from any numeric type.
     pub fn as_f64(&self) -> Option<f64> {
         match *self {
-            Value::F32(v) => Some(v.into()),
+            // The f32's shortest decimal (1e-5, not 9.99999974e-6), as a config file would say it.
+            Value::F32(v) => Some(v.to_string().parse().unwrap_or(v.into())),
             Value::F64(v) => Some(v),
             Value::I8(v) => Some(v.into()),
             Value::I16(v) => Some(v.into()),
@@ -415,7 +416,7 @@ pub fn dequantize(kind: GgmlType, data: &[u8], out: &mut [f32]) -> Result<(), St
     if !kind.supported() {
         return Err(format!("type {kind} cannot be dequantized; ratlab reads {}", supported_list()));
     }
-    if out.len() % block != 0 || data.len() != out.len() / block * bytes {
+    if !out.len().is_multiple_of(block) || data.len() != out.len() / block * bytes {
         return Err(format!("{} bytes do not hold {} {kind} values", data.len(), out.len()));
     }
     // Chunks of many blocks per task keep rayon's overhead small.
@@ -600,7 +601,7 @@ pub(crate) mod tests {
             self.infos.extend(kind.0.to_le_bytes());
             self.infos.extend((self.data.len() as u64).to_le_bytes());
             self.data.extend(bytes);
-            while self.data.len() % 32 != 0 {
+            while !self.data.len().is_multiple_of(32) {
                 self.data.push(0);
             }
             self.n_tensors += 1;
@@ -613,7 +614,7 @@ pub(crate) mod tests {
             b.extend(self.n_kv.to_le_bytes());
             b.extend(&self.kv);
             b.extend(&self.infos);
-            while b.len() % 32 != 0 {
+            while !b.len().is_multiple_of(32) {
                 b.push(0);
             }
             b.extend(&self.data);

@@ -232,7 +232,7 @@ impl HfDir {
         types.into_iter().map(|(k, (n, b))| TypeCount { kind: k, tensors: n, bytes: b }).collect()
     }
 
-    pub fn tensors(&self, f: &mut dyn FnMut(&str, &[usize], Vec<f32>) -> Result<(), String>) -> Result<(), String> {
+    pub fn tensors(&self, f: &mut super::TensorSink<'_>) -> Result<(), String> {
         // In the config's order, as for GGUF.
         let mut all: BTreeMap<String, (Vec<usize>, Vec<f32>)> = BTreeMap::new();
         self.each(|ours, _, v| {

@@ -92,13 +92,14 @@ impl ModelConfig {
         if let Some((n, _)) = nonzero.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{n} is 0"));
         }
-        if self.heads % self.kv_heads != 0 {
+        if !self.heads.is_multiple_of(self.kv_heads) {
             return Err(format!("{} heads are not a multiple of {} KV heads", self.heads, self.kv_heads));
         }
-        if self.head_dim % 2 != 0 {
+        if !self.head_dim.is_multiple_of(2) {
             return Err(format!("head_dim {} is odd; rotary embeddings rotate pairs", self.head_dim));
         }
-        if !(self.rope_base.is_finite() && self.rope_base > 1.0) || !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
+        let usable = self.rope_base.is_finite() && self.rope_base > 1.0 && self.norm_eps.is_finite() && self.norm_eps > 0.0;
+        if !usable {
             return Err(format!("rope base {} or norm epsilon {} is not usable", self.rope_base, self.norm_eps));
         }
         // 2^34 parameters (68 GB in f32) is far past what this tool loads; it also keeps every
@@ -139,9 +140,12 @@ pub struct TypeCount {
     pub bytes: u64,
 }
 
+/// What receives a checkpoint's tensors: ratlab's name, the torch shape, the f32 values.
+pub type TensorSink<'a> = dyn FnMut(&str, &[usize], Vec<f32>) -> Result<(), String> + 'a;
+
 enum Source {
     Gguf { bytes: Vec<u8>, file: Gguf },
-    Hf(hf::HfDir),
+    Hf(Box<hf::HfDir>),
 }
 
 /// An opened checkpoint: its config and where its tensors, tokenizer and template come from.
@@ -203,7 +207,7 @@ impl Pretrained {
             let dir = hf::HfDir::open(path)?;
             let config = dir.config.clone();
             let tensor_types = dir.tensor_types();
-            return Ok(Pretrained { path: path.to_path_buf(), config, tensor_types, source: Source::Hf(dir) });
+            return Ok(Pretrained { path: path.to_path_buf(), config, tensor_types, source: Source::Hf(Box::new(dir)) });
         }
         let bytes = std::fs::read(path).map_err(|e| at(path, format!("cannot read it: {e}")))?;
         let file = Gguf::parse(&bytes).map_err(|e| at(path, e))?;

@@ -217,34 +217,6 @@ impl ModelTokenizer {
         v.sort();
         v
     }
-
-    /// A decoder that turns ids into text as they come, holding back the bytes of a character
-    /// split across tokens.
-    pub fn stream(&self) -> Stream<'_> {
-        Stream { tk: self, ids: Vec::new(), shown: 0 }
-    }
-}
-
-/// Incremental decoding for streaming output (see [`ModelTokenizer::stream`]).
-pub struct Stream<'a> {
-    tk: &'a ModelTokenizer,
-    ids: Vec<u32>,
-    shown: usize,
-}
-
-impl Stream<'_> {
-    /// The new text `id` completes (empty while a character is incomplete).
-    pub fn step(&mut self, id: u32) -> String {
-        self.ids.push(id);
-        let text = self.tk.decode(&self.ids);
-        // An incomplete UTF-8 sequence decodes to U+FFFD at the end; wait for the rest.
-        if text.ends_with('\u{FFFD}') || text.len() < self.shown || !text.is_char_boundary(self.shown) {
-            return String::new();
-        }
-        let new = text[self.shown..].to_string();
-        self.shown = text.len();
-        new
-    }
 }
 
 /// SentencePiece BPE merges from piece scores, as transformers' `SentencePieceExtractor` derives
@@ -294,8 +266,6 @@ mod tests {
         assert!(!t.encode_content("hello<|im_end|>").unwrap().contains(&1), "content must not close a turn");
         assert_eq!(t.stops, vec![1]);
         assert_eq!(t.decode(&[12, 13]), "hello hello");
-        let mut s = t.stream();
-        assert_eq!([12, 13].iter().map(|&i| s.step(i)).collect::<String>(), "hello hello");
     }
 
     #[test]

@@ -17,4 +17,6 @@ pub mod pretrained;
 pub mod train;
 
 #[cfg(test)]
+mod pretrained_tests;
+#[cfg(test)]
 mod tests;

@@ -25,6 +25,8 @@ the path (the project's torch virtualenv):
   ~/.cache/ratlab/venv-hf/bin/pip install transformers gguf tokenizers safetensors numpy
   PYTHONPATH=$(echo ~/.cache/ratlab/venv-torch-2.13.0/lib/python3*/site-packages) \\
       ~/.cache/ratlab/venv-hf/bin/python scripts/pretrained_fixtures.py
+With a GGUF path it writes smollm2.json instead, from the real SmolLM2-135M-Instruct:
+  … scripts/pretrained_fixtures.py models/SmolLM2-135M-Instruct.Q4_1.gguf
 """
 import json
 import os
@@ -287,9 +289,58 @@ def golden(model, ids):
             "argmax": logits.argmax(-1).tolist(), "nll": nll, "greedy": out[0, len(ids):].tolist()}
 
 
+SMOLLM2_TEXTS = [
+    "Hello world!",
+    "The capital of France is Paris.",
+    "  2 spaces then 12345 digits, 3.14159 and 1,000,000",
+    "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n",
+    "It's a naïve café — “quoted” ünïcödé and 日本語 text 🦀",
+    "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n",
+    "tabs\tand   three spaces\n\n\nnew lines",
+]
+
+
+def smollm2(gguf_path):
+    """Golden ids and answer for the real SmolLM2-135M-Instruct GGUF (tests/fixtures/pretrained/smollm2.json).
+
+    The reference tokenizer is SmolLM2's tokenizer.json pipeline (Digits(individual) then
+    ByteLevel, no normalizer, BPE without unk or byte fallback) built by the tokenizers library
+    from the file's vocabulary and merges: transformers' own GGUF tokenizer for this file lacks
+    the digit split, so the model is fed explicit ids.
+    """
+    from gguf import GGUFReader
+    from transformers import AutoModelForCausalLM
+    r = GGUFReader(gguf_path)
+
+    def strings(key):
+        f = r.fields[key]
+        return [bytes(f.parts[i]).decode("utf-8") for i in f.data]
+
+    tokens, merges = strings("tokenizer.ggml.tokens"), strings("tokenizer.ggml.merges")
+    types = [int(r.fields["tokenizer.ggml.token_type"].parts[i][0]) for i in r.fields["tokenizer.ggml.token_type"].data]
+    bpe = models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=[tuple(m.split(" ", 1)) for m in merges])
+    tk = Tokenizer(bpe)
+    tk.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    tk.decoder = decoders.ByteLevel()
+    from tokenizers import AddedToken
+    tk.add_special_tokens([AddedToken(t, special=True, normalized=False) for t, ty in zip(tokens, types) if ty == 3])
+    chat = "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+    ids = tk.encode(chat).ids
+    d, f = os.path.dirname(os.path.abspath(gguf_path)), os.path.basename(gguf_path)
+    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32).eval()
+    g = golden(model, ids)
+    out = {"texts": SMOLLM2_TEXTS, "ids": [tk.encode(t).ids for t in SMOLLM2_TEXTS], "chat_prompt": "What is the capital of France?",
+           "chat_ids": ids, "top20": g["top20"], "logsumexp": g["logsumexp"], "greedy": g["greedy"], "answer": tk.decode(g["greedy"], skip_special_tokens=True)}
+    json.dump(out, open(os.path.join(OUT, "smollm2.json"), "w"), indent=1)
+    print("smollm2 answer:", repr(out["answer"]), out["greedy"], file=sys.stderr)
+
+
 def main():
     from transformers import AutoModelForCausalLM
     torch.set_num_threads(2)
+    if len(sys.argv) > 1:
+        smollm2(sys.argv[1])
+        return
     for name, a in ARCHS.items():
         d = os.path.join(OUT, name)
         shutil.rmtree(d, ignore_errors=True)

@@ -14,6 +14,7 @@ mod lm;
 mod logistic;
 mod models;
 mod pca;
+mod pretrained;
 mod records;
 mod search;
 mod slurm;

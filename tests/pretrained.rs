@@ -1,0 +1,193 @@
+//! Pretrained models as a user runs them: `ratlab inspect`, `tokenize`, `score` and `generate`
+//! on the real SmolLM2-135M-Instruct (fetched by make) against transformers' ids and answer, on
+//! the tiny fixtures against their golden outputs, and bad checkpoints refused with exit 2 and a
+//! message that says what is wrong.
+
+use crate::lm::worker_built;
+use crate::{cmd, root};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn fixture(p: &str) -> PathBuf {
+    root().join("tests/fixtures/pretrained").join(p)
+}
+
+fn golden(p: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture(p)).unwrap()).unwrap()
+}
+
+/// The bundled SmolLM2, which `make build` fetches; required under `make test`.
+fn smollm2() -> Option<PathBuf> {
+    let p = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if p.is_file() {
+        return Some(p);
+    }
+    assert!(std::env::var_os("RATLAB_REQUIRE_TORCH").is_none(), "{} is missing: make build fetches it", p.display());
+    eprintln!("skipped: {} is not fetched (make build fetches it)", p.display());
+    None
+}
+
+fn json_out(args: &[&str]) -> Value {
+    let out = cmd().args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn ints(v: &Value) -> Vec<i64> {
+    v.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect()
+}
+
+#[test]
+fn inspect_describes_smollm2() {
+    let Some(m) = smollm2() else { return };
+    let j = json_out(&["inspect", m.to_str().unwrap(), "--json"]);
+    for (k, v) in [("layers", 30), ("d_model", 576), ("heads", 9), ("kv_heads", 3), ("head_dim", 64), ("ffn", 1536), ("vocab", 49152), ("context", 8192), ("params", 134_515_008)] {
+        assert_eq!(j[k], v, "{k}");
+    }
+    assert_eq!(j["architecture"], "llama");
+    assert_eq!(j["rope_base"], 100000.0);
+    assert_eq!(j["tied"], true);
+    assert_eq!(j["chat_template"], true);
+    assert_eq!(j["tokenizer"], "gpt2 (smollm)");
+    let types: Vec<(String, u64)> = j["tensor_types"].as_array().unwrap().iter().map(|t| (t["type"].as_str().unwrap().to_string(), t["tensors"].as_u64().unwrap())).collect();
+    assert_eq!(types, vec![("F32".into(), 61), ("Q4_1".into(), 210), ("Q8_0".into(), 1)]);
+    assert_eq!(j["special_tokens"].as_array().unwrap().len(), 17);
+    assert_eq!(j["eos_token"], "<|im_end|>");
+    let text = cmd().args(["inspect", m.to_str().unwrap()]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("9 / 3 (GQA") && text.contains("tied"), "{text}");
+}
+
+#[test]
+fn smollm2_tokenizes_as_hugging_face() {
+    let Some(m) = smollm2() else { return };
+    let g = golden("smollm2.json");
+    for (text, ids) in g["texts"].as_array().unwrap().iter().zip(g["ids"].as_array().unwrap()) {
+        let j = json_out(&["tokenize", m.to_str().unwrap(), "--text", text.as_str().unwrap(), "--json"]);
+        assert_eq!(ints(&j["ids"]), ints(ids), "{text}");
+        assert_eq!(j["tokens"].as_array().unwrap().len(), ids.as_array().unwrap().len());
+    }
+}
+
+#[test]
+fn smollm2_answers_the_chat_prompt_as_transformers_does() {
+    let Some(m) = smollm2() else { return };
+    if !worker_built() {
+        return;
+    }
+    let g = golden("smollm2.json");
+    let out = cmd().args(["generate", m.to_str().unwrap(), "--chat", "--json", "--max-tokens", "24", "--prompt", "What is the capital of France?", "--prompt", "Say hello."]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "one line per prompt, one model load");
+    let first = &lines[0];
+    assert_eq!(first["prompt"], "What is the capital of France?");
+    assert_eq!(ints(&first["ids"]), ints(&g["greedy"]), "greedy ids, end of turn included");
+    assert_eq!(first["text"], "The capital of France is Paris.");
+    let lp = first["logprobs"].as_array().unwrap();
+    assert_eq!(lp.len(), first["ids"].as_array().unwrap().len());
+    assert!(lp.iter().all(|v| v.as_f64().unwrap() <= 0.0));
+    assert!(first["tokens_per_s"].as_f64().unwrap() > 0.0);
+}
+
+/// The tiny fixtures through the commands: the golden sequence scored and continued.
+#[test]
+fn score_and_generate_match_the_golden_outputs_on_the_tiny_models() {
+    if !worker_built() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for arch in ["llama", "qwen2"] {
+        let g = golden(&format!("{arch}/golden.json"));
+        // The string scripts/pretrained_fixtures.py encoded as the golden sequence.
+        let text = "<|im_start|>user\nOnce upon a time<|im_end|>\n<|im_start|>assistant\nThere was a little girl.";
+        let file = tmp.path().join(format!("{arch}.txt"));
+        std::fs::write(&file, text).unwrap();
+        for model in ["hf", "Q4_K.gguf"] {
+            let m = fixture(&format!("{arch}/{model}"));
+            let t = json_out(&["tokenize", m.to_str().unwrap(), "--text", text, "--json"]);
+            assert_eq!(ints(&t["ids"]), ints(&g["sequence"]), "{arch} {model}");
+            let key = model.trim_end_matches(".gguf");
+            let s = json_out(&["score", m.to_str().unwrap(), "--file", file.to_str().unwrap(), "--json", "--device", "cpu"]);
+            let want = g["models"][key]["nll"].as_f64().unwrap();
+            assert_eq!(s["tokens"].as_u64().unwrap() as usize, g["sequence"].as_array().unwrap().len() - 1);
+            assert!((s["nll"].as_f64().unwrap() - want).abs() < 1e-4, "{arch} {model}: {s}");
+            assert!((s["perplexity"].as_f64().unwrap() / want.exp() - 1.0).abs() < 1e-3);
+            let bpb = want * s["tokens"].as_f64().unwrap() / std::f64::consts::LN_2 / text.len() as f64;
+            assert!((s["bits_per_byte"].as_f64().unwrap() - bpb).abs() < 1e-4);
+            let gen = json_out(&["generate", m.to_str().unwrap(), "--prompt", text, "--max-tokens", "12", "--json", "--device", "cpu"]);
+            assert_eq!(ints(&gen["ids"]), ints(&g["models"][key]["greedy"]), "{arch} {model}");
+        }
+    }
+}
+
+fn fails_with(args: &[&str], expect: &[&str]) {
+    let out = cmd().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    for e in expect {
+        assert!(err.contains(e), "{args:?}: expected {e:?} in: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Byte position just after the first occurrence of `needle`.
+fn after(b: &[u8], needle: &[u8]) -> usize {
+    b.windows(needle.len()).position(|w| w == needle).unwrap() + needle.len()
+}
+
+fn copy_dir(from: &Path, to: &Path, skip: &str) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() != skip {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn bad_checkpoints_are_refused_with_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = std::fs::read(fixture("llama/F32.gguf")).unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let truncated = write("truncated.gguf", &good[..good.len() / 2]);
+    fails_with(&["inspect", &truncated], &["truncated.gguf", "truncated"]);
+    let mut lying = good.clone();
+    lying[16..24].copy_from_slice(&(1u64 << 50).to_le_bytes()); // the metadata count
+    let lying = write("lying.gguf", &lying);
+    fails_with(&["inspect", &lying], &["lying.gguf", "metadata count"]);
+    let mut unknown = good.clone();
+    let at = after(&good, b"token_embd.weight") + 4 + 16; // n_dims, two dims, then the type
+    unknown[at..at + 4].copy_from_slice(&77u32.to_le_bytes());
+    let unknown = write("unknown.gguf", &unknown);
+    fails_with(&["inspect", &unknown], &["token_embd.weight", "77"]);
+    let mut arch = good.clone();
+    let at = after(&good, b"general.architecture") + 4 + 8; // value type, string length
+    arch[at..at + 5].copy_from_slice(b"mamba");
+    let arch = write("arch.gguf", &arch);
+    fails_with(&["inspect", &arch], &["\"mamba\"", "llama"]);
+    fails_with(&["tokenize", &arch, "--text", "x"], &["mamba"]);
+    // A Hugging Face directory of another architecture, and one without its tokenizer.
+    let neox = tmp.path().join("neox");
+    copy_dir(&fixture("llama/hf"), &neox, "");
+    let cfg = std::fs::read_to_string(neox.join("config.json")).unwrap().replace("LlamaForCausalLM", "GPTNeoXForCausalLM").replace("\"llama\"", "\"gpt_neox\"");
+    std::fs::write(neox.join("config.json"), cfg).unwrap();
+    fails_with(&["inspect", neox.to_str().unwrap()], &["GPTNeoXForCausalLM", "not supported"]);
+    let notok = tmp.path().join("notok");
+    copy_dir(&fixture("llama/hf"), &notok, "tokenizer.json");
+    fails_with(&["tokenize", notok.to_str().unwrap(), "--text", "x"], &["tokenizer.json"]);
+    if worker_built() {
+        fails_with(&["generate", notok.to_str().unwrap(), "--prompt", "x", "--device", "cpu"], &["tokenizer.json"]);
+        fails_with(&["generate", &truncated, "--prompt", "x", "--device", "cpu"], &["truncated"]);
+        let text = write("text.txt", b"Once upon a time");
+        fails_with(&["score", &unknown, "--file", &text, "--device", "cpu"], &["token_embd.weight"]);
+    }
+    let out = cmd().args(["inspect", notok.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "inspect still describes a model whose tokenizer is missing");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("tokenizer          none"));
+}

@@ -2,7 +2,7 @@
 //! `ratlab score` run them: load the model once, then answer every prompt (streaming on a
 //! terminal, one JSON line per prompt with `--json`) or score a file.
 
-use crate::pretrained::{self, Lm, Sampler};
+use crate::pretrained::{self, Lm, Sampler, Tokens};
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -32,6 +32,8 @@ pub fn generate(model: &Path, prompts: &[String], s: &ratlab::cli::Sampling, cha
     };
     let sampler = Sampler { temperature: s.temperature, top_k: s.top_k, top_p: s.top_p };
     let stream = !json && std::io::stdout().is_terminal();
+    // A byte model's output is its bytes, written as they are (not decoded as UTF-8).
+    let bytes = matches!(lm.tokens, Tokens::Bytes { .. });
     for prompt in prompts {
         tch::manual_seed(s.seed as i64);
         let text = match lm.prompt(prompt, chat, raw) {
@@ -56,6 +58,15 @@ pub fn generate(model: &Path, prompts: &[String], s: &ratlab::cli::Sampling, cha
                 return;
             }
             so_far.push(id);
+            if bytes {
+                if !(lm.stops_for(chat, raw) && lm.stops.contains(&id)) {
+                    let mut o = std::io::stdout().lock();
+                    let _ = o.write_all(&[id as u8]);
+                    let _ = o.flush();
+                    shown += 1;
+                }
+                return;
+            }
             // Decode what has come so far; print the new part once its characters are whole.
             let t = answer_text(&lm, &so_far);
             if t.len() > shown && t.is_char_boundary(shown) && !t.ends_with('\u{FFFD}') {
@@ -73,7 +84,11 @@ pub fn generate(model: &Path, prompts: &[String], s: &ratlab::cli::Sampling, cha
             let line = serde_json::json!({"prompt": prompt, "ids": out.ids, "logprobs": out.logprobs, "text": answer, "tokens_per_s": tps});
             let _ = writeln!(o, "{line}");
         } else {
-            if shown < answer.len() {
+            if bytes {
+                let body = out.ids.iter().filter(|i| !lm.stops.contains(i) || !lm.stops_for(chat, raw));
+                let raw: Vec<u8> = body.map(|&i| i as u8).collect();
+                let _ = o.write_all(raw.get(shown..).unwrap_or_default());
+            } else if shown < answer.len() {
                 let _ = o.write_all(answer.get(shown..).unwrap_or(&answer).as_bytes());
             }
             let _ = writeln!(o);

@@ -191,3 +191,53 @@ fn bad_checkpoints_are_refused_with_what_is_wrong() {
     assert!(out.status.success(), "inspect still describes a model whose tokenizer is missing");
     assert!(String::from_utf8_lossy(&out.stdout).contains("tokenizer          none"));
 }
+
+/// `init_from` takes a checkpoint: its shape wins, a conflicting YAML value is an error, and the
+/// context may not exceed the model's.
+#[test]
+fn init_from_a_checkpoint_is_validated_against_its_shape() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gguf = fixture("llama/Q8_0.gguf");
+    let exp = |params: &str| {
+        let p = tmp.path().join("e.yaml");
+        std::fs::write(&p, format!("name: e\nruns:\n  - name: r\n    algorithm: transformer\n    backend: torch\n    data: {{path: {}, format: text}}\n    params: {{{params}}}\n", root().join("datasets/tiny-stories.txt").display())).unwrap();
+        p
+    };
+    let ok = exp(&format!("init_from: {}, steps: 0, context: 128", gguf.display()));
+    let out = cmd().args(["validate", ok.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bad = exp(&format!("init_from: {}, heads: 8, steps: 0", gguf.display()));
+    fails_with(&["validate", bad.to_str().unwrap()], &["params.heads", "is 8 here but 4"]);
+    let long = exp(&format!("init_from: {}, steps: 0, context: 4096", gguf.display()));
+    fails_with(&["validate", long.to_str().unwrap()], &["params.context", "256"]);
+    let zero = exp("steps: 0");
+    fails_with(&["validate", zero.to_str().unwrap()], &["steps", "init_from"]);
+}
+
+/// The bundled experiment: SmolLM2 scored on the bundled text and answering the bundled
+/// questions in its chat template, the answers recorded as samples for the Run view.
+#[test]
+fn the_smollm2_experiment_scores_the_model_and_records_its_answers() {
+    let Some(_) = smollm2() else { return };
+    if !worker_built() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = cmd().args(["run", "experiments/smollm2.yaml", "--out", tmp.path().to_str().unwrap(), "--format", "json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    dirs.sort();
+    let events = |d: &Path| -> Vec<Value> { std::fs::read_to_string(d.join("events.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect() };
+    let score = dirs.iter().find(|d| d.to_string_lossy().ends_with("-score")).unwrap();
+    let fin = events(score).into_iter().find(|e| e["event"] == "finished").unwrap();
+    let bpb = fin["metrics"]["bits_per_byte"].as_f64().unwrap();
+    assert!(bpb > 0.3 && bpb < 1.5, "SmolLM2 on plain English: {bpb} bits per byte");
+    let answers = dirs.iter().find(|d| d.to_string_lossy().ends_with("-answers")).unwrap();
+    let evs = events(answers);
+    let samples: Vec<&Value> = evs.iter().filter(|e| e["event"] == "sample").collect();
+    assert_eq!(samples.len(), 4);
+    assert_eq!(samples[0]["text"], "The capital of France is Paris.");
+    assert!(samples[0]["prompt"].as_str().unwrap().ends_with("<|im_start|>assistant\n"));
+    let fin = evs.iter().find(|e| e["event"] == "finished").unwrap();
+    assert!(fin["metrics"]["exact_match"].as_f64().unwrap() >= 1.0 / 6.0);
+}

@@ -6,6 +6,9 @@
 //! end of a response, is the ASCII control byte ETX (`0x03`, "end of text"), which ordinary
 //! text never contains; padding needs no token because padded positions are masked out.
 
+use super::pretrained::chat::{ChatTemplate, Message};
+use super::pretrained::tokenizer::ModelTokenizer;
+use super::pretrained::Pretrained;
 use super::table;
 use crate::error::{quote, InputError};
 use rand::seq::SliceRandom;
@@ -62,13 +65,36 @@ pub struct LmDataConfig {
     pub test_path: Option<PathBuf>,
 }
 
-/// One instruction-tuning example.
+/// One instruction-tuning example: an instruction (with an optional input) and its output, or a
+/// conversation in the chat form `{"messages": [{"role", "content"}, …]}` (then `messages` holds
+/// it and the other fields are empty).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Instruction {
     pub instruction: String,
     #[serde(default)]
     pub input: String,
     pub output: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<Message>,
+}
+
+impl Instruction {
+    /// The conversation: the instruction as the user turn (then a blank line and the input when
+    /// there is one) and the output as the assistant's, or the chat form's turns.
+    pub fn turns(&self) -> Vec<Message> {
+        if !self.messages.is_empty() {
+            return self.messages.clone();
+        }
+        let user = if self.input.is_empty() { self.instruction.clone() } else { format!("{}\n\n{}", self.instruction, self.input) };
+        vec![Message::new("user", &user), Message::new("assistant", &self.output)]
+    }
+    /// What the model should answer first (exact match): the output, or the first assistant turn.
+    pub fn expected(&self) -> &str {
+        match self.messages.iter().find(|m| m.role == "assistant") {
+            Some(m) => &m.content,
+            None => &self.output,
+        }
+    }
 }
 
 /// One preference pair: a prompt with a preferred and a dispreferred answer.
@@ -202,7 +228,12 @@ pub fn read(path: &Path, format: LmFormat) -> Result<LmRows, InputError> {
             LmRows::Text(t)
         }
         LmFormat::Instructions => LmRows::Instructions(
-            rows.into_iter().map(|mut r| Instruction { output: r.pop().unwrap_or_default(), input: r.pop().unwrap_or_default(), instruction: r.pop().unwrap_or_default() }).collect(),
+            rows.into_iter()
+                .map(|mut r| match r.pop() {
+                    Some(chat) if r.is_empty() => Instruction { instruction: String::new(), input: String::new(), output: String::new(), messages: serde_json::from_str(&chat).unwrap_or_default() },
+                    out => Instruction { output: out.unwrap_or_default(), input: r.pop().unwrap_or_default(), instruction: r.pop().unwrap_or_default(), messages: Vec::new() },
+                })
+                .collect(),
         ),
         LmFormat::Preferences => LmRows::Preferences(
             rows.into_iter().map(|mut r| Preference { rejected: r.pop().unwrap_or_default(), chosen: r.pop().unwrap_or_default(), prompt: r.pop().unwrap_or_default() }).collect(),
@@ -230,6 +261,10 @@ fn read_jsonl(path: &Path, format: LmFormat) -> Result<Vec<Vec<String>>, InputEr
         let at = crate::error::Pos { line: i as u64 + 1, column: 1 };
         let v: serde_json::Value = serde_json::from_str(line).map_err(|e| InputError::new(format!("is not a JSON object: {e}")).file(path).at(at))?;
         let obj = v.as_object().ok_or_else(|| InputError::new("is not a JSON object; each line holds one row, e.g. {\"text\": \"…\"}").file(path).at(at))?;
+        if format == LmFormat::Instructions && obj.contains_key("messages") {
+            rows.push(vec![chat_row(&obj["messages"]).map_err(|e| InputError::new(e).file(path).at(at).field("messages"))?]);
+            continue;
+        }
         let mut row = Vec::new();
         for (c, required) in &cols {
             match obj.get(*c) {
@@ -255,6 +290,20 @@ fn read_jsonl(path: &Path, format: LmFormat) -> Result<Vec<Vec<String>>, InputEr
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// A chat-form row, checked: a non-empty list of `{role, content}` with roles system, user or
+/// assistant, at least one assistant turn (what is learned). Returned as its JSON text (one
+/// string per row, as the other forms' fields are).
+fn chat_row(v: &serde_json::Value) -> Result<String, String> {
+    let turns: Vec<Message> = serde_json::from_value(v.clone()).map_err(|e| format!("is not a list of {{\"role\", \"content\"}} turns: {e}"))?;
+    if let Some(m) = turns.iter().find(|m| !["system", "user", "assistant"].contains(&m.role.as_str())) {
+        return Err(format!("role {} is not allowed; expected system, user or assistant", quote(&m.role)));
+    }
+    if !turns.iter().any(|m| m.role == "assistant") {
+        return Err("has no assistant turn; the loss covers the assistant's turns, so a row needs one".into());
+    }
+    serde_json::to_string(&turns).map_err(|e| e.to_string())
 }
 
 /// CSV or Parquet through polars; text columns only.
@@ -313,31 +362,182 @@ pub fn alpaca_prompt(instruction: &str, input: &str) -> String {
     }
 }
 
-/// One tokenized example: prompt bytes, then the response bytes and [`EOS`]; the loss (and a
-/// preference's log-probability) counts only the response part.
+/// One tokenized example: token ids, and per token whether predicting it counts in the loss
+/// (and in a preference's log-probability): the response and its end token, or every assistant
+/// turn with its end-of-turn token.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Example {
-    pub tokens: Vec<u8>,
-    /// Index of the first response token.
-    pub response_start: usize,
+    pub tokens: Vec<u32>,
+    pub learn: Vec<bool>,
 }
 
 impl Example {
-    /// Prompt then response + EOS, kept within `context` tokens by dropping the prompt's
-    /// beginning (the response is what is learned) and, if still too long, the response's end.
+    /// ratlab's byte models: prompt bytes, then the response bytes and [`EOS`].
     pub fn new(prompt: &str, response: &str, context: usize) -> Example {
-        let (p, mut r) = (prompt.as_bytes(), response.as_bytes().to_vec());
-        r.push(EOS);
-        r.truncate(context.saturating_sub(1).max(1));
-        let keep = context.saturating_sub(r.len()).min(p.len());
-        let mut tokens = p[p.len() - keep..].to_vec();
-        let response_start = tokens.len();
-        tokens.extend_from_slice(&r);
-        Example { tokens, response_start }
+        let mut tokens: Vec<u32> = prompt.bytes().map(u32::from).collect();
+        let mut learn = vec![false; tokens.len()];
+        tokens.extend(response.bytes().map(u32::from).chain([u32::from(EOS)]));
+        learn.resize(tokens.len(), true);
+        Example::fit(tokens, learn, context)
+    }
+
+    /// Kept within `context` tokens by dropping the beginning up to the first learned token
+    /// (what is learned stays; one token before it remains to predict it from) and, if still too
+    /// long, the end.
+    pub fn fit(mut tokens: Vec<u32>, mut learn: Vec<bool>, context: usize) -> Example {
+        let context = context.max(2);
+        if tokens.len() > context {
+            let drop = (tokens.len() - context).min(Example { tokens: Vec::new(), learn: learn.clone() }.prompt_len().saturating_sub(1));
+            tokens.drain(..drop);
+            learn.drain(..drop);
+            tokens.truncate(context);
+            learn.truncate(context);
+        }
+        Example { tokens, learn }
+    }
+
+    /// Tokens before the first learned one: the prompt to generate from.
+    pub fn prompt_len(&self) -> usize {
+        self.learn.iter().position(|&l| l).unwrap_or(self.learn.len())
     }
     /// Whether tokens had to be dropped to fit.
     pub fn fits(prompt: &str, response: &str, context: usize) -> bool {
         prompt.len() + response.len() < context
+    }
+}
+
+/// How a language model's data becomes ids: bytes for ratlab's own models, or a pretrained
+/// model's tokenizer and chat template. Chat turns are built from ids: the template's text is
+/// tokenized with its special tokens, each turn's content without them, so a turn's content can
+/// never open or close a turn of its own.
+pub enum Codec {
+    Bytes,
+    Model { tokenizer: Box<ModelTokenizer>, template: Box<ChatTemplate> },
+}
+
+/// Marks a turn's place in a rendered template: private-use characters no template emits.
+const OPEN: char = '\u{F0000}';
+const CLOSE: char = '\u{F0001}';
+
+impl Codec {
+    /// A checkpoint's tokenizer and chat template (the Alpaca template when it has none).
+    pub fn from_checkpoint(p: &Pretrained) -> Result<Codec, String> {
+        let tokenizer = p.tokenizer()?;
+        let name = |id: Option<u32>| id.map(|i| tokenizer.token(i)).unwrap_or_default();
+        let template = ChatTemplate::new(p.chat_template().as_deref(), &name(tokenizer.bos), &name(tokenizer.eos))?;
+        Ok(Codec::Model { tokenizer: Box::new(tokenizer), template: Box::new(template) })
+    }
+
+    /// Ids of a text corpus.
+    pub fn text(&self, text: &[u8]) -> Result<Vec<u32>, String> {
+        match self {
+            Codec::Bytes => Ok(text.iter().map(|&b| u32::from(b)).collect()),
+            Codec::Model { tokenizer, .. } => tokenizer.encode(&String::from_utf8_lossy(text)),
+        }
+    }
+
+    /// Ids that end an answer.
+    pub fn stops(&self) -> Vec<u32> {
+        match self {
+            Codec::Bytes => vec![u32::from(EOS)],
+            Codec::Model { tokenizer, .. } => tokenizer.stops.clone(),
+        }
+    }
+
+    /// Text of ids (bytes decoded lossily).
+    pub fn decode(&self, ids: &[u32]) -> String {
+        match self {
+            Codec::Bytes => String::from_utf8_lossy(&ids.iter().map(|&i| i as u8).collect::<Vec<_>>()).into_owned(),
+            Codec::Model { tokenizer, .. } => tokenizer.decode(ids),
+        }
+    }
+
+    /// An instruction row: the Alpaca prompt and the output for byte models (as they have always
+    /// been trained), the model's chat template otherwise.
+    pub fn instruction(&self, r: &Instruction, context: usize) -> Result<Example, String> {
+        match self {
+            Codec::Bytes if r.messages.is_empty() => Ok(Example::new(&alpaca_prompt(&r.instruction, &r.input), &r.output, context)),
+            _ => self.chat(&r.turns(), context),
+        }
+    }
+
+    /// A preference pair as (chosen, rejected) examples sharing the prompt.
+    pub fn preference(&self, r: &Preference, context: usize) -> Result<(Example, Example), String> {
+        match self {
+            Codec::Bytes => {
+                let p = alpaca_prompt(&r.prompt, "");
+                Ok((Example::new(&p, &r.chosen, context), Example::new(&p, &r.rejected, context)))
+            }
+            Codec::Model { .. } => {
+                let user = Message::new("user", &r.prompt);
+                Ok((self.chat(&[user.clone(), Message::new("assistant", &r.chosen)], context)?, self.chat(&[user, Message::new("assistant", &r.rejected)], context)?))
+            }
+        }
+    }
+
+    /// A conversation as one example: every assistant turn and the end-of-turn token after it
+    /// are learned.
+    pub fn chat(&self, turns: &[Message], context: usize) -> Result<Example, String> {
+        let (tokenizer, template) = match self {
+            Codec::Bytes => return self.chat_bytes(turns, context),
+            Codec::Model { tokenizer, template } => (tokenizer, template),
+        };
+        let marked: Vec<Message> = turns.iter().enumerate().map(|(k, m)| Message::new(&m.role, &format!("{OPEN}{k}{CLOSE}"))).collect();
+        let text = template.render(&marked, false)?;
+        let stops = tokenizer.stops.clone();
+        let (mut tokens, mut learn) = (Vec::new(), Vec::new());
+        let mut after_assistant = false;
+        let mut rest = text.as_str();
+        loop {
+            let (frame, next) = match rest.find(OPEN) {
+                Some(i) => (&rest[..i], Some(&rest[i + OPEN.len_utf8()..])),
+                None => (rest, None),
+            };
+            // Template text: after an assistant turn, its end-of-turn token is learned.
+            for id in tokenizer.encode_fragment(frame)? {
+                tokens.push(id);
+                let end = after_assistant && stops.contains(&id);
+                learn.push(end);
+                if end {
+                    after_assistant = false;
+                }
+            }
+            let Some(next) = next else { break };
+            let close = next.find(CLOSE).ok_or("the chat template changed a turn's content; ratlab cannot tell where the turns are")?;
+            let k: usize = next[..close].parse().map_err(|_| "the chat template changed a turn's content")?;
+            let turn = turns.get(k).ok_or("the chat template repeated a turn")?;
+            let ids = tokenizer.encode_content(&turn.content)?;
+            let assistant = turn.role == "assistant";
+            learn.extend(std::iter::repeat_n(assistant, ids.len()));
+            tokens.extend(ids);
+            after_assistant = assistant;
+            rest = &next[close + CLOSE.len_utf8()..];
+        }
+        Ok(Example::fit(tokens, learn, context))
+    }
+
+    /// Byte models' conversations: each user turn as an Alpaca prompt, each assistant turn as
+    /// its response and EOS.
+    fn chat_bytes(&self, turns: &[Message], context: usize) -> Result<Example, String> {
+        let (mut tokens, mut learn) = (Vec::new(), Vec::new());
+        for t in turns {
+            let (text, learned) = match t.role.as_str() {
+                "assistant" => (format!("{}{}", t.content, EOS as char), true),
+                "user" => (alpaca_prompt(&t.content, ""), false),
+                _ => (format!("{}\n\n", t.content), false),
+            };
+            learn.extend(std::iter::repeat_n(learned, text.len()));
+            tokens.extend(text.bytes().map(u32::from));
+        }
+        Ok(Example::fit(tokens, learn, context))
+    }
+
+    /// The prompt a model answers an instruction from (with the generation prompt).
+    pub fn prompt(&self, instruction: &str) -> Result<Vec<u32>, String> {
+        match self {
+            Codec::Bytes => Ok(alpaca_prompt(instruction, "").bytes().map(u32::from).collect()),
+            Codec::Model { tokenizer, template } => tokenizer.encode_fragment(&template.render(&[Message::new("user", instruction)], true)?),
+        }
     }
 }
 
@@ -399,14 +599,61 @@ mod tests {
         assert_eq!(a.test, b.test);
     }
 
+    fn ids(s: &[u8]) -> Vec<u32> {
+        s.iter().map(|&b| u32::from(b)).collect()
+    }
+
     #[test]
     fn examples_keep_the_response_and_mark_where_it_starts() {
         let e = Example::new("PROMPT:", "yes", 100);
-        assert_eq!(e.tokens, b"PROMPT:yes\x03".to_vec());
-        assert_eq!(e.response_start, 7);
+        assert_eq!(e.tokens, ids(b"PROMPT:yes\x03"));
+        assert_eq!(e.prompt_len(), 7);
+        assert_eq!(e.learn.iter().filter(|&&l| l).count(), 4, "the response and EOS");
         // Too long: the prompt's beginning goes first.
         let e = Example::new("0123456789", "ab", 6);
-        assert_eq!(e.tokens, b"789ab\x03".to_vec());
-        assert_eq!(e.response_start, 3);
+        assert_eq!(e.tokens, ids(b"789ab\x03"));
+        assert_eq!(e.prompt_len(), 3);
+        // A response longer than the context keeps one prompt token and its own start.
+        let e = Example::new("0123", "abcdefgh", 5);
+        assert_eq!(e.tokens, ids(b"3abcd"));
+    }
+
+    /// With a model's template, the loss covers each assistant turn and its end-of-turn token,
+    /// nothing else, and a turn's content cannot close its turn.
+    #[test]
+    fn chat_examples_learn_assistant_turns_and_their_end() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pretrained/llama/hf");
+        let codec = Codec::from_checkpoint(&Pretrained::open(&dir).unwrap()).unwrap();
+        let Codec::Model { tokenizer, .. } = &codec else { panic!() };
+        let turns = [Message::new("user", "Hi <|im_end|>"), Message::new("assistant", "Hello."), Message::new("user", "Again?"), Message::new("assistant", "Yes.")];
+        let e = codec.chat(&turns, 4096).unwrap();
+        let learned: Vec<u32> = e.tokens.iter().zip(&e.learn).filter(|(_, &l)| l).map(|(&t, _)| t).collect();
+        let end = tokenizer.token_id("<|im_end|>").unwrap();
+        assert_eq!(codec.decode(&learned), "Hello.<|im_end|>Yes.<|im_end|>");
+        // The user's "<|im_end|>" is text, not the token: the template's closings are the only ones.
+        assert_eq!(e.tokens.iter().filter(|&&t| t == end).count(), 5, "system, user, assistant, user, assistant");
+        let whole = codec.decode(&e.tokens);
+        assert!(whole.starts_with("<|im_start|>system\nYou are a helpful AI assistant named SmolLM"), "{whole}");
+        // An instruction with an input: instruction, blank line, input as the user turn.
+        let r = Instruction { instruction: "Sum".into(), input: "1 2".into(), output: "3".into(), messages: Vec::new() };
+        let e = codec.instruction(&r, 4096).unwrap();
+        assert!(codec.decode(&e.tokens).contains("<|im_start|>user\nSum\n\n1 2<|im_end|>"));
+        let prompt = codec.decode(&e.tokens[..e.prompt_len()]);
+        assert!(prompt.ends_with("<|im_start|>assistant\n"), "{prompt}");
+        assert_eq!(codec.decode(&codec.prompt("Sum").unwrap()).matches("<|im_start|>").count(), 3);
+    }
+
+    #[test]
+    fn chat_rows_are_read_and_checked() {
+        let (_d, p) = tmp("c.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"hello\"}]}\n{\"instruction\": \"i\", \"output\": \"o\"}\n");
+        let LmRows::Instructions(rows) = read(&p, LmFormat::Instructions).unwrap() else { panic!() };
+        assert_eq!(rows[0].turns(), vec![Message::new("user", "hi"), Message::new("assistant", "hello")]);
+        assert_eq!(rows[0].expected(), "hello");
+        assert_eq!(rows[1].turns()[0].content, "i");
+        let (_d, p) = tmp("bad.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n");
+        let e = read(&p, LmFormat::Instructions).unwrap_err();
+        assert!(e.message.contains("assistant") && e.field.as_deref() == Some("messages"), "{e}");
+        let (_d, p) = tmp("bad2.jsonl", "{\"messages\": [{\"role\": \"bot\", \"content\": \"x\"}]}\n");
+        assert!(read(&p, LmFormat::Instructions).unwrap_err().message.contains("bot") && read(&p, LmFormat::Instructions).unwrap_err().message.contains("not allowed"));
     }
 }

@@ -64,7 +64,8 @@ fn main() {
     let dev = Device::Cpu;
     println!("== transformer on libtorch (tch), {} threads, median of {steps} steps", tch::get_num_threads());
     println!("{:<28} {:>10} {:>12} {:>12}", "workload", "params", "KV B/token", "tokens/s");
-    let text = TextWindows::new(&corpus, 128, dev);
+    let ids: Vec<u32> = corpus.iter().map(|&b| u32::from(b)).collect();
+    let text = TextWindows::new(&ids, 128, dev);
     let train_step = |p: &TransformerParams, seed: i64| -> (f64, i64, i64) {
         tch::manual_seed(seed);
         let b = build(p, dev, None).unwrap();
@@ -118,9 +119,11 @@ fn main() {
     for (name, att) in [("MHA", AttentionKind::Mha), ("MQA", AttentionKind::Mqa), ("GQA", AttentionKind::Gqa), ("MLA (latent cached)", AttentionKind::Mla)] {
         tch::manual_seed(5);
         let b = build(&params(att), dev, None).unwrap();
-        let _ = ratlab_torch::generate::generate(&b.model, b"Once upon a time", 16, 0.0, false, dev);
+        let prompt: Vec<i64> = b"Once upon a time".iter().map(|&b| i64::from(b)).collect();
+        let greedy = ratlab_torch::generate::Sampler::GREEDY;
+        let _ = ratlab_torch::generate::generate(&b.model, dev, &prompt, 16, greedy, &[], |_| {});
         let t = Instant::now();
-        let out = ratlab_torch::generate::generate(&b.model, b"Once upon a time", 256, 0.0, false, dev);
-        println!("  {name:<22} {:>8.0} tokens/s", out.len() as f64 / t.elapsed().as_secs_f64());
+        let out = ratlab_torch::generate::generate(&b.model, dev, &prompt, 256, greedy, &[], |_| {});
+        println!("  {name:<22} {:>8.0} tokens/s", out.ids.len() as f64 / t.elapsed().as_secs_f64());
     }
 }

@@ -8,7 +8,7 @@ use tch::{Device, Kind, Tensor};
 /// Label that the loss ignores (prompt and padding positions).
 pub const IGNORE: i64 = -100;
 
-/// A text corpus on the device, cut into `context + 1`-byte windows.
+/// A text corpus (token ids) on the device, cut into `context + 1`-token windows.
 pub struct TextWindows {
     data: Tensor,
     len: i64,
@@ -16,9 +16,10 @@ pub struct TextWindows {
 }
 
 impl TextWindows {
-    pub fn new(bytes: &[u8], context: usize, device: Device) -> TextWindows {
-        let data = Tensor::from_slice(bytes).to_kind(Kind::Int64).to_device(device);
-        TextWindows { len: bytes.len() as i64, data, context: context as i64 }
+    pub fn new(ids: &[u32], context: usize, device: Device) -> TextWindows {
+        let wide: Vec<i64> = ids.iter().map(|&i| i64::from(i)).collect();
+        let data = Tensor::from_slice(&wide).to_device(device);
+        TextWindows { len: ids.len() as i64, data, context: context as i64 }
     }
     /// The usable window length: the context, or less for a short text.
     pub fn window(&self) -> i64 {
@@ -40,18 +41,18 @@ impl TextWindows {
     }
 }
 
-/// Examples padded to the longest: inputs, targets (IGNORE outside the response) and, per row,
-/// the positions that count.
+/// Examples padded to the longest: inputs, and targets that are IGNORE except where the next
+/// token is learned.
 pub fn pad_examples(examples: &[&Example], device: Device) -> (Tensor, Tensor) {
     let width = examples.iter().map(|e| e.tokens.len() - 1).max().unwrap_or(1).max(1);
     let mut input = vec![0i64; examples.len() * width];
     let mut target = vec![IGNORE; examples.len() * width];
     for (r, e) in examples.iter().enumerate() {
         for i in 0..e.tokens.len() - 1 {
-            input[r * width + i] = e.tokens[i] as i64;
-            // Position i predicts token i + 1; only response tokens count.
-            if i + 1 >= e.response_start {
-                target[r * width + i] = e.tokens[i + 1] as i64;
+            input[r * width + i] = i64::from(e.tokens[i]);
+            // Position i predicts token i + 1; only learned tokens count.
+            if e.learn[i + 1] {
+                target[r * width + i] = i64::from(e.tokens[i + 1]);
             }
         }
     }

@@ -2,7 +2,7 @@
 //! `ratlab score` run them: load the model once, then answer every prompt (streaming on a
 //! terminal, one JSON line per prompt with `--json`) or score a file.
 
-use crate::pretrained::{self, Lm, Sampler, Tokens};
+use crate::pretrained::{self, Lm, Sampler};
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -33,7 +33,7 @@ pub fn generate(model: &Path, prompts: &[String], s: &ratlab::cli::Sampling, cha
     let sampler = Sampler { temperature: s.temperature, top_k: s.top_k, top_p: s.top_p };
     let stream = !json && std::io::stdout().is_terminal();
     // A byte model's output is its bytes, written as they are (not decoded as UTF-8).
-    let bytes = matches!(lm.tokens, Tokens::Bytes { .. });
+    let bytes = lm.bytes();
     for prompt in prompts {
         tch::manual_seed(s.seed as i64);
         let text = match lm.prompt(prompt, chat, raw) {

@@ -4,20 +4,19 @@
 //! `ratlab::data::pretrained` and are copied once into the model's variables.
 
 use crate::model::{self, Transformer};
+pub use crate::generate::{Generated, Sampler};
 use ratlab::backends::params::{AttentionKind, LmMode, NetShape, TransformerParams};
-use ratlab::data::lm::{alpaca_prompt, EOS};
-use ratlab::data::pretrained::chat::{ChatTemplate, Message};
-use ratlab::data::pretrained::tokenizer::ModelTokenizer;
+use ratlab::data::lm::{alpaca_prompt, Codec};
+use ratlab::data::pretrained::chat::Message;
 use ratlab::data::pretrained::{ModelConfig, Pretrained};
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use tch::{nn, Device, Kind, Tensor};
 
-/// How text becomes ids for a model.
-pub enum Tokens {
-    /// ratlab's byte-level models: a byte is a token; `sft`/`dpo` runs answer Alpaca prompts.
-    Bytes { chat: bool },
-    Model { tokenizer: Box<ModelTokenizer>, template: Box<ChatTemplate> },
+/// Continue `prompt` with `lm`, stopping after a stop id when `stop` (see [`crate::generate::generate`]).
+pub fn generate(lm: &Lm, prompt: &[i64], max_new: usize, s: Sampler, stop: bool, each: impl FnMut(i64)) -> Generated {
+    let stops = if stop { lm.stops.as_slice() } else { &[] };
+    crate::generate::generate(&lm.model, lm.device, prompt, max_new, s, stops, each)
 }
 
 /// A loaded model ready to score and generate.
@@ -25,7 +24,10 @@ pub struct Lm {
     pub params: TransformerParams,
     pub model: Transformer,
     pub device: Device,
-    pub tokens: Tokens,
+    /// How text becomes ids: bytes, or the model's tokenizer and chat template.
+    pub codec: Codec,
+    /// Tuned with sft or dpo: prompts are instructions, answered in the model's template.
+    pub tuned: bool,
     /// Ids that end generation (EOS, end of turn).
     pub stops: Vec<i64>,
     pub store: nn::VarStore,
@@ -140,134 +142,60 @@ impl Lm {
             let loaded = crate::checkpoint::load(path, device)?;
             let dir = if path.is_file() { path.parent().unwrap_or(path) } else { path };
             let mode = ratlab::experiments::plan::read_checkpoint(dir).ok().and_then(|d| d["trained_with"]["mode"].as_str().map(str::to_string));
-            let chat = matches!(mode.as_deref(), Some("sft" | "dpo"));
-            return Ok(Lm { params: loaded.params, model: loaded.model, device: loaded.device, tokens: Tokens::Bytes { chat }, stops: vec![EOS as i64], store: loaded.store });
+            let tuned = matches!(mode.as_deref(), Some("sft" | "dpo"));
+            let (codec, _) = crate::train::run_codec(dir)?;
+            let stops = codec.stops().into_iter().map(i64::from).collect();
+            return Ok(Lm { params: loaded.params, model: loaded.model, device: loaded.device, codec, tuned, stops, store: loaded.store });
         }
         let pre = Pretrained::open(path)?;
-        let tokenizer = pre.tokenizer()?;
-        let name = |id: Option<u32>| id.map(|i| tokenizer.token(i)).unwrap_or_default();
-        let template = ChatTemplate::new(pre.chat_template().as_deref(), &name(tokenizer.bos), &name(tokenizer.eos)).map_err(|e| format!("{}: {e}", path.display()))?;
+        let codec = Codec::from_checkpoint(&pre).map_err(|e| format!("{}: {e}", path.display()))?;
         let device = model::device(device)?;
         let params = params_for(&pre.config, pre.rope_factors()?, &inference_template("auto"));
         let built = build_from(&pre, &params, device, false)?;
-        let stops = tokenizer.stops.iter().map(|&i| i as i64).collect();
-        Ok(Lm { params, model: built.model, device, tokens: Tokens::Model { tokenizer: Box::new(tokenizer), template: Box::new(template) }, stops, store: built.base })
+        let stops = codec.stops().into_iter().map(i64::from).collect();
+        Ok(Lm { params, model: built.model, device, codec, tuned: false, stops, store: built.base })
     }
 
     /// Ids of a text as the model reads it.
     pub fn encode(&self, text: &str) -> Result<Vec<i64>, String> {
-        match &self.tokens {
-            Tokens::Bytes { .. } => Ok(text.bytes().map(i64::from).collect()),
-            Tokens::Model { tokenizer, .. } => Ok(tokenizer.encode(text)?.into_iter().map(i64::from).collect()),
-        }
+        Ok(self.codec.text(text.as_bytes())?.into_iter().map(i64::from).collect())
     }
 
     /// A prompt as the model should see it: a pretrained model's chat template with the
     /// generation prompt when `chat`; an instruction-tuned byte model's Alpaca prompt unless
     /// `raw`.
     pub fn prompt(&self, text: &str, chat: bool, raw: bool) -> Result<String, String> {
-        match &self.tokens {
-            Tokens::Bytes { chat: tuned } => Ok(if (*tuned || chat) && !raw { alpaca_prompt(text, "") } else { text.to_string() }),
-            Tokens::Model { template, .. } if chat && !raw => template.render(&[Message::new("user", text)], true),
-            Tokens::Model { .. } => Ok(text.to_string()),
+        let templated = (chat || self.tuned) && !raw;
+        match &self.codec {
+            Codec::Bytes if templated => Ok(alpaca_prompt(text, "")),
+            Codec::Model { template, .. } if templated => template.render(&[Message::new("user", text)], true),
+            _ => Ok(text.to_string()),
         }
     }
 
-    /// Whether generation should stop at EOS / end of turn (always for pretrained models; for
-    /// byte models, when they are instruction-tuned and the prompt is templated).
+    /// Whether generation should stop at EOS / end of turn (always for pretrained tokenizers;
+    /// for byte models, when they are instruction-tuned and the prompt is templated).
     pub fn stops_for(&self, chat: bool, raw: bool) -> bool {
-        match &self.tokens {
-            Tokens::Bytes { chat: tuned } => (*tuned || chat) && !raw,
-            Tokens::Model { .. } => true,
+        match &self.codec {
+            Codec::Bytes => (self.tuned || chat) && !raw,
+            Codec::Model { .. } => true,
         }
+    }
+
+    /// Whether ids are bytes (ratlab's own models).
+    pub fn bytes(&self) -> bool {
+        matches!(self.codec, Codec::Bytes)
     }
 
     /// Text of ids (bytes decoded lossily for byte models).
     pub fn decode(&self, ids: &[i64]) -> String {
-        match &self.tokens {
-            Tokens::Bytes { .. } => String::from_utf8_lossy(&ids.iter().map(|&i| i as u8).collect::<Vec<_>>()).into_owned(),
-            Tokens::Model { tokenizer, .. } => tokenizer.decode(&ids.iter().map(|&i| i as u32).collect::<Vec<_>>()),
-        }
+        self.codec.decode(&ids.iter().map(|&i| i as u32).collect::<Vec<_>>())
     }
 
     /// The model's vocabulary size.
     pub fn vocab(&self) -> i64 {
         self.params.shape.vocab as i64
     }
-}
-
-/// How to pick the next token.
-#[derive(Debug, Clone, Copy)]
-pub struct Sampler {
-    /// 0: greedy.
-    pub temperature: f64,
-    /// Keep the `top_k` most likely tokens (0: all).
-    pub top_k: usize,
-    /// Keep the smallest set of tokens whose probability reaches `top_p` (1: all).
-    pub top_p: f64,
-}
-
-/// One generated continuation.
-pub struct Generated {
-    pub ids: Vec<i64>,
-    /// log-softmax of the model's distribution (before temperature) at each generated id.
-    pub logprobs: Vec<f64>,
-}
-
-/// Continue `prompt` (ids) by up to `max_new` tokens with a KV cache, calling `each` with every
-/// new id as it comes. Generation ends after a stop id (which is kept) when `stop` is set.
-pub fn generate(lm: &Lm, prompt: &[i64], max_new: usize, s: Sampler, stop: bool, mut each: impl FnMut(i64)) -> Generated {
-    tch::no_grad(|| {
-        let m = &lm.model;
-        let mut cache: Vec<model::LayerCache> = (0..m.p.layers).map(|_| model::LayerCache::default()).collect();
-        let mut out = Generated { ids: Vec::with_capacity(max_new), logprobs: Vec::with_capacity(max_new) };
-        let start: Vec<i64> = if prompt.is_empty() { vec![lm.stops.first().copied().unwrap_or(b'\n' as i64)] } else { prompt.to_vec() };
-        let context = lm.params.context.max(1);
-        let mut input = Tensor::from_slice(&start).unsqueeze(0).to_device(lm.device);
-        for step in 0..max_new {
-            if start.len() + step >= context {
-                break;
-            }
-            let h = m.hidden(&input, Some(&mut cache), false);
-            let last = m.logits(&h.select(1, -1)).squeeze_dim(0).to_kind(Kind::Float);
-            let logp = last.log_softmax(-1, Kind::Float);
-            let next = pick(&last, s);
-            let id = i64::try_from(&next).unwrap_or(0);
-            out.logprobs.push(f64::try_from(logp.get(id)).unwrap_or(f64::NAN));
-            out.ids.push(id);
-            each(id);
-            if stop && lm.stops.contains(&id) {
-                break;
-            }
-            input = next.view([1, 1]);
-        }
-        out
-    })
-}
-
-/// Greedy, or a sample from softmax(logits / T) restricted to the top-k and the top-p nucleus,
-/// with torch's seeded generator.
-fn pick(logits: &Tensor, s: Sampler) -> Tensor {
-    if s.temperature <= 0.0 {
-        return logits.argmax(-1, false);
-    }
-    let mut l = logits / s.temperature;
-    let n = l.size()[0];
-    if s.top_k > 0 && (s.top_k as i64) < n {
-        let (vals, _) = l.topk(s.top_k as i64, -1, true, true);
-        let kth = vals.get(s.top_k as i64 - 1);
-        l = l.masked_fill(&l.lt_tensor(&kth), f64::NEG_INFINITY);
-    }
-    if s.top_p < 1.0 {
-        let (sorted, idx) = l.sort(-1, true);
-        let probs = sorted.softmax(-1, Kind::Float);
-        // Drop a token when the tokens ranked above it already reach top_p.
-        let before = probs.cumsum(-1, Kind::Float) - &probs;
-        let drop_sorted = before.ge(s.top_p);
-        let drop = Tensor::zeros_like(&drop_sorted).scatter(-1, &idx, &drop_sorted.to_kind(Kind::Int64)).to_kind(Kind::Bool);
-        l = l.masked_fill(&drop, f64::NEG_INFINITY);
-    }
-    l.softmax(-1, Kind::Float).multinomial(1, true).squeeze_dim(0)
 }
 
 /// Next-token loss of a text's ids, in windows of the model's context.

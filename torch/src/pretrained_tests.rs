@@ -77,3 +77,64 @@ fn tokenizers_from_gguf_and_tokenizer_json_give_transformers_ids() {
         }
     }
 }
+
+/// A run that starts from a GGUF checkpoint trains with the model's shape and tokenizer: SFT
+/// with LoRA on instructions (one in the chat form) lowers the test loss, the run saves a model
+/// whose `model.json` names the checkpoint's tokenizer, and that run answers in the template.
+#[test]
+fn sft_from_a_gguf_checkpoint_trains_saves_and_generates_with_its_tokenizer() {
+    use crate::train;
+    use ratlab::backends::params::{LmMode, LoraConfig};
+    use ratlab::data::lm::{LmDataConfig, LmFormat};
+    use ratlab::experiments::events::RunEvent;
+    use ratlab::experiments::worker::TorchJob;
+    let d = tempfile::tempdir().unwrap();
+    let mut rows = String::new();
+    for i in 0..24 {
+        rows.push_str(&format!("{{\"instruction\": \"Say the number {i}\", \"output\": \"The number is {i}.\"}}\n"));
+    }
+    rows.push_str("{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"Hello there.\"}]}\n");
+    let data = d.path().join("i.jsonl");
+    std::fs::write(&data, rows).unwrap();
+    let mut p = pretrained::inference_template("cpu");
+    p.mode = LmMode::Sft;
+    p.context = 128;
+    p.steps = 30;
+    p.batch_size = 8;
+    p.learning_rate = 3e-3;
+    p.warmup_steps = 3;
+    p.eval_every = 15;
+    p.eval_batches = 2;
+    p.grad_clip = 1.0;
+    p.lora = Some(LoraConfig { rank: 8, alpha: 16.0, dropout: 0.0, targets: vec!["q".into(), "k".into(), "v".into(), "o".into(), "down".into()] });
+    let out = d.path().join("run");
+    std::fs::create_dir(&out).unwrap();
+    let job = TorchJob {
+        experiment: "t".into(),
+        run: "r".into(),
+        params: p,
+        seed: 1,
+        data: LmDataConfig { path: data, format: LmFormat::Instructions, test: 0.2, test_path: None },
+        out_dir: Some(out.clone()),
+        init_from: Some(fixtures("llama").join("Q8_0.gguf")),
+    };
+    let mut evs: Vec<RunEvent> = Vec::new();
+    train::run(&job, &mut evs, &std::sync::atomic::AtomicBool::new(false));
+    if let Some(RunEvent::Failed { error, .. }) = evs.last() {
+        panic!("run failed: {error}");
+    }
+    let loss: Vec<f64> = evs.iter().filter_map(|e| if let RunEvent::Step { metrics, .. } = e { metrics.get("test.loss").copied() } else { None }).collect();
+    assert!(loss.len() == 2 && loss[1] < loss[0], "test loss {loss:?}");
+    let Some(RunEvent::Finished { metrics, .. }) = evs.last() else { panic!() };
+    assert!(metrics["params_trainable"] < metrics["params_total"] / 4.0, "LoRA trains the adapters only");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(out.join("model.json")).unwrap()).unwrap();
+    assert_eq!(doc["tokenizer"]["kind"], "checkpoint");
+    assert_eq!(doc["params"]["shape"]["vocab"], 384);
+    let lm = Lm::load(&out, "cpu").unwrap();
+    assert!(lm.tuned && !lm.bytes());
+    let prompt = lm.prompt("Say the number 7", false, false).unwrap();
+    assert!(prompt.ends_with("<|im_start|>assistant\n"), "{prompt}");
+    let ids = lm.encode(&prompt).unwrap();
+    let got = pretrained::generate(&lm, &ids, 12, Sampler::GREEDY, true, |_| {});
+    assert!(!got.ids.is_empty());
+}

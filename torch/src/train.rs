@@ -11,7 +11,8 @@ use crate::batches::{self, TextWindows};
 use crate::generate;
 use crate::model::{self, Transformer};
 use ratlab::backends::params::{LmMode, TransformerParams};
-use ratlab::data::lm::{self, Example, LmRows};
+use ratlab::data::lm::{self, Codec, Example, LmRows};
+use ratlab::data::pretrained::Pretrained;
 use ratlab::experiments::events::{Level, Metrics, RunEvent};
 use ratlab::experiments::store;
 use ratlab::experiments::worker::TorchJob;
@@ -33,8 +34,11 @@ impl Out for Vec<RunEvent> {
 
 /// The training data of a run, on the device where it can be.
 enum Data {
-    Text { train: TextWindows, test: TextWindows, prompt: Vec<u8> },
-    Sft { train: Vec<Example>, test: Vec<Example>, answers: Vec<(String, String)> },
+    /// `bytes_per_token` of the test text turns a loss per token into bits per byte.
+    Text { train: TextWindows, test: TextWindows, prompt: Vec<u32>, bytes_per_token: f64 },
+    /// `answers`: each test example's expected first answer (exact match); `bytes_per_token` of
+    /// the learned test tokens.
+    Sft { train: Vec<Example>, test: Vec<Example>, answers: Vec<String>, bytes_per_token: f64 },
     Dpo { train: Vec<(Example, Example)>, test: Vec<(Example, Example)> },
 }
 
@@ -43,6 +47,61 @@ pub struct Built {
     pub base: nn::VarStore,
     pub adapters: Option<nn::VarStore>,
     pub model: Transformer,
+}
+
+/// Where a run starts: its parameters (a pretrained checkpoint fixes the network's shape), how
+/// its data becomes ids, and what `model.json` records about that.
+struct Start {
+    params: TransformerParams,
+    codec: Codec,
+    tokenizer: serde_json::Value,
+    pretrained: Option<Pretrained>,
+}
+
+fn start(job: &TorchJob) -> Result<Start, String> {
+    let bytes = || serde_json::json!({"kind": "bytes", "vocab": lm::VOCAB, "eos": lm::EOS});
+    match &job.init_from {
+        Some(path) if Pretrained::is_checkpoint(path) => {
+            let pre = Pretrained::open(path)?;
+            let codec = Codec::from_checkpoint(&pre)?;
+            let mut params = crate::pretrained::params_for(&pre.config, pre.rope_factors()?, &job.params);
+            params.context = job.params.context.min(pre.config.context);
+            let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            Ok(Start { params, codec, tokenizer: serde_json::json!({"kind": "checkpoint", "path": abs}), pretrained: Some(pre) })
+        }
+        Some(dir) => {
+            let (codec, tokenizer) = run_codec(dir)?;
+            Ok(Start { params: job.params.clone(), codec, tokenizer: tokenizer.unwrap_or_else(bytes), pretrained: None })
+        }
+        None => Ok(Start { params: job.params.clone(), codec: Codec::Bytes, tokenizer: bytes(), pretrained: None }),
+    }
+}
+
+/// The codec of a saved run: bytes, or the tokenizer of the checkpoint it was tuned from.
+pub fn run_codec(dir: &Path) -> Result<(Codec, Option<serde_json::Value>), String> {
+    // Weights without a model.json (a test's bare checkpoint) are a byte model's.
+    let Ok(doc) = ratlab::experiments::plan::read_checkpoint(dir) else { return Ok((Codec::Bytes, None)) };
+    let t = &doc["tokenizer"];
+    if t["kind"] != "checkpoint" {
+        return Ok((Codec::Bytes, None));
+    }
+    let path = t["path"].as_str().ok_or_else(|| format!("{}: model.json names no tokenizer path", dir.display()))?;
+    let pre = Pretrained::open(Path::new(path)).map_err(|e| format!("the tokenizer of {} comes from {path}: {e}", dir.display()))?;
+    Ok((Codec::from_checkpoint(&pre)?, Some(t.clone())))
+}
+
+/// Build a model: from a pretrained checkpoint, or from a run directory's weights when given.
+fn build_start(s: &Start, p: &TransformerParams, device: Device, init: Option<&Path>) -> Result<Built, String> {
+    match &s.pretrained {
+        Some(pre) => {
+            let mut b = crate::pretrained::build_from(pre, p, device, p.lora.is_some())?;
+            if b.adapters.is_some() {
+                b.base.freeze();
+            }
+            Ok(b)
+        }
+        None => build(p, device, init),
+    }
 }
 
 /// Build a model on a device, loading `init` (a run directory) into the base when given.
@@ -89,18 +148,20 @@ pub fn run(job: &TorchJob, out: &mut dyn Out, stop: &AtomicBool) {
 type Finals = (Metrics, Metrics);
 
 fn train(job: &TorchJob, out: &mut dyn Out, stop: &AtomicBool, t: &dyn Fn() -> u64) -> Result<Option<Finals>, String> {
-    let p = &job.params;
+    let begin = start(job)?;
+    let p = &begin.params;
+    let codec = &begin.codec;
     let device = model::device(&p.device)?;
     tch::manual_seed(job.seed as i64);
     let split = lm::load(&job.data, job.seed).map_err(|e| e.to_string())?;
-    let data = prepare(p, split, device, out, t)?;
-    let built = build(p, device, job.init_from.as_deref())?;
+    let data = prepare(p, codec, split, device, out, t)?;
+    let built = build_start(&begin, p, device, job.init_from.as_deref())?;
     // DPO's reference: the starting model, frozen, without adapters.
     let reference = match p.mode {
         LmMode::Dpo => {
             let mut rp = p.clone();
             rp.lora = None;
-            let mut r = build(&rp, device, job.init_from.as_deref())?;
+            let mut r = build_start(&begin, &rp, device, job.init_from.as_deref())?;
             r.base.freeze();
             Some(r)
         }
@@ -190,17 +251,28 @@ fn train(job: &TorchJob, out: &mut dyn Out, stop: &AtomicBool, t: &dyn Fn() -> u
                 m.insert(format!("test.{k}"), *v);
             }
             last_eval = ev;
-            if let Some((prompt, text)) = sample(p, &built.model, &data, device) {
+            for (prompt, text) in samples(p, codec, &built.model, &data, device, 1) {
                 out.send(RunEvent::Sample { step: step as u64, prompt, text, t_ms: t() });
             }
         }
         last_train = m.iter().filter_map(|(k, v)| k.strip_prefix("train.").map(|k| (k.to_string(), *v))).collect();
         out.send(RunEvent::Step { step: step as u64, x: step as f64, fold: None, metrics: m, t_ms: t() });
     }
+    if p.steps == 0 {
+        // Nothing to train: evaluate the starting model (a pretrained checkpoint, say) and show
+        // its answers to the first test prompts.
+        let ev = evaluate(p, &built.model, reference.as_ref().map(|r| &r.model), &data, device);
+        for (prompt, text) in samples(p, codec, &built.model, &data, device, 4) {
+            out.send(RunEvent::Sample { step: 0, prompt, text, t_ms: t() });
+        }
+        let metrics = ev.iter().map(|(k, v)| (format!("test.{k}"), *v)).collect();
+        out.send(RunEvent::Step { step: 0, x: 0.0, fold: None, metrics, t_ms: t() });
+        last_eval = ev;
+    }
     let mut finals = last_eval;
     if let Data::Sft { test, answers, .. } = &data {
         let n = answers.len().min(32);
-        let right = (0..n).filter(|&i| generate::answer(&built.model, &test[i], device) == answers[i].1.trim()).count();
+        let right = (0..n).filter(|&i| generate::answer(&built.model, codec, &test[i], device) == answers[i].trim()).count();
         finals.insert("exact_match".into(), right as f64 / n.max(1) as f64);
         out.send(RunEvent::Message { level: Level::Info, text: format!("exact match on {n} test instructions: {right}/{n}"), t_ms: t() });
     }
@@ -212,41 +284,67 @@ fn train(job: &TorchJob, out: &mut dyn Out, stop: &AtomicBool, t: &dyn Fn() -> u
         finals.insert("tokens_per_s".into(), speeds[speeds.len() / 2]);
     }
     if let Some(dir) = &job.out_dir {
-        save(job, &built, dir)?;
+        if p.steps > 0 {
+            save(job, p, &begin.tokenizer, &built, dir)?;
+        }
     }
     Ok(Some((finals, last_train)))
 }
 
 /// Cut the data for the mode: windows of text, or tokenized examples within the context.
-fn prepare(p: &TransformerParams, split: lm::LmSplit, device: Device, out: &mut dyn Out, t: &dyn Fn() -> u64) -> Result<Data, String> {
+fn prepare(p: &TransformerParams, codec: &Codec, split: lm::LmSplit, device: Device, out: &mut dyn Out, t: &dyn Fn() -> u64) -> Result<Data, String> {
     let ctx = p.context;
     let mut note_cut = |what: &str, cut: usize, total: usize| {
         if cut > 0 {
             out.send(RunEvent::Message {
                 level: Level::Warning,
-                text: format!("{cut} of {total} {what} are longer than the context ({ctx} bytes) and were cut (prompt start first); raise context"),
+                text: format!("{cut} of {total} {what} are longer than the context ({ctx} tokens) and were cut (prompt start first); raise context"),
                 t_ms: t(),
             });
         }
     };
+    // Examples at full length, to count what the context cuts, then fitted.
+    let fit_all = |all: Vec<Example>| -> (usize, Vec<Example>) {
+        let cut = all.iter().filter(|e| e.tokens.len() > ctx).count();
+        (cut, all.into_iter().map(|e| Example::fit(e.tokens, e.learn, ctx)).collect())
+    };
     Ok(match (split.train, split.test) {
         (LmRows::Text(train), LmRows::Text(test)) => {
-            let prompt = test[..test.len().min(24)].to_vec();
-            Data::Text { train: TextWindows::new(&train, ctx, device), test: TextWindows::new(&test, ctx, device), prompt }
+            let (train_ids, test_ids) = (codec.text(&train)?, codec.text(&test)?);
+            if train_ids.len() < 2 || test_ids.len() < 2 {
+                return Err("the text is shorter than two tokens".into());
+            }
+            let cut = test.len().min(24);
+            let mut cut = (0..=cut).rev().find(|&c| std::str::from_utf8(&test[..c]).is_ok()).unwrap_or(0);
+            if cut == 0 {
+                cut = test.len().min(24);
+            }
+            let prompt = codec.text(&test[..cut])?;
+            let bytes_per_token = test.len() as f64 / test_ids.len() as f64;
+            Data::Text { train: TextWindows::new(&train_ids, ctx, device), test: TextWindows::new(&test_ids, ctx, device), prompt, bytes_per_token }
         }
         (LmRows::Instructions(train), LmRows::Instructions(test)) => {
-            let cut = train.iter().filter(|r| !Example::fits(&lm::alpaca_prompt(&r.instruction, &r.input), &r.output, ctx)).count();
+            let full = |rows: &[lm::Instruction]| rows.iter().map(|r| codec.instruction(r, usize::MAX)).collect::<Result<Vec<_>, _>>();
+            let (cut, train_ex) = fit_all(full(&train)?);
             note_cut("training examples", cut, train.len());
-            let answers = test.iter().map(|r| (lm::alpaca_prompt(&r.instruction, &r.input), r.output.clone())).collect();
-            Data::Sft { train: lm::instruction_examples(&train, ctx), test: lm::instruction_examples(&test, ctx), answers }
+            let (_, test_ex) = fit_all(full(&test)?);
+            let answers = test.iter().map(|r| r.expected().to_string()).collect();
+            let learned: Vec<u32> = test_ex.iter().flat_map(|e| e.tokens.iter().zip(&e.learn).filter(|(_, &l)| l).map(|(&t, _)| t)).collect();
+            let bytes_per_token = match codec {
+                Codec::Bytes => 1.0,
+                _ => codec.decode(&learned).len().max(1) as f64 / learned.len().max(1) as f64,
+            };
+            Data::Sft { train: train_ex, test: test_ex, answers, bytes_per_token }
         }
         (LmRows::Preferences(train), LmRows::Preferences(test)) => {
-            let cut = train.iter().filter(|r| {
-                let pr = lm::alpaca_prompt(&r.prompt, "");
-                !Example::fits(&pr, &r.chosen, ctx) || !Example::fits(&pr, &r.rejected, ctx)
-            });
-            note_cut("training pairs", cut.count(), train.len());
-            Data::Dpo { train: lm::preference_examples(&train, ctx), test: lm::preference_examples(&test, ctx) }
+            let pairs = |rows: &[lm::Preference]| rows.iter().map(|r| codec.preference(r, usize::MAX)).collect::<Result<Vec<_>, _>>();
+            let fit = |v: Vec<(Example, Example)>| -> (usize, Vec<(Example, Example)>) {
+                let cut = v.iter().filter(|(a, b)| a.tokens.len() > ctx || b.tokens.len() > ctx).count();
+                (cut, v.into_iter().map(|(a, b)| (Example::fit(a.tokens, a.learn, ctx), Example::fit(b.tokens, b.learn, ctx))).collect())
+            };
+            let (cut, train_pairs) = fit(pairs(&train)?);
+            note_cut("training pairs", cut, train.len());
+            Data::Dpo { train: train_pairs, test: fit(pairs(&test)?).1 }
         }
         _ => return Err("the data's format does not fit the mode".into()),
     })
@@ -294,7 +392,8 @@ fn evaluate(p: &TransformerParams, m: &Transformer, reference: Option<&Transform
             }
             let loss = total / windows.len().max(1) as f64;
             out.insert("loss".into(), loss);
-            out.insert("bits_per_byte".into(), loss / std::f64::consts::LN_2);
+            let Data::Text { bytes_per_token, .. } = data else { return };
+            out.insert("bits_per_byte".into(), loss / std::f64::consts::LN_2 / bytes_per_token);
         }
         Data::Sft { test, .. } => {
             let rows: Vec<&Example> = test.iter().take(max).collect();
@@ -307,7 +406,8 @@ fn evaluate(p: &TransformerParams, m: &Transformer, reference: Option<&Transform
             }
             let loss = sum / count.max(1.0);
             out.insert("loss".into(), loss);
-            out.insert("bits_per_byte".into(), loss / std::f64::consts::LN_2);
+            let Data::Sft { bytes_per_token, .. } = data else { return };
+            out.insert("bits_per_byte".into(), loss / std::f64::consts::LN_2 / bytes_per_token);
         }
         Data::Dpo { test, .. } => {
             let rows: Vec<&(Example, Example)> = test.iter().take(max).collect();
@@ -328,20 +428,29 @@ fn evaluate(p: &TransformerParams, m: &Transformer, reference: Option<&Transform
 }
 
 /// A short greedy continuation of the first test prompt, for the Run view.
-fn sample(p: &TransformerParams, m: &Transformer, data: &Data, device: Device) -> Option<(String, String)> {
-    let prompt: Vec<u8> = match data {
-        Data::Text { prompt, .. } => prompt.clone(),
-        Data::Sft { test, .. } => test.first().map(|e| e.tokens[..e.response_start].to_vec())?,
-        Data::Dpo { test, .. } => test.first().map(|e| e.0.tokens[..e.0.response_start].to_vec())?,
+/// Greedy continuations of the first `n` test prompts (the text's start for pretraining), for
+/// the Run view: (prompt, answer) as text.
+fn samples(p: &TransformerParams, codec: &Codec, m: &Transformer, data: &Data, device: Device, n: usize) -> Vec<(String, String)> {
+    let prompts: Vec<&[u32]> = match data {
+        Data::Text { prompt, .. } => vec![prompt.as_slice()],
+        Data::Sft { test, .. } => test.iter().take(n).map(|e| &e.tokens[..e.prompt_len()]).collect(),
+        Data::Dpo { test, .. } => test.iter().take(n).map(|e| &e.0.tokens[..e.0.prompt_len()]).collect(),
     };
-    let stop = !matches!(data, Data::Text { .. });
-    let new = generate::generate(m, &prompt, 64.min(p.context), 0.0, stop, device);
-    Some((String::from_utf8_lossy(&prompt).into_owned(), String::from_utf8_lossy(&new).into_owned()))
+    let stops: Vec<i64> = if matches!(data, Data::Text { .. }) { Vec::new() } else { codec.stops().into_iter().map(i64::from).collect() };
+    prompts
+        .into_iter()
+        .map(|prompt| {
+            let ids: Vec<i64> = prompt.iter().map(|&i| i64::from(i)).collect();
+            let got = generate::generate(m, device, &ids, 64.min(p.context), generate::Sampler::GREEDY, &stops, |_| {});
+            let new: Vec<u32> = generate::strip_stop(&got.ids, &stops).iter().map(|&i| i as u32).collect();
+            (codec.decode(prompt), codec.decode(&new))
+        })
+        .collect()
 }
 
 /// Write the checkpoint: `model.safetensors` (adapters merged in for LoRA runs),
 /// `adapters.safetensors` for LoRA runs, and `model.json` saying what they are.
-fn save(job: &TorchJob, b: &Built, dir: &Path) -> Result<(), String> {
+fn save(job: &TorchJob, p: &TransformerParams, tokenizer: &serde_json::Value, b: &Built, dir: &Path) -> Result<(), String> {
     let fail = |e: &dyn std::fmt::Display| format!("cannot save the checkpoint in {}: {e}", dir.display());
     // Each file is written under a temporary name and renamed into place: a run stopped
     // mid-save leaves no partial checkpoint under the name a later run starts from.
@@ -363,7 +472,7 @@ fn save(job: &TorchJob, b: &Built, dir: &Path) -> Result<(), String> {
             put("adapters.safetensors", &|p| a.save(p))?;
         }
     }
-    let mut params = job.params.clone();
+    let mut params = p.clone();
     params.lora = None; // the saved weights are merged
     let doc = serde_json::json!({
         "format": "ratlab-model",
@@ -372,7 +481,7 @@ fn save(job: &TorchJob, b: &Built, dir: &Path) -> Result<(), String> {
         "backend": "torch",
         "params": params,
         "trained_with": job.params,
-        "tokenizer": {"kind": "bytes", "vocab": lm::VOCAB, "eos": lm::EOS},
+        "tokenizer": tokenizer,
         "weights": "model.safetensors",
         "adapters": b.adapters.as_ref().map(|_| "adapters.safetensors"),
     });

@@ -166,7 +166,7 @@ pub fn allowed(kind: &ParamKind) -> String {
         ParamKind::Estimator => "an estimator {algorithm: NAME, backend: NAME, params: {...}}".into(),
         ParamKind::Estimators => "a list of estimators, each {algorithm: NAME, backend: NAME, params: {...}}".into(),
         ParamKind::Lora => "none, or {rank: 8, alpha: 16, dropout: 0.0, targets: [q, v]}".into(),
-        ParamKind::RunRef => "the name of an earlier run in this experiment, a run directory, or none".into(),
+        ParamKind::RunRef => "the name of an earlier run in this experiment, a run directory, a pretrained model (.gguf or model directory), or none".into(),
     }
 }
 

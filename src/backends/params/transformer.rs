@@ -20,7 +20,7 @@ pub(super) static TRANSFORMER: &[ParamDef] = &[
     p("kv_heads", ParamKind::Int { min: 1, max: 1024 }, "2", "K/V heads for gqa (must divide heads)"),
     p("kv_lora_rank", ParamKind::Int { min: 1, max: 1 << 16 }, "32", "mla: size of the normalized K/V latent"),
     p("rope_dim", ParamKind::Int { min: 2, max: 1 << 12 }, "16", "mla: size of the decoupled rotary key shared by the heads (even)"),
-    p("steps", ParamKind::Int { min: 1, max: 10_000_000 }, "300", "optimizer steps"),
+    p("steps", ParamKind::Int { min: 0, max: 10_000_000 }, "300", "optimizer steps (0: evaluate the init_from model as it is, with its answers to the first test prompts)"),
     p("batch_size", ParamKind::Int { min: 1, max: 1 << 16 }, "16", "windows (or examples, or pairs) per step"),
     p("learning_rate", ParamKind::Float { min: 0.0, max: 10.0, min_open: true }, "3e-4", "peak AdamW learning rate"),
     p("warmup_steps", ParamKind::Int { min: 0, max: 10_000_000 }, "30", "linear warm-up, then cosine decay to 10% of the peak"),
@@ -28,7 +28,7 @@ pub(super) static TRANSFORMER: &[ParamDef] = &[
     p("grad_clip", NONNEG, "1.0", "clip the global gradient norm to this (0 = off)"),
     p("lora", ParamKind::Lora, "\"none\"",
       "train low-rank adapters on a frozen base: {rank: 8, alpha: 16, dropout: 0.0, targets: [q, v]} (targets among q, k, v, o, gate, up, down)"),
-    p("init_from", ParamKind::RunRef, "\"none\"", "an earlier run of this experiment (by name; it runs first) or a run directory: start from its checkpoint"),
+    p("init_from", ParamKind::RunRef, "\"none\"", "an earlier run of this experiment (by name; it runs first), a run directory, or a pretrained model (a .gguf file or a Hugging Face model directory): start from its weights, shape and tokenizer"),
     p("beta", POS, "0.1", "dpo: temperature β; the frozen reference is the starting model"),
     p("device", ParamKind::Choice(&["auto", "cpu", "cuda"]), "auto", "auto uses CUDA when there is a GPU"),
     p("eval_every", ParamKind::Int { min: 1, max: 10_000_000 }, "25", "steps between test evaluations (and sample generations)"),
@@ -276,6 +276,9 @@ pub(super) fn limit(m: &ParamMap) -> Option<(&'static str, String)> {
     }
     if attention == "mla" && !i(m, "rope_dim").is_multiple_of(2) {
         return Some(("rope_dim", format!("{} is odd; the rotary key rotates pairs, so rope_dim must be even", i(m, "rope_dim"))));
+    }
+    if i(m, "steps") == 0 && w(m, "init_from") == "none" {
+        return Some(("steps", "0 evaluates a model as it is, but this run starts from random weights; add init_from: MODEL (a .gguf file, a model directory or a run)".into()));
     }
     if matches!(m.get("lora"), Some(ParamValue::Lora(Some(_)))) && w(m, "init_from") == "none" {
         return Some(("lora", "adapts a trained model, but this run starts from random weights; add init_from: RUN (an earlier run of this experiment or a run directory)".into()));

@@ -32,6 +32,8 @@ const END_OF_TURN: [&str; 6] = ["<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<end_
 /// The tokenizer with the ids a model treats specially.
 pub struct ModelTokenizer {
     tk: Tokenizer,
+    /// The same with special-token strings read as plain text (for a chat turn's content).
+    plain: Tokenizer,
     /// What it is, for `inspect`: `gpt2 (smollm)`, `llama (SentencePiece)`, `tokenizer.json (BPE)`.
     pub kind: String,
     pub bos: Option<u32>,
@@ -143,7 +145,7 @@ impl ModelTokenizer {
                 }
             }
         }
-        Ok(ModelTokenizer { tk, kind, bos, eos, stops, add_bos: add_bos && bos.is_some() })
+        Ok(ModelTokenizer::with(tk, kind, bos, eos, stops, add_bos))
     }
 
     /// Load `tokenizer.json`; `config` is `tokenizer_config.json` (for the BOS/EOS names) and
@@ -169,7 +171,13 @@ impl ModelTokenizer {
             tokenizers::ModelWrapper::WordPiece(_) => "WordPiece",
             tokenizers::ModelWrapper::WordLevel(_) => "WordLevel",
         };
-        Ok(ModelTokenizer { tk, kind: format!("tokenizer.json ({model})"), bos, eos, stops, add_bos: false })
+        Ok(ModelTokenizer::with(tk, format!("tokenizer.json ({model})"), bos, eos, stops, false))
+    }
+
+    fn with(tk: Tokenizer, kind: String, bos: Option<u32>, eos: Option<u32>, stops: Vec<u32>, add_bos: bool) -> ModelTokenizer {
+        let mut plain = tk.clone();
+        plain.set_encode_special_tokens(true);
+        ModelTokenizer { tk, plain, kind, bos, eos, stops, add_bos: add_bos && bos.is_some() }
     }
 
     /// The ids of `text` as the model's tokenizer gives them: special tokens written in the text
@@ -184,12 +192,16 @@ impl ModelTokenizer {
         Ok(ids)
     }
 
+    /// The ids of template text: special tokens recognized, nothing added (templates write
+    /// their own BOS).
+    pub fn encode_fragment(&self, text: &str) -> Result<Vec<u32>, String> {
+        Ok(self.tk.encode(text, false).map_err(|e| format!("cannot tokenize: {e}"))?.get_ids().to_vec())
+    }
+
     /// The ids of `text` with nothing added and special-token strings taken as plain text:
     /// for the content of a chat turn, which must not open or close turns of its own.
     pub fn encode_content(&self, text: &str) -> Result<Vec<u32>, String> {
-        let mut tk = self.tk.clone();
-        tk.set_encode_special_tokens(true);
-        Ok(tk.encode(text, false).map_err(|e| format!("cannot tokenize: {e}"))?.get_ids().to_vec())
+        Ok(self.plain.encode(text, false).map_err(|e| format!("cannot tokenize: {e}"))?.get_ids().to_vec())
     }
 
     /// A token's string as the vocabulary has it (`Ġthe`, `<|im_end|>`).

@@ -88,6 +88,19 @@ impl Checker {
                     return None; // that run is invalid; its own errors say why
                 } else {
                     match resolve_dir(name, &self.base) {
+                        Some(path) if crate::data::pretrained::Pretrained::is_checkpoint(&path) => match pretrained_params(&path, &runs[i].params_json) {
+                            Ok((json, context)) => {
+                                if tp.context > context {
+                                    let at = rs.params.as_ref().and_then(|p| p.value.get("context")).map(pos).or(at);
+                                    self.err(at, &field("params.context"), format!("{} is longer than the {context} tokens {} was trained on; use context: {context} or less", tp.context, quote(name)));
+                                }
+                                (InitFrom::Dir(path), json)
+                            }
+                            Err(why) => {
+                                self.err(at, &f, why);
+                                return None;
+                            }
+                        },
                         Some(dir) => match read_checkpoint_params(&dir) {
                             Ok(json) => (InitFrom::Dir(dir), json),
                             Err(why) => {
@@ -97,7 +110,7 @@ impl Checker {
                         },
                         None => {
                             self.err(at, &f, format!(
-                                "{} is neither a run of this experiment (runs: {}) nor a run directory",
+                                "{} is neither a run of this experiment (runs: {}) nor a run directory or a pretrained model (.gguf file or model directory)",
                                 quote(name),
                                 spec.runs.value.iter().map(|r| r.value.name.value.as_str()).collect::<Vec<_>>().join(", ")
                             ));
@@ -212,13 +225,33 @@ pub(super) fn is_lm_spec(d: &S<DataSpec>) -> bool {
 
 /// A run directory given by path: as given from the current directory, or relative to the
 /// experiment file's directory.
+/// A run directory or a pretrained checkpoint (a `.gguf` file or a model directory), as given
+/// or beside the experiment file.
 fn resolve_dir(p: &str, experiment: &Path) -> Option<PathBuf> {
     let given = PathBuf::from(p);
     let mut candidates = vec![given.clone()];
     if let Some(dir) = experiment.parent() {
         candidates.push(dir.join(&given));
     }
-    candidates.into_iter().find(|c| c.is_dir()).map(|c| c.canonicalize().unwrap_or(c))
+    candidates.into_iter().find(|c| c.is_dir() || crate::data::pretrained::Pretrained::is_checkpoint(c)).map(|c| c.canonicalize().unwrap_or(c))
+}
+
+/// A pretrained checkpoint's shape as the architecture parameters a run takes (MLA's fields
+/// stay the run's own: a checkpoint has none), and its context.
+fn pretrained_params(path: &Path, mine: &Value) -> Result<(Value, usize), String> {
+    let pre = crate::data::pretrained::Pretrained::open(path)?;
+    let c = &pre.config;
+    let json = serde_json::json!({
+        "layers": c.layers,
+        "d_model": c.d_model,
+        "heads": c.heads,
+        "mlp_hidden": c.ffn,
+        "attention": if c.kv_heads == c.heads { "mha" } else { "gqa" },
+        "kv_heads": c.kv_heads,
+        "kv_lora_rank": mine.get("kv_lora_rank").cloned().unwrap_or(Value::Null),
+        "rope_dim": mine.get("rope_dim").cloned().unwrap_or(Value::Null),
+    });
+    Ok((json, c.context))
 }
 
 /// A transformer checkpoint's `model.json`, once the directory is checked to hold a finished

@@ -4,13 +4,14 @@
 # (tests/fixtures/fuzz/). A crash stops the script with the failing input under
 # fuzz/artifacts/TARGET/; fix it, then add the input to tests/fixtures/fuzz/ so tests/fuzz.rs
 # keeps it in make test.
-#   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: experiment table_csv table_parquet events model
+#   scripts/fuzz.sh [SECONDS] [TARGET...]
+#   targets: experiment table_csv table_parquet events model gguf safetensors
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-180}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(experiment table_csv table_parquet events model)
+[ ${#targets[@]} -eq 0 ] && targets=(experiment table_csv table_parquet events model gguf safetensors)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ratlab/target}-fuzz"
 seed() { # seed TARGET EXT...: copy files with these extensions into the target's corpus
@@ -24,6 +25,8 @@ seed experiment yaml
 seed table_csv csv
 seed table_parquet parquet
 seed model json
+seed gguf gguf
+seed safetensors safetensors
 mkdir -p fuzz/corpus/events
 for f in $(find runs tests/fixtures -name events.jsonl -size -200k 2>/dev/null | head -20 || true); do
     cp "$f" "fuzz/corpus/events/$(echo "$f" | tr / _)"

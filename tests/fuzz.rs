@@ -161,3 +161,46 @@ fn inputs_the_fuzzers_found_stay_fixed() {
     }
     assert!(n >= 1);
 }
+
+/// The tiny pretrained fixtures' files (GGUF in every type, safetensors shards).
+fn checkpoint_seeds(ext: &str) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for arch in ["llama", "qwen2"] {
+        for dir in [format!("tests/fixtures/pretrained/{arch}"), format!("tests/fixtures/pretrained/{arch}/hf")] {
+            let mut paths: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == ext)).collect();
+            paths.sort();
+            out.extend(paths.iter().map(|p| std::fs::read(p).unwrap()));
+        }
+    }
+    assert!(!out.is_empty(), "no .{ext} fixtures");
+    out
+}
+
+#[test]
+fn the_checkpoint_readers_never_panic_on_mutated_or_random_gguf_and_safetensors() {
+    let gguf = checkpoint_seeds("gguf");
+    // Mutations near the start hit the header, metadata and tensor infos, where the counts are.
+    proptest!(config(120), |(k in any::<usize>(), edits in prop::collection::vec(edit(), 1..5), cut in 64usize..40_000)| {
+        let mut b = gguf[k % gguf.len()].clone();
+        let tail = b.split_off(cut.min(b.len()));
+        let mut b = apply(b, &edits);
+        b.extend(tail);
+        fuzzing::gguf(&b);
+    });
+    proptest!(config(100), |(bytes in prop::collection::vec(any::<u8>(), 0..3000))| {
+        let mut b = b"GGUF\x03\0\0\0".to_vec();
+        b.extend(bytes);
+        fuzzing::gguf(&b);
+    });
+    let st = checkpoint_seeds("safetensors");
+    proptest!(config(120), |(k in any::<usize>(), edits in prop::collection::vec(edit(), 1..5), cut in 16usize..4_000)| {
+        let mut b = st[k % st.len()].clone();
+        let tail = b.split_off(cut.min(b.len()));
+        let mut b = apply(b, &edits);
+        b.extend(tail);
+        fuzzing::safetensors(&b);
+    });
+    proptest!(config(100), |(bytes in prop::collection::vec(any::<u8>(), 0..3000))| {
+        fuzzing::safetensors(&bytes);
+    });
+}

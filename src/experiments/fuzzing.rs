@@ -41,6 +41,19 @@ pub fn model(bytes: &[u8]) {
     }
 }
 
+/// Read a GGUF file's bytes as `ratlab inspect` and the worker do: header, metadata, tensor
+/// infos, the model's config and tensor list, the tokenizer rebuilt from the metadata, and the
+/// dequantization of every (small) tensor.
+pub fn gguf(bytes: &[u8]) {
+    crate::data::pretrained::check_gguf(bytes, 1 << 16);
+}
+
+/// Read a safetensors file's bytes as a model directory's shard: the header checked, every
+/// tensor's name mapped and its values converted to f32.
+pub fn safetensors(bytes: &[u8]) {
+    let _ = crate::data::pretrained::hf::check_shard(bytes);
+}
+
 /// A fresh private directory under the system temp dir.
 fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
     use std::sync::atomic::{AtomicU64, Ordering};

@@ -129,6 +129,30 @@ fn config_from(v: &Value) -> Result<(ModelConfig, Option<Llama3Scaling>), String
     Ok((config, scaling))
 }
 
+/// A tensor's values as f32 (f32, f16 or bf16; the caller has checked the type).
+fn to_f32(v: &safetensors::tensor::TensorView<'_>) -> Vec<f32> {
+    let data = v.data();
+    match v.dtype() {
+        Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        Dtype::F16 => data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        _ => data.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+    }
+}
+
+/// A shard's bytes read as a model directory reads them (for fuzzing): the header checked by
+/// the safetensors crate, names mapped, f32/f16/bf16 values converted. The values read.
+pub fn check_shard(bytes: &[u8]) -> Result<usize, String> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
+    let mut n = 0;
+    for (name, view) in st.tensors() {
+        let _ = hf_name(&name);
+        if matches!(view.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+            n += to_f32(&view).len();
+        }
+    }
+    Ok(n)
+}
+
 fn dtype_name(d: Dtype) -> String {
     format!("{d:?}").to_lowercase()
 }
@@ -236,13 +260,7 @@ impl HfDir {
         // In the config's order, as for GGUF.
         let mut all: BTreeMap<String, (Vec<usize>, Vec<f32>)> = BTreeMap::new();
         self.each(|ours, _, v| {
-            let data = v.data();
-            let vals: Vec<f32> = match v.dtype() {
-                Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-                Dtype::F16 => data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-                _ => data.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-            };
-            all.insert(ours.to_string(), (v.shape().to_vec(), vals));
+            all.insert(ours.to_string(), (v.shape().to_vec(), to_f32(&v)));
             Ok(())
         })?;
         for (name, _) in self.config.expected() {

@@ -301,6 +301,20 @@ impl Pretrained {
     }
 }
 
+/// Everything ratlab does with a GGUF file's bytes, for fuzzing: parse, config, tensor check,
+/// tokenizer, and dequantization of tensors of at most `max_elements`.
+pub fn check_gguf(bytes: &[u8], max_elements: u64) {
+    let Ok(file) = Gguf::parse(bytes) else { return };
+    for t in file.tensors.iter().filter(|t| t.elements() <= max_elements && t.kind.supported()) {
+        let _ = file.dequantize(bytes, t);
+    }
+    let _ = tokenizer::ModelTokenizer::from_gguf(&file).map(|t| t.encode("Hello <|im_end|> 123 wörld"));
+    let Ok(config) = gguf_config(&file) else { return };
+    let _ = config.params();
+    let p = Pretrained { path: PathBuf::new(), config, tensor_types: Vec::new(), source: Source::Gguf { bytes: Vec::new(), file } };
+    let _ = p.check_gguf_tensors();
+}
+
 /// Every expected tensor is there with its shape, and nothing else.
 fn check_shapes(c: &ModelConfig, mut found: BTreeMap<String, Vec<usize>>) -> Result<(), String> {
     for (name, shape) in c.expected() {

@@ -109,8 +109,9 @@ impl Checker {
                             }
                         },
                         None => {
+                            let hint = if name.ends_with(".gguf") { " (no such file; `make models` fetches models/SmolLM2-135M-Instruct.Q4_1.gguf)" } else { "" };
                             self.err(at, &f, format!(
-                                "{} is neither a run of this experiment (runs: {}) nor a run directory or a pretrained model (.gguf file or model directory)",
+                                "{} is neither a run of this experiment (runs: {}) nor a run directory or a pretrained model (.gguf file or model directory){hint}",
                                 quote(name),
                                 spec.runs.value.iter().map(|r| r.value.name.value.as_str()).collect::<Vec<_>>().join(", ")
                             ));

@@ -99,14 +99,17 @@ impl Rope {
             inv /= Tensor::from_slice(&shape.rope_factors).to_kind(Kind::Float).to_device(device);
         }
         let ang = Tensor::arange_start(start, start + t, opts).unsqueeze(1) * inv.unsqueeze(0); // [T, d/2]
-        Rope { cos: ang.cos(), sin: ang.sin() }
+        let (cos, sin) = (ang.cos(), ang.sin());
+        Rope { cos: Tensor::cat(&[&cos, &cos], -1), sin: Tensor::cat(&[-&sin, sin], -1) }
     }
 
     /// Rotate the last dimension of `x` (`[B, H, T, d]`).
+    /// `[x1, x2] ↦ [x1 cos − x2 sin, x2 cos + x1 sin]`, as `x·[cos, cos] + [x2, x1]·[−sin, sin]`
+    /// (fewer tensor operations per call: this runs twice per layer and token).
     pub fn apply(&self, x: &Tensor) -> Tensor {
         let half = x.size()[3] / 2;
-        let (x1, x2) = (x.narrow(-1, 0, half), x.narrow(-1, half, half));
-        Tensor::cat(&[&x1 * &self.cos - &x2 * &self.sin, &x2 * &self.cos + &x1 * &self.sin], -1)
+        let swapped = Tensor::cat(&[x.narrow(-1, half, half), x.narrow(-1, 0, half)], -1);
+        x * &self.cos + swapped * &self.sin
     }
 }
 
@@ -128,22 +131,53 @@ struct Positions {
 pub struct LayerCache {
     /// K and V (`[B, kv_heads, T, head_dim]`), or MLA's latent `c` (`[B, T, r]`) and rotary
     /// key (`[B, 1, T, rope_dim]`, already rotated).
-    pub a: Option<Tensor>,
-    pub b: Option<Tensor>,
+    pub a: Option<Slot>,
+    pub b: Option<Slot>,
+}
+
+/// A cached tensor growing along `dim`: a buffer with room to spare (doubled when full), so
+/// that a step writes its new positions in place instead of copying the whole cache.
+pub struct Slot {
+    buf: Tensor,
+    len: i64,
+    dim: i64,
+}
+
+impl Slot {
+    /// The cached positions (a view of the buffer).
+    pub fn view(&self) -> Tensor {
+        self.buf.narrow(self.dim, 0, self.len)
+    }
+    pub fn len(&self) -> i64 {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 impl LayerCache {
-    fn append(slot: &mut Option<Tensor>, new: Tensor, dim: i64) -> Tensor {
-        let all = match slot.take() {
-            None => new,
-            Some(old) => Tensor::cat(&[old, new], dim),
-        };
-        *slot = Some(all.shallow_clone());
-        all
+    fn append(slot: &mut Option<Slot>, new: Tensor, dim: i64) -> Tensor {
+        let n = new.size()[dim as usize];
+        let cap = slot.as_ref().map_or(0, |s| s.buf.size()[dim as usize]);
+        let len = slot.as_ref().map_or(0, |s| s.len);
+        if len + n > cap {
+            let mut size = new.size();
+            size[dim as usize] = (2 * cap).max(len + n).max(64);
+            let buf = new.new_zeros(size.as_slice(), (new.kind(), new.device()));
+            if let Some(old) = slot.as_ref() {
+                buf.narrow(dim, 0, len).copy_(&old.view());
+            }
+            *slot = Some(Slot { buf, len, dim });
+        }
+        let Some(s) = slot.as_mut() else { return new };
+        s.buf.narrow(dim, s.len, n).copy_(&new);
+        s.len += n;
+        s.view()
     }
-    /// Bytes the cache holds.
+    /// Bytes the cached positions take.
     pub fn bytes(&self) -> i64 {
-        [&self.a, &self.b].iter().filter_map(|t| t.as_ref()).map(|t| t.numel() as i64 * t.kind().elt_size_in_bytes() as i64).sum()
+        [&self.a, &self.b].iter().filter_map(|t| t.as_ref()).map(|s| s.view().numel() as i64 * s.buf.kind().elt_size_in_bytes() as i64).sum()
     }
 }
 
@@ -161,6 +195,16 @@ struct Block {
     gate: Proj,
     up: Proj,
     down: Proj,
+    /// Inference copies of `[q | k | v]` (with biases) and `[gate | up]` stacked into one
+    /// matrix each ([`Transformer::fuse_for_inference`]): one matrix-vector product instead of
+    /// three (two) per token, and one rotary pass over q and k together.
+    fused: Option<Fused>,
+}
+
+struct Fused {
+    qkv: Tensor,
+    qkv_bias: Option<Tensor>,
+    gate_up: Tensor,
 }
 
 /// The whole network. Base weights live in one `VarStore`, adapters (when any) in another, so
@@ -223,6 +267,7 @@ impl Transformer {
                 gate: Proj::new(mp.clone(), ad(i, "mlp"), "gate", d, hidden),
                 up: Proj::new(mp.clone(), ad(i, "mlp"), "up", d, hidden),
                 down: Proj::new(mp.clone(), ad(i, "mlp"), "down", hidden, d),
+                fused: None,
             });
         }
         let norm = (base / "norm").var("weight", &[d], Init::Const(1.0));
@@ -256,7 +301,15 @@ impl Transformer {
             let a = self.attention(b, &rms_norm(&x, &b.attn_norm, eps), c, &pos, train);
             x = x + a;
             let hn = rms_norm(&x, &b.mlp_norm, eps);
-            let m = b.down.forward(&(b.gate.forward(&hn, train).silu() * b.up.forward(&hn, train)), train);
+            let inner = match (&b.fused, train) {
+                (Some(f), false) => {
+                    let gu = hn.linear::<&Tensor>(&f.gate_up, None);
+                    let w = gu.size()[2] / 2;
+                    gu.narrow(2, 0, w).silu() * gu.narrow(2, w, w)
+                }
+                _ => b.gate.forward(&hn, train).silu() * b.up.forward(&hn, train),
+            };
+            let m = b.down.forward(&inner, train);
             x = x + m;
         }
         rms_norm(&x, &self.norm, eps)
@@ -266,10 +319,7 @@ impl Transformer {
         let t = tokens.size()[1];
         let device = tokens.device();
         // Every layer caches the same positions; the first tells how many.
-        let start = cache.and_then(|c| c.first()).and_then(|c| c.a.as_ref()).map_or(0, |a| match self.p.attention {
-            AttentionKind::Mla => a.size()[1],
-            _ => a.size()[2],
-        });
+        let start = cache.and_then(|c| c.first()).and_then(|c| c.a.as_ref()).map_or(0, Slot::len);
         let d = match self.p.attention {
             AttentionKind::Mla => self.p.rope_dim,
             _ => self.p.head_dim(),
@@ -293,14 +343,28 @@ impl Transformer {
         };
         let out = match &b.attn {
             Attn::Grouped { q, k, v, o: _, kv_heads } => {
-                let q = rope(&q.forward(x, train).view([bsz, t, h, hd]).transpose(1, 2));
-                let mut k = rope(&k.forward(x, train).view([bsz, t, *kv_heads, hd]).transpose(1, 2));
-                let mut v = v.forward(x, train).view([bsz, t, *kv_heads, hd]).transpose(1, 2);
+                let (q, mut k, mut v) = match (&b.fused, train) {
+                    (Some(f), false) => {
+                        // [q | k | v] heads from one product; q and k rotated in one pass.
+                        let all = x.linear(&f.qkv, f.qkv_bias.as_ref()).view([bsz, t, h + 2 * kv_heads, hd]).transpose(1, 2);
+                        let qk = rope(&all.narrow(1, 0, h + kv_heads));
+                        (qk.narrow(1, 0, h), qk.narrow(1, h, *kv_heads), all.narrow(1, h + kv_heads, *kv_heads))
+                    }
+                    _ => (
+                        rope(&q.forward(x, train).view([bsz, t, h, hd]).transpose(1, 2)),
+                        rope(&k.forward(x, train).view([bsz, t, *kv_heads, hd]).transpose(1, 2)),
+                        v.forward(x, train).view([bsz, t, *kv_heads, hd]).transpose(1, 2),
+                    ),
+                };
                 if let Some(c) = cache {
                     k = LayerCache::append(&mut c.a, k, 2);
                     v = LayerCache::append(&mut c.b, v, 2);
                 }
-                if *kv_heads != h {
+                if *kv_heads != h && t == 1 {
+                    // Decoding one token: SDPA groups the heads itself, sparing a copy of the
+                    // whole cache per layer and step.
+                    sdpa(&q, &k, &v, true)
+                } else if *kv_heads != h {
                     // Each K/V head serves a group of query heads. Expanding the (small) K/V to
                     // every head lets SDPA take its fused kernel; with enable_gqa it falls back
                     // to the unfused one on CPU (measured 15-35% slower training).
@@ -335,6 +399,27 @@ impl Transformer {
             Attn::Grouped { o, .. } | Attn::Latent { o, .. } => o,
         };
         o.forward(&out.transpose(1, 2).contiguous().view([bsz, t, h * hd]), train)
+    }
+
+    /// Stack each block's q/k/v and gate/up weights for inference (grouped attention without
+    /// adapters). The copies take the weights as they are now: call it on a model that will
+    /// not train again (a loaded checkpoint).
+    pub fn fuse_for_inference(&mut self) {
+        tch::no_grad(|| {
+            for b in &mut self.blocks {
+                let Attn::Grouped { q, k, v, .. } = &b.attn else { continue };
+                if [q, k, v, &b.gate, &b.up].iter().any(|p| p.lora.is_some()) {
+                    continue;
+                }
+                let qkv = Tensor::cat(&[&q.weight, &k.weight, &v.weight], 0);
+                let qkv_bias = match (&q.bias, &k.bias, &v.bias) {
+                    (Some(a), Some(b2), Some(c)) => Some(Tensor::cat(&[a, b2, c], 0)),
+                    _ => None,
+                };
+                let gate_up = Tensor::cat(&[&b.gate.weight, &b.up.weight], 0);
+                b.fused = Some(Fused { qkv, qkv_bias, gate_up });
+            }
+        });
     }
 
     /// Every projection with its name relative to the base store (for merging adapters).

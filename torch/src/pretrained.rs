@@ -145,13 +145,16 @@ impl Lm {
             let tuned = matches!(mode.as_deref(), Some("sft" | "dpo"));
             let (codec, _) = crate::train::run_codec(dir)?;
             let stops = codec.stops().into_iter().map(i64::from).collect();
-            return Ok(Lm { params: loaded.params, model: loaded.model, device: loaded.device, codec, tuned, stops, store: loaded.store });
+            let mut model = loaded.model;
+            model.fuse_for_inference();
+            return Ok(Lm { params: loaded.params, model, device: loaded.device, codec, tuned, stops, store: loaded.store });
         }
         let pre = Pretrained::open(path)?;
         let codec = Codec::from_checkpoint(&pre).map_err(|e| format!("{}: {e}", path.display()))?;
         let device = model::device(device)?;
         let params = params_for(&pre.config, pre.rope_factors()?, &inference_template("auto"));
-        let built = build_from(&pre, &params, device, false)?;
+        let mut built = build_from(&pre, &params, device, false)?;
+        built.model.fuse_for_inference();
         let stops = codec.stops().into_iter().map(i64::from).collect();
         Ok(Lm { params, model: built.model, device, codec, tuned: false, stops, store: built.base })
     }

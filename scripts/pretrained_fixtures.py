@@ -25,7 +25,8 @@ the path (the project's torch virtualenv):
   ~/.cache/ratlab/venv-hf/bin/pip install transformers gguf tokenizers safetensors numpy
   PYTHONPATH=$(echo ~/.cache/ratlab/venv-torch-2.13.0/lib/python3*/site-packages) \\
       ~/.cache/ratlab/venv-hf/bin/python scripts/pretrained_fixtures.py
-With a GGUF path it writes smollm2.json instead, from the real SmolLM2-135M-Instruct:
+With --spm it writes spm/ (a SentencePiece-tokenizer GGUF and transformers' ids for it); with
+a GGUF path it writes smollm2.json instead, from the real SmolLM2-135M-Instruct:
   … scripts/pretrained_fixtures.py models/SmolLM2-135M-Instruct.Q4_1.gguf
 """
 import json
@@ -335,9 +336,64 @@ def smollm2(gguf_path):
     print("smollm2 answer:", repr(out["answer"]), out["greedy"], file=sys.stderr)
 
 
+def spm():
+    """A LLaMA-2-style SentencePiece tokenizer in GGUF (tokenizer.ggml.model = llama: pieces with
+    scores, <0xNN> byte tokens, <unk>, <s>, </s>) on a tiny llama (Q8_0), with the ids
+    transformers' own GGUF tokenizer gives (tests/fixtures/pretrained/spm/)."""
+    from transformers import AutoTokenizer
+    tk = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tk.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False)
+    with open(os.path.join(ROOT, "datasets", "tiny-stories.txt"), encoding="utf-8") as f:
+        text = f.read(100_000)
+    tk.train_from_iterator([text[i:i + 2000] for i in range(0, len(text), 2000)], trainer)
+    pieces = [t for t, _ in sorted(tk.get_vocab().items(), key=lambda kv: kv[1]) if t not in ("<unk>", "<s>", "</s>")]
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + pieces
+    scores = [0.0] * 259 + [-float(i) for i in range(len(pieces))]
+    types = [2, 3, 3] + [6] * 256 + [1] * len(pieces)
+    d = os.path.join(OUT, "spm")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    a = dict(ARCHS["llama"])
+    w = {k: v.float() for k, v in weights(a, len(tokens)).items()}
+    gw = GGUFWriter(os.path.join(d, "Q8_0.gguf"), "llama")
+    gw.add_block_count(a["layers"])
+    gw.add_context_length(a["ctx"])
+    gw.add_embedding_length(a["d"])
+    gw.add_feed_forward_length(a["ffn"])
+    gw.add_head_count(a["heads"])
+    gw.add_head_count_kv(a["kv"])
+    gw.add_rope_freq_base(a["theta"])
+    gw.add_layer_norm_rms_eps(a["eps"])
+    gw.add_tokenizer_model("llama")
+    gw.add_token_list(tokens)
+    gw.add_token_scores(scores)
+    gw.add_token_types(types)
+    gw.add_bos_token_id(1)
+    gw.add_eos_token_id(2)
+    gw.add_unk_token_id(0)
+    gw.add_add_bos_token(True)
+    for n, v in w.items():
+        arr = v.numpy().astype(np.float32)
+        if "q_proj" in n or "k_proj" in n:
+            arr = permute(arr, a["heads"] if "q_proj" in n else a["kv"])
+        data, qt = quantize(arr, "Q8_0")
+        gw.add_tensor(gguf_name(n), data, raw_dtype=qt)
+    gw.write_header_to_file()
+    gw.write_kv_data_to_file()
+    gw.write_tensors_to_file()
+    gw.close()
+    ref = AutoTokenizer.from_pretrained(d, gguf_file="Q8_0.gguf")
+    texts = TEXTS + ["<s>x</s> y", "Hello\nworld", " leading space"]
+    json.dump({"texts": texts, "ids": [ref(t).input_ids for t in texts]}, open(os.path.join(d, "golden.json"), "w"), indent=1)
+
+
 def main():
     from transformers import AutoModelForCausalLM
     torch.set_num_threads(2)
+    if sys.argv[1:] == ["--spm"]:
+        spm()
+        return
     if len(sys.argv) > 1:
         smollm2(sys.argv[1])
         return

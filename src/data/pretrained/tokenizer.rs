@@ -10,7 +10,8 @@ use tokenizers::decoders::fuse::Fuse;
 use tokenizers::decoders::sequence::Sequence as DecoderSequence;
 use tokenizers::decoders::strip::Strip;
 use tokenizers::models::bpe::{Vocab, BPE};
-use tokenizers::normalizers::{Prepend, Replace, NFC};
+use tokenizers::normalizers::{Replace, NFC};
+use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
@@ -118,12 +119,10 @@ impl ModelTokenizer {
                     .build()
                     .map_err(|e| format!("the SentencePiece vocabulary is not consistent: {e}"))?;
                 let mut tk = Tokenizer::new(bpe);
-                let mut norm: Vec<NormalizerWrapper> = Vec::new();
-                if flag("tokenizer.ggml.add_space_prefix").unwrap_or(true) {
-                    norm.push(Prepend::new("▁".into()).into());
-                }
-                norm.push(Replace::new(" ", "▁").map_err(|e| e.to_string())?.into());
-                tk.with_normalizer(Some(tokenizers::normalizers::Sequence::new(norm))).map_err(|e| e.to_string())?;
+                // As transformers builds it from GGUF: spaces become ▁, and one ▁ goes before
+                // the text (not after each special token).
+                let prepend = if flag("tokenizer.ggml.add_space_prefix").unwrap_or(true) { PrependScheme::First } else { PrependScheme::Never };
+                tk.with_pre_tokenizer(Some(Metaspace::new('▁', prepend, false)));
                 let dec: Vec<DecoderWrapper> = vec![Replace::new("▁", " ").map_err(|e| e.to_string())?.into(), ByteFallback::new().into(), Fuse::new().into(), Strip::new(' ', 1, 0).into()];
                 tk.with_decoder(Some(DecoderSequence::new(dec)));
                 (tk, "llama (SentencePiece)".to_string(), flag("tokenizer.ggml.add_bos_token").unwrap_or(true))
@@ -278,6 +277,22 @@ mod tests {
         assert!(!t.encode_content("hello<|im_end|>").unwrap().contains(&1), "content must not close a turn");
         assert_eq!(t.stops, vec![1]);
         assert_eq!(t.decode(&[12, 13]), "hello hello");
+    }
+
+    /// LLaMA-2-style SentencePiece (scores, byte fallback, <s> added) rebuilt from GGUF gives the
+    /// ids transformers' GGUF tokenizer gives (scripts/pretrained_fixtures.py --spm).
+    #[test]
+    fn sentencepiece_from_gguf_gives_transformers_ids() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pretrained/spm");
+        let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("golden.json")).unwrap()).unwrap();
+        let bytes = std::fs::read(dir.join("Q8_0.gguf")).unwrap();
+        let t = ModelTokenizer::from_gguf(&Gguf::parse(&bytes).unwrap()).unwrap();
+        assert_eq!(t.kind, "llama (SentencePiece)");
+        for (text, ids) in golden["texts"].as_array().unwrap().iter().zip(golden["ids"].as_array().unwrap()) {
+            let want: Vec<u32> = ids.as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as u32).collect();
+            assert_eq!(t.encode(text.as_str().unwrap()).unwrap(), want, "{text}");
+        }
+        assert_eq!(t.decode(&t.encode("Once upon a time").unwrap()[1..]), "Once upon a time");
     }
 
     #[test]

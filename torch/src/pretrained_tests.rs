@@ -138,3 +138,43 @@ fn sft_from_a_gguf_checkpoint_trains_saves_and_generates_with_its_tokenizer() {
     let got = pretrained::generate(&lm, &ids, 12, Sampler::GREEDY, true, |_| {});
     assert!(!got.ids.is_empty());
 }
+
+/// DPO from a checkpoint: pairs in the model's chat template, the frozen reference is the
+/// checkpoint itself, so the first loss is ln 2.
+#[test]
+fn dpo_from_a_gguf_checkpoint_starts_at_ln2() {
+    use crate::train;
+    use ratlab::backends::params::LmMode;
+    use ratlab::data::lm::{LmDataConfig, LmFormat};
+    use ratlab::experiments::events::RunEvent;
+    use ratlab::experiments::worker::TorchJob;
+    let d = tempfile::tempdir().unwrap();
+    let rows: String = (0..20).map(|i| format!("{{\"prompt\": \"Is {i} even?\", \"chosen\": \"{}\", \"rejected\": \"{}\"}}\n", if i % 2 == 0 { "Yes." } else { "No." }, if i % 2 == 0 { "No." } else { "Yes." })).collect();
+    let data = d.path().join("p.jsonl");
+    std::fs::write(&data, rows).unwrap();
+    let mut p = pretrained::inference_template("cpu");
+    p.mode = LmMode::Dpo;
+    p.context = 128;
+    p.steps = 4;
+    p.batch_size = 4;
+    p.learning_rate = 1e-3;
+    p.eval_every = 4;
+    p.eval_batches = 1;
+    p.beta = 0.1;
+    let job = TorchJob {
+        experiment: "t".into(),
+        run: "r".into(),
+        params: p,
+        seed: 1,
+        data: LmDataConfig { path: data, format: LmFormat::Preferences, test: 0.2, test_path: None },
+        out_dir: None,
+        init_from: Some(fixtures("qwen2").join("Q6_K.gguf")),
+    };
+    let mut evs: Vec<RunEvent> = Vec::new();
+    train::run(&job, &mut evs, &std::sync::atomic::AtomicBool::new(false));
+    if let Some(RunEvent::Failed { error, .. }) = evs.last() {
+        panic!("run failed: {error}");
+    }
+    let first = evs.iter().find_map(|e| if let RunEvent::Step { metrics, .. } = e { metrics.get("train.loss").copied() } else { None }).unwrap();
+    assert!((first - std::f64::consts::LN_2).abs() < 1e-5, "first DPO loss {first}");
+}

@@ -398,7 +398,9 @@ impl Transformer {
         let o = match &b.attn {
             Attn::Grouped { o, .. } | Attn::Latent { o, .. } => o,
         };
-        o.forward(&out.transpose(1, 2).contiguous().view([bsz, t, h * hd]), train)
+        // One position: [B, H, 1, hd] already lies in memory as [B, 1, H·hd].
+        let out = if t == 1 { out.reshape([bsz, 1, h * hd]) } else { out.transpose(1, 2).contiguous().view([bsz, t, h * hd]) };
+        o.forward(&out, train)
     }
 
     /// Stack each block's q/k/v and gate/up weights for inference (grouped attention without

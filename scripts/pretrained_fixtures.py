@@ -241,7 +241,8 @@ def gguf_name(n):
     return f"blk.{i}.{GGUF_NAMES[rest]}"
 
 
-def write_gguf(a, name, w, tk, path, t):
+def gguf_model(path, name, a):
+    """A GGUF writer with the model's hyperparameters."""
     gw = GGUFWriter(path, name)
     gw.add_name(f"ratlab tiny {name}")
     gw.add_block_count(a["layers"])
@@ -253,6 +254,26 @@ def write_gguf(a, name, w, tk, path, t):
     gw.add_rope_freq_base(a["theta"])
     gw.add_layer_norm_rms_eps(a["eps"])
     gw.add_rope_dimension_count(a["d"] // a["heads"])
+    return gw
+
+
+def gguf_tensors(gw, name, a, w, t):
+    """The weights in type t (as llama.cpp's converter writes them: llama's Q/K permuted), then
+    the file."""
+    for n, v in w.items():
+        arr = v.numpy().astype(np.float32)
+        if name == "llama" and ("q_proj" in n or "k_proj" in n):
+            arr = permute(arr, a["heads"] if "q_proj" in n else a["kv"])
+        data, qt = quantize(arr, t)
+        gw.add_tensor(gguf_name(n), data, raw_dtype=qt)
+    gw.write_header_to_file()
+    gw.write_kv_data_to_file()
+    gw.write_tensors_to_file()
+    gw.close()
+
+
+def write_gguf(a, name, w, tk, path, t):
+    gw = gguf_model(path, name, a)
     vocab = tk.get_vocab(with_added_tokens=True)
     tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
     merges = json.loads(tk.to_str())["model"]["merges"]
@@ -266,16 +287,7 @@ def write_gguf(a, name, w, tk, path, t):
     gw.add_eos_token_id(2)
     gw.add_add_bos_token(False)
     gw.add_chat_template(a["template"])
-    for n, v in w.items():
-        arr = v.numpy().astype(np.float32)
-        if name == "llama" and ("q_proj" in n or "k_proj" in n):
-            arr = permute(arr, a["heads"] if "q_proj" in n else a["kv"])
-        data, qt = quantize(arr, t)
-        gw.add_tensor(gguf_name(n), data, raw_dtype=qt)
-    gw.write_header_to_file()
-    gw.write_kv_data_to_file()
-    gw.write_tensors_to_file()
-    gw.close()
+    gguf_tensors(gw, name, a, w, t)
 
 
 def golden(model, ids):
@@ -356,15 +368,7 @@ def spm():
     os.makedirs(d)
     a = dict(ARCHS["llama"])
     w = {k: v.float() for k, v in weights(a, len(tokens)).items()}
-    gw = GGUFWriter(os.path.join(d, "Q8_0.gguf"), "llama")
-    gw.add_block_count(a["layers"])
-    gw.add_context_length(a["ctx"])
-    gw.add_embedding_length(a["d"])
-    gw.add_feed_forward_length(a["ffn"])
-    gw.add_head_count(a["heads"])
-    gw.add_head_count_kv(a["kv"])
-    gw.add_rope_freq_base(a["theta"])
-    gw.add_layer_norm_rms_eps(a["eps"])
+    gw = gguf_model(os.path.join(d, "Q8_0.gguf"), "llama", a)
     gw.add_tokenizer_model("llama")
     gw.add_token_list(tokens)
     gw.add_token_scores(scores)
@@ -373,16 +377,7 @@ def spm():
     gw.add_eos_token_id(2)
     gw.add_unk_token_id(0)
     gw.add_add_bos_token(True)
-    for n, v in w.items():
-        arr = v.numpy().astype(np.float32)
-        if "q_proj" in n or "k_proj" in n:
-            arr = permute(arr, a["heads"] if "q_proj" in n else a["kv"])
-        data, qt = quantize(arr, "Q8_0")
-        gw.add_tensor(gguf_name(n), data, raw_dtype=qt)
-    gw.write_header_to_file()
-    gw.write_kv_data_to_file()
-    gw.write_tensors_to_file()
-    gw.close()
+    gguf_tensors(gw, "llama", a, w, "Q8_0")
     ref = AutoTokenizer.from_pretrained(d, gguf_file="Q8_0.gguf")
     texts = TEXTS + ["<s>x</s> y", "Hello\nworld", " leading space"]
     json.dump({"texts": texts, "ids": [ref(t).input_ids for t in texts]}, open(os.path.join(d, "golden.json"), "w"), indent=1)

@@ -1,6 +1,6 @@
 //! The command line as clap reads it: every command, its arguments and their help.
 
-use super::models::Sampling;
+use super::models::{PromptStyle, Sampling};
 use super::run::ratlab_max_trials;
 use super::slurm;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -126,15 +126,8 @@ pub enum Command {
         prompts: Vec<String>,
         #[command(flatten)]
         sampling: Sampling,
-        /// Render each prompt as a user turn with the model's chat template and generation prompt.
-        #[arg(long)]
-        chat: bool,
-        /// Use the prompt as is, without a template.
-        #[arg(long, conflicts_with = "chat")]
-        raw: bool,
-        /// One JSON line per prompt: {"prompt", "ids", "logprobs", "text", "tokens_per_s"}.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        style: PromptStyle,
     },
     /// Describe a pretrained model: architecture, shape, parameters, tensor types, tokenizer,
     /// special tokens and chat template.

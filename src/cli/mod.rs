@@ -31,7 +31,7 @@ mod run;
 mod slurm;
 
 pub use args::{Cli, Command, ExecutorArg, Format, PlotX, RunsCmd, RunsFilter};
-pub use models::{DeviceArg, Sampling};
+pub use models::{DeviceArg, PromptStyle, Sampling};
 
 use crate::error::{InputError, InputErrors};
 use clap::Parser;
@@ -107,7 +107,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Report { runs, out }) => export::report(&runs, &out),
         Some(Command::Export { runs, to, curves }) => export::export(&runs, &to, curves),
         Some(Command::Predict { run_dir, data, out }) => models::predict(&run_dir, &data, out.as_deref()),
-        Some(Command::Generate { model, prompts, sampling, chat, raw, json }) => models::generate(&model, &prompts, &sampling, chat, raw, json),
+        Some(Command::Generate { model, prompts, sampling, style }) => models::generate(&model, &prompts, &sampling, style),
         Some(Command::Score { model, file, json, device }) => models::score(&model, &file, json, device),
         Some(Command::Inspect { model, json }) => pretrained::inspect(&model, json),
         Some(Command::Tokenize { model, text, file, json }) => pretrained::tokenize(&model, text.as_deref(), file.as_deref(), json),

@@ -41,7 +41,7 @@ pub fn score(model: &Path, file: &Path, json: bool, device: DeviceArg) -> anyhow
 
 /// `ratlab generate`: check the model and options, then let the torch worker load the model and
 /// generate (libtorch stays out of this process).
-pub fn generate(model: &Path, prompts: &[String], sampling: &Sampling, chat: bool, raw: bool, json: bool) -> anyhow::Result<u8> {
+pub fn generate(model: &Path, prompts: &[String], sampling: &Sampling, style: PromptStyle) -> anyhow::Result<u8> {
     let dir = model_path(model)?;
     let limit = crate::data::limits::get().tokens;
     if sampling.max_tokens > limit {
@@ -58,12 +58,7 @@ pub fn generate(model: &Path, prompts: &[String], sampling: &Sampling, chat: boo
         args.push("--prompt".into());
         args.push(p.into());
     }
-    args.extend(sampling.to_args().into_iter().map(Into::into));
-    for (flag, on) in [("--chat", chat), ("--raw", raw), ("--json", json)] {
-        if on {
-            args.push(flag.into());
-        }
-    }
+    args.extend(sampling.to_args().into_iter().chain(style.to_args()).map(Into::into));
     worker(&args, "generate")
 }
 
@@ -107,6 +102,28 @@ pub struct Sampling {
     /// auto (CUDA when present), cpu or cuda.
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
+}
+
+/// How `generate` frames prompts and prints answers: the options `ratlab generate` takes and
+/// hands on, unchanged, to the worker (one definition for both command lines, like [`Sampling`]).
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct PromptStyle {
+    /// Render each prompt as a user turn with the model's chat template and generation prompt.
+    #[arg(long)]
+    pub chat: bool,
+    /// Use the prompt as is, without a template.
+    #[arg(long, conflicts_with = "chat")]
+    pub raw: bool,
+    /// One JSON line per prompt: {"prompt", "ids", "logprobs", "text", "tokens_per_s"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl PromptStyle {
+    /// The same options as command-line arguments.
+    pub fn to_args(self) -> Vec<String> {
+        [("--chat", self.chat), ("--raw", self.raw), ("--json", self.json)].into_iter().filter(|(_, on)| *on).map(|(f, _)| f.to_string()).collect()
+    }
 }
 
 impl Sampling {

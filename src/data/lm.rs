@@ -387,7 +387,7 @@ impl Example {
     pub fn fit(mut tokens: Vec<u32>, mut learn: Vec<bool>, context: usize) -> Example {
         let context = context.max(2);
         if tokens.len() > context {
-            let drop = (tokens.len() - context).min(Example { tokens: Vec::new(), learn: learn.clone() }.prompt_len().saturating_sub(1));
+            let drop = (tokens.len() - context).min(first_learned(&learn).saturating_sub(1));
             tokens.drain(..drop);
             learn.drain(..drop);
             tokens.truncate(context);
@@ -398,12 +398,13 @@ impl Example {
 
     /// Tokens before the first learned one: the prompt to generate from.
     pub fn prompt_len(&self) -> usize {
-        self.learn.iter().position(|&l| l).unwrap_or(self.learn.len())
+        first_learned(&self.learn)
     }
-    /// Whether tokens had to be dropped to fit.
-    pub fn fits(prompt: &str, response: &str, context: usize) -> bool {
-        prompt.len() + response.len() < context
-    }
+}
+
+/// Index of the first learned token (the length when none is).
+fn first_learned(learn: &[bool]) -> usize {
+    learn.iter().position(|&l| l).unwrap_or(learn.len())
 }
 
 /// How a language model's data becomes ids: bytes for ratlab's own models, or a pretrained
@@ -539,22 +540,6 @@ impl Codec {
             Codec::Model { tokenizer, template } => tokenizer.encode_fragment(&template.render(&[Message::new("user", instruction)], true)?),
         }
     }
-}
-
-/// Instruction rows as examples in the Alpaca template.
-pub fn instruction_examples(rows: &[Instruction], context: usize) -> Vec<Example> {
-    rows.iter().map(|r| Example::new(&alpaca_prompt(&r.instruction, &r.input), &r.output, context)).collect()
-}
-
-/// A preference pair as (chosen, rejected) examples sharing the prompt, rendered with the same
-/// template as instructions so that DPO continues where SFT left off.
-pub fn preference_examples(rows: &[Preference], context: usize) -> Vec<(Example, Example)> {
-    rows.iter()
-        .map(|r| {
-            let p = alpaca_prompt(&r.prompt, "");
-            (Example::new(&p, &r.chosen, context), Example::new(&p, &r.rejected, context))
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ pub struct Loaded {
     pub model: Transformer,
     pub device: Device,
     pub store: tch::nn::VarStore,
+    /// The run's `model.json`.
+    pub doc: serde_json::Value,
 }
 
 /// Load the run directory `dir` (or a `model.json` path) onto `device` (`auto`, `cpu`, `cuda`).
@@ -27,5 +29,5 @@ pub fn load(dir: &Path, device: &str) -> Result<Loaded, String> {
     params.lora = None;
     let device = model::device(device)?;
     let built = train::build(&params, device, Some(dir))?;
-    Ok(Loaded { params, model: built.model, device, store: built.base })
+    Ok(Loaded { params, model: built.model, device, store: built.base, doc })
 }

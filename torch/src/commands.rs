@@ -17,15 +17,12 @@ fn load(model: &Path, device: &str) -> Result<Lm, ExitCode> {
 
 /// Text of `ids` without a final stop id.
 fn answer_text(lm: &Lm, ids: &[i64]) -> String {
-    let body = match ids.last() {
-        Some(l) if lm.stops.contains(l) => &ids[..ids.len() - 1],
-        _ => ids,
-    };
-    lm.decode(body)
+    lm.decode(crate::generate::strip_stop(ids, &lm.stops))
 }
 
 /// `ratlab-torch generate`: every prompt in turn with one loaded model.
-pub fn generate(model: &Path, prompts: &[String], s: &ratlab::cli::Sampling, chat: bool, raw: bool, json: bool) -> ExitCode {
+pub fn generate(model: &Path, prompts: &[String], s: &ratlab::cli::Sampling, style: ratlab::cli::PromptStyle) -> ExitCode {
+    let ratlab::cli::PromptStyle { chat, raw, json } = style;
     let lm = match load(model, s.device.as_str()) {
         Ok(l) => l,
         Err(c) => return c,

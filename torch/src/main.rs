@@ -31,15 +31,8 @@ enum Command {
         prompts: Vec<String>,
         #[command(flatten)]
         sampling: ratlab::cli::Sampling,
-        /// Render each prompt as a user turn with the model's chat template.
-        #[arg(long)]
-        chat: bool,
-        /// The prompt as is: no template, no stop at end of turn.
-        #[arg(long)]
-        raw: bool,
-        /// One JSON line per prompt.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        style: ratlab::cli::PromptStyle,
     },
     /// Next-token loss of a text file under a model.
     Score {
@@ -118,9 +111,9 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Generate { model, prompts, sampling, chat, raw, json } => {
+        Command::Generate { model, prompts, sampling, style } => {
             ratlab_torch::panic::install_hook();
-            ratlab_torch::panic::run(|| ratlab_torch::commands::generate(&model, &prompts, &sampling, chat, raw, json)).unwrap_or_else(|e| {
+            ratlab_torch::panic::run(|| ratlab_torch::commands::generate(&model, &prompts, &sampling, style)).unwrap_or_else(|e| {
                 eprintln!("error: {e}");
                 ExitCode::from(1)
             })

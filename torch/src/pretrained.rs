@@ -141,9 +141,8 @@ impl Lm {
         if !Pretrained::is_checkpoint(path) {
             let loaded = crate::checkpoint::load(path, device)?;
             let dir = if path.is_file() { path.parent().unwrap_or(path) } else { path };
-            let mode = ratlab::experiments::plan::read_checkpoint(dir).ok().and_then(|d| d["trained_with"]["mode"].as_str().map(str::to_string));
-            let tuned = matches!(mode.as_deref(), Some("sft" | "dpo"));
-            let (codec, _) = crate::train::run_codec(dir)?;
+            let tuned = matches!(loaded.doc["trained_with"]["mode"].as_str(), Some("sft" | "dpo"));
+            let (codec, _) = crate::train::run_codec(dir, &loaded.doc)?;
             let stops = codec.stops().into_iter().map(i64::from).collect();
             let mut model = loaded.model;
             model.fuse_for_inference();
@@ -195,10 +194,6 @@ impl Lm {
         self.codec.decode(&ids.iter().map(|&i| i as u32).collect::<Vec<_>>())
     }
 
-    /// The model's vocabulary size.
-    pub fn vocab(&self) -> i64 {
-        self.params.shape.vocab as i64
-    }
 }
 
 /// Next-token loss of a text's ids, in windows of the model's context.

@@ -83,11 +83,10 @@ fn tokenizers_from_gguf_and_tokenizer_json_give_transformers_ids() {
 /// whose `model.json` names the checkpoint's tokenizer, and that run answers in the template.
 #[test]
 fn sft_from_a_gguf_checkpoint_trains_saves_and_generates_with_its_tokenizer() {
-    use crate::train;
+    use crate::tests::{job, run, series};
     use ratlab::backends::params::{LmMode, LoraConfig};
     use ratlab::data::lm::{LmDataConfig, LmFormat};
     use ratlab::experiments::events::RunEvent;
-    use ratlab::experiments::worker::TorchJob;
     let d = tempfile::tempdir().unwrap();
     let mut rows = String::new();
     for i in 0..24 {
@@ -109,21 +108,9 @@ fn sft_from_a_gguf_checkpoint_trains_saves_and_generates_with_its_tokenizer() {
     p.lora = Some(LoraConfig { rank: 8, alpha: 16.0, dropout: 0.0, targets: vec!["q".into(), "k".into(), "v".into(), "o".into(), "down".into()] });
     let out = d.path().join("run");
     std::fs::create_dir(&out).unwrap();
-    let job = TorchJob {
-        experiment: "t".into(),
-        run: "r".into(),
-        params: p,
-        seed: 1,
-        data: LmDataConfig { path: data, format: LmFormat::Instructions, test: 0.2, test_path: None },
-        out_dir: Some(out.clone()),
-        init_from: Some(fixtures("llama").join("Q8_0.gguf")),
-    };
-    let mut evs: Vec<RunEvent> = Vec::new();
-    train::run(&job, &mut evs, &std::sync::atomic::AtomicBool::new(false));
-    if let Some(RunEvent::Failed { error, .. }) = evs.last() {
-        panic!("run failed: {error}");
-    }
-    let loss: Vec<f64> = evs.iter().filter_map(|e| if let RunEvent::Step { metrics, .. } = e { metrics.get("test.loss").copied() } else { None }).collect();
+    let data = LmDataConfig { path: data, format: LmFormat::Instructions, test: 0.2, test_path: None };
+    let evs = run(&job(p, data, Some(&out), Some(&fixtures("llama").join("Q8_0.gguf"))));
+    let loss = series(&evs, "test.loss");
     assert!(loss.len() == 2 && loss[1] < loss[0], "test loss {loss:?}");
     let Some(RunEvent::Finished { metrics, .. }) = evs.last() else { panic!() };
     assert!(metrics["params_trainable"] < metrics["params_total"] / 4.0, "LoRA trains the adapters only");
@@ -143,11 +130,9 @@ fn sft_from_a_gguf_checkpoint_trains_saves_and_generates_with_its_tokenizer() {
 /// checkpoint itself, so the first loss is ln 2.
 #[test]
 fn dpo_from_a_gguf_checkpoint_starts_at_ln2() {
-    use crate::train;
+    use crate::tests::{job, run, series};
     use ratlab::backends::params::LmMode;
     use ratlab::data::lm::{LmDataConfig, LmFormat};
-    use ratlab::experiments::events::RunEvent;
-    use ratlab::experiments::worker::TorchJob;
     let d = tempfile::tempdir().unwrap();
     let rows: String = (0..20).map(|i| format!("{{\"prompt\": \"Is {i} even?\", \"chosen\": \"{}\", \"rejected\": \"{}\"}}\n", if i % 2 == 0 { "Yes." } else { "No." }, if i % 2 == 0 { "No." } else { "Yes." })).collect();
     let data = d.path().join("p.jsonl");
@@ -161,20 +146,8 @@ fn dpo_from_a_gguf_checkpoint_starts_at_ln2() {
     p.eval_every = 4;
     p.eval_batches = 1;
     p.beta = 0.1;
-    let job = TorchJob {
-        experiment: "t".into(),
-        run: "r".into(),
-        params: p,
-        seed: 1,
-        data: LmDataConfig { path: data, format: LmFormat::Preferences, test: 0.2, test_path: None },
-        out_dir: None,
-        init_from: Some(fixtures("qwen2").join("Q6_K.gguf")),
-    };
-    let mut evs: Vec<RunEvent> = Vec::new();
-    train::run(&job, &mut evs, &std::sync::atomic::AtomicBool::new(false));
-    if let Some(RunEvent::Failed { error, .. }) = evs.last() {
-        panic!("run failed: {error}");
-    }
-    let first = evs.iter().find_map(|e| if let RunEvent::Step { metrics, .. } = e { metrics.get("train.loss").copied() } else { None }).unwrap();
+    let data = LmDataConfig { path: data, format: LmFormat::Preferences, test: 0.2, test_path: None };
+    let evs = run(&job(p, data, None, Some(&fixtures("qwen2").join("Q6_K.gguf"))));
+    let first = series(&evs, "train.loss")[0];
     assert!((first - std::f64::consts::LN_2).abs() < 1e-5, "first DPO loss {first}");
 }

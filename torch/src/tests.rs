@@ -246,11 +246,11 @@ fn write_jsonl(dir: &std::path::Path, name: &str, rows: &[serde_json::Value]) ->
     p
 }
 
-fn job(p: TransformerParams, data: LmDataConfig, out: Option<&std::path::Path>, init: Option<&std::path::Path>) -> TorchJob {
+pub(crate) fn job(p: TransformerParams, data: LmDataConfig, out: Option<&std::path::Path>, init: Option<&std::path::Path>) -> TorchJob {
     TorchJob { experiment: "t".into(), run: "r".into(), params: p, seed: 1, data, out_dir: out.map(Into::into), init_from: init.map(Into::into) }
 }
 
-fn run(j: &TorchJob) -> Vec<RunEvent> {
+pub(crate) fn run(j: &TorchJob) -> Vec<RunEvent> {
     let mut out: Vec<RunEvent> = Vec::new();
     train::run(j, &mut out, &AtomicBool::new(false));
     if let Some(RunEvent::Failed { error, .. }) = out.last() {
@@ -259,7 +259,7 @@ fn run(j: &TorchJob) -> Vec<RunEvent> {
     out
 }
 
-fn series(evs: &[RunEvent], key: &str) -> Vec<f64> {
+pub(crate) fn series(evs: &[RunEvent], key: &str) -> Vec<f64> {
     evs.iter().filter_map(|e| if let RunEvent::Step { metrics, .. } = e { metrics.get(key).copied() } else { None }).collect()
 }
 

@@ -70,17 +70,18 @@ fn start(job: &TorchJob) -> Result<Start, String> {
             Ok(Start { params, codec, tokenizer: serde_json::json!({"kind": "checkpoint", "path": abs}), pretrained: Some(pre) })
         }
         Some(dir) => {
-            let (codec, tokenizer) = run_codec(dir)?;
+            // Weights without a model.json (a test's bare checkpoint) are a byte model's.
+            let doc = ratlab::experiments::plan::read_checkpoint(dir).unwrap_or_default();
+            let (codec, tokenizer) = run_codec(dir, &doc)?;
             Ok(Start { params: job.params.clone(), codec, tokenizer: tokenizer.unwrap_or_else(bytes), pretrained: None })
         }
         None => Ok(Start { params: job.params.clone(), codec: Codec::Bytes, tokenizer: bytes(), pretrained: None }),
     }
 }
 
-/// The codec of a saved run: bytes, or the tokenizer of the checkpoint it was tuned from.
-pub fn run_codec(dir: &Path) -> Result<(Codec, Option<serde_json::Value>), String> {
-    // Weights without a model.json (a test's bare checkpoint) are a byte model's.
-    let Ok(doc) = ratlab::experiments::plan::read_checkpoint(dir) else { return Ok((Codec::Bytes, None)) };
+/// The codec of a saved run (`doc` is its `model.json`): bytes, or the tokenizer of the
+/// checkpoint it was tuned from, with the record that names it.
+pub fn run_codec(dir: &Path, doc: &serde_json::Value) -> Result<(Codec, Option<serde_json::Value>), String> {
     let t = &doc["tokenizer"];
     if t["kind"] != "checkpoint" {
         return Ok((Codec::Bytes, None));
@@ -314,10 +315,10 @@ fn prepare(p: &TransformerParams, codec: &Codec, split: lm::LmSplit, device: Dev
             if train_ids.len() < 2 || test_ids.len() < 2 {
                 return Err("the text is shorter than two tokens".into());
             }
-            let cut = test.len().min(24);
-            let mut cut = (0..=cut).rev().find(|&c| std::str::from_utf8(&test[..c]).is_ok()).unwrap_or(0);
-            if cut == 0 {
-                cut = test.len().min(24);
+            // The test text's first 24 bytes, cut back to a character boundary.
+            let mut cut = test.len().min(24);
+            while cut > 1 && std::str::from_utf8(&test[..cut]).is_err() {
+                cut -= 1;
             }
             let prompt = codec.text(&test[..cut])?;
             let bytes_per_token = test.len() as f64 / test_ids.len() as f64;

@@ -40,14 +40,15 @@ pub struct Lora {
 }
 
 impl Proj {
-    fn new(base: nn::Path<'_>, adapters: Option<(nn::Path<'_>, &LoraConfig)>, name: &str, d_in: i64, d_out: i64) -> Proj {
-        Proj::with_bias(base, adapters, name, d_in, d_out, false)
+    fn new(base: nn::Path<'_>, adapters: Option<(nn::Path<'_>, &LoraConfig)>, name: &str, d_in: i64, d_out: i64, random: bool) -> Proj {
+        Proj::with_bias(base, adapters, name, d_in, d_out, false, random)
     }
 
-    fn with_bias(base: nn::Path<'_>, adapters: Option<(nn::Path<'_>, &LoraConfig)>, name: &str, d_in: i64, d_out: i64, bias: bool) -> Proj {
+    /// `random`: draw the weight (a new model) or leave it unset (a checkpoint fills it).
+    fn with_bias(base: nn::Path<'_>, adapters: Option<(nn::Path<'_>, &LoraConfig)>, name: &str, d_in: i64, d_out: i64, bias: bool, random: bool) -> Proj {
         let bound = 1.0 / (d_in as f64).sqrt();
-        let weight = (&base / name).var("weight", &[d_out, d_in], Init::Uniform { lo: -bound, up: bound });
-        let bias = bias.then(|| (&base / name).var("bias", &[d_out], Init::Const(0.0)));
+        let weight = var(&(&base / name), "weight", &[d_out, d_in], random.then_some(Init::Uniform { lo: -bound, up: bound }));
+        let bias = bias.then(|| var(&(&base / name), "bias", &[d_out], random.then_some(Init::Const(0.0))));
         let lora = adapters.filter(|(_, c)| c.targets.iter().any(|t| t == name)).map(|(p, c)| Lora {
             a: (&p / name).var("lora_a", &[c.rank as i64, d_in], Init::Uniform { lo: -bound, up: bound }),
             b: (&p / name).var("lora_b", &[d_out, c.rank as i64], Init::Const(0.0)),
@@ -77,9 +78,46 @@ impl Proj {
     }
 }
 
+/// A variable drawn by `init`, or left uninitialized (`None`) for a checkpoint to fill: a
+/// checkpoint's weights are written once, straight into the variables
+/// (`pretrained::build_from`), instead of drawn, then zeroed, then copied over.
+fn var(path: &nn::Path<'_>, name: &str, dims: &[i64], init: Option<Init>) -> Tensor {
+    match init {
+        Some(init) => path.var(name, dims, init),
+        None => path.add(name, Tensor::empty(dims, (Kind::Float, path.device())), true),
+    }
+}
+
 fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Tensor {
     let d = *x.size().last().unwrap_or(&1);
+    let cpu_f32 = |t: &Tensor| t.device() == Device::Cpu && t.kind() == Kind::Float && t.is_contiguous();
+    if x.numel() as i64 == d && w.numel() as i64 == d && cpu_f32(x) && cpu_f32(w) && !x.requires_grad() {
+        return rms_norm_one(x, w, eps, d as usize);
+    }
     x.rms_norm([d], Some(w), eps)
+}
+
+/// RMSNorm of a single position on the CPU, each decoding step's case, written out: libtorch's
+/// kernel spends about 8 µs on 576 values in dispatch and thread hand-off, and a step runs
+/// 2 × layers + 1 of them. Same formula and order as libtorch's: `x · rsqrt(mean(x²) + ε) · w`,
+/// the mean accumulated in f64 (libtorch's f32 accumulation is no more exact).
+fn rms_norm_one(x: &Tensor, w: &Tensor, eps: f64, d: usize) -> Tensor {
+    let out = Tensor::empty(x.size(), (Kind::Float, Device::Cpu));
+    // SAFETY: the caller checked that `x` and `w` are contiguous CPU f32 tensors of `d`
+    // elements; `out` is a new tensor of the same size that nothing else references.
+    let (xs, ws, ys) = unsafe {
+        (
+            std::slice::from_raw_parts(x.data_ptr().cast::<f32>(), d),
+            std::slice::from_raw_parts(w.data_ptr().cast::<f32>(), d),
+            std::slice::from_raw_parts_mut(out.data_ptr().cast::<f32>(), d),
+        )
+    };
+    let mean = xs.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / d as f64;
+    let r = (1.0 / (mean + eps).sqrt()) as f32;
+    for ((y, &v), &g) in ys.iter_mut().zip(xs).zip(ws) {
+        *y = v * r * g;
+    }
+    out
 }
 
 /// The rotary embedding's cos/sin tables for positions `start..start + t` and `d` rotated
@@ -222,12 +260,22 @@ pub struct Transformer {
 impl Transformer {
     /// Create the variables under `base` (and adapters under `adapters` when `p.lora` is set).
     pub fn new(base: &nn::Path<'_>, adapters: Option<&nn::Path<'_>>, p: &TransformerParams) -> Transformer {
+        Transformer::build(base, adapters, p, true)
+    }
+
+    /// As [`Transformer::new`], with the base weights left uninitialized for a checkpoint to
+    /// fill (every one of them: `pretrained::build_from` checks).
+    pub fn for_checkpoint(base: &nn::Path<'_>, adapters: Option<&nn::Path<'_>>, p: &TransformerParams) -> Transformer {
+        Transformer::build(base, adapters, p, false)
+    }
+
+    fn build(base: &nn::Path<'_>, adapters: Option<&nn::Path<'_>>, p: &TransformerParams, random: bool) -> Transformer {
         let d = p.d_model as i64;
         let (h, hd) = (p.heads as i64, p.head_dim() as i64);
         let lora = p.lora.as_ref();
         let ad = |i: usize, part: &str| adapters.zip(lora).map(|(a, c)| (a / "layers" / i / part, c));
         let vocab = p.shape.vocab as i64;
-        let embed = (base / "embed").var("weight", &[vocab, d], Init::Randn { mean: 0.0, stdev: 1.0 });
+        let embed = var(&(base / "embed"), "weight", &[vocab, d], random.then_some(Init::Randn { mean: 0.0, stdev: 1.0 }));
         let bias = p.shape.qkv_bias;
         let mut blocks = Vec::with_capacity(p.layers);
         for i in 0..p.layers {
@@ -237,12 +285,12 @@ impl Transformer {
                 AttentionKind::Mla => {
                     let (r, rd) = (p.kv_lora_rank as i64, p.rope_dim as i64);
                     Attn::Latent {
-                        q: Proj::new(ap.clone(), ad(i, "attn"), "q", d, h * (hd + rd)),
-                        dkv: Proj::new(ap.clone(), None, "dkv", d, r + rd),
+                        q: Proj::new(ap.clone(), ad(i, "attn"), "q", d, h * (hd + rd), random),
+                        dkv: Proj::new(ap.clone(), None, "dkv", d, r + rd, random),
                         kv_norm: (ap / "kv_norm").var("weight", &[r], Init::Const(1.0)),
-                        uk: Proj::new(ap.clone(), ad(i, "attn"), "k", r, h * hd),
-                        uv: Proj::new(ap.clone(), ad(i, "attn"), "v", r, h * hd),
-                        o: Proj::new(ap.clone(), ad(i, "attn"), "o", h * hd, d),
+                        uk: Proj::new(ap.clone(), ad(i, "attn"), "k", r, h * hd, random),
+                        uv: Proj::new(ap.clone(), ad(i, "attn"), "v", r, h * hd, random),
+                        o: Proj::new(ap.clone(), ad(i, "attn"), "o", h * hd, d, random),
                         rank: r,
                         rope_dim: rd,
                     }
@@ -250,10 +298,10 @@ impl Transformer {
                 _ => {
                     let kvh = p.kv_heads_used() as i64;
                     Attn::Grouped {
-                        q: Proj::with_bias(ap.clone(), ad(i, "attn"), "q", d, h * hd, bias),
-                        k: Proj::with_bias(ap.clone(), ad(i, "attn"), "k", d, kvh * hd, bias),
-                        v: Proj::with_bias(ap.clone(), ad(i, "attn"), "v", d, kvh * hd, bias),
-                        o: Proj::new(ap.clone(), ad(i, "attn"), "o", h * hd, d),
+                        q: Proj::with_bias(ap.clone(), ad(i, "attn"), "q", d, h * hd, bias, random),
+                        k: Proj::with_bias(ap.clone(), ad(i, "attn"), "k", d, kvh * hd, bias, random),
+                        v: Proj::with_bias(ap.clone(), ad(i, "attn"), "v", d, kvh * hd, bias, random),
+                        o: Proj::new(ap.clone(), ad(i, "attn"), "o", h * hd, d, random),
                         kv_heads: kvh,
                     }
                 }
@@ -264,15 +312,15 @@ impl Transformer {
                 attn_norm: (&lp / "attn_norm").var("weight", &[d], Init::Const(1.0)),
                 attn,
                 mlp_norm: (&lp / "mlp_norm").var("weight", &[d], Init::Const(1.0)),
-                gate: Proj::new(mp.clone(), ad(i, "mlp"), "gate", d, hidden),
-                up: Proj::new(mp.clone(), ad(i, "mlp"), "up", d, hidden),
-                down: Proj::new(mp.clone(), ad(i, "mlp"), "down", hidden, d),
+                gate: Proj::new(mp.clone(), ad(i, "mlp"), "gate", d, hidden, random),
+                up: Proj::new(mp.clone(), ad(i, "mlp"), "up", d, hidden, random),
+                down: Proj::new(mp.clone(), ad(i, "mlp"), "down", hidden, d, random),
                 fused: None,
             });
         }
         let norm = (base / "norm").var("weight", &[d], Init::Const(1.0));
         let bound = 1.0 / (d as f64).sqrt();
-        let head = (!p.shape.tied).then(|| (base / "head").var("weight", &[vocab, d], Init::Uniform { lo: -bound, up: bound }));
+        let head = (!p.shape.tied).then(|| var(&(base / "head"), "weight", &[vocab, d], random.then_some(Init::Uniform { lo: -bound, up: bound })));
         Transformer { p: p.clone(), embed, blocks, norm, head }
     }
 

@@ -111,26 +111,41 @@ impl Progress {
 pub fn build_from(pre: &Pretrained, params: &TransformerParams, device: Device, adapters: bool) -> Result<crate::train::Built, String> {
     let base = nn::VarStore::new(device);
     let adapter_store = adapters.then(|| nn::VarStore::new(device));
-    let model = Transformer::new(&base.root(), adapter_store.as_ref().map(|a| a.root()).as_ref(), params);
+    let model = Transformer::for_checkpoint(&base.root(), adapter_store.as_ref().map(|a| a.root()).as_ref(), params);
     let vars = base.variables();
-    let total = pre.config.expected().len();
+    let total = vars.len();
     let progress = Progress { on: std::io::stderr().is_terminal(), what: pre.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default() };
-    let mut done = 0;
+    let mut filled = std::collections::HashSet::new();
     tch::no_grad(|| {
-        pre.tensors(|name, shape, data| {
+        pre.tensors(&mut |name, shape, fill| {
             let var = vars.get(name).ok_or_else(|| format!("the model has no variable {name} for the checkpoint's tensor"))?;
             let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
             if var.size() != dims {
                 return Err(format!("tensor {name} is {dims:?} but the model expects {:?}", var.size()));
             }
-            let mut var = var.shallow_clone();
-            var.copy_(&Tensor::from_slice(&data).view(dims.as_slice()));
-            done += 1;
-            progress.show(done, total);
+            let n = shape.iter().product::<usize>();
+            if var.device() == Device::Cpu && var.kind() == Kind::Float && var.is_contiguous() {
+                // SAFETY: `var` is a contiguous CPU f32 tensor of exactly `n` elements (checked
+                // above), created for this model; nothing else reads or writes it while the
+                // checkpoint's values are written into it.
+                let out = unsafe { std::slice::from_raw_parts_mut(var.data_ptr().cast::<f32>(), n) };
+                fill(out)?;
+            } else {
+                let mut buf = vec![0f32; n];
+                fill(&mut buf)?;
+                var.shallow_clone().copy_(&Tensor::from_slice(&buf).view(dims.as_slice()).to_device(var.device()));
+            }
+            filled.insert(name.to_string());
+            progress.show(filled.len(), total);
             Ok(())
         })
     })?;
     progress.end();
+    // The base variables start uninitialized: every one must come from the checkpoint (the
+    // adapters' live in their own store).
+    if let Some(missing) = vars.keys().find(|k| !filled.contains(*k)) {
+        return Err(format!("{}: the checkpoint has no tensor for the model's {missing}", pre.path.display()));
+    }
     Ok(crate::train::Built { base, adapters: adapter_store, model })
 }
 

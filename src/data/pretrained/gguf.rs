@@ -395,8 +395,12 @@ impl Gguf {
     /// A tensor as f32, in ggml order (reshape to [`TensorInfo::shape`]).
     pub fn dequantize(&self, file: &[u8], t: &TensorInfo) -> Result<Vec<f32>, String> {
         let mut out = vec![0f32; t.elements() as usize];
-        dequantize(t.kind, self.data(file, t), &mut out).map_err(|e| format!("tensor {}: {e}", t.name))?;
+        self.dequantize_into(file, t, &mut out)?;
         Ok(out)
+    }
+    /// A tensor as f32 into `out`, which must hold exactly its elements.
+    pub fn dequantize_into(&self, file: &[u8], t: &TensorInfo, out: &mut [f32]) -> Result<(), String> {
+        dequantize(t.kind, self.data(file, t), out).map_err(|e| format!("tensor {}: {e}", t.name))
     }
 }
 

@@ -5,6 +5,7 @@
 
 use super::tokenizer::ModelTokenizer;
 use super::{arch_error, at, check_shapes, Llama3Scaling, ModelConfig, TypeCount};
+use rayon::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -130,13 +131,21 @@ fn config_from(v: &Value) -> Result<(ModelConfig, Option<Llama3Scaling>), String
 }
 
 /// A tensor's values as f32 (f32, f16 or bf16; the caller has checked the type).
-fn to_f32(v: &safetensors::tensor::TensorView<'_>) -> Vec<f32> {
+/// A tensor's values (f32, f16 or bf16, checked at open) as f32 into `out`, in parallel.
+fn to_f32(v: &safetensors::tensor::TensorView<'_>, out: &mut [f32]) -> Result<(), String> {
+    let width = v.dtype().bitsize() / 8;
     let data = v.data();
-    match v.dtype() {
-        Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-        Dtype::F16 => data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-        _ => data.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+    if data.len() != out.len() * width {
+        return Err(format!("{} bytes do not hold {} values", data.len(), out.len()));
     }
+    const PER_TASK: usize = 1 << 16;
+    let kind = v.dtype();
+    out.par_chunks_mut(PER_TASK).zip(data.par_chunks(PER_TASK * width)).for_each(|(y, x)| match kind {
+        Dtype::F32 => y.iter_mut().zip(x.chunks_exact(4)).for_each(|(y, c)| *y = f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        Dtype::F16 => y.iter_mut().zip(x.chunks_exact(2)).for_each(|(y, c)| *y = half::f16::from_le_bytes([c[0], c[1]]).to_f32()),
+        _ => y.iter_mut().zip(x.chunks_exact(2)).for_each(|(y, c)| *y = half::bf16::from_le_bytes([c[0], c[1]]).to_f32()),
+    });
+    Ok(())
 }
 
 /// A shard's bytes read as a model directory reads them (for fuzzing): the header checked by
@@ -147,7 +156,10 @@ pub fn check_shard(bytes: &[u8]) -> Result<usize, String> {
     for (name, view) in st.tensors() {
         let _ = hf_name(&name);
         if matches!(view.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
-            n += to_f32(&view).len();
+            let mut out = vec![0f32; view.shape().iter().product()];
+            if to_f32(&view, &mut out).is_ok() {
+                n += out.len();
+            }
         }
     }
     Ok(n)
@@ -256,18 +268,9 @@ impl HfDir {
         types.into_iter().map(|(k, (n, b))| TypeCount { kind: k, tensors: n, bytes: b }).collect()
     }
 
+    /// Every tensor in the shards' order (each one checked present at open).
     pub fn tensors(&self, f: &mut super::TensorSink<'_>) -> Result<(), String> {
-        // In the config's order, as for GGUF.
-        let mut all: BTreeMap<String, (Vec<usize>, Vec<f32>)> = BTreeMap::new();
-        self.each(|ours, _, v| {
-            all.insert(ours.to_string(), (v.shape().to_vec(), to_f32(&v)));
-            Ok(())
-        })?;
-        for (name, _) in self.config.expected() {
-            let (shape, vals) = all.remove(&name).ok_or_else(|| at(&self.dir, format!("tensor {name} is missing")))?;
-            f(&name, &shape, vals)?;
-        }
-        Ok(())
+        self.each(|ours, _, v| f(ours, v.shape(), &mut |out: &mut [f32]| to_f32(&v, out)))
     }
 
     pub fn tokenizer(&self) -> Result<ModelTokenizer, String> {

@@ -140,8 +140,13 @@ pub struct TypeCount {
     pub bytes: u64,
 }
 
-/// What receives a checkpoint's tensors: ratlab's name, the torch shape, the f32 values.
-pub type TensorSink<'a> = dyn FnMut(&str, &[usize], Vec<f32>) -> Result<(), String> + 'a;
+/// Writes one tensor's f32 values into the slice it is given (exactly the tensor's size).
+pub type TensorFill<'a> = dyn FnMut(&mut [f32]) -> Result<(), String> + 'a;
+
+/// What receives a checkpoint's tensors: ratlab's name, the torch shape, and the fill to run
+/// on the memory the values belong in (a model variable's own), so that each tensor is
+/// written once: no f32 copy of the model exists besides the model.
+pub type TensorSink<'a> = dyn FnMut(&str, &[usize], &mut TensorFill<'_>) -> Result<(), String> + 'a;
 
 enum Source {
     Gguf { bytes: Vec<u8>, file: Gguf },
@@ -250,29 +255,34 @@ impl Pretrained {
 
     /// Every tensor as f32 under ratlab's name with its torch shape, in the config's order. GGUF
     /// Q/K rows are put back in Hugging Face's order for llama; a tied head is not repeated.
-    pub fn tensors(&self, mut f: impl FnMut(&str, &[usize], Vec<f32>) -> Result<(), String>) -> Result<(), String> {
+    pub fn tensors(&self, f: &mut TensorSink<'_>) -> Result<(), String> {
         let c = &self.config;
         match &self.source {
             Source::Gguf { bytes, file } => {
                 let by_name: BTreeMap<String, &gguf::TensorInfo> = file.tensors.iter().filter_map(|t| gguf_name(&t.name).map(|n| (n, t))).collect();
                 for (name, shape) in c.expected() {
                     let t = by_name.get(&name).ok_or_else(|| at(&self.path, format!("tensor {name} is missing")))?;
-                    let mut v = file.dequantize(bytes, t).map_err(|e| at(&self.path, e))?;
                     // llama.cpp permutes llama's Q and K rows for its interleaved rope; qwen2 is
                     // converted as is (NeoX rope).
-                    if c.architecture == "llama" {
-                        let width = if name.ends_with(".bias") { 1 } else { c.d_model };
-                        if name.contains(".attn.q.") {
-                            v = gguf::unpermute_rows(&v, c.heads, width);
-                        } else if name.contains(".attn.k.") {
-                            v = gguf::unpermute_rows(&v, c.kv_heads, width);
+                    let heads = match () {
+                        _ if c.architecture != "llama" => None,
+                        _ if name.contains(".attn.q.") => Some(c.heads),
+                        _ if name.contains(".attn.k.") => Some(c.kv_heads),
+                        _ => None,
+                    };
+                    let width = if name.ends_with(".bias") { 1 } else { c.d_model };
+                    f(&name, &shape, &mut |out: &mut [f32]| {
+                        file.dequantize_into(bytes, t, out).map_err(|e| at(&self.path, e))?;
+                        if let Some(heads) = heads {
+                            let hf = gguf::unpermute_rows(out, heads, width);
+                            out.copy_from_slice(&hf);
                         }
-                    }
-                    f(&name, &shape, v)?;
+                        Ok(())
+                    })?;
                 }
                 Ok(())
             }
-            Source::Hf(dir) => dir.tensors(&mut f),
+            Source::Hf(dir) => dir.tensors(f),
         }
     }
 

@@ -59,11 +59,13 @@ fn a_pretrain_sft_dpo_chain_streams_its_metrics_saves_checkpoints_and_generates(
     // Pretrain: per-step and per-evaluation names, and the checkpoint.
     let pre = events(&dir(0));
     let s = steps(&pre);
-    assert_eq!(s.len(), 6);
+    // Step 0 is the evaluation of the starting model, before the first update.
+    assert_eq!(s.len(), 7);
+    assert!(s[0].contains_key("test.loss") && !s[0].contains_key("train.loss"));
     for k in ["train.loss", "lr", "tokens_per_s"] {
-        assert!(s.iter().all(|m| m.contains_key(k)), "{k} in every step");
+        assert!(s[1..].iter().all(|m| m.contains_key(k)), "{k} in every step");
     }
-    assert!(s[2].contains_key("test.loss") && s[2].contains_key("test.bits_per_byte") && !s[0].contains_key("test.loss"));
+    assert!(s[3].contains_key("test.loss") && s[3].contains_key("test.bits_per_byte") && !s[1].contains_key("test.loss"));
     assert!(pre.iter().any(|e| e["event"] == "sample"));
     assert!(dir(0).join("model.safetensors").is_file() && dir(0).join("model.json").is_file());
     // SFT with LoRA: few trainable parameters, adapters and the merged model saved.
@@ -75,9 +77,10 @@ fn a_pretrain_sft_dpo_chain_streams_its_metrics_saves_checkpoints_and_generates(
     let dpo = events(&dir(2));
     let s = steps(&dpo);
     for k in ["reward_chosen", "reward_rejected", "reward_margin", "preference_accuracy"] {
-        assert!(s[0].contains_key(&format!("train.{k}")) && s[2].contains_key(&format!("test.{k}")), "{k}");
+        assert!(s[1].contains_key(&format!("train.{k}")) && s[3].contains_key(&format!("test.{k}")), "{k}");
     }
-    assert!((s[0]["train.loss"].as_f64().unwrap() - std::f64::consts::LN_2).abs() < 1e-5);
+    assert!((s[0]["test.loss"].as_f64().unwrap() - std::f64::consts::LN_2).abs() < 1e-5, "the starting policy is its reference");
+    assert!((s[1]["train.loss"].as_f64().unwrap() - std::f64::consts::LN_2).abs() < 1e-5);
     // The architecture came from init_from.
     let p: Value = serde_json::from_str(&std::fs::read_to_string(dir(2).join("summary.json")).unwrap()).unwrap();
     assert_eq!(p["params"]["d_model"], 32);

@@ -235,9 +235,44 @@ fn the_smollm2_experiment_scores_the_model_and_records_its_answers() {
     let answers = dirs.iter().find(|d| d.to_string_lossy().ends_with("-answers")).unwrap();
     let evs = events(answers);
     let samples: Vec<&Value> = evs.iter().filter(|e| e["event"] == "sample").collect();
-    assert_eq!(samples.len(), 4);
+    assert_eq!(samples.len(), 3, "the answers to 3 test prompts");
     assert_eq!(samples[0]["text"], "The capital of France is Paris.");
     assert!(samples[0]["prompt"].as_str().unwrap().ends_with("<|im_start|>assistant\n"));
     let fin = evs.iter().find(|e| e["event"] == "finished").unwrap();
     assert!(fin["metrics"]["exact_match"].as_f64().unwrap() >= 1.0 / 6.0);
+}
+
+/// LoRA's targets: all seven projections by default on a pretrained model, `targets: all` the
+/// same by name, and the query and value by default on ratlab's own byte model; the run records
+/// say which.
+#[test]
+fn lora_targets_default_to_all_seven_on_a_pretrained_model() {
+    if !worker_built() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let gguf = fixture("llama/Q8_0.gguf");
+    let text = root().join("datasets/tiny-stories.txt");
+    let run = |name: &str, params: &str| format!("  - name: {name}\n    algorithm: transformer\n    backend: torch\n    params: {{{params}}}\n");
+    let yaml = format!(
+        "name: t\ndata: {{path: {}, format: text}}\nruns:\n{}{}{}{}",
+        text.display(),
+        run("pre", &format!("init_from: {}, steps: 1, context: 32, batch_size: 2, eval_batches: 1, lora: {{rank: 2}}", gguf.display())),
+        run("named", &format!("init_from: {}, steps: 1, context: 32, batch_size: 2, eval_batches: 1, lora: {{rank: 2, targets: all}}", gguf.display())),
+        run("bytes", "steps: 1, layers: 1, d_model: 16, heads: 2, context: 16, batch_size: 2, eval_batches: 1"),
+        run("tuned", "init_from: bytes, steps: 1, context: 16, batch_size: 2, eval_batches: 1, lora: {rank: 2}"),
+    );
+    let file = tmp.path().join("t.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let out = cmd().args(["run", file.to_str().unwrap(), "--out", tmp.path().join("runs").to_str().unwrap(), "--format", "json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let targets = |run: &str| -> Value {
+        let dir = std::fs::read_dir(tmp.path().join("runs")).unwrap().map(|e| e.unwrap().path()).find(|d| d.to_string_lossy().ends_with(&format!("-{run}"))).unwrap();
+        let first = std::fs::read_to_string(dir.join("events.jsonl")).unwrap().lines().next().map(|l| serde_json::from_str::<Value>(l).unwrap()).unwrap();
+        first["params"]["lora"]["targets"].clone()
+    };
+    let all = serde_json::json!(["q", "k", "v", "o", "gate", "up", "down"]);
+    assert_eq!(targets("pre"), all);
+    assert_eq!(targets("named"), all);
+    assert_eq!(targets("tuned"), serde_json::json!(["q", "v"]));
 }

@@ -135,6 +135,11 @@ impl Sink for Console {
                 RunEvent::Message { level: Level::Warning, text, .. } => {
                     let _ = mp.println(format!("  {name}: warning: {text}"));
                 }
+                RunEvent::Phase { phase, .. } => {
+                    if let Some(pb) = bars.get(&run.index) {
+                        pb.set_message(phase.clone());
+                    }
+                }
                 RunEvent::Message { .. } | RunEvent::Sample { .. } => {}
                 RunEvent::Finished { metrics, .. } => {
                     if let Some(pb) = bars.remove(&run.index) {
@@ -181,6 +186,7 @@ impl Sink for Console {
                     writeln!(o, "  {name}: failed: {error}{progress}")
                 }
                 RunEvent::Step { .. } => Ok(()),
+                RunEvent::Phase { phase, .. } => writeln!(o, "  {name}: {phase}"),
                 RunEvent::Sample { step, text, .. } => {
                     let one: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(72).collect();
                     writeln!(o, "  {name}: sample at step {step}: {}", one.trim_end())

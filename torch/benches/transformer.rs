@@ -27,6 +27,8 @@ fn params(attention: AttentionKind) -> TransformerParams {
         rope_dim: 16,
         steps: 300,
         batch_size: 16,
+        grad_accum: 1,
+        max_length: 0,
         learning_rate: 3e-4,
         warmup_steps: 0,
         weight_decay: 0.1,
@@ -107,7 +109,7 @@ fn main() {
     let pairs: Vec<(Example, Example)> = prefs.iter().map(|r| (Example::new(&r.prompt, &r.chosen, 128), Example::new(&r.prompt, &r.rejected, 128))).collect();
     let rows: Vec<&(Example, Example)> = pairs.iter().collect();
     let dt = time_steps(steps, || {
-        let (loss, _, _) = dpo_loss(&policy.model, Some(&reference.model), &rows, 0.1, dev, true);
+        let (loss, _, _) = dpo_loss(&policy.model, ratlab_torch::train::Reference::Copy(&reference.model), &rows, 0.1, dev, true);
         opt.zero_grad();
         loss.backward();
         opt.clip_grad_norm(1.0);

@@ -2,6 +2,7 @@
 //! response mask for SFT, and chosen/rejected pairs for DPO. Text windows are cut on the device
 //! from the corpus kept there, so a pretraining step copies nothing from the host.
 
+use crate::model::Transformer;
 use ratlab::data::lm::Example;
 use tch::{Device, Kind, Tensor};
 
@@ -66,10 +67,28 @@ pub fn loss(logits: &Tensor, targets: &Tensor) -> Tensor {
     logits.reshape([-1, v]).cross_entropy_loss::<Tensor>(&targets.reshape([-1]), None, tch::Reduction::Mean, IGNORE, 0.0)
 }
 
-/// Summed log-probability of each row's counted targets: `[B]`.
-pub fn sequence_logp(logits: &Tensor, targets: &Tensor) -> Tensor {
+/// The final hidden states at the counted positions only (`[N, d]`), their targets (`[N]`) and
+/// rows (`[N]`): the head then runs on N rows instead of B·T. With a 49k vocabulary the logits
+/// of every position are most of a step's memory, and SFT and DPO count only the responses.
+fn counted(model: &Transformer, inputs: &Tensor, targets: &Tensor, train: bool) -> (Tensor, Tensor, Tensor) {
+    let hidden = model.hidden(inputs, None, train);
     let mask = targets.ne(IGNORE);
-    let safe = targets.where_scalarother(&mask, 0);
-    let lp = logits.log_softmax(-1, Kind::Float).gather(-1, &safe.unsqueeze(-1), false).squeeze_dim(-1);
-    (lp * mask.to_kind(Kind::Float)).sum_dim_intlist(-1, false, Kind::Float)
+    let (b, t) = (targets.size()[0], targets.size()[1]);
+    let rows = Tensor::arange(b, (Kind::Int64, targets.device())).unsqueeze(1).expand([b, t], false);
+    (hidden.index(&[Some(&mask)]), targets.masked_select(&mask), rows.masked_select(&mask))
+}
+
+/// Mean cross-entropy over the counted targets of padded examples (SFT), the head applied at
+/// those positions only.
+pub fn response_loss(model: &Transformer, inputs: &Tensor, targets: &Tensor, train: bool) -> Tensor {
+    let (h, y, _) = counted(model, inputs, targets, train);
+    model.logits(&h).cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Mean, IGNORE, 0.0)
+}
+
+/// Summed log-probability of each row's counted targets (`[B]`), the head applied at those
+/// positions only.
+pub fn sequence_logp(model: &Transformer, inputs: &Tensor, targets: &Tensor, train: bool) -> Tensor {
+    let (h, y, rows) = counted(model, inputs, targets, train);
+    let lp = model.logits(&h).log_softmax(-1, Kind::Float).gather(-1, &y.unsqueeze(-1), false).squeeze_dim(-1);
+    Tensor::zeros([targets.size()[0]], (Kind::Float, targets.device())).index_add(0, &rows, &lp)
 }

@@ -20,6 +20,8 @@
 
 use ratlab::backends::params::{AttentionKind, LoraConfig, NetShape, TransformerParams};
 use tch::nn::{self, Init};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
 /// A linear map (with a bias only where a checkpoint has one) and an optional LoRA adapter.
@@ -29,6 +31,9 @@ pub struct Proj {
     pub lora: Option<Lora>,
 }
 
+/// Where a projection's adapter lives, its settings, and the model-wide switch.
+type Adapter<'a> = (nn::Path<'a>, &'a LoraConfig, &'a Arc<AtomicBool>);
+
 /// Low-rank adapter `(α/r)·B A` on a frozen projection.
 pub struct Lora {
     /// `[rank, in]`, Kaiming-uniform like a linear layer.
@@ -37,23 +42,27 @@ pub struct Lora {
     pub b: Tensor,
     pub scale: f64,
     pub dropout: f64,
+    /// Shared by every adapter of a model: off, the model is its base
+    /// ([`Transformer::without_adapters`]).
+    on: Arc<AtomicBool>,
 }
 
 impl Proj {
-    fn new(base: nn::Path<'_>, adapters: Option<(nn::Path<'_>, &LoraConfig)>, name: &str, d_in: i64, d_out: i64, random: bool) -> Proj {
+    fn new(base: nn::Path<'_>, adapters: Option<Adapter<'_>>, name: &str, d_in: i64, d_out: i64, random: bool) -> Proj {
         Proj::with_bias(base, adapters, name, d_in, d_out, false, random)
     }
 
     /// `random`: draw the weight (a new model) or leave it unset (a checkpoint fills it).
-    fn with_bias(base: nn::Path<'_>, adapters: Option<(nn::Path<'_>, &LoraConfig)>, name: &str, d_in: i64, d_out: i64, bias: bool, random: bool) -> Proj {
+    fn with_bias(base: nn::Path<'_>, adapters: Option<Adapter<'_>>, name: &str, d_in: i64, d_out: i64, bias: bool, random: bool) -> Proj {
         let bound = 1.0 / (d_in as f64).sqrt();
         let weight = var(&(&base / name), "weight", &[d_out, d_in], random.then_some(Init::Uniform { lo: -bound, up: bound }));
         let bias = bias.then(|| var(&(&base / name), "bias", &[d_out], random.then_some(Init::Const(0.0))));
-        let lora = adapters.filter(|(_, c)| c.targets.iter().any(|t| t == name)).map(|(p, c)| Lora {
+        let lora = adapters.filter(|(_, c, _)| c.targets.iter().any(|t| t == name)).map(|(p, c, on)| Lora {
             a: (&p / name).var("lora_a", &[c.rank as i64, d_in], Init::Uniform { lo: -bound, up: bound }),
             b: (&p / name).var("lora_b", &[d_out, c.rank as i64], Init::Const(0.0)),
             scale: c.alpha / c.rank as f64,
             dropout: c.dropout,
+            on: on.clone(),
         });
         Proj { weight, bias, lora }
     }
@@ -61,11 +70,11 @@ impl Proj {
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
         let y = x.linear(&self.weight, self.bias.as_ref());
         match &self.lora {
-            None => y,
-            Some(l) => {
+            Some(l) if l.on.load(Ordering::Relaxed) => {
                 let h = if l.dropout > 0.0 { x.dropout(l.dropout, train) } else { x.shallow_clone() };
                 y + h.linear::<&Tensor>(&l.a, None).linear::<&Tensor>(&l.b, None) * l.scale
             }
+            _ => y,
         }
     }
 
@@ -255,6 +264,8 @@ pub struct Transformer {
     /// None when tied: the head is the embedding matrix (one variable, so it stays tied when
     /// the whole model trains).
     head: Option<Tensor>,
+    /// The switch every adapter reads.
+    adapters_on: Arc<AtomicBool>,
 }
 
 impl Transformer {
@@ -273,7 +284,8 @@ impl Transformer {
         let d = p.d_model as i64;
         let (h, hd) = (p.heads as i64, p.head_dim() as i64);
         let lora = p.lora.as_ref();
-        let ad = |i: usize, part: &str| adapters.zip(lora).map(|(a, c)| (a / "layers" / i / part, c));
+        let adapters_on = Arc::new(AtomicBool::new(true));
+        let ad = |i: usize, part: &str| adapters.zip(lora).map(|(a, c)| (a / "layers" / i / part, c, &adapters_on));
         let vocab = p.shape.vocab as i64;
         let embed = var(&(base / "embed"), "weight", &[vocab, d], random.then_some(Init::Randn { mean: 0.0, stdev: 1.0 }));
         let bias = p.shape.qkv_bias;
@@ -321,7 +333,21 @@ impl Transformer {
         let norm = (base / "norm").var("weight", &[d], Init::Const(1.0));
         let bound = 1.0 / (d as f64).sqrt();
         let head = (!p.shape.tied).then(|| var(&(base / "head"), "weight", &[vocab, d], random.then_some(Init::Uniform { lo: -bound, up: bound })));
-        Transformer { p: p.clone(), embed, blocks, norm, head }
+        Transformer { p: p.clone(), embed, blocks, norm, head, adapters_on }
+    }
+
+    /// Run `f` on the base model, the adapters switched off: DPO's reference when the policy
+    /// trains adapters, with no second copy of the weights.
+    pub fn without_adapters<T>(&self, f: impl FnOnce() -> T) -> T {
+        let was = self.adapters_on.swap(false, Ordering::SeqCst);
+        let out = f();
+        self.adapters_on.store(was, Ordering::SeqCst);
+        out
+    }
+
+    /// Whether any projection carries an adapter.
+    pub fn has_adapters(&self) -> bool {
+        self.projections().iter().any(|(_, p)| p.lora.is_some())
     }
 
     /// Logits `[B, T, vocab]` for tokens `[B, T]`. With `cache`, the tokens continue the cached

@@ -73,6 +73,8 @@ pub fn inference_template(device: &str) -> TransformerParams {
         rope_dim: 0,
         steps: 0,
         batch_size: 1,
+        grad_accum: 1,
+        max_length: 0,
         learning_rate: 0.0,
         warmup_steps: 0,
         weight_decay: 0.0,

@@ -110,8 +110,11 @@ fn sft_from_a_gguf_checkpoint_trains_saves_and_generates_with_its_tokenizer() {
     std::fs::create_dir(&out).unwrap();
     let data = LmDataConfig { path: data, format: LmFormat::Instructions, test: 0.2, test_path: None };
     let evs = run(&job(p, data, Some(&out), Some(&fixtures("llama").join("Q8_0.gguf"))));
+    // Evaluated before the first update (step 0), at 15 and at 30.
     let loss = series(&evs, "test.loss");
-    assert!(loss.len() == 2 && loss[1] < loss[0], "test loss {loss:?}");
+    assert!(loss.len() == 3 && loss[2] < loss[0], "test loss {loss:?}");
+    let samples = evs.iter().filter(|e| matches!(e, RunEvent::Sample { step: 0, .. })).count();
+    assert_eq!(samples, 3, "the starting model answers 3 test prompts");
     let Some(RunEvent::Finished { metrics, .. }) = evs.last() else { panic!() };
     assert!(metrics["params_trainable"] < metrics["params_total"] / 4.0, "LoRA trains the adapters only");
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(out.join("model.json")).unwrap()).unwrap();
@@ -150,4 +153,48 @@ fn dpo_from_a_gguf_checkpoint_starts_at_ln2() {
     let evs = run(&job(p, data, None, Some(&fixtures("qwen2").join("Q6_K.gguf"))));
     let first = series(&evs, "train.loss")[0];
     assert!((first - std::f64::consts::LN_2).abs() < 1e-5, "first DPO loss {first}");
+}
+
+/// DPO with LoRA on a checkpoint: the reference is the same model with its adapters switched
+/// off (no second copy), so the first loss is ln 2; the adapters sit on all seven projections by
+/// default with exactly r·(in + out) parameters each; two micro-batches per step; and the
+/// preference accuracy on the training pairs rises.
+#[test]
+fn lora_dpo_on_a_checkpoint_starts_at_ln2_against_its_own_base_and_learns() {
+    use crate::tests::{job, run, series};
+    use ratlab::backends::params::{LmMode, LoraConfig};
+    use ratlab::data::lm::{LmDataConfig, LmFormat};
+    use ratlab::experiments::events::RunEvent;
+    let d = tempfile::tempdir().unwrap();
+    let rows: String = (0..24).map(|i| format!("{{\"prompt\": \"Colour {i}?\", \"chosen\": \"Blue {i}.\", \"rejected\": \"Red, I think.\"}}\n")).collect();
+    let data = d.path().join("p.jsonl");
+    std::fs::write(&data, rows).unwrap();
+    let ckpt = fixtures("llama").join("Q8_0.gguf");
+    let mut p = pretrained::inference_template("cpu");
+    p.mode = LmMode::Dpo;
+    p.context = 64;
+    p.steps = 12;
+    p.batch_size = 4;
+    p.grad_accum = 2;
+    p.learning_rate = 1e-2;
+    p.warmup_steps = 0;
+    p.eval_every = 12;
+    p.eval_batches = 1;
+    p.beta = 0.5;
+    // Targets left empty: the worker's default for a pretrained model is all seven.
+    p.lora = Some(LoraConfig { rank: 4, alpha: 8.0, dropout: 0.0, targets: Vec::new() });
+    let data = LmDataConfig { path: data, format: LmFormat::Preferences, test: 0.25, test_path: None };
+    let evs = run(&job(p, data, None, Some(&ckpt)));
+    let first = series(&evs, "train.loss")[0];
+    assert!((first - std::f64::consts::LN_2).abs() < 1e-5, "first DPO loss {first}");
+    let test0 = series(&evs, "test.loss")[0];
+    assert!((test0 - std::f64::consts::LN_2).abs() < 1e-5, "step-0 test loss {test0}");
+    let acc = series(&evs, "train.preference_accuracy");
+    let (early, late) = (acc[..3].iter().sum::<f64>() / 3.0, acc[acc.len() - 3..].iter().sum::<f64>() / 3.0);
+    assert!(late > early && late > 0.9, "accuracy {acc:?}");
+    let c = ratlab::data::pretrained::Pretrained::open(&ckpt).unwrap().config;
+    let (d_model, q, kv, ffn) = (c.d_model, c.heads * c.head_dim, c.kv_heads * c.head_dim, c.ffn);
+    let per_layer = [(d_model, q), (d_model, kv), (d_model, kv), (q, d_model), (d_model, ffn), (d_model, ffn), (ffn, d_model)].iter().map(|(i, o)| 4 * (i + o)).sum::<usize>();
+    let Some(RunEvent::Finished { metrics, .. }) = evs.last() else { panic!() };
+    assert_eq!(metrics["params_trainable"], (c.layers * per_layer) as f64);
 }

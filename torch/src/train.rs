@@ -10,7 +10,7 @@
 use crate::batches::{self, TextWindows};
 use crate::generate;
 use crate::model::{self, Transformer};
-use ratlab::backends::params::{LmMode, TransformerParams};
+use ratlab::backends::params::{LmMode, LoraConfig, TransformerParams};
 use ratlab::data::lm::{self, Codec, Example, LmRows};
 use ratlab::data::pretrained::Pretrained;
 use ratlab::experiments::events::{Level, Metrics, RunEvent};
@@ -59,6 +59,16 @@ struct Start {
 }
 
 fn start(job: &TorchJob) -> Result<Start, String> {
+    let mut s = start_from(job)?;
+    // The plan names LoRA targets; a job written by hand may leave them to the default.
+    if let Some(l) = s.params.lora.as_mut().filter(|l| l.targets.is_empty()) {
+        let all: &[&str] = if s.tokenizer["kind"] == "checkpoint" { &LoraConfig::TARGETS } else { &["q", "v"] };
+        l.targets = all.iter().map(|t| t.to_string()).collect();
+    }
+    Ok(s)
+}
+
+fn start_from(job: &TorchJob) -> Result<Start, String> {
     let bytes = || serde_json::json!({"kind": "bytes", "vocab": lm::VOCAB, "eos": lm::EOS});
     match &job.init_from {
         Some(path) if Pretrained::is_checkpoint(path) => {
@@ -149,17 +159,21 @@ pub fn run(job: &TorchJob, out: &mut dyn Out, stop: &AtomicBool) {
 type Finals = (Metrics, Metrics);
 
 fn train(job: &TorchJob, out: &mut dyn Out, stop: &AtomicBool, t: &dyn Fn() -> u64) -> Result<Option<Finals>, String> {
+    out.send(RunEvent::Phase { phase: "loading".into(), t_ms: t() });
     let begin = start(job)?;
     let p = &begin.params;
     let codec = &begin.codec;
     let device = model::device(&p.device)?;
     tch::manual_seed(job.seed as i64);
     let split = lm::load(&job.data, job.seed).map_err(|e| e.to_string())?;
+    out.send(RunEvent::Phase { phase: "tokenizing".into(), t_ms: t() });
     let data = prepare(p, codec, split, device, out, t)?;
+    out.send(RunEvent::Phase { phase: "loading".into(), t_ms: t() });
     let built = build_start(&begin, p, device, job.init_from.as_deref())?;
-    // DPO's reference: the starting model, frozen, without adapters.
+    // DPO's reference is the starting model: the same model with its adapters switched off when
+    // the policy trains adapters, else a frozen copy.
     let reference = match p.mode {
-        LmMode::Dpo => {
+        LmMode::Dpo if !built.model.has_adapters() => {
             let mut rp = p.clone();
             rp.lora = None;
             let mut r = build_start(&begin, &rp, device, job.init_from.as_deref())?;
@@ -167,6 +181,11 @@ fn train(job: &TorchJob, out: &mut dyn Out, stop: &AtomicBool, t: &dyn Fn() -> u
             Some(r)
         }
         _ => None,
+    };
+    let reference = match (p.mode, &reference) {
+        (LmMode::Dpo, Some(r)) => Reference::Copy(&r.model),
+        (LmMode::Dpo, None) => Reference::Base,
+        _ => Reference::None,
     };
     let trainable_store = built.adapters.as_ref().unwrap_or(&built.base);
     let all = |vs: &nn::VarStore| model::count(&vs.variables().into_values().collect::<Vec<_>>());
@@ -194,9 +213,23 @@ fn train(job: &TorchJob, out: &mut dyn Out, stop: &AtomicBool, t: &dyn Fn() -> u
     let pick = |n: usize, k: usize| -> Vec<usize> {
         Vec::<i64>::try_from(Tensor::randint(n.max(1) as i64, [k as i64], (Kind::Int64, Device::Cpu))).unwrap_or_default().into_iter().map(|i| i as usize).collect()
     };
-    let mut last_eval = Metrics::new();
+    // Every curve starts at the starting model: an evaluation before the first update, at step 0.
+    let eval = |step: usize, out: &mut dyn Out| -> Metrics {
+        out.send(RunEvent::Phase { phase: "evaluating".into(), t_ms: t() });
+        let ev = evaluate(p, codec, &built.model, reference, &data, device);
+        for (prompt, text) in samples(p, codec, &built.model, &data, device, SAMPLES) {
+            out.send(RunEvent::Sample { step: step as u64, prompt, text, t_ms: t() });
+        }
+        ev
+    };
+    let mut last_eval = eval(0, out);
+    let metrics = last_eval.iter().map(|(k, v)| (format!("test.{k}"), *v)).collect();
+    out.send(RunEvent::Step { step: 0, x: 0.0, fold: None, metrics, t_ms: t() });
     let mut last_train = Metrics::new();
     let mut speeds = Vec::new();
+    if p.steps > 0 {
+        out.send(RunEvent::Phase { phase: "training".into(), t_ms: t() });
+    }
     for step in 1..=p.steps {
         if stop.load(Ordering::SeqCst) {
             return Ok(None);
@@ -205,77 +238,73 @@ fn train(job: &TorchJob, out: &mut dyn Out, stop: &AtomicBool, t: &dyn Fn() -> u
         opt.set_lr(lr);
         let t0 = Instant::now();
         let mut m = Metrics::new();
-        let (loss, tokens) = match &data {
-            Data::Text { train, .. } => {
-                let (x, y) = train.random(p.batch_size);
-                let tokens = x.numel();
-                (batches::loss(&built.model.forward(&x, None, true), &y), tokens)
-            }
-            Data::Sft { train, .. } => {
-                let rows: Vec<&Example> = pick(train.len(), p.batch_size).into_iter().map(|i| &train[i]).collect();
-                let (x, y) = batches::pad_examples(&rows, device);
-                let tokens = x.numel();
-                (batches::loss(&built.model.forward(&x, None, true), &y), tokens)
-            }
-            Data::Dpo { train, .. } => {
-                let rows: Vec<&(Example, Example)> = pick(train.len(), p.batch_size).into_iter().map(|i| &train[i]).collect();
-                let (loss, stats, tokens) = dpo_loss(&built.model, reference.as_ref().map(|r| &r.model), &rows, p.beta, device, true);
-                for (k, v) in stats {
-                    m.insert(format!("train.{k}"), v);
-                }
-                (loss, tokens)
-            }
-        };
         opt.zero_grad();
-        loss.backward();
+        // grad_accum micro-batches, each loss scaled so that the step's gradient is their mean.
+        let (mut loss_sum, mut tokens) = (0.0, 0usize);
+        let mut stats: Vec<(&str, f64)> = Vec::new();
+        for _ in 0..p.grad_accum {
+            let (loss, n) = match &data {
+                Data::Text { train, .. } => {
+                    let (x, y) = train.random(p.batch_size);
+                    (batches::loss(&built.model.forward(&x, None, true), &y), x.numel())
+                }
+                Data::Sft { train, .. } => {
+                    let rows: Vec<&Example> = pick(train.len(), p.batch_size).into_iter().map(|i| &train[i]).collect();
+                    let (x, y) = batches::pad_examples(&rows, device);
+                    (batches::response_loss(&built.model, &x, &y, true), rows.iter().map(|e| e.tokens.len()).sum())
+                }
+                Data::Dpo { train, .. } => {
+                    let rows: Vec<&(Example, Example)> = pick(train.len(), p.batch_size).into_iter().map(|i| &train[i]).collect();
+                    let (loss, s, n) = dpo_loss(&built.model, reference, &rows, p.beta, device, true);
+                    for (i, (k, v)) in s.into_iter().enumerate() {
+                        match stats.get_mut(i) {
+                            Some(e) => e.1 += v / p.grad_accum as f64,
+                            None => stats.push((k, v / p.grad_accum as f64)),
+                        }
+                    }
+                    (loss, n)
+                }
+            };
+            (&loss / p.grad_accum as f64).backward();
+            loss_sum += scalar(&loss) / p.grad_accum as f64;
+            tokens += n;
+        }
         if p.grad_clip > 0.0 {
             opt.clip_grad_norm(p.grad_clip);
         }
         opt.step();
-        let loss_v = scalar(&loss);
         let dt = t0.elapsed().as_secs_f64().max(1e-9);
-        if !loss_v.is_finite() {
-            return Err(format!("diverged: train.loss is {loss_v} at step {step}; lower learning_rate or keep grad_clip on"));
+        if !loss_sum.is_finite() {
+            return Err(format!("diverged: train.loss is {loss_sum} at step {step}; lower learning_rate or keep grad_clip on"));
         }
-        m.insert("train.loss".into(), loss_v);
+        for (k, v) in stats {
+            m.insert(format!("train.{k}"), v);
+        }
+        m.insert("train.loss".into(), loss_sum);
         m.insert("lr".into(), lr);
         m.insert("tokens_per_s".into(), tokens as f64 / dt);
         if matches!(data, Data::Dpo { .. }) {
-            m.insert("pairs_per_s".into(), p.batch_size as f64 / dt);
+            m.insert("pairs_per_s".into(), (p.batch_size * p.grad_accum) as f64 / dt);
         }
         if step > 3 || p.steps <= 3 {
             speeds.push(tokens as f64 / dt);
         }
         if step % p.eval_every == 0 || step == p.steps {
-            let ev = evaluate(p, &built.model, reference.as_ref().map(|r| &r.model), &data, device);
-            for (k, v) in &ev {
+            last_eval = eval(step, out);
+            for (k, v) in &last_eval {
                 m.insert(format!("test.{k}"), *v);
             }
-            last_eval = ev;
-            for (prompt, text) in samples(p, codec, &built.model, &data, device, 1) {
-                out.send(RunEvent::Sample { step: step as u64, prompt, text, t_ms: t() });
+            if step < p.steps {
+                out.send(RunEvent::Phase { phase: "training".into(), t_ms: t() });
             }
         }
         last_train = m.iter().filter_map(|(k, v)| k.strip_prefix("train.").map(|k| (k.to_string(), *v))).collect();
         out.send(RunEvent::Step { step: step as u64, x: step as f64, fold: None, metrics: m, t_ms: t() });
     }
-    if p.steps == 0 {
-        // Nothing to train: evaluate the starting model (a pretrained checkpoint, say) and show
-        // its answers to the first test prompts.
-        let ev = evaluate(p, &built.model, reference.as_ref().map(|r| &r.model), &data, device);
-        for (prompt, text) in samples(p, codec, &built.model, &data, device, 4) {
-            out.send(RunEvent::Sample { step: 0, prompt, text, t_ms: t() });
-        }
-        let metrics = ev.iter().map(|(k, v)| (format!("test.{k}"), *v)).collect();
-        out.send(RunEvent::Step { step: 0, x: 0.0, fold: None, metrics, t_ms: t() });
-        last_eval = ev;
-    }
     let mut finals = last_eval;
-    if let Data::Sft { test, answers, .. } = &data {
-        let n = answers.len().min(32);
-        let right = (0..n).filter(|&i| generate::answer(&built.model, codec, &test[i], device) == answers[i].trim()).count();
-        finals.insert("exact_match".into(), right as f64 / n.max(1) as f64);
-        out.send(RunEvent::Message { level: Level::Info, text: format!("exact match on {n} test instructions: {right}/{n}"), t_ms: t() });
+    if let (Data::Sft { answers, .. }, Some(&em)) = (&data, finals.get("exact_match")) {
+        let n = answers.len().min(EXACT_MATCH_MAX);
+        out.send(RunEvent::Message { level: Level::Info, text: format!("exact match on {n} test instructions: {}/{n}", (em * n as f64).round()), t_ms: t() });
     }
     finals.insert("params_total".into(), params_total as f64);
     finals.insert("params_trainable".into(), params_trainable as f64);
@@ -295,19 +324,35 @@ fn train(job: &TorchJob, out: &mut dyn Out, stop: &AtomicBool, t: &dyn Fn() -> u
 /// Cut the data for the mode: windows of text, or tokenized examples within the context.
 fn prepare(p: &TransformerParams, codec: &Codec, split: lm::LmSplit, device: Device, out: &mut dyn Out, t: &dyn Fn() -> u64) -> Result<Data, String> {
     let ctx = p.context;
+    let limit = p.example_limit();
     let mut note_cut = |what: &str, cut: usize, total: usize| {
         if cut > 0 {
             out.send(RunEvent::Message {
                 level: Level::Warning,
-                text: format!("{cut} of {total} {what} are longer than the context ({ctx} tokens) and were cut (prompt start first); raise context"),
+                text: format!("{cut} of {total} {what} are longer than max_length ({limit} tokens) and lost the start of their prompt; raise max_length to keep them whole"),
                 t_ms: t(),
             });
         }
     };
-    // Examples at full length, to count what the context cuts, then fitted.
-    let fit_all = |all: Vec<Example>| -> (usize, Vec<Example>) {
-        let cut = all.iter().filter(|e| e.tokens.len() > ctx).count();
-        (cut, all.into_iter().map(|e| Example::fit(e.tokens, e.learn, ctx)).collect())
+    // An example whose response alone does not fit would keep none of its prompt.
+    let check = |e: &Example, what: &str, k: usize| -> Result<(), String> {
+        let needed = e.tokens.len() - e.prompt_len().saturating_sub(1);
+        if needed > limit {
+            return Err(format!(
+                "{what} {} is {} tokens and its response alone takes {needed}, more than max_length {limit}: nothing of its prompt would be left; raise max_length or shorten that response",
+                k + 1,
+                e.tokens.len()
+            ));
+        }
+        Ok(())
+    };
+    // Examples at full length, to count what max_length cuts, then fitted.
+    let fit_all = |all: Vec<Example>, what: &str| -> Result<(usize, Vec<Example>), String> {
+        for (k, e) in all.iter().enumerate() {
+            check(e, what, k)?;
+        }
+        let cut = all.iter().filter(|e| e.tokens.len() > limit).count();
+        Ok((cut, all.into_iter().map(|e| Example::fit(e.tokens, e.learn, limit)).collect()))
     };
     Ok(match (split.train, split.test) {
         (LmRows::Text(train), LmRows::Text(test)) => {
@@ -326,9 +371,9 @@ fn prepare(p: &TransformerParams, codec: &Codec, split: lm::LmSplit, device: Dev
         }
         (LmRows::Instructions(train), LmRows::Instructions(test)) => {
             let full = |rows: &[lm::Instruction]| rows.iter().map(|r| codec.instruction(r, usize::MAX)).collect::<Result<Vec<_>, _>>();
-            let (cut, train_ex) = fit_all(full(&train)?);
+            let (cut, train_ex) = fit_all(full(&train)?, "training example")?;
             note_cut("training examples", cut, train.len());
-            let (_, test_ex) = fit_all(full(&test)?);
+            let (_, test_ex) = fit_all(full(&test)?, "test example")?;
             let answers = test.iter().map(|r| r.expected().to_string()).collect();
             let learned: Vec<u32> = test_ex.iter().flat_map(|e| e.tokens.iter().zip(&e.learn).filter(|(_, &l)| l).map(|(&t, _)| t)).collect();
             let bytes_per_token = match codec {
@@ -339,28 +384,45 @@ fn prepare(p: &TransformerParams, codec: &Codec, split: lm::LmSplit, device: Dev
         }
         (LmRows::Preferences(train), LmRows::Preferences(test)) => {
             let pairs = |rows: &[lm::Preference]| rows.iter().map(|r| codec.preference(r, usize::MAX)).collect::<Result<Vec<_>, _>>();
-            let fit = |v: Vec<(Example, Example)>| -> (usize, Vec<(Example, Example)>) {
-                let cut = v.iter().filter(|(a, b)| a.tokens.len() > ctx || b.tokens.len() > ctx).count();
-                (cut, v.into_iter().map(|(a, b)| (Example::fit(a.tokens, a.learn, ctx), Example::fit(b.tokens, b.learn, ctx))).collect())
+            let fit = |v: Vec<(Example, Example)>, what: &str| -> Result<(usize, Vec<(Example, Example)>), String> {
+                for (k, (a, b)) in v.iter().enumerate() {
+                    check(a, what, k)?;
+                    check(b, what, k)?;
+                }
+                let cut = v.iter().filter(|(a, b)| a.tokens.len() > limit || b.tokens.len() > limit).count();
+                Ok((cut, v.into_iter().map(|(a, b)| (Example::fit(a.tokens, a.learn, limit), Example::fit(b.tokens, b.learn, limit))).collect()))
             };
-            let (cut, train_pairs) = fit(pairs(&train)?);
+            let (cut, train_pairs) = fit(pairs(&train)?, "training pair")?;
             note_cut("training pairs", cut, train.len());
-            Data::Dpo { train: train_pairs, test: fit(pairs(&test)?).1 }
+            Data::Dpo { train: train_pairs, test: fit(pairs(&test)?, "test pair")?.1 }
         }
         _ => return Err("the data's format does not fit the mode".into()),
     })
 }
 
-/// The DPO loss of a batch of pairs, its statistics (rewards, margin, accuracy) and the tokens
-/// the policy processed. The reference runs without autograd.
-pub fn dpo_loss(policy: &Transformer, reference: Option<&Transformer>, rows: &[&(Example, Example)], beta: f64, device: Device, train: bool) -> (Tensor, Vec<(&'static str, f64)>, usize) {
+/// DPO's reference model.
+#[derive(Clone, Copy)]
+pub enum Reference<'a> {
+    /// Not DPO.
+    None,
+    /// The policy's own base, its adapters switched off (a LoRA policy).
+    Base,
+    /// A frozen copy of the starting model (a full fine-tune).
+    Copy(&'a Transformer),
+}
+
+/// The DPO loss of a batch of pairs, its statistics (rewards, margin, accuracy) and the example
+/// tokens the policy processed (padding not counted). The reference runs without autograd.
+pub fn dpo_loss(policy: &Transformer, reference: Reference<'_>, rows: &[&(Example, Example)], beta: f64, device: Device, train: bool) -> (Tensor, Vec<(&'static str, f64)>, usize) {
     let all: Vec<&Example> = rows.iter().map(|r| &r.0).chain(rows.iter().map(|r| &r.1)).collect();
+    let tokens = all.iter().map(|e| e.tokens.len()).sum();
     let (x, y) = batches::pad_examples(&all, device);
     let n = rows.len() as i64;
-    let lp = batches::sequence_logp(&policy.forward(&x, None, train), &y);
+    let lp = batches::sequence_logp(policy, &x, &y, train);
     let lr = tch::no_grad(|| match reference {
-        Some(r) => batches::sequence_logp(&r.forward(&x, None, false), &y),
-        None => lp.detach(),
+        Reference::Copy(r) => batches::sequence_logp(r, &x, &y, false),
+        Reference::Base => policy.without_adapters(|| batches::sequence_logp(policy, &x, &y, false)),
+        Reference::None => lp.detach(),
     });
     let diff = &lp - &lr;
     let (rc, rr) = (diff.narrow(0, 0, n) * beta, diff.narrow(0, n, n) * beta);
@@ -374,12 +436,17 @@ pub fn dpo_loss(policy: &Transformer, reference: Option<&Transformer>, rows: &[&
             ("preference_accuracy", scalar(&margin.gt(0.0).to_kind(Kind::Float).mean(Kind::Float))),
         ]
     });
-    (loss, stats, x.numel())
+    (loss, stats, tokens)
 }
 
-/// Test metrics without autograd: loss and bits per byte (text, SFT), or DPO's loss, rewards
-/// and preference accuracy.
-fn evaluate(p: &TransformerParams, m: &Transformer, reference: Option<&Transformer>, data: &Data, device: Device) -> Metrics {
+/// Test instructions an SFT evaluation answers greedily for `exact_match`.
+const EXACT_MATCH_MAX: usize = 32;
+/// Test prompts whose greedy answers follow each evaluation (the Run view shows them).
+const SAMPLES: usize = 3;
+
+/// Test metrics without autograd: loss and bits per byte (text, SFT), SFT's exact match on up
+/// to 32 test instructions, or DPO's loss, rewards and preference accuracy.
+fn evaluate(p: &TransformerParams, codec: &Codec, m: &Transformer, reference: Reference<'_>, data: &Data, device: Device) -> Metrics {
     let max = p.eval_batches * p.batch_size;
     let mut out = Metrics::new();
     tch::no_grad(|| match data {
@@ -396,19 +463,21 @@ fn evaluate(p: &TransformerParams, m: &Transformer, reference: Option<&Transform
             let Data::Text { bytes_per_token, .. } = data else { return };
             out.insert("bits_per_byte".into(), loss / std::f64::consts::LN_2 / bytes_per_token);
         }
-        Data::Sft { test, .. } => {
+        Data::Sft { test, answers, bytes_per_token, .. } => {
             let rows: Vec<&Example> = test.iter().take(max).collect();
             let (mut sum, mut count) = (0.0, 0.0);
             for chunk in rows.chunks(p.batch_size) {
                 let (x, y) = batches::pad_examples(chunk, device);
                 let n = scalar(&y.ne(batches::IGNORE).sum(Kind::Float));
-                sum += scalar(&batches::loss(&m.forward(&x, None, false), &y)) * n;
+                sum += scalar(&batches::response_loss(m, &x, &y, false)) * n;
                 count += n;
             }
             let loss = sum / count.max(1.0);
             out.insert("loss".into(), loss);
-            let Data::Sft { bytes_per_token, .. } = data else { return };
             out.insert("bits_per_byte".into(), loss / std::f64::consts::LN_2 / bytes_per_token);
+            let n = answers.len().min(EXACT_MATCH_MAX);
+            let right = (0..n).filter(|&i| generate::answer(m, codec, &test[i], device) == answers[i].trim()).count();
+            out.insert("exact_match".into(), right as f64 / n.max(1) as f64);
         }
         Data::Dpo { test, .. } => {
             let rows: Vec<&(Example, Example)> = test.iter().take(max).collect();
@@ -428,7 +497,6 @@ fn evaluate(p: &TransformerParams, m: &Transformer, reference: Option<&Transform
     out
 }
 
-/// A short greedy continuation of the first test prompt, for the Run view.
 /// Greedy continuations of the first `n` test prompts (the text's start for pretraining), for
 /// the Run view: (prompt, answer) as text.
 fn samples(p: &TransformerParams, codec: &Codec, m: &Transformer, data: &Data, device: Device, n: usize) -> Vec<(String, String)> {

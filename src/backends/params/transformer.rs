@@ -21,13 +21,15 @@ pub(super) static TRANSFORMER: &[ParamDef] = &[
     p("kv_lora_rank", ParamKind::Int { min: 1, max: 1 << 16 }, "32", "mla: size of the normalized K/V latent"),
     p("rope_dim", ParamKind::Int { min: 2, max: 1 << 12 }, "16", "mla: size of the decoupled rotary key shared by the heads (even)"),
     p("steps", ParamKind::Int { min: 0, max: 10_000_000 }, "300", "optimizer steps (0: evaluate the init_from model as it is, with its answers to the first test prompts)"),
-    p("batch_size", ParamKind::Int { min: 1, max: 1 << 16 }, "16", "windows (or examples, or pairs) per step"),
+    p("batch_size", ParamKind::Int { min: 1, max: 1 << 16 }, "16", "windows (or examples, or pairs) per micro-batch"),
+    p("grad_accum", ParamKind::Int { min: 1, max: 1 << 16 }, "1", "micro-batches per optimizer step: a step learns from grad_accum × batch_size examples at the memory of one micro-batch"),
+    p("max_length", ParamKind::Int { min: 0, max: 1 << 20 }, "0", "sft/dpo: the longest example kept, in tokens; a longer one loses the start of its prompt (0: the context)"),
     p("learning_rate", ParamKind::Float { min: 0.0, max: 10.0, min_open: true }, "3e-4", "peak AdamW learning rate"),
     p("warmup_steps", ParamKind::Int { min: 0, max: 10_000_000 }, "30", "linear warm-up, then cosine decay to 10% of the peak"),
     p("weight_decay", NONNEG, "0.1", "AdamW decoupled weight decay"),
     p("grad_clip", NONNEG, "1.0", "clip the global gradient norm to this (0 = off)"),
     p("lora", ParamKind::Lora, "\"none\"",
-      "train low-rank adapters on a frozen base: {rank: 8, alpha: 16, dropout: 0.0, targets: [q, v]} (targets among q, k, v, o, gate, up, down)"),
+      "train low-rank adapters on a frozen base: {rank: 8, alpha: 16, dropout: 0.0, targets: [q, v]} (targets among q, k, v, o, gate, up, down, or all; the default is all for a pretrained model, [q, v] for ratlab's own)"),
     p("init_from", ParamKind::RunRef, "\"none\"", "an earlier run of this experiment (by name; it runs first), a run directory, or a pretrained model (a .gguf file or a Hugging Face model directory): start from its weights, shape and tokenizer"),
     p("beta", POS, "0.1", "dpo: temperature β; the frozen reference is the starting model"),
     p("device", ParamKind::Choice(&["auto", "cpu", "cuda"]), "auto", "auto uses CUDA when there is a GPU"),
@@ -110,7 +112,9 @@ impl LoraConfig {
             Some(d) => d.as_f64().filter(|d| (0.0..1.0).contains(d)).ok_or_else(|| format!("lora.dropout {} is not allowed; expected a number in [0, 1)", show(d)))?,
         };
         let targets = match m.get("targets") {
-            None => vec!["q".to_string(), "v".to_string()],
+            // Resolved by the plan once it knows whether the base is pretrained.
+            None => Vec::new(),
+            Some(Value::String(s)) if s == "all" => Self::TARGETS.iter().map(|t| t.to_string()).collect(),
             Some(Value::Array(a)) if !a.is_empty() => {
                 let mut out = Vec::new();
                 for t in a {
@@ -121,7 +125,7 @@ impl LoraConfig {
                 }
                 out
             }
-            Some(other) => return Err(format!("lora.targets {} is not allowed; expected a list among {}", show(other), Self::TARGETS.join(", "))),
+            Some(other) => return Err(format!("lora.targets {} is not allowed; expected all or a list among {}", show(other), Self::TARGETS.join(", "))),
         };
         Ok(LoraConfig { rank, alpha, dropout, targets })
     }
@@ -144,6 +148,12 @@ pub struct TransformerParams {
     pub rope_dim: usize,
     pub steps: usize,
     pub batch_size: usize,
+    /// Micro-batches per optimizer step.
+    #[serde(default = "one")]
+    pub grad_accum: usize,
+    /// The longest SFT/DPO example kept (0: the context).
+    #[serde(default)]
+    pub max_length: usize,
     pub learning_rate: f64,
     pub warmup_steps: usize,
     pub weight_decay: f64,
@@ -186,7 +196,19 @@ impl Default for NetShape {
     }
 }
 
+fn one() -> usize {
+    1
+}
+
 impl TransformerParams {
+    /// The longest SFT/DPO example kept, in tokens.
+    pub fn example_limit(&self) -> usize {
+        if self.max_length > 0 {
+            self.max_length
+        } else {
+            self.context
+        }
+    }
     pub fn head_dim(&self) -> usize {
         if self.shape.head_dim > 0 {
             return self.shape.head_dim;
@@ -242,6 +264,8 @@ pub(super) fn from_map(m: &ParamMap) -> TransformerParams {
         rope_dim: i(m, "rope_dim") as usize,
         steps: i(m, "steps") as usize,
         batch_size: i(m, "batch_size") as usize,
+        grad_accum: i(m, "grad_accum") as usize,
+        max_length: i(m, "max_length") as usize,
         learning_rate: f(m, "learning_rate"),
         warmup_steps: i(m, "warmup_steps") as usize,
         weight_decay: f(m, "weight_decay"),

@@ -94,6 +94,10 @@ impl Checker {
                                     let at = rs.params.as_ref().and_then(|p| p.value.get("context")).map(pos).or(at);
                                     self.err(at, &field("params.context"), format!("{} is longer than the {context} tokens {} was trained on; use context: {context} or less", tp.context, quote(name)));
                                 }
+                                if tp.max_length > context {
+                                    let at = rs.params.as_ref().and_then(|p| p.value.get("max_length")).map(pos).or(at);
+                                    self.err(at, &field("params.max_length"), format!("{} is longer than the {context} tokens {} was trained on; use max_length: {context} or less", tp.max_length, quote(name)));
+                                }
                                 (InitFrom::Dir(path), json)
                             }
                             Err(why) => {
@@ -133,6 +137,14 @@ impl Checker {
                         ));
                     } else if let Value::Object(m) = &mut mine {
                         m.insert(k.to_string(), theirs);
+                    }
+                }
+                // LoRA without targets: all seven projections on a pretrained model (as
+                // unsloth and LLaMA-Factory do), the query and value on ratlab's own.
+                if let Some(Value::Object(lora)) = mine.get_mut("lora") {
+                    if lora.get("targets").is_none_or(|t| t.as_array().is_some_and(Vec::is_empty)) {
+                        let targets: &[&str] = if starts_pretrained(runs, &source) { &params::LoraConfig::TARGETS } else { &["q", "v"] };
+                        lora.insert("targets".into(), serde_json::json!(targets));
                     }
                 }
                 let map = params::map_from_json(Algorithm::Transformer, &mine);
@@ -239,6 +251,15 @@ fn resolve_dir(p: &str, experiment: &Path) -> Option<PathBuf> {
 
 /// A pretrained checkpoint's shape as the architecture parameters a run takes (MLA's fields
 /// stay the run's own: a checkpoint has none), and its context.
+/// Whether a run starting from `source` tunes a pretrained checkpoint: the checkpoint itself,
+/// or a run (recorded or of this experiment) that was tuned from one.
+fn starts_pretrained(runs: &[RunPlan], source: &InitFrom) -> bool {
+    match source {
+        InitFrom::Dir(p) => crate::data::pretrained::Pretrained::is_checkpoint(p) || read_checkpoint(p).is_ok_and(|doc| doc["tokenizer"]["kind"] == "checkpoint"),
+        InitFrom::Run(j) => runs.iter().find(|r| r.index == *j).and_then(|r| r.lm.as_ref()).and_then(|l| l.init_from.as_ref()).is_some_and(|s| starts_pretrained(runs, s)),
+    }
+}
+
 fn pretrained_params(path: &Path, mine: &Value) -> Result<(Value, usize), String> {
     let pre = crate::data::pretrained::Pretrained::open(path)?;
     let c = &pre.config;

@@ -63,7 +63,7 @@ impl Summary {
                 self.messages.push(text.clone());
                 self.elapsed_ms = *t_ms;
             }
-            RunEvent::Sample { t_ms, .. } => self.elapsed_ms = *t_ms,
+            RunEvent::Sample { t_ms, .. } | RunEvent::Phase { t_ms, .. } => self.elapsed_ms = *t_ms,
             RunEvent::Finished { metrics, train_metrics, cv_std, t_ms, .. } => {
                 self.status = Status::Finished;
                 self.metrics = metrics.clone();

@@ -29,6 +29,7 @@ impl App {
                     RunEvent::Step { t_ms, .. }
                     | RunEvent::Message { t_ms, .. }
                     | RunEvent::Sample { t_ms, .. }
+                    | RunEvent::Phase { t_ms, .. }
                     | RunEvent::Finished { t_ms, .. }
                     | RunEvent::Failed { t_ms, .. } => *t_ms,
                 };

@@ -62,8 +62,10 @@ pub struct RunEntry {
     pub marked: bool,
     /// What the algorithm's own view draws (PCA: scree and projection).
     pub artifacts: serde_json::Value,
-    /// A language model's latest generated sample: (step, prompt, text).
-    pub sample: Option<(u64, String, String)>,
+    /// A language model's samples from its latest evaluation: (step, prompt, text).
+    pub samples: Vec<(u64, String, String)>,
+    /// What a running language model is doing (`loading`, `training`, …).
+    pub phase: Option<String>,
 }
 
 impl RunEntry {
@@ -94,7 +96,8 @@ impl RunEntry {
             live: false,
             marked: false,
             artifacts: serde_json::Value::Null,
-            sample: None,
+            samples: Vec::new(),
+            phase: None,
         })
     }
 
@@ -118,7 +121,14 @@ impl RunEntry {
                 self.t_ms = *t_ms;
             }
             RunEvent::Sample { step, prompt, text, t_ms } => {
-                self.sample = Some((*step, prompt.clone(), text.clone()));
+                if self.samples.first().is_some_and(|s| s.0 != *step) {
+                    self.samples.clear();
+                }
+                self.samples.push((*step, prompt.clone(), text.clone()));
+                self.t_ms = *t_ms;
+            }
+            RunEvent::Phase { phase, t_ms } => {
+                self.phase = Some(phase.clone());
                 self.t_ms = *t_ms;
             }
             RunEvent::Finished { metrics, t_ms, artifacts, .. } => {

@@ -146,11 +146,15 @@ pub fn draw(app: &App, f: &mut Frame<'_>, area: Rect) {
         Layout::vertical([Constraint::Length(1), Constraint::Length(1), Constraint::Min(6), Constraint::Length(1), Constraint::Length(5)]).areas(area);
     let (sym, st) = status_style(app, r.status);
     let fold = r.fold.map(|k| format!(" · fold {}", k + 1)).unwrap_or_default();
+    let phase = match (&r.phase, r.status) {
+        (Some(p), crate::experiments::events::Status::Running) => format!(" · {p}"),
+        _ => String::new(),
+    };
     f.render_widget(
         Paragraph::new(Line::from(vec![
             Span::styled(format!(" {sym} {} ", r.status.as_str()), st),
             Span::styled(r.label(), t.accent()),
-            Span::styled(format!("  {} on {} · seed {}{fold} · {:.1}s", r.algorithm, r.backend, r.seed, r.t_ms as f64 / 1000.0), t.dim()),
+            Span::styled(format!("  {} on {} · seed {}{fold} · {:.1}s{phase}", r.algorithm, r.backend, r.seed, r.t_ms as f64 / 1000.0), t.dim()),
         ])),
         head,
     );
@@ -169,9 +173,9 @@ pub fn draw(app: &App, f: &mut Frame<'_>, area: Rect) {
         let [c, imp_area, side] = Layout::horizontal([Constraint::Min(30), Constraint::Length(40), Constraint::Length(30)]).areas(mid);
         draw_importances(app, f, imp_area, r);
         (c, side)
-    } else if let Some(sample) = &r.sample {
+    } else if !r.samples.is_empty() {
         let [c, sample_area, side] = Layout::horizontal([Constraint::Min(30), Constraint::Percentage(35), Constraint::Length(30)]).areas(mid);
-        draw_sample(app, f, sample_area, sample);
+        draw_samples(app, f, sample_area, &r.samples);
         (c, side)
     } else {
         let [c, side] = Layout::horizontal([Constraint::Min(30), Constraint::Length(34)]).areas(mid);
@@ -238,19 +242,31 @@ pub fn draw(app: &App, f: &mut Frame<'_>, area: Rect) {
     f.render_widget(Paragraph::new(shown).wrap(Wrap { trim: true }).block(block(app, format!(" messages ({n}) "), false)), msgs);
 }
 
-/// A language model's latest sample: the prompt dimmed, then what the model wrote, with
-/// control bytes shown as `·` so the end-of-response marker cannot upset the terminal.
-fn draw_sample(app: &App, f: &mut Frame<'_>, area: Rect, (step, prompt, text): &(u64, String, String)) {
+/// A language model's samples from its latest evaluation: each prompt dimmed, then what the
+/// model wrote, with control bytes shown as `·` so the end-of-response marker cannot upset the
+/// terminal.
+fn draw_samples(app: &App, f: &mut Frame<'_>, area: Rect, samples: &[(u64, String, String)]) {
     let t = &app.theme;
     let clean = |s: &str| s.chars().map(|c| if c.is_control() && c != '\n' { '·' } else { c }).collect::<String>();
-    let mut lines: Vec<Line> = clean(prompt).lines().map(|l| Line::from(Span::styled(l.to_string(), t.dim()))).collect();
-    let body = clean(text);
-    let mut body_lines = body.split('\n');
-    if let (Some(first), Some(last)) = (body_lines.next(), lines.last_mut()) {
-        last.push_span(Span::styled(first.to_string(), t.accent()));
+    let mut lines: Vec<Line> = Vec::new();
+    for (i, (_, prompt, text)) in samples.iter().enumerate() {
+        if i > 0 {
+            lines.push(Line::raw(""));
+        }
+        let start = lines.len();
+        lines.extend(clean(prompt).lines().map(|l| Line::from(Span::styled(l.to_string(), t.dim()))));
+        let body = clean(text);
+        let mut body_lines = body.split('\n');
+        match (body_lines.next(), lines.len() > start) {
+            (Some(first), true) => lines.last_mut().into_iter().for_each(|last| last.push_span(Span::styled(first.to_string(), t.accent()))),
+            (Some(first), false) => lines.push(Line::from(Span::styled(first.to_string(), t.accent()))),
+            (None, _) => {}
+        }
+        lines.extend(body_lines.map(|l| Line::from(Span::styled(l.to_string(), t.accent()))));
     }
-    lines.extend(body_lines.map(|l| Line::from(Span::styled(l.to_string(), t.accent()))));
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(app, format!(" sample · step {step} "), false)), area);
+    let step = samples.first().map_or(0, |s| s.0);
+    let title = if samples.len() == 1 { format!(" sample · step {step} ") } else { format!(" {} samples · step {step} ", samples.len()) };
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(app, title, false)), area);
 }
 
 /// Feature importances of boosting and forests as bars, largest first: xgboost's gain (mean

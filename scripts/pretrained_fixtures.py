@@ -25,7 +25,10 @@ the path (the project's torch virtualenv):
   ~/.cache/ratlab/venv-hf/bin/pip install transformers gguf tokenizers safetensors numpy
   PYTHONPATH=$(echo ~/.cache/ratlab/venv-torch-2.13.0/lib/python3*/site-packages) \\
       ~/.cache/ratlab/venv-hf/bin/python scripts/pretrained_fixtures.py
-With --spm it writes spm/ (a SentencePiece-tokenizer GGUF and transformers' ids for it); with
+With --peft it writes llama/peft/: a PEFT LoRA adapter (rank 4, alpha 8, all seven projections,
+random non-zero A and B) on llama/hf, saved by PEFT itself, and golden.json with the logits that
+PeftModel computes with it on the golden sequence (needs peft too). With --spm it writes spm/ (a
+SentencePiece-tokenizer GGUF and transformers' ids for it); with
 a GGUF path it writes smollm2.json instead, from the real SmolLM2-135M-Instruct:
   … scripts/pretrained_fixtures.py models/SmolLM2-135M-Instruct.Q4_1.gguf
 """
@@ -383,11 +386,35 @@ def spm():
     json.dump({"texts": texts, "ids": [ref(t).input_ids for t in texts]}, open(os.path.join(d, "golden.json"), "w"), indent=1)
 
 
+def peft_fixture():
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+    d = os.path.join(OUT, "llama")
+    out = os.path.join(d, "peft")
+    shutil.rmtree(out, ignore_errors=True)
+    base = AutoModelForCausalLM.from_pretrained(os.path.join(d, "hf"), dtype=torch.float32).eval()
+    cfg = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], task_type="CAUSAL_LM")
+    model = get_peft_model(base, cfg)
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_" in n:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+    model.eval()
+    model.save_pretrained(out)
+    seq = json.load(open(os.path.join(d, "golden.json")))["sequence"]
+    json.dump({"sequence": seq, "peft": golden(model, seq)}, open(os.path.join(out, "golden.json"), "w"), indent=1)
+    print("peft", sorted(os.listdir(out)), file=sys.stderr)
+
+
 def main():
     from transformers import AutoModelForCausalLM
     torch.set_num_threads(2)
     if sys.argv[1:] == ["--spm"]:
         spm()
+        return
+    if sys.argv[1:] == ["--peft"]:
+        peft_fixture()
         return
     if len(sys.argv) > 1:
         smollm2(sys.argv[1])

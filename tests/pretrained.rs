@@ -276,3 +276,60 @@ fn lora_targets_default_to_all_seven_on_a_pretrained_model() {
     assert_eq!(targets("named"), all);
     assert_eq!(targets("tuned"), serde_json::json!(["q", "v"]));
 }
+
+/// `ratlab export-model`: a LoRA run tuned from a GGUF checkpoint exported three ways, the f32
+/// GGUF scoring exactly as the run does; and the refusals, each exit 2 with what is wrong: PEFT
+/// from a full fine-tune, a byte-level model, a run that did not finish, and a path that
+/// already holds files (left as it was).
+#[test]
+fn export_model_writes_three_formats_and_refuses_what_it_cannot_export() {
+    if !worker_built() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let gguf = fixture("llama/Q8_0.gguf");
+    let rows: String = (0..20).map(|i| format!("{{\"instruction\": \"Say the number {i}\", \"output\": \"{i}\"}}\n")).collect();
+    std::fs::write(tmp.path().join("i.jsonl"), rows).unwrap();
+    let run = |name: &str, params: &str| format!("  - name: {name}\n    algorithm: transformer\n    backend: torch\n    params: {{{params}}}\n");
+    let common = "mode: sft, steps: 2, context: 64, batch_size: 2, eval_batches: 1, max_length: 64";
+    let yaml = format!(
+        "name: x\ndata: {{path: i.jsonl, format: instructions}}\nruns:\n{}{}  - name: bytes\n    algorithm: transformer\n    backend: torch\n    data: {{path: {}, format: text}}\n    params: {{steps: 1, layers: 1, d_model: 16, heads: 2, context: 16, batch_size: 2, eval_batches: 1}}\n",
+        run("lora", &format!("init_from: {}, {common}, lora: {{rank: 2}}", gguf.display())),
+        run("full", &format!("init_from: {}, {common}", gguf.display())),
+        root().join("datasets/tiny-stories.txt").display(),
+    );
+    std::fs::write(tmp.path().join("x.yaml"), yaml).unwrap();
+    let runs = tmp.path().join("runs");
+    let out = cmd().current_dir(tmp.path()).args(["run", "x.yaml", "--out", runs.to_str().unwrap(), "--format", "json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = |name: &str| std::fs::read_dir(&runs).unwrap().map(|e| e.unwrap().path()).find(|d| d.to_string_lossy().ends_with(&format!("-{name}"))).unwrap();
+    let export = |run: &Path, args: &[&str]| cmd().args(["export-model", run.to_str().unwrap()]).args(args).output().unwrap();
+    let to = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+    for (format, path, files) in [("hf", to("hf"), &["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"][..]), ("peft", to("peft"), &["adapter_config.json", "adapter_model.safetensors"][..])] {
+        let o = export(&dir("lora"), &["--format", format, "--to", &path]);
+        assert!(o.status.success(), "{format}: {}", String::from_utf8_lossy(&o.stderr));
+        for f in files {
+            assert!(Path::new(&path).join(f).is_file(), "{format} writes {f}");
+        }
+    }
+    let o = export(&dir("lora"), &["--format", "gguf", "--to", &to("m.gguf")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = tmp.path().join("t.txt");
+    std::fs::write(&text, "Say the number 12. Then say the number 7, and 3.").unwrap();
+    let score = |m: &str| json_out(&["score", m, "--file", text.to_str().unwrap(), "--json", "--device", "cpu"])["nll"].as_f64().unwrap();
+    let (a, b, c) = (score(dir("lora").to_str().unwrap()), score(&to("m.gguf")), score(&to("hf")));
+    assert!((a - b).abs() < 1e-5 && (a - c).abs() < 1e-5, "run {a}, gguf {b}, hf {c}");
+    fails_with(&["export-model", dir("full").to_str().unwrap(), "--format", "peft", "--to", &to("p2")], &["full fine-tune", "--format hf"]);
+    fails_with(&["export-model", dir("bytes").to_str().unwrap(), "--format", "hf", "--to", &to("h2")], &["byte-level"]);
+    fails_with(&["export-model", dir("lora").to_str().unwrap(), "--format", "hf", "--to", &to("hf")], &["not an empty directory"]);
+    fails_with(&["export-model", dir("lora").to_str().unwrap(), "--format", "gguf", "--to", &to("m.gguf")], &["exists"]);
+    // A run whose record stops before it finished.
+    let cut = tmp.path().join("cut");
+    copy_dir(&dir("lora"), &cut, "");
+    let events = std::fs::read_to_string(cut.join("events.jsonl")).unwrap();
+    let kept: String = events.lines().filter(|l| !l.contains("\"finished\"")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(cut.join("events.jsonl"), kept).unwrap();
+    let _ = std::fs::remove_file(cut.join("summary.json"));
+    fails_with(&["export-model", cut.to_str().unwrap(), "--format", "hf", "--to", &to("h3")], &["did not finish"]);
+    assert!(!tmp.path().join("h2").exists() && !tmp.path().join("h3").exists() && !tmp.path().join("p2").exists());
+}

@@ -129,6 +129,22 @@ pub enum Command {
         #[command(flatten)]
         style: PromptStyle,
     },
+    /// Write a finished transformer run tuned from a pretrained model for other tools: a
+    /// Hugging Face directory (LoRA merged in), a GGUF file for llama.cpp and Ollama, or a PEFT
+    /// adapter (LoRA runs).
+    ExportModel {
+        /// A finished transformer run directory whose model started from a .gguf file or a
+        /// model directory.
+        run_dir: PathBuf,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Where to write: a new (or empty) directory for hf and peft, a new .gguf file for gguf.
+        #[arg(long)]
+        to: PathBuf,
+        /// gguf: the type of the 2-D weights (norms and biases stay f32).
+        #[arg(long = "type", value_enum, default_value = "f32")]
+        kind: GgufKind,
+    },
     /// Describe a pretrained model: architecture, shape, parameters, tensor types, tokenizer,
     /// special tokens and chat template.
     Inspect {
@@ -296,4 +312,24 @@ pub enum RunsCmd {
     Diff { a: PathBuf, b: PathBuf },
     /// One run: its parameters, data, metrics and messages.
     Show { run: PathBuf },
+}
+
+/// What `export-model` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// A Hugging Face model directory (transformers' from_pretrained).
+    Hf,
+    /// One GGUF file (llama.cpp, Ollama, transformers' gguf_file=).
+    Gguf,
+    /// A PEFT LoRA adapter directory (PeftModel.from_pretrained).
+    Peft,
+}
+
+/// The tensor type of a GGUF export's matrices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GgufKind {
+    F32,
+    F16,
+    #[value(name = "q8_0")]
+    Q8_0,
 }

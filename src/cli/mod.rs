@@ -110,6 +110,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Generate { model, prompts, sampling, style }) => models::generate(&model, &prompts, &sampling, style),
         Some(Command::Score { model, file, json, device }) => models::score(&model, &file, json, device),
         Some(Command::Inspect { model, json }) => pretrained::inspect(&model, json),
+        Some(Command::ExportModel { run_dir, format, to, kind }) => pretrained::export_model(&run_dir, format, &to, kind),
         Some(Command::Tokenize { model, text, file, json }) => pretrained::tokenize(&model, text.as_deref(), file.as_deref(), json),
     }
 }

@@ -1,9 +1,12 @@
-//! Pretrained models without torch: `inspect` describes a checkpoint and `tokenize` shows what
-//! its tokenizer makes of a text. Both read the file in this process (no libtorch, no tensors
-//! dequantized).
+//! Pretrained models without torch: `inspect` describes a checkpoint, `tokenize` shows what its
+//! tokenizer makes of a text, and `export-model` writes a tuned run out as a Hugging Face
+//! directory, a GGUF file or a PEFT adapter. All run in this process (no libtorch).
 
+use super::args::{ExportFormat, GgufKind};
+use crate::data::pretrained::export::{self, LoraSettings};
 use crate::data::pretrained::Pretrained;
 use crate::error::InputError;
+use crate::experiments::events::RunEvent;
 use std::path::Path;
 
 fn open(model: &Path) -> Result<Pretrained, InputError> {
@@ -124,6 +127,58 @@ pub fn tokenize(model: &Path, text: Option<&str>, file: Option<&Path>, json: boo
         for (i, t) in ids.iter().zip(&tokens) {
             println!("{i:>8}  {t:?}");
         }
+    }
+    Ok(0)
+}
+
+/// `ratlab export-model RUN_DIR --format hf|gguf|peft --to PATH [--type f32|f16|q8_0]`: a
+/// finished run tuned from a pretrained checkpoint, written for the tools people use. The
+/// architecture, tokenizer and chat template come from that checkpoint (it must still be
+/// where the run found it).
+pub fn export_model(run_dir: &Path, format: ExportFormat, to: &Path, kind: GgufKind) -> anyhow::Result<u8> {
+    let log = crate::experiments::store::read_run(run_dir)?;
+    if !log.events.iter().any(|e| matches!(e, RunEvent::Finished { .. })) {
+        let status = log.summary.as_ref().map_or("unknown", |s| s.status.as_str());
+        return Err(InputError::new(format!("did not finish (status: {status}); only a finished run's model can be exported")).file(run_dir).into());
+    }
+    let doc = crate::experiments::plan::read_checkpoint(run_dir).map_err(|e| InputError::new(e).file(run_dir))?;
+    if doc["tokenizer"]["kind"] != "checkpoint" {
+        return Err(InputError::new("is one of ratlab's byte-level models; export-model writes models tuned from a pretrained checkpoint (init_from: a .gguf file or a model directory)").file(run_dir).into());
+    }
+    let src = Path::new(doc["tokenizer"]["path"].as_str().unwrap_or_default());
+    let source = Pretrained::open(src).map_err(|e| InputError::new(format!("the model it was tuned from cannot be read ({e}); the export takes its config and tokenizer from there")).file(run_dir))?;
+    let fail = |e: String| InputError::new(e).file(run_dir).field("--format");
+    let written = match format {
+        ExportFormat::Hf => export::write_hf(&source, &export::read_safetensors(&run_dir.join("model.safetensors")).map_err(fail)?, to).map_err(|e| InputError::new(e).file(to))?,
+        ExportFormat::Gguf => {
+            let t = match kind {
+                GgufKind::F32 => "f32",
+                GgufKind::F16 => "f16",
+                GgufKind::Q8_0 => "q8_0",
+            };
+            let weights = export::read_safetensors(&run_dir.join("model.safetensors")).map_err(fail)?;
+            export::write_gguf(&source, &weights, export::gguf_type(t).unwrap_or(crate::data::pretrained::gguf::GgmlType::F32), to).map_err(|e| InputError::new(e).file(to))?
+        }
+        ExportFormat::Peft => {
+            let Some(file) = doc["adapters"].as_str() else {
+                return Err(fail("is a full fine-tune: it has no LoRA adapters to write as PEFT; use --format hf (or gguf) for the whole model".into()).into());
+            };
+            let lora = &doc["trained_with"]["lora"];
+            let settings = LoraSettings {
+                rank: lora["rank"].as_u64().unwrap_or(0) as usize,
+                alpha: lora["alpha"].as_f64().unwrap_or(0.0),
+                dropout: lora["dropout"].as_f64().unwrap_or(0.0),
+                targets: lora["targets"].as_array().map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect()).unwrap_or_default(),
+            };
+            let base = doc["base"].as_str().unwrap_or(src.to_str().unwrap_or_default()).to_string();
+            if !Pretrained::is_checkpoint(Path::new(&base)) {
+                eprintln!("note: the adapters apply to the run {base}, not to a checkpoint: export that run with --format hf and load them on it");
+            }
+            export::write_peft(&export::read_safetensors(&run_dir.join(file)).map_err(fail)?, &settings, &base, to).map_err(|e| InputError::new(e).file(to))?
+        }
+    };
+    for f in &written {
+        println!("{}", f.display());
     }
     Ok(0)
 }

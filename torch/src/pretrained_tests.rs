@@ -140,15 +140,7 @@ fn dpo_from_a_gguf_checkpoint_starts_at_ln2() {
     let rows: String = (0..20).map(|i| format!("{{\"prompt\": \"Is {i} even?\", \"chosen\": \"{}\", \"rejected\": \"{}\"}}\n", if i % 2 == 0 { "Yes." } else { "No." }, if i % 2 == 0 { "No." } else { "Yes." })).collect();
     let data = d.path().join("p.jsonl");
     std::fs::write(&data, rows).unwrap();
-    let mut p = pretrained::inference_template("cpu");
-    p.mode = LmMode::Dpo;
-    p.context = 128;
-    p.steps = 4;
-    p.batch_size = 4;
-    p.learning_rate = 1e-3;
-    p.eval_every = 4;
-    p.eval_batches = 1;
-    p.beta = 0.1;
+    let p = tuning(LmMode::Dpo, 128, 4, 4, 1e-3);
     let data = LmDataConfig { path: data, format: LmFormat::Preferences, test: 0.2, test_path: None };
     let evs = run(&job(p, data, None, Some(&fixtures("qwen2").join("Q6_K.gguf"))));
     let first = series(&evs, "train.loss")[0];
@@ -170,16 +162,9 @@ fn lora_dpo_on_a_checkpoint_starts_at_ln2_against_its_own_base_and_learns() {
     let data = d.path().join("p.jsonl");
     std::fs::write(&data, rows).unwrap();
     let ckpt = fixtures("llama").join("Q8_0.gguf");
-    let mut p = pretrained::inference_template("cpu");
-    p.mode = LmMode::Dpo;
-    p.context = 64;
-    p.steps = 12;
-    p.batch_size = 4;
+    let mut p = tuning(LmMode::Dpo, 64, 12, 4, 1e-2);
     p.grad_accum = 2;
-    p.learning_rate = 1e-2;
     p.warmup_steps = 0;
-    p.eval_every = 12;
-    p.eval_batches = 1;
     p.beta = 0.5;
     // Targets left empty: the worker's default for a pretrained model is all seven.
     p.lora = Some(LoraConfig { rank: 4, alpha: 8.0, dropout: 0.0, targets: Vec::new() });
@@ -197,4 +182,128 @@ fn lora_dpo_on_a_checkpoint_starts_at_ln2_against_its_own_base_and_learns() {
     let per_layer = [(d_model, q), (d_model, kv), (d_model, kv), (q, d_model), (d_model, ffn), (d_model, ffn), (ffn, d_model)].iter().map(|(i, o)| 4 * (i + o)).sum::<usize>();
     let Some(RunEvent::Finished { metrics, .. }) = evs.last() else { panic!() };
     assert_eq!(metrics["params_trainable"], (c.layers * per_layer) as f64);
+}
+
+/// Settings of a short tuning run on a tiny checkpoint (evaluated at its start and end).
+fn tuning(mode: ratlab::backends::params::LmMode, context: usize, steps: usize, batch_size: usize, learning_rate: f64) -> ratlab::backends::params::TransformerParams {
+    let mut p = pretrained::inference_template("cpu");
+    p.mode = mode;
+    p.context = context;
+    p.steps = steps;
+    p.batch_size = batch_size;
+    p.learning_rate = learning_rate;
+    p.eval_every = steps;
+    p.eval_batches = 1;
+    p
+}
+
+fn logits_of(lm: &Lm, seq: &[i64]) -> Tensor {
+    tch::no_grad(|| lm.model.forward(&Tensor::from_slice(seq).unsqueeze(0), None, false)).squeeze_dim(0)
+}
+
+/// LoRA as PEFT computes it: PEFT's own adapter for the tiny llama (all seven projections, rank
+/// 4, α 8, random non-zero A and B; `scripts/pretrained_fixtures.py --peft`) loaded into
+/// ratlab's adapters gives the logits PeftModel gave, and ratlab's PEFT export of those adapters
+/// has PEFT's names, shapes, values and settings.
+#[test]
+fn lora_computes_what_peft_computes_and_exports_with_its_names() {
+    use ratlab::backends::params::LoraConfig;
+    use ratlab::data::pretrained::export::{self, LoraSettings, Named};
+    use ratlab::data::pretrained::Pretrained;
+    let pre = Pretrained::open(&fixtures("llama").join("hf")).unwrap();
+    let mut p = pretrained::params_for(&pre.config, pre.rope_factors().unwrap(), &pretrained::inference_template("cpu"));
+    let targets: Vec<String> = LoraConfig::TARGETS.iter().map(|t| t.to_string()).collect();
+    p.lora = Some(LoraConfig { rank: 4, alpha: 8.0, dropout: 0.0, targets: targets.clone() });
+    let built = pretrained::build_from(&pre, &p, tch::Device::Cpu, true).unwrap();
+    let peft_dir = fixtures("llama").join("peft");
+    let theirs = export::read_safetensors(&peft_dir.join("adapter_model.safetensors")).unwrap();
+    let adapters = built.adapters.as_ref().unwrap().variables();
+    assert_eq!(adapters.len(), theirs.len(), "one A and one B per projection and layer");
+    tch::no_grad(|| {
+        for (name, var) in &adapters {
+            let peft = export::peft_name_of(name).unwrap();
+            let t = theirs.iter().find(|t| t.name == peft).unwrap_or_else(|| panic!("PEFT has no {peft}"));
+            let shape: Vec<i64> = t.shape.iter().map(|&d| d as i64).collect();
+            assert_eq!(var.size(), shape, "{name}");
+            var.shallow_clone().copy_(&Tensor::from_slice(&t.values).view(shape.as_slice()));
+        }
+    });
+    let g: Value = serde_json::from_str(&std::fs::read_to_string(peft_dir.join("golden.json")).unwrap()).unwrap();
+    let seq = ints(&g["sequence"]);
+    let logits = tch::no_grad(|| built.model.forward(&Tensor::from_slice(&seq).unsqueeze(0), None, false)).squeeze_dim(0);
+    let last = logits.get(-1);
+    for pair in g["peft"]["top20"].as_array().unwrap() {
+        let (i, v) = (pair[0].as_i64().unwrap(), pair[1].as_f64().unwrap());
+        let got = f64::try_from(last.get(i)).unwrap();
+        assert!((got - v).abs() < 2e-3, "logit of {i} is {got}, PEFT {v}");
+    }
+    let argmax: Vec<i64> = Vec::try_from(logits.argmax(-1, false)).unwrap();
+    assert_eq!(argmax, ints(&g["peft"]["argmax"]));
+    // Exported back, the adapter is PEFT's file.
+    let ours: Vec<Named> = adapters.iter().map(|(n, t)| Named { name: n.clone(), shape: t.size().iter().map(|&d| d as usize).collect(), values: Vec::try_from(t.flatten(0, -1)).unwrap() }).collect();
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("peft");
+    export::write_peft(&ours, &LoraSettings { rank: 4, alpha: 8.0, dropout: 0.0, targets }, "base", &out).unwrap();
+    let back = export::read_safetensors(&out.join("adapter_model.safetensors")).unwrap();
+    assert_eq!(back.len(), theirs.len());
+    for (a, b) in back.iter().zip(&theirs) {
+        assert_eq!((&a.name, &a.shape), (&b.name, &b.shape));
+        assert!(a.values.iter().zip(&b.values).all(|(x, y)| (x - y).abs() < 1e-7), "{}", a.name);
+    }
+    let config = |p: &std::path::Path| -> Value { serde_json::from_str(&std::fs::read_to_string(p.join("adapter_config.json")).unwrap()).unwrap() };
+    let (mine, peft) = (config(&out), config(&peft_dir));
+    for k in ["peft_type", "task_type", "r", "lora_alpha", "lora_dropout", "bias", "fan_in_fan_out", "use_rslora", "use_dora"] {
+        assert_eq!(mine[k].as_f64().map(Value::from).unwrap_or(mine[k].clone()), peft[k].as_f64().map(Value::from).unwrap_or(peft[k].clone()), "{k}");
+    }
+    let modules = |v: &Value| -> std::collections::BTreeSet<String> { v["target_modules"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect() };
+    assert_eq!(modules(&mine), modules(&peft));
+}
+
+/// Each export reads back: ratlab loads its own Hugging Face and f32 GGUF exports of a LoRA
+/// run (from a GGUF checkpoint) and of a full fine-tune (from a model directory, so the GGUF
+/// tokenizer is built from tokenizer.json) with the run's logits exactly, the same token ids,
+/// and a q8_0 export within quantization noise.
+#[test]
+fn exports_read_back_with_the_runs_logits() {
+    use crate::tests::{job, run};
+    use ratlab::backends::params::{LmMode, LoraConfig};
+    use ratlab::data::lm::{LmDataConfig, LmFormat};
+    use ratlab::data::pretrained::export;
+    use ratlab::data::pretrained::gguf::GgmlType;
+    use ratlab::data::pretrained::Pretrained;
+    let d = tempfile::tempdir().unwrap();
+    let rows: String = (0..20).map(|i| format!("{{\"instruction\": \"Say the number {i}\", \"output\": \"{i}\"}}\n")).collect();
+    let data = d.path().join("i.jsonl");
+    std::fs::write(&data, rows).unwrap();
+    for (arch, start, lora) in [("llama", "Q8_0.gguf", true), ("qwen2", "hf", false)] {
+        let ckpt = fixtures(arch).join(start);
+        let mut p = tuning(LmMode::Sft, 64, 3, 4, 1e-2);
+        p.lora = lora.then(|| LoraConfig { rank: 4, alpha: 8.0, dropout: 0.0, targets: Vec::new() });
+        let out = d.path().join(format!("run-{arch}"));
+        std::fs::create_dir(&out).unwrap();
+        let cfg = LmDataConfig { path: data.clone(), format: LmFormat::Instructions, test: 0.2, test_path: None };
+        run(&job(p, cfg, Some(&out), Some(&ckpt)));
+        let tuned = Lm::load(&out, "cpu").unwrap();
+        let source = Pretrained::open(&ckpt).unwrap();
+        let weights = export::read_safetensors(&out.join("model.safetensors")).unwrap();
+        let hf = d.path().join(format!("{arch}-hf"));
+        export::write_hf(&source, &weights, &hf).unwrap();
+        let (f32, q8) = (d.path().join(format!("{arch}.gguf")), d.path().join(format!("{arch}-q8.gguf")));
+        export::write_gguf(&source, &weights, GgmlType::F32, &f32).unwrap();
+        export::write_gguf(&source, &weights, GgmlType::Q8_0, &q8).unwrap();
+        let text = "<|im_start|>user\nSay the number 12<|im_end|>\n<|im_start|>assistant\n12";
+        let ids = tuned.encode(text).unwrap();
+        let want = logits_of(&tuned, &ids);
+        // q8_0: within 5% of the largest logit over every position. The fixture's weights are
+        // scaled up to separate its logits, which amplifies rounding: its own Q8_0 file is 2%
+        // off its F32 file at the last position (golden.json).
+        let range = f64::try_from(want.abs().max()).unwrap();
+        for (path, tol) in [(&hf, 0.0), (&f32, 0.0), (&q8, 0.05 * range)] {
+            let lm = Lm::load(path, "cpu").unwrap_or_else(|e| panic!("{arch} {}: {e}", path.display()));
+            assert_eq!(lm.encode(text).unwrap(), ids, "{arch} {}: token ids", path.display());
+            let diff = f64::try_from((logits_of(&lm, &ids) - &want).abs().max()).unwrap();
+            assert!(diff <= tol, "{arch} {}: logits differ by {diff}", path.display());
+        }
+        assert!(f32.metadata().unwrap().len() > q8.metadata().unwrap().len() * 3, "q8_0 is about a quarter of f32");
+    }
 }

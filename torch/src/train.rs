@@ -56,6 +56,9 @@ struct Start {
     codec: Codec,
     tokenizer: serde_json::Value,
     pretrained: Option<Pretrained>,
+    /// The longest sequence the network takes: a pretrained model's context (recorded in the
+    /// saved `params`, so that generation from the run is not held to the training window).
+    max_context: usize,
 }
 
 fn start(job: &TorchJob) -> Result<Start, String> {
@@ -77,15 +80,17 @@ fn start_from(job: &TorchJob) -> Result<Start, String> {
             let mut params = crate::pretrained::params_for(&pre.config, pre.rope_factors()?, &job.params);
             params.context = job.params.context.min(pre.config.context);
             let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-            Ok(Start { params, codec, tokenizer: serde_json::json!({"kind": "checkpoint", "path": abs}), pretrained: Some(pre) })
+            let max_context = pre.config.context;
+            Ok(Start { params, codec, tokenizer: serde_json::json!({"kind": "checkpoint", "path": abs}), pretrained: Some(pre), max_context })
         }
         Some(dir) => {
             // Weights without a model.json (a test's bare checkpoint) are a byte model's.
             let doc = ratlab::experiments::plan::read_checkpoint(dir).unwrap_or_default();
             let (codec, tokenizer) = run_codec(dir, &doc)?;
-            Ok(Start { params: job.params.clone(), codec, tokenizer: tokenizer.unwrap_or_else(bytes), pretrained: None })
+            let max_context = doc["params"]["context"].as_u64().map_or(job.params.context, |c| (c as usize).max(job.params.context));
+            Ok(Start { params: job.params.clone(), codec, tokenizer: tokenizer.unwrap_or_else(bytes), pretrained: None, max_context })
         }
-        None => Ok(Start { params: job.params.clone(), codec: Codec::Bytes, tokenizer: bytes(), pretrained: None }),
+        None => Ok(Start { params: job.params.clone(), codec: Codec::Bytes, tokenizer: bytes(), pretrained: None, max_context: job.params.context }),
     }
 }
 
@@ -315,7 +320,7 @@ fn train(job: &TorchJob, out: &mut dyn Out, stop: &AtomicBool, t: &dyn Fn() -> u
     }
     if let Some(dir) = &job.out_dir {
         if p.steps > 0 {
-            save(job, p, &begin.tokenizer, &built, dir)?;
+            save(job, p, &begin, &built, dir)?;
         }
     }
     Ok(Some((finals, last_train)))
@@ -519,7 +524,8 @@ fn samples(p: &TransformerParams, codec: &Codec, m: &Transformer, data: &Data, d
 
 /// Write the checkpoint: `model.safetensors` (adapters merged in for LoRA runs),
 /// `adapters.safetensors` for LoRA runs, and `model.json` saying what they are.
-fn save(job: &TorchJob, p: &TransformerParams, tokenizer: &serde_json::Value, b: &Built, dir: &Path) -> Result<(), String> {
+fn save(job: &TorchJob, p: &TransformerParams, begin: &Start, b: &Built, dir: &Path) -> Result<(), String> {
+    let tokenizer = &begin.tokenizer;
     let fail = |e: &dyn std::fmt::Display| format!("cannot save the checkpoint in {}: {e}", dir.display());
     // Each file is written under a temporary name and renamed into place: a run stopped
     // mid-save leaves no partial checkpoint under the name a later run starts from.
@@ -543,6 +549,7 @@ fn save(job: &TorchJob, p: &TransformerParams, tokenizer: &serde_json::Value, b:
     }
     let mut params = p.clone();
     params.lora = None; // the saved weights are merged
+    params.context = params.context.max(begin.max_context);
     let doc = serde_json::json!({
         "format": "ratlab-model",
         "version": 1,
@@ -551,6 +558,9 @@ fn save(job: &TorchJob, p: &TransformerParams, tokenizer: &serde_json::Value, b:
         "params": params,
         "trained_with": job.params,
         "tokenizer": tokenizer,
+        // What the run started from (a checkpoint or a run directory): the base a PEFT export
+        // of its adapters applies to.
+        "base": job.init_from.as_ref().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
         "weights": "model.safetensors",
         "adapters": b.adapters.as_ref().map(|_| "adapters.safetensors"),
     });

@@ -524,14 +524,25 @@ fn block_f32(kind: GgmlType, x: &[u8], y: &mut [f32]) {
 /// interleaved rotary pairs `(2i, 2i+1)` back into the half-split pairs `(i, i + hd/2)` that
 /// transformers (and ratlab's rope) use. Works for a bias too (`width` 1).
 pub fn unpermute_rows(w: &[f32], heads: usize, width: usize) -> Vec<f32> {
+    move_rows(w, heads, width, false)
+}
+
+/// llama.cpp's Q/K row order from Hugging Face's (the inverse of [`unpermute_rows`]), for
+/// writing GGUF.
+pub fn permute_rows(w: &[f32], heads: usize, width: usize) -> Vec<f32> {
+    move_rows(w, heads, width, true)
+}
+
+fn move_rows(w: &[f32], heads: usize, width: usize, to_gguf: bool) -> Vec<f32> {
     let rows = w.len() / width.max(1);
     let hd = rows / heads.max(1);
     let mut out = vec![0f32; w.len()];
     for head in 0..heads {
         for i in 0..hd / 2 {
             for j in 0..2 {
-                let src = (head * hd + 2 * i + j) * width;
-                let dst = (head * hd + j * hd / 2 + i) * width;
+                let gguf = (head * hd + 2 * i + j) * width;
+                let hf = (head * hd + j * hd / 2 + i) * width;
+                let (src, dst) = if to_gguf { (hf, gguf) } else { (gguf, hf) };
                 out[dst..dst + width].copy_from_slice(&w[src..src + width]);
             }
         }
@@ -543,88 +554,7 @@ pub fn unpermute_rows(w: &[f32], heads: usize, width: usize) -> Vec<f32> {
 pub(crate) mod tests {
     use super::*;
 
-    /// A minimal GGUF writer for tests: metadata of strings, u32 and f32, and raw tensors.
-    pub(crate) struct Writer {
-        kv: Vec<u8>,
-        n_kv: u64,
-        infos: Vec<u8>,
-        data: Vec<u8>,
-        n_tensors: u64,
-    }
-
-    impl Writer {
-        pub fn new() -> Writer {
-            Writer { kv: Vec::new(), n_kv: 0, infos: Vec::new(), data: Vec::new(), n_tensors: 0 }
-        }
-        fn s(b: &mut Vec<u8>, s: &str) {
-            b.extend((s.len() as u64).to_le_bytes());
-            b.extend(s.as_bytes());
-        }
-        pub fn str(&mut self, k: &str, v: &str) -> &mut Self {
-            Self::s(&mut self.kv, k);
-            self.kv.extend(8u32.to_le_bytes());
-            Self::s(&mut self.kv, v);
-            self.n_kv += 1;
-            self
-        }
-        pub fn u32(&mut self, k: &str, v: u32) -> &mut Self {
-            Self::s(&mut self.kv, k);
-            self.kv.extend(4u32.to_le_bytes());
-            self.kv.extend(v.to_le_bytes());
-            self.n_kv += 1;
-            self
-        }
-        pub fn strs(&mut self, k: &str, v: &[&str]) -> &mut Self {
-            Self::s(&mut self.kv, k);
-            self.kv.extend(9u32.to_le_bytes());
-            self.kv.extend(8u32.to_le_bytes());
-            self.kv.extend((v.len() as u64).to_le_bytes());
-            for s in v {
-                Self::s(&mut self.kv, s);
-            }
-            self.n_kv += 1;
-            self
-        }
-        pub fn i32s(&mut self, k: &str, v: &[i32]) -> &mut Self {
-            Self::s(&mut self.kv, k);
-            self.kv.extend(9u32.to_le_bytes());
-            self.kv.extend(5u32.to_le_bytes());
-            self.kv.extend((v.len() as u64).to_le_bytes());
-            for x in v {
-                self.kv.extend(x.to_le_bytes());
-            }
-            self.n_kv += 1;
-            self
-        }
-        pub fn tensor(&mut self, name: &str, dims: &[u64], kind: GgmlType, bytes: &[u8]) -> &mut Self {
-            Self::s(&mut self.infos, name);
-            self.infos.extend((dims.len() as u32).to_le_bytes());
-            for d in dims {
-                self.infos.extend(d.to_le_bytes());
-            }
-            self.infos.extend(kind.0.to_le_bytes());
-            self.infos.extend((self.data.len() as u64).to_le_bytes());
-            self.data.extend(bytes);
-            while !self.data.len().is_multiple_of(32) {
-                self.data.push(0);
-            }
-            self.n_tensors += 1;
-            self
-        }
-        pub fn bytes(&self) -> Vec<u8> {
-            let mut b = b"GGUF".to_vec();
-            b.extend(3u32.to_le_bytes());
-            b.extend(self.n_tensors.to_le_bytes());
-            b.extend(self.n_kv.to_le_bytes());
-            b.extend(&self.kv);
-            b.extend(&self.infos);
-            while !b.len().is_multiple_of(32) {
-                b.push(0);
-            }
-            b.extend(&self.data);
-            b
-        }
-    }
+    pub(crate) use super::super::gguf_write::GgufWriter as Writer;
 
     fn f16b(v: f32) -> [u8; 2] {
         f16::from_f32(v).to_le_bytes()
@@ -634,7 +564,7 @@ pub(crate) mod tests {
     fn reads_metadata_and_tensors_back() {
         let vals: Vec<f32> = (0..64).map(|i| i as f32 * 0.25 - 3.0).collect();
         let raw: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let f = Writer::new().str("general.architecture", "llama").u32("llama.block_count", 2).strs("tokenizer.ggml.tokens", &["a", "b"]).tensor("w", &[16, 4], GgmlType::F32, &raw).bytes();
+        let f = Writer::new().str("general.architecture", "llama").u32("llama.block_count", 2).strs("tokenizer.ggml.tokens", &["a", "b"]).tensor("w", &[16, 4], GgmlType::F32, &raw).to_bytes();
         let g = Gguf::parse(&f).unwrap();
         assert_eq!(g.get("general.architecture").and_then(Value::as_str), Some("llama"));
         assert_eq!(g.get("llama.block_count").and_then(Value::as_u64), Some(2));
@@ -742,7 +672,7 @@ pub(crate) mod tests {
     #[test]
     fn refuses_lying_and_truncated_files() {
         let raw = vec![0u8; 16 * 4 * 4];
-        let good = Writer::new().str("general.architecture", "llama").tensor("w", &[16, 4], GgmlType::F32, &raw).bytes();
+        let good = Writer::new().str("general.architecture", "llama").tensor("w", &[16, 4], GgmlType::F32, &raw).to_bytes();
         assert!(Gguf::parse(&good).is_ok());
         let cut = &good[..good.len() - 8];
         assert!(Gguf::parse(cut).unwrap_err().contains("truncated"), "{}", Gguf::parse(cut).unwrap_err());
@@ -755,10 +685,10 @@ pub(crate) mod tests {
         let mut lying = good.clone();
         lying[24..32].copy_from_slice(&(1u64 << 40).to_le_bytes()); // the first key's length
         assert!(Gguf::parse(&lying).unwrap_err().contains("length"));
-        let unknown = Writer::new().tensor("w", &[16], GgmlType(99), &[0; 64]).bytes();
+        let unknown = Writer::new().tensor("w", &[16], GgmlType(99), &[0; 64]).to_bytes();
         let e = Gguf::parse(&unknown).unwrap_err();
         assert!(e.contains("tensor w") && e.contains("99"), "{e}");
-        let unsupported = Writer::new().tensor("blk.0.attn_q.weight", &[256], GgmlType(10), &[0; 84]).bytes();
+        let unsupported = Writer::new().tensor("blk.0.attn_q.weight", &[256], GgmlType(10), &[0; 84]).to_bytes();
         let g = Gguf::parse(&unsupported).unwrap();
         let e = g.dequantize(&unsupported, &g.tensors[0]).unwrap_err();
         assert!(e.contains("blk.0.attn_q.weight") && e.contains("Q2_K"), "{e}");

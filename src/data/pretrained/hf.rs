@@ -17,7 +17,8 @@ pub struct HfDir {
     pub config: ModelConfig,
     pub scaling: Option<Llama3Scaling>,
     pub chat_template: Option<String>,
-    raw: Value,
+    /// config.json as it is.
+    pub raw: Value,
     tokenizer_config: Option<Value>,
     eos_ids: Vec<u32>,
     shards: Vec<(PathBuf, Vec<u8>)>,
@@ -29,7 +30,7 @@ fn read_json(path: &Path) -> Result<Value, String> {
 }
 
 /// HF tensor names → ratlab's.
-fn hf_name(name: &str) -> Option<String> {
+pub(crate) fn hf_name(name: &str) -> Option<String> {
     match name {
         "model.embed_tokens.weight" => return Some("embed.weight".into()),
         "model.norm.weight" => return Some("norm.weight".into()),

@@ -7,6 +7,8 @@
 
 pub mod chat;
 pub mod gguf;
+pub mod gguf_write;
+pub mod export;
 pub mod hf;
 pub mod tokenizer;
 
@@ -167,7 +169,7 @@ fn at(path: &Path, e: impl std::fmt::Display) -> String {
 }
 
 /// GGUF tensor names → ratlab's, per layer and overall.
-fn gguf_name(name: &str) -> Option<String> {
+pub(crate) fn gguf_name(name: &str) -> Option<String> {
     let top = match name {
         "token_embd.weight" => Some("embed.weight"),
         "output_norm.weight" => Some("norm.weight"),
@@ -227,6 +229,22 @@ impl Pretrained {
         let p = Pretrained { path: path.to_path_buf(), config, tensor_types, source: Source::Gguf { bytes, file } };
         p.check_gguf_tensors().map_err(|e| at(path, e))?;
         Ok(p)
+    }
+
+    /// The model directory this was read from (for its config and tokenizer files).
+    pub fn hf_dir(&self) -> Option<&hf::HfDir> {
+        match &self.source {
+            Source::Hf(dir) => Some(dir),
+            Source::Gguf { .. } => None,
+        }
+    }
+
+    /// The GGUF file's metadata, in file order.
+    pub fn gguf_metadata(&self) -> Option<&[(String, gguf::Value)]> {
+        match &self.source {
+            Source::Gguf { file, .. } => Some(&file.metadata),
+            Source::Hf(_) => None,
+        }
     }
 
     /// `gguf` or `hf`.

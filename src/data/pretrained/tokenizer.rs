@@ -222,11 +222,57 @@ impl ModelTokenizer {
         self.tk.get_vocab_size(true)
     }
 
+    /// Whether encoding prepends BOS.
+    pub fn adds_bos(&self) -> bool {
+        self.add_bos
+    }
+
+    /// The tokenizer as a `tokenizer.json` that Hugging Face's tokenizers (and transformers'
+    /// `AutoTokenizer`) load to the same ids: a GGUF-rebuilt one gets a post-processor that
+    /// prepends BOS when this one does.
+    pub fn to_json(&self) -> Result<String, String> {
+        let mut tk = self.tk.clone();
+        if let (true, Some(bos)) = (self.add_bos, self.bos) {
+            let name = self.token(bos);
+            let post = tokenizers::processors::template::TemplateProcessing::builder()
+                .try_single(format!("{name}:0 $A:0"))
+                .and_then(|b| b.try_pair(format!("{name}:0 $A:0 {name}:1 $B:1")))
+                .map_err(|e| e.to_string())?
+                .special_tokens(vec![(name.clone(), bos)])
+                .build()
+                .map_err(|e| e.to_string())?;
+            tk.with_post_processor(Some(post));
+        }
+        tk.to_string(true).map_err(|e| format!("cannot write tokenizer.json: {e}"))
+    }
+
     /// Special (control) tokens with their ids, in id order.
     pub fn specials(&self) -> Vec<(u32, String)> {
         let mut v: Vec<(u32, String)> = self.tk.get_added_tokens_decoder().into_iter().filter(|(_, t)| t.special).map(|(i, t)| (i, t.content)).collect();
         v.sort();
         v
+    }
+}
+
+/// llama.cpp's name (`tokenizer.ggml.pre`) for the pre-tokenizer of a byte-level BPE
+/// `tokenizer.json`, when it is one ratlab also rebuilds from that name: digits split one by one
+/// (`smollm`), LLaMA-3's or Qwen2's split regex, or GPT-2's byte-level regex alone.
+pub fn gguf_pre_of(tokenizer_json: &serde_json::Value) -> Option<&'static str> {
+    let pre = &tokenizer_json["pre_tokenizer"];
+    let parts: Vec<&serde_json::Value> = match pre["type"].as_str()? {
+        "Sequence" => pre["pretokenizers"].as_array()?.iter().collect(),
+        _ => vec![pre],
+    };
+    let byte_level = |v: &serde_json::Value, regex: bool| v["type"] == "ByteLevel" && v["use_regex"].as_bool() == Some(regex);
+    match parts.as_slice() {
+        [b] if byte_level(b, true) => Some("gpt-2"),
+        [d, b] if d["type"] == "Digits" && d["individual_digits"] == true && byte_level(b, true) => Some("smollm"),
+        [s, b] if s["type"] == "Split" && byte_level(b, false) => match s["pattern"]["Regex"].as_str()? {
+            LLAMA3_SPLIT => Some("llama-bpe"),
+            QWEN2_SPLIT => Some("qwen2"),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -268,7 +314,7 @@ mod tests {
         let mut w = Writer::new();
         w.str("tokenizer.ggml.model", "gpt2").str("tokenizer.ggml.pre", "smollm").strs("tokenizer.ggml.tokens", &tokens).strs("tokenizer.ggml.merges", &merges).u32("tokenizer.ggml.eos_token_id", 1);
         w.i32s("tokenizer.ggml.token_type", &[3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
-        let g = Gguf::parse(&w.bytes()).unwrap();
+        let g = Gguf::parse(&w.to_bytes()).unwrap();
         let t = ModelTokenizer::from_gguf(&g).unwrap();
         assert_eq!(t.encode("hello hello").unwrap(), vec![12, 13]);
         // Digits one by one (smollm), so "12" never merges.
@@ -299,7 +345,7 @@ mod tests {
     fn unknown_pre_tokenizer_is_named() {
         let mut w = Writer::new();
         w.str("tokenizer.ggml.model", "gpt2").str("tokenizer.ggml.pre", "tekken").strs("tokenizer.ggml.tokens", &["a"]).strs("tokenizer.ggml.merges", &[]);
-        let e = ModelTokenizer::from_gguf(&Gguf::parse(&w.bytes()).unwrap()).err().unwrap();
+        let e = ModelTokenizer::from_gguf(&Gguf::parse(&w.to_bytes()).unwrap()).err().unwrap();
         assert!(e.contains("tekken") && e.contains("smollm"), "{e}");
     }
 }

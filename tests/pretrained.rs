@@ -333,3 +333,35 @@ fn export_model_writes_three_formats_and_refuses_what_it_cannot_export() {
     fails_with(&["export-model", cut.to_str().unwrap(), "--format", "hf", "--to", &to("h3")], &["did not finish"]);
     assert!(!tmp.path().join("h2").exists() && !tmp.path().join("h3").exists() && !tmp.path().join("p2").exists());
 }
+
+/// The bundled LoRA experiment, cut short (`--set`): SmolLM2 scored as it is, LoRA SFT from it
+/// answering more test instructions exactly than the base after a few steps, DPO from the SFT
+/// run starting at ln 2 against it, and the DPO model's answers recorded.
+#[test]
+fn the_smollm2_lora_experiment_tunes_the_model_with_sft_and_dpo() {
+    let Some(_) = smollm2() else { return };
+    if !worker_built() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let sets = ["data.split.test=0.03", "runs.1.params.steps=6", "runs.1.params.eval_every=6", "runs.2.params.steps=2", "runs.2.params.eval_every=2", "runs.2.params.eval_batches=1"];
+    let mut args = vec!["run", "experiments/smollm2-lora.yaml", "--out", tmp.path().to_str().unwrap(), "--format", "json"];
+    for s in &sets {
+        args.extend(["--set", s]);
+    }
+    let out = cmd().args(&args).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert!(out.status.success(), "{v:#}");
+    let runs = v["runs"].as_array().unwrap();
+    let metric = |i: usize, k: &str| runs[i]["metrics"][k].as_f64().unwrap_or_else(|| panic!("{} has no {k}: {:#}", runs[i]["name"], runs[i]));
+    assert_eq!(metric(0, "exact_match"), 0.0, "the base model does not write dates this way");
+    assert!(metric(1, "exact_match") > 0.5, "LoRA SFT learns the rule in a few steps: {}", metric(1, "exact_match"));
+    assert_eq!(metric(1, "params_trainable"), 2_442_240.0, "rank 8 on all seven projections of SmolLM2");
+    let dpo = std::fs::read_to_string(Path::new(runs[2]["dir"].as_str().unwrap()).join("events.jsonl")).unwrap();
+    let step0: Value = dpo.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|e| e["event"] == "step").unwrap();
+    assert!((step0["metrics"]["test.loss"].as_f64().unwrap() - std::f64::consts::LN_2).abs() < 1e-4, "{step0}");
+    // The DPO model answers the same test instructions: three sample answers, and exact match.
+    let answers = std::fs::read_to_string(Path::new(runs[3]["dir"].as_str().unwrap()).join("events.jsonl")).unwrap();
+    assert_eq!(answers.lines().filter(|l| l.contains("\"event\":\"sample\"")).count(), 3);
+    assert!((0.0..=1.0).contains(&metric(3, "exact_match")));
+}

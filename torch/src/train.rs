@@ -10,7 +10,7 @@
 use crate::batches::{self, TextWindows};
 use crate::generate;
 use crate::model::{self, Transformer};
-use ratlab::backends::params::{LmMode, LoraConfig, TransformerParams};
+use ratlab::backends::params::{LmMode, LoraConfig, NetShape, TransformerParams};
 use ratlab::data::lm::{self, Codec, Example, LmRows};
 use ratlab::data::pretrained::Pretrained;
 use ratlab::experiments::events::{Level, Metrics, RunEvent};
@@ -88,7 +88,13 @@ fn start_from(job: &TorchJob) -> Result<Start, String> {
             let doc = ratlab::experiments::plan::read_checkpoint(dir).unwrap_or_default();
             let (codec, tokenizer) = run_codec(dir, &doc)?;
             let max_context = doc["params"]["context"].as_u64().map_or(job.params.context, |c| (c as usize).max(job.params.context));
-            Ok(Start { params: job.params.clone(), codec, tokenizer: tokenizer.unwrap_or_else(bytes), pretrained: None, max_context })
+            // The network's shape beyond the YAML's (vocabulary, tied head, rope, biases): the
+            // saved run's, which it took from its own checkpoint.
+            let mut params = job.params.clone();
+            if let Ok(shape) = serde_json::from_value::<NetShape>(doc["params"]["shape"].clone()) {
+                params.shape = Box::new(shape);
+            }
+            Ok(Start { params, codec, tokenizer: tokenizer.unwrap_or_else(bytes), pretrained: None, max_context })
         }
         None => Ok(Start { params: job.params.clone(), codec: Codec::Bytes, tokenizer: bytes(), pretrained: None, max_context: job.params.context }),
     }

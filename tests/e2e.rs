@@ -153,3 +153,58 @@ fn the_data_view_keeps_to_the_limits() {
     tmux.keys("q");
     tmux.wait("ratlab to exit", 10, |s| s.contains("RATLAB_EXIT=0"));
 }
+
+/// The Generate view (key 6): an experiment's runs tuned from a checkpoint (trained headless
+/// first) and the checkpoint itself answer a typed prompt side by side, each model loaded once
+/// in its own worker and unloaded when the view is left; the prompt is kept with the
+/// experiment, so after a restart ↑ brings it back.
+#[test]
+fn generate_view_asks_the_base_and_its_tuned_runs_side_by_side() {
+    let Some(dir) = workdir() else { return };
+    if !crate::lm::worker_built() {
+        return;
+    }
+    let gguf = crate::root().join("tests/fixtures/pretrained/llama/Q8_0.gguf");
+    let rows: String = (0..20).map(|i| format!("{{\"instruction\": \"Say the number {i}\", \"output\": \"{i}\"}}\n")).collect();
+    std::fs::write(dir.path().join("i.jsonl"), rows).unwrap();
+    let run = |name: &str, extra: &str| format!("  - name: {name}\n    algorithm: transformer\n    backend: torch\n    params: {{mode: sft, init_from: {}, steps: 2, context: 64, batch_size: 2, eval_batches: 1{extra}}}\n", gguf.display());
+    let yaml = format!("name: gen\ndata: {{path: i.jsonl, format: instructions}}\nruns:\n{}{}", run("sft", ", lora: {rank: 2}"), run("full", ""));
+    std::fs::write(dir.path().join("experiments/gen.yaml"), yaml).unwrap();
+    let out = crate::cmd().current_dir(dir.path()).args(["run", "experiments/gen.yaml"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tmux = ratlab_in(dir.path(), "", "gen", "gen");
+    tmux.keys("6");
+    tmux.wait("the models to ask", 10, |s| s.contains("Q8_0.gguf (base)") && s.contains("gen/sft") && s.contains("gen/full"));
+    tmux.run(&["send-keys", "-t", "e2e", "-l", "Say the number 7"]);
+    tmux.keys("Enter");
+    let s = tmux.wait("three answers", 60, |s| s.matches("tokens/s").count() == 3);
+    assert!(s.contains("┌ Q8_0.gguf (base)") && s.contains("┌ gen/sft") && s.contains("┌ gen/full"), "side by side:\n{s}");
+    // Serving workers started from this test's directory.
+    let here = std::fs::canonicalize(dir.path()).unwrap();
+    let serving = || {
+        let out = Command::new("pgrep").args(["-f", "ratlab-torch serve"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c == here)).count()
+    };
+    assert_eq!(serving(), 3, "three models, one worker each");
+    // A second prompt reuses the loaded models.
+    tmux.run(&["send-keys", "-t", "e2e", "-l", "Say the number 3"]);
+    tmux.keys("Enter");
+    tmux.wait("three answers again", 60, |s| s.matches("tokens/s").count() == 3 && s.contains("2 earlier prompt(s)"));
+    assert_eq!(serving(), 3, "the second prompt goes to the same workers");
+    tmux.keys("Escape");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while serving() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(serving(), 0, "leaving the view unloads its models");
+    tmux.keys("q");
+    tmux.wait("ratlab to exit", 10, |s| s.contains("RATLAB_EXIT=0"));
+    drop(tmux);
+    // The prompts are kept with the experiment.
+    let again = ratlab_in(dir.path(), "", "gen2", "gen");
+    again.keys("6");
+    again.keys("Up");
+    again.wait("the last prompt", 10, |s| s.contains("> Say the number 3"));
+    again.keys("Up");
+    again.wait("the one before", 10, |s| s.contains("> Say the number 7"));
+}

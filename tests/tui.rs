@@ -537,3 +537,26 @@ fn language_data_is_summarized_off_the_draw_and_shown_when_it_arrives() {
     assert!(!s.contains("loading…"), "{s}");
     assert!(s.contains("instructions for training") && s.contains("preference pairs for training") && s.contains("bytes for training"), "{s}");
 }
+
+/// The Generate view: a prompt asked of a base checkpoint and its SFT and DPO runs, the answers
+/// side by side — one done (with its speed), one still streaming, one failed — and the next
+/// prompt being typed.
+#[test]
+fn generate_view_shows_answers_side_by_side() {
+    use ratlab::ui::app::{Column, ColumnState};
+    let mut app = App::new(Theme { color: false }, PathBuf::from("runs"));
+    app.add_experiments(&[PathBuf::from("experiments/smollm2-lora.yaml")]);
+    app.on_key(key('6'));
+    for c in "Write the date 1999-12-31 in words".chars() {
+        app.on_key(key(c));
+    }
+    let col = |label: &str, state: ColumnState, text: &str, speed: Option<f64>| Column { label: label.into(), model: PathBuf::from(label), state, text: text.into(), tokens_per_s: speed };
+    app.generate.columns = vec![
+        col("SmolLM2-135M-Instruct.Q4_1.gguf (base)", ColumnState::Done, "The date 2021-07-04 in words is July 4, 2021.", Some(31.0)),
+        col("smollm2-lora/sft", ColumnState::Done, "4 July 2021", Some(29.5)),
+        col("smollm2-lora/dpo", ColumnState::Answering, "4 Ju", None),
+        col("smollm2-lora/old", ColumnState::Failed("the model it was tuned from cannot be read".into()), "", None),
+    ];
+    app.generate.history = vec!["Write the date 2021-07-04 in words, day first.".into()];
+    insta::assert_snapshot!(render(&app, 120, 20).backend());
+}

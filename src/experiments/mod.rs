@@ -16,6 +16,7 @@ pub mod prune;
 pub mod recorded;
 pub mod report;
 pub mod runner;
+pub mod serve;
 pub mod spec;
 pub mod store;
 pub mod tpe;

@@ -8,6 +8,8 @@ use super::app::View;
 pub enum Scope {
     Global,
     Only(&'static [View]),
+    /// Everywhere but these (the Generate view, where keys type the prompt).
+    Except(&'static [View]),
 }
 
 /// One key binding as shown to the user.
@@ -28,11 +30,13 @@ const fn b(keys: &'static str, action: &'static str, scope: Scope, footer: &'sta
 
 /// Every binding ratlab has.
 pub const BINDINGS: &[Binding] = &[
-    b("?", "help", Scope::Global, "help"),
-    b("q", "quit", Scope::Global, "quit"),
-    b("1-5", "views: experiments, data, run, compare, yaml", Scope::Global, ""),
-    b("S-Tab", "previous pane", Scope::Global, ""),
-    b("Tab", "pane", Scope::Global, "pane"),
+    b("?", "help", Scope::Except(&[Generate]), "help"),
+    b("q", "quit (Ctrl-C in Generate)", Scope::Except(&[Generate]), "quit"),
+    b("1-6", "views: experiments, data, run, compare, yaml, generate", Scope::Except(&[Generate]), ""),
+    b("type, Enter", "ask every model, side by side (↑↓: earlier prompts)", Scope::Only(&[Generate]), "ask  ↑↓ earlier"),
+    b("Ctrl-S", "greedy / sampled (temperature 0.8, top-p 0.95)", Scope::Only(&[Generate]), "greedy/sampled"),
+    b("Ctrl-C", "quit", Scope::Only(&[Generate]), "quit"),
+    b("Tab / S-Tab", "next / previous pane", Scope::Global, "pane"),
     b("↑↓/jk", "move", Scope::Global, ""),
     b("PgUp/PgDn g/G", "page, first/last", Scope::Global, ""),
     b("Enter", "open", Scope::Only(&[Experiments, Compare]), "open"),
@@ -51,8 +55,7 @@ pub const BINDINGS: &[Binding] = &[
     b("w", "save the chart in view as PNG under RUNS/plots", Scope::Only(&[Run, Compare]), "save chart"),
     b("m", "smoothing: off, then debiased EMA β 0.6 / 0.9 / 0.99", Scope::Only(&[Run, Compare]), "smooth"),
     b("< / >", "fold/unfold tree levels", Scope::Only(&[Run]), ""),
-    b("p", "replay: pause/resume", Scope::Only(&[Run, Compare, Experiments]), ""),
-    b("+ / -", "replay: faster/slower", Scope::Only(&[Run, Compare, Experiments]), ""),
+    b("p, + / -", "replay: pause/resume, faster/slower", Scope::Only(&[Run, Compare, Experiments]), ""),
     b("mouse", "click selects, wheel scrolls", Scope::Global, ""),
 ];
 
@@ -61,6 +64,7 @@ impl Binding {
         match self.scope {
             Scope::Global => true,
             Scope::Only(v) => v.contains(&view),
+            Scope::Except(v) => !v.contains(&view),
         }
     }
 }

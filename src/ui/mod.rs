@@ -183,11 +183,14 @@ struct Loop {
     next_source: u64,
     /// Previews and summaries being computed, by key: asked for once.
     loading: BTreeSet<PathBuf>,
+    /// The Generate view's models, each loaded once in its own worker and kept while the view
+    /// is open.
+    servers: Vec<(PathBuf, crate::experiments::serve::Server)>,
 }
 
 fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App) -> anyhow::Result<u8> {
     let (tx, rx) = channel();
-    let mut lp = Loop { tx, rx, workers: vec![], next_source: 1, loading: BTreeSet::new() };
+    let mut lp = Loop { tx, rx, workers: vec![], next_source: 1, loading: BTreeSet::new(), servers: Vec::new() };
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     let mut last_tick = Instant::now();
@@ -214,6 +217,17 @@ fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App) 
         if app.view == View::Data {
             load_previews(app, &mut lp);
         }
+        if app.view == View::Generate {
+            for (model, server) in &lp.servers {
+                while let Some(said) = server.next() {
+                    app.on_said(model, said);
+                    dirty = true;
+                }
+            }
+        } else {
+            // Leaving the view unloads its models.
+            lp.servers.clear();
+        }
         if dirty && last_draw.elapsed() >= FRAME {
             terminal.draw(|f| views::draw(app, f))?;
             dirty = false;
@@ -237,6 +251,25 @@ fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App) 
                         return Ok(0);
                     }
                     Command::Start { experiment, runs } => start(app, &mut lp, experiment, runs),
+                    Command::Ask { models, ask } => {
+                        for model in models {
+                            let device = "auto";
+                            if !lp.servers.iter().any(|(m, _)| *m == model) {
+                                match crate::experiments::serve::Server::spawn(&model, device) {
+                                    Ok(s) => lp.servers.push((model.clone(), s)),
+                                    Err(error) => {
+                                        app.on_said(&model, crate::experiments::serve::Said::Error { error });
+                                        continue;
+                                    }
+                                }
+                            }
+                            if let Some((_, s)) = lp.servers.iter_mut().find(|(m, _)| *m == model) {
+                                if let Err(error) = s.ask(&ask) {
+                                    app.on_said(&model, crate::experiments::serve::Said::Error { error });
+                                }
+                            }
+                        }
+                    }
                     Command::Cancel(id) => {
                         if let Some((source, index)) = app.source_of(id) {
                             for w in lp.workers.iter().filter(|w| w.source == source) {

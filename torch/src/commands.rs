@@ -1,9 +1,10 @@
 //! The worker's inference commands, `generate` and `score`, as `ratlab generate` and
 //! `ratlab score` run them: load the model once, then answer every prompt (streaming on a
-//! terminal, one JSON line per prompt with `--json`) or score a file.
+//! terminal, one JSON line per prompt with `--json`) or score a file; and `serve`, a model kept
+//! loaded for the TUI's Generate view, answering prompts from stdin as they come.
 
 use crate::pretrained::{self, Lm, Sampler};
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -18,6 +19,83 @@ fn load(model: &Path, device: &str) -> Result<Lm, ExitCode> {
 /// Text of `ids` without a final stop id.
 fn answer_text(lm: &Lm, ids: &[i64]) -> String {
     lm.decode(crate::generate::strip_stop(ids, &lm.stops))
+}
+
+/// Turns the ids generated so far into the text not yet shown, once its characters are whole
+/// (a multi-byte character can take several tokens).
+struct Pieces {
+    ids: Vec<i64>,
+    shown: usize,
+}
+
+impl Pieces {
+    fn new() -> Pieces {
+        Pieces { ids: Vec::new(), shown: 0 }
+    }
+    fn push(&mut self, lm: &Lm, id: i64) -> Option<String> {
+        self.ids.push(id);
+        let t = answer_text(lm, &self.ids);
+        if t.len() > self.shown && t.is_char_boundary(self.shown) && !t.ends_with('\u{FFFD}') {
+            let piece = t[self.shown..].to_string();
+            self.shown = t.len();
+            return Some(piece);
+        }
+        None
+    }
+}
+
+/// `ratlab-torch serve MODEL`: load once, say `ready`, then answer each [`Ask`] line on stdin
+/// with `text` pieces and `done` (or `error`) as JSON lines, until stdin closes. Prompts go
+/// through the model's chat template (a tuned run's, or a checkpoint's), so every model in the
+/// Generate view answers the same user turn.
+pub fn serve(model: &Path, device: &str) -> ExitCode {
+    use ratlab::experiments::serve::{Ask, Said};
+    let say = |s: &Said| {
+        let mut o = std::io::stdout().lock();
+        let _ = writeln!(o, "{}", serde_json::to_string(s).unwrap_or_default());
+        let _ = o.flush();
+    };
+    let lm = match load(model, device) {
+        Ok(l) => l,
+        Err(c) => return c,
+    };
+    let what = format!("{} layers, d {}, {} · {:?}", lm.params.layers, lm.params.d_model, if lm.bytes() { "bytes" } else { "tokenizer" }, lm.device);
+    say(&Said::Ready { what });
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let ask: Ask = match serde_json::from_str(&line) {
+            Ok(a) => a,
+            Err(e) => {
+                say(&Said::Error { error: format!("not a prompt: {e}") });
+                continue;
+            }
+        };
+        let ids = match lm.prompt(&ask.prompt, true, false).and_then(|t| lm.encode(&t)) {
+            Ok(i) => i,
+            Err(error) => {
+                say(&Said::Error { error });
+                continue;
+            }
+        };
+        tch::manual_seed(ask.seed as i64);
+        let t0 = Instant::now();
+        let mut pieces = Pieces::new();
+        let sampler = Sampler { temperature: ask.temperature, top_k: ask.top_k, top_p: ask.top_p };
+        let out = pretrained::generate(&lm, &ids, ask.max_tokens, sampler, true, |id| {
+            if lm.stops.contains(&id) {
+                return;
+            }
+            if let Some(text) = pieces.push(&lm, id) {
+                say(&Said::Text { text });
+            }
+        });
+        let dt = t0.elapsed().as_secs_f64().max(1e-9);
+        say(&Said::Done { tokens: out.ids.len(), tokens_per_s: out.ids.len() as f64 / dt });
+    }
+    ExitCode::SUCCESS
 }
 
 /// `ratlab-torch generate`: every prompt in turn with one loaded model.
@@ -48,13 +126,12 @@ pub fn generate(model: &Path, prompts: &[String], s: &ratlab::cli::Sampling, sty
             }
         };
         let t0 = Instant::now();
-        let mut so_far: Vec<i64> = Vec::new();
+        let mut pieces = Pieces::new();
         let mut shown = 0usize;
         let out = pretrained::generate(&lm, &ids, s.max_tokens, sampler, lm.stops_for(chat, raw), |id| {
             if !stream {
                 return;
             }
-            so_far.push(id);
             if bytes {
                 if !(lm.stops_for(chat, raw) && lm.stops.contains(&id)) {
                     let mut o = std::io::stdout().lock();
@@ -64,13 +141,11 @@ pub fn generate(model: &Path, prompts: &[String], s: &ratlab::cli::Sampling, sty
                 }
                 return;
             }
-            // Decode what has come so far; print the new part once its characters are whole.
-            let t = answer_text(&lm, &so_far);
-            if t.len() > shown && t.is_char_boundary(shown) && !t.ends_with('\u{FFFD}') {
+            if let Some(piece) = pieces.push(&lm, id) {
                 let mut o = std::io::stdout().lock();
-                let _ = o.write_all(&t.as_bytes()[shown..]);
+                let _ = o.write_all(piece.as_bytes());
                 let _ = o.flush();
-                shown = t.len();
+                shown += piece.len();
             }
         });
         let dt = t0.elapsed().as_secs_f64().max(1e-9);

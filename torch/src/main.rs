@@ -34,6 +34,13 @@ enum Command {
         #[command(flatten)]
         style: ratlab::cli::PromptStyle,
     },
+    /// Keep a model loaded and answer prompts from stdin (JSON lines) as they come (the TUI's
+    /// Generate view).
+    Serve {
+        model: PathBuf,
+        #[arg(long, value_enum, default_value_t = ratlab::cli::DeviceArg::Auto)]
+        device: ratlab::cli::DeviceArg,
+    },
     /// Next-token loss of a text file under a model.
     Score {
         model: PathBuf,
@@ -114,6 +121,13 @@ fn main() -> ExitCode {
         Command::Generate { model, prompts, sampling, style } => {
             ratlab_torch::panic::install_hook();
             ratlab_torch::panic::run(|| ratlab_torch::commands::generate(&model, &prompts, &sampling, style)).unwrap_or_else(|e| {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            })
+        }
+        Command::Serve { model, device } => {
+            ratlab_torch::panic::install_hook();
+            ratlab_torch::panic::run(|| ratlab_torch::commands::serve(&model, device.as_str())).unwrap_or_else(|e| {
                 eprintln!("error: {e}");
                 ExitCode::from(1)
             })

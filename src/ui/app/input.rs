@@ -92,10 +92,15 @@ impl App {
         if ctrl_c {
             return self.ask_quit();
         }
+        if self.view == View::Generate {
+            if let Some(cmds) = self.generate_key(key) {
+                return cmds;
+            }
+        }
         match key.code {
             KeyCode::Char('?') => self.help = true,
             KeyCode::Char('q') => return self.ask_quit(),
-            KeyCode::Char(c @ '1'..='5') => self.go(View::ALL[(c as u8 - b'1') as usize]),
+            KeyCode::Char(c @ '1'..='6') => self.go(View::ALL[(c as u8 - b'1') as usize]),
             KeyCode::Tab => self.cycle_pane(true),
             KeyCode::BackTab => self.cycle_pane(false),
             KeyCode::Esc => {

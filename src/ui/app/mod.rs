@@ -10,6 +10,7 @@
 
 mod compare;
 mod confirm;
+mod generate;
 mod input;
 mod replay;
 mod runs;
@@ -20,6 +21,7 @@ mod tests;
 
 pub use compare::MAX_CURVES;
 pub use confirm::Confirm;
+pub use generate::{Column, ColumnState, Generate};
 pub use replay::Replay;
 pub use runs::{significant, ExperimentEntry, RunEntry};
 pub use search::{RunRow, SearchGroup};
@@ -39,10 +41,11 @@ pub enum View {
     Run,
     Compare,
     Yaml,
+    Generate,
 }
 
 impl View {
-    pub const ALL: [View; 5] = [View::Experiments, View::Data, View::Run, View::Compare, View::Yaml];
+    pub const ALL: [View; 6] = [View::Experiments, View::Data, View::Run, View::Compare, View::Yaml, View::Generate];
     pub fn title(self) -> &'static str {
         match self {
             View::Experiments => "Experiments",
@@ -50,6 +53,7 @@ impl View {
             View::Run => "Run",
             View::Compare => "Compare",
             View::Yaml => "YAML",
+            View::Generate => "Generate",
         }
     }
 }
@@ -62,13 +66,14 @@ pub enum Pane {
     Single(View),
 }
 
-const PANES: [Pane; 6] = [
+const PANES: [Pane; 7] = [
     Pane::ExperimentList,
     Pane::RunList,
     Pane::Single(View::Data),
     Pane::Single(View::Run),
     Pane::Single(View::Compare),
     Pane::Single(View::Yaml),
+    Pane::Single(View::Generate),
 ];
 
 impl Pane {
@@ -81,8 +86,11 @@ impl Pane {
 }
 
 /// An effect the event loop carries out.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
+    /// Ask these models (run directories or checkpoints) a prompt, each kept loaded in its own
+    /// worker while the Generate view is open.
+    Ask { models: Vec<PathBuf>, ask: crate::experiments::serve::Ask },
     /// Start runs of an experiment (all, or these run indices).
     Start { experiment: usize, runs: Option<Vec<usize>> },
     /// Set the cancel flag of a live run.
@@ -153,6 +161,8 @@ pub struct App {
     pub smoothing: usize,
     /// Other processes' runs in the store, followed as they land.
     watch: watch::StoreWatch,
+    /// The Generate view: prompt, history and answers.
+    pub generate: Generate,
 }
 
 impl App {
@@ -192,6 +202,7 @@ impl App {
             scatter_param: 0,
             smoothing: 0,
             watch: watch::StoreWatch::default(),
+            generate: Generate::default(),
         }
     }
 
@@ -215,6 +226,9 @@ impl App {
             other => Pane::Single(other),
         };
         self.scroll = 0;
+        if v == View::Generate {
+            self.load_prompts();
+        }
     }
 
     /// `Tab` / `Shift-Tab`: the next or previous pane, switching views on the way.
@@ -229,6 +243,9 @@ impl App {
         self.view = p.view();
         self.pane = p;
         self.scroll = 0;
+        if self.view == View::Generate {
+            self.load_prompts();
+        }
     }
 
     /// Set a data preview (computed by the loop, or by tests).

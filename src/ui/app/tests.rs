@@ -65,7 +65,7 @@ fn tab_cycles_panes_and_shift_tab_returns() {
     a.on_key(key(KeyCode::BackTab));
     assert_eq!(a.pane, Pane::ExperimentList);
     a.on_key(key(KeyCode::BackTab));
-    assert_eq!(a.view, View::Yaml, "wraps around");
+    assert_eq!(a.view, View::Generate, "wraps around");
 }
 
 #[test]

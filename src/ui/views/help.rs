@@ -14,7 +14,7 @@ pub fn draw(app: &App, f: &mut Frame<'_>, area: Rect) {
     for b in BINDINGS {
         let here = b.applies(app.view);
         let scope = match b.scope {
-            Scope::Global => String::new(),
+            Scope::Global | Scope::Except(_) => String::new(),
             Scope::Only(v) => format!("  [{}]", v.iter().map(|v| v.title()).collect::<Vec<_>>().join(", ")),
         };
         lines.push(Line::from(vec![

@@ -5,6 +5,7 @@
 mod compare;
 mod data;
 mod experiments;
+mod generate;
 mod help;
 mod run;
 mod yaml;
@@ -41,6 +42,7 @@ pub fn draw(app: &App, f: &mut Frame<'_>) {
         View::Run => run::draw(app, f, body),
         View::Compare => compare::draw(app, f, body),
         View::Yaml => yaml::draw(app, f, body),
+        View::Generate => generate::draw(app, f, body),
     }
     draw_status(app, f, status);
     draw_footer(app, f, footer);

@@ -365,3 +365,29 @@ fn the_smollm2_lora_experiment_tunes_the_model_with_sft_and_dpo() {
     assert_eq!(answers.lines().filter(|l| l.contains("\"event\":\"sample\"")).count(), 3);
     assert!((0.0..=1.0).contains(&metric(3, "exact_match")));
 }
+
+/// Tuning data that cannot be trained on is refused before anything runs (exit 2, naming the
+/// file, row and what is wrong): a chat template that fails on a conversation (a system turn it
+/// refuses), and a chat-form row with a role that does not exist.
+#[test]
+fn tuning_data_a_template_cannot_render_is_refused_before_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("model");
+    copy_dir(&fixture("llama/hf"), &model, "");
+    let cfg_path = model.join("tokenizer_config.json");
+    let mut cfg: Value = serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    cfg["chat_template"] = "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}".into();
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let chat = |role: &str| format!("{{\"messages\": [{{\"role\": \"{role}\", \"content\": \"Be brief.\"}}, {{\"role\": \"user\", \"content\": \"Hi\"}}, {{\"role\": \"assistant\", \"content\": \"Hello.\"}}]}}\n");
+    std::fs::write(tmp.path().join("ok.jsonl"), chat("user").repeat(3) + &chat("system")).unwrap();
+    std::fs::write(tmp.path().join("bad.jsonl"), chat("user") + &chat("robot")).unwrap();
+    let exp = |data: &str| {
+        let p = tmp.path().join(format!("{data}.yaml"));
+        std::fs::write(&p, format!("name: t\nruns:\n  - name: r\n    algorithm: transformer\n    backend: torch\n    data: {{path: {data}.jsonl, format: instructions}}\n    params: {{mode: sft, init_from: model, steps: 1, context: 64}}\n")).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    fails_with(&["validate", &exp("ok")], &["params.init_from", "chat template", "fails on row 4", "ok.jsonl", "System role not supported"]);
+    fails_with(&["run", &exp("ok"), "--out", tmp.path().join("runs").to_str().unwrap()], &["System role not supported"]);
+    assert!(!tmp.path().join("runs").exists(), "nothing ran");
+    fails_with(&["validate", &exp("bad")], &["bad.jsonl:2", "role 'robot' is not allowed; expected system, user or assistant"]);
+}

@@ -462,6 +462,22 @@ impl Codec {
         }
     }
 
+    /// Render every conversation of `rows` with the chat template, as training will, so that a
+    /// template that fails on some row (a system turn it refuses, say) is found before anything
+    /// runs: the first failure as (row number from 1, in file order; the template's error).
+    pub fn check_template(&self, rows: &LmRows) -> Result<(), (usize, String)> {
+        let Codec::Model { template, .. } = self else { return Ok(()) };
+        let conversations: Vec<Vec<Message>> = match rows {
+            LmRows::Text(_) => return Ok(()),
+            LmRows::Instructions(r) => r.iter().map(Instruction::turns).collect(),
+            LmRows::Preferences(r) => r.iter().map(|p| vec![Message::new("user", &p.prompt), Message::new("assistant", &p.chosen)]).collect(),
+        };
+        for (k, turns) in conversations.iter().enumerate() {
+            template.render(turns, false).map_err(|e| (k + 1, e))?;
+        }
+        Ok(())
+    }
+
     /// A preference pair as (chosen, rejected) examples sharing the prompt.
     pub fn preference(&self, r: &Preference, context: usize) -> Result<(Example, Example), String> {
         match self {

@@ -89,7 +89,15 @@ impl Checker {
                 } else {
                     match resolve_dir(name, &self.base) {
                         Some(path) if crate::data::pretrained::Pretrained::is_checkpoint(&path) => match pretrained_params(&path, &runs[i].params_json) {
-                            Ok((json, context)) => {
+                            Ok((json, context, codec)) => {
+                                // The model's chat template must render every conversation.
+                                for f in data.iter().flat_map(|d| std::iter::once(&d.path).chain(d.test_path.as_ref())) {
+                                    let format = data.as_ref().map_or(LmFormat::Text, |d| d.format);
+                                    let failed = crate::data::lm::read(f, format).ok().and_then(|rows| codec.as_ref().and_then(|c| c.check_template(&rows).err()));
+                                    if let Some((row, why)) = failed {
+                                        self.err(at, &field("params.init_from"), format!("the chat template of {} fails on row {row} of {}: {why}", quote(name), f.display()));
+                                    }
+                                }
                                 if tp.context > context {
                                     let at = rs.params.as_ref().and_then(|p| p.value.get("context")).map(pos).or(at);
                                     self.err(at, &field("params.context"), format!("{} is longer than the {context} tokens {} was trained on; use context: {context} or less", tp.context, quote(name)));
@@ -260,7 +268,9 @@ fn starts_pretrained(runs: &[RunPlan], source: &InitFrom) -> bool {
     }
 }
 
-fn pretrained_params(path: &Path, mine: &Value) -> Result<(Value, usize), String> {
+/// A checkpoint's architecture (as `params` JSON), its context, and how its data is read (its
+/// tokenizer and chat template; None when they cannot be built, which the run reports).
+fn pretrained_params(path: &Path, mine: &Value) -> Result<(Value, usize, Option<crate::data::lm::Codec>), String> {
     let pre = crate::data::pretrained::Pretrained::open(path)?;
     let c = &pre.config;
     let json = serde_json::json!({
@@ -273,7 +283,8 @@ fn pretrained_params(path: &Path, mine: &Value) -> Result<(Value, usize), String
         "kv_lora_rank": mine.get("kv_lora_rank").cloned().unwrap_or(Value::Null),
         "rope_dim": mine.get("rope_dim").cloned().unwrap_or(Value::Null),
     });
-    Ok((json, c.context))
+    let codec = crate::data::lm::Codec::from_checkpoint(&pre).ok();
+    Ok((json, c.context, codec))
 }
 
 /// A transformer checkpoint's `model.json`, once the directory is checked to hold a finished

@@ -232,9 +232,11 @@ fn detach_then_follow_with_slurm_status(c: &Cluster) {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let job = String::from_utf8_lossy(&o.stdout).trim().to_string();
     assert!(!job.is_empty() && job.chars().all(|ch| ch.is_ascii_digit()), "--detach prints the job id, got '{job}'");
-    // At most one task at a time: right after submission most trials wait.
+    // At most one task at a time (how far the array got by now depends on the machine's load:
+    // on a busy machine the status call itself can come after most tasks ran).
     let first = status_json(c, &job, &out);
-    assert!(first["counts"]["pending"].as_u64().unwrap() >= 6, "{first:#}");
+    let count = |k: &str| first["counts"][k].as_u64().unwrap();
+    assert!(count("running") <= 1 && count("pending") + count("running") + count("finished") == 12, "{first:#}");
     let sub = PathBuf::from(first["submission"].as_str().unwrap());
     assert!(std::fs::read_to_string(sub.join("job.sbatch")).unwrap().contains("#SBATCH --array=0-11%1\n"));
     let done = wait_status(c, &job, &out, 240, |s| s["counts"]["finished"] == 12);

@@ -370,7 +370,10 @@ fn metadata_from_hf(source: &Pretrained, w: &mut GgufWriter) -> Result<(), Strin
     if let Some(&eot) = tk.stops.iter().find(|&&s| Some(s) != tk.eos) {
         w.u32("tokenizer.ggml.eot_token_id", eot);
     }
-    w.set("tokenizer.ggml.add_bos_token", Value::Bool(tk.adds_bos() || tj["post_processor"].to_string().contains(&tk.bos.map(|b| tk.token(b)).unwrap_or_else(|| "\u{0}".into()))));
+    // tokenizer.json adds BOS through its post-processor (a template naming the token).
+    let bos_name = tk.bos.map(|b| tk.token(b));
+    let adds_bos = bos_name.is_some_and(|b| tj["post_processor"].to_string().contains(&serde_json::to_string(&b).unwrap_or_default()));
+    w.set("tokenizer.ggml.add_bos_token", Value::Bool(adds_bos));
     if let Some(t) = source.chat_template() {
         w.str("tokenizer.chat_template", &t);
     }

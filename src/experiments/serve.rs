@@ -44,14 +44,18 @@ pub struct Server {
 }
 
 impl Server {
-    /// Start the worker on `model` (a run directory or a checkpoint); it loads in the
-    /// background and says [`Said::Ready`] (or an error) when it can answer.
-    pub fn spawn(model: &Path, device: &str) -> Result<Server, String> {
+    /// Start the worker on `model` (a run directory or a checkpoint) with `threads` CPU
+    /// threads; it loads in the background and says [`Said::Ready`] (or an error) when it can
+    /// answer.
+    pub fn spawn(model: &Path, device: &str, threads: usize) -> Result<Server, String> {
         let exe = super::worker::locate()?;
         let mut child = Command::new(exe)
             .arg("serve")
             .arg(model)
             .args(["--device", device])
+            // Models answering side by side share the cores: more OpenMP threads than cores,
+            // spinning against each other, made each answer several times slower.
+            .env("OMP_NUM_THREADS", threads.max(1).to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -252,10 +252,12 @@ fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App) 
                     }
                     Command::Start { experiment, runs } => start(app, &mut lp, experiment, runs),
                     Command::Ask { models, ask } => {
+                        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                        let threads = cores / models.len().max(1);
                         for model in models {
                             let device = "auto";
                             if !lp.servers.iter().any(|(m, _)| *m == model) {
-                                match crate::experiments::serve::Server::spawn(&model, device) {
+                                match crate::experiments::serve::Server::spawn(&model, device, threads) {
                                     Ok(s) => lp.servers.push((model.clone(), s)),
                                     Err(error) => {
                                         app.on_said(&model, crate::experiments::serve::Said::Error { error });

@@ -192,3 +192,107 @@ impl ProbaForTest for Prediction {
         proba(self).iter().map(|v| (v * 1e9).round() / 1e9).collect()
     }
 }
+
+/// splitmix64, as `benches/missing_reference.py` computes it on numpy's uint64.
+fn splitmix(key: u64) -> u64 {
+    let mut z = key.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// U[0, 1) of cell (row, column j, draw k), bit for bit the reference script's `uniform`.
+fn cell_uniform(seed: u64, row: u64, j: u64, k: u64) -> f64 {
+    let key = ((seed.wrapping_mul(1_000_003).wrapping_add(row)).wrapping_mul(64).wrapping_add(j)).wrapping_mul(16).wrapping_add(k);
+    (splitmix(key) >> 11) as f64 * (-53f64).exp2()
+}
+
+/// The reference script's `missing_like`: 28 features of Gaussian, folded and squared draws and
+/// norms of pairs of them, 2% of cells missing at random, a nonlinear binary label. Only exactly
+/// rounded arithmetic, so the rows equal numpy's to the bit.
+fn missing_like(n: usize, seed: u64) -> TrainSet {
+    const D: usize = 28;
+    let low = D * 3 / 4;
+    let mut x = Array2::zeros((n, D));
+    let mut y = Array1::zeros(n);
+    for i in 0..n {
+        let row = i as u64;
+        for j in 0..low {
+            let z = (0..12).fold(0.0, |s, k| s + cell_uniform(seed, row, j as u64, k)) - 6.0;
+            x[[i, j]] = match j % 3 {
+                0 => z,
+                1 => z.abs() * 1.5,
+                _ => z * z - 1.0,
+            };
+        }
+        for j in low..D {
+            let (a, b) = (x[[i, (j * 5) % low]], x[[i, (j * 7 + 1) % low]]);
+            x[[i, j]] = (a * a + b * b).sqrt() + 0.3 * (a * b).clamp(-1.0, 1.0);
+        }
+        let sign = |v: f64| if v > 0.0 { 1.0 } else if v < 0.0 { -1.0 } else { 0.0 };
+        let f = 1.2 * x[[i, 0]] - 1.0 * x[[i, 1]] + 0.8 * x[[i, 3]] * sign(x[[i, 4]]) + 1.6 * ((x[[i, low]] > 2.0) as i32 as f64)
+            - 1.0 * x[[i, low + 1]].min(3.0)
+            + 0.8 * x[[i, 2]] * x[[i, 6]] / 2.0
+            + 0.6 * x[[i, 9]] * x[[i, 10]]
+            + 1.4;
+        let s = (0..4).fold(0.0, |s, k| s + cell_uniform(seed, row, D as u64, k));
+        y[i] = (f + (s - 2.0) * 1.7 > 0.0) as i32 as f64;
+        for j in 0..D {
+            if cell_uniform(seed, row, j as u64, 15) < 0.02 {
+                x[[i, j]] = f64::NAN;
+            }
+        }
+    }
+    TrainSet::new(x, y, 2)
+}
+
+#[test]
+fn missing_values_cost_nothing_against_xgboost() {
+    // benches/missing_reference.py writes the figures of xgboost 3.2 `hist` (and LightGBM) on
+    // the same generated rows: 200 rounds, depth 6, η 0.1, λ 1, 256 bins, missing cells kept.
+    let reference: serde_json::Value = serde_json::from_str(include_str!("fixtures/data/missing-reference.json")).unwrap();
+    // Means over several pairs of sets: one set's figures move by more than the tolerance with
+    // any change of binning (xgboost's own, 255 bins against 256), a mean of four less so.
+    let num = |k: &str| reference[k].as_u64().unwrap() as usize;
+    let (n, n_test, sets) = (num("rows"), num("test_rows"), num("sets"));
+    let p = BoostingParams { n_estimators: num("rounds"), max_depth: 6, learning_rate: 0.1, lambda: 1.0, max_bin: 256, ..BoostingParams::default() };
+    let (mut auc, mut ll) = (0.0, 0.0);
+    for s in 1..=sets as u64 {
+        let (data, test) = (missing_like(n, 2 * s - 1), missing_like(n_test, 2 * s));
+        if s == 1 {
+            // The same rows as numpy's: the first cells of each set, to the bit.
+            for (set, first) in [(&data, &reference["first_cells"][0]), (&test, &reference["first_cells"][1])] {
+                let want: Vec<f64> = first.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+                assert_eq!(set.x.row(0).iter().take(4).copied().collect::<Vec<_>>(), want);
+            }
+            let missing = data.x.iter().filter(|v| v.is_nan()).count() as f64 / data.x.len() as f64;
+            assert!((missing - reference["missing_cells"].as_f64().unwrap()).abs() < 1e-12);
+        }
+        let mut t = BoostingTrainer::new(p.clone(), &data, None, 0).unwrap();
+        fit_all(&mut t);
+        let pred = t.model().predict(test.x.view()).unwrap();
+        let (a, l) = (Metric::RocAuc.compute(&pred, test.y.view()), Metric::LogLoss.compute(&pred, test.y.view()));
+        eprintln!("set {s}: test AUC {a:.5}, log loss {l:.5}; xgboost {}", reference["xgboost"]["per_set"][s as usize - 1]);
+        auc += a / sets as f64;
+        ll += l / sets as f64;
+    }
+    let (xa, xl) = (reference["xgboost"]["auc"].as_f64().unwrap(), reference["xgboost"]["log_loss"].as_f64().unwrap());
+    assert!((auc - xa).abs() <= 3e-4, "mean test AUC {auc:.5} against xgboost's {xa:.5}");
+    assert!((ll - xl).abs() <= 1e-3, "mean test log loss {ll:.5} against xgboost's {xl:.5}");
+}
+
+#[test]
+fn a_split_can_set_the_missing_rows_apart_from_every_present_value() {
+    // The label is whether the cell is missing; the present values all fall in the top bin (one
+    // distinct value), so no threshold separates anything: only the missing-apart split does.
+    let n = 400;
+    let x = Array2::from_shape_fn((n, 1), |(i, _)| if i % 4 == 0 { f64::NAN } else { 1.0 });
+    let y: Array1<f64> = (0..n).map(|i| (i % 4 == 0) as i32 as f64).collect();
+    let data = TrainSet::new(x.clone(), y.clone(), 2);
+    let mut t = BoostingTrainer::new(gb(20), &data, None, 0).unwrap();
+    fit_all(&mut t);
+    let tree = &t.model().trees[0];
+    let split = tree.nodes[0].split.expect("the first tree splits the missing rows off");
+    assert!(!split.default_left && split.threshold == f64::INFINITY, "every present value left, missing right: {split:?}");
+    assert_eq!(Metric::Accuracy.compute(&t.model().predict(x.view()).unwrap(), y.view()), 1.0);
+}

@@ -10,7 +10,8 @@
 //!
 //! What a split is worth comes from a [`Criterion`]: gain = score(left) + score(right) −
 //! score(parent). Missing values (code [`MISSING`]) are tried on both sides of every split and
-//! go to the better one, xgboost's learned default direction.
+//! go to the better one, xgboost's learned default direction; one more candidate sets the
+//! missing rows apart from every present value, as xgboost's scans do.
 //!
 //! Determinism: every histogram is summed by one task in row order, and ties between splits go
 //! to the lower feature and bin, so a tree is identical whatever the number of threads.
@@ -670,7 +671,30 @@ fn best_of_feature<C: Criterion, const W: usize>(crit: &C, h: &[f64], sum: &[f64
             }
         }
     }
+    if has_missing {
+        let mut present = [0.0; W];
+        for k in 0..W {
+            present[k] = total[k] - miss[k];
+        }
+        missing_apart(crit, &present, &miss, parent_score, feature, n_bins, &mut best);
+    }
     best
+}
+
+/// The split that puts the missing rows on their own (every present value left, missing
+/// right), which no threshold reaches once a node's values fill the top bin: after a split
+/// on the same feature higher up, it sets apart the missing rows that the default direction
+/// sent among values they need not resemble. xgboost tries it (its scans run to the last bin
+/// in both directions). Tried last and taken only when strictly better, so a node whose
+/// values end below the top bin, where a threshold already gives this partition, keeps it.
+fn missing_apart<C: Criterion>(crit: &C, present: &[f64], miss: &[f64], parent_score: f64, feature: u32, n_bins: usize, best: &mut Option<Best>) {
+    if n_bins == 0 || !crit.child_ok(present) || !crit.child_ok(miss) {
+        return;
+    }
+    let gain = crit.pair_score(present, miss) - parent_score;
+    if best.as_ref().is_none_or(|b| gain > b.gain) {
+        *best = Some(Best { feature, bin: (n_bins - 1) as u8, default_left: false, gain });
+    }
 }
 
 /// The split scan over one feature's bins in ascending order, for statistics of any width
@@ -715,6 +739,17 @@ impl<'a> Scan<'a> {
     }
 }
 
+impl Scan<'_> {
+    /// After the last bin: the missing rows on their own ([`missing_apart`]).
+    fn finish<C: Criterion>(mut self, crit: &C, n_bins: usize) -> Option<Best> {
+        if self.has_missing {
+            let present: Vec<f64> = self.total.iter().zip(&self.miss).map(|(t, m)| t - m).collect();
+            missing_apart(crit, &present, &self.miss, self.parent, self.feature, n_bins, &mut self.best);
+        }
+        self.best
+    }
+}
+
 /// [`best_of_feature`] for a width known only at run time.
 fn best_of_feature_dyn<C: Criterion>(crit: &C, h: &[f64], sum: &[f64], n_bins: usize, parent: f64, feature: u32) -> Option<Best> {
     macro_rules! w {
@@ -727,7 +762,7 @@ fn best_of_feature_dyn<C: Criterion>(crit: &C, h: &[f64], sum: &[f64], n_bins: u
                     for bin in 0..n_bins.saturating_sub(1) {
                         scan.bin(crit, bin as u8, &h[bin * w..bin * w + w]);
                     }
-                    scan.best
+                    scan.finish(crit, n_bins)
                 }
             }
         };
@@ -811,7 +846,7 @@ fn best_split_small<C: Criterion>(crit: &C, b: &Binned, cuts: &Cuts, rows: &[u32
             scan.bin(crit, code, &here[..w]);
         }
         // Features in order, strictly better only: the first best wins, as in the histogram scan.
-        if let Some(sb) = scan.best {
+        if let Some(sb) = scan.finish(crit, n_bins) {
             if best.as_ref().is_none_or(|bb| sb.gain > bb.gain) {
                 best = Some(sb);
             }

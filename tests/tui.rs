@@ -244,14 +244,17 @@ fn tree_view_folds_levels() {
         app.on_event(1, 0, None, &RunEvent::Step { step: k, x: k as f64, fold: None, metrics: m, t_ms: k }, false);
     }
     let text = ["x[12] ≤ 755.0000   (impurity −0.2500)", "  x[6] ≤ 2.1650   (impurity −0.1400)", "    → class 2", "    x[10] ≤ 0.9350   (impurity −0.0300)", "      → class 2", "      → class 1", "  x[9] ≤ 3.8200   (impurity −0.0900)", "    → class 1", "    → class 0"];
-    let artifacts = serde_json::json!({"kind": "tree", "text": text, "importances": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3, 0.0, 0.0, 0.2, 0.05, 0.0, 0.45]});
+    // The runner adds the data's column names: splits and importances are shown by them.
+    let names = ["alcohol", "malic_acid", "ash", "alcalinity", "magnesium", "phenols", "flavanoids", "nonflav", "proanth", "color", "hue", "od280", "proline"];
+    let artifacts = serde_json::json!({"kind": "tree", "text": text, "importances": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3, 0.0, 0.0, 0.2, 0.05, 0.0, 0.45], "feature_names": names});
     app.on_event(1, 0, None, &RunEvent::Finished { metrics: [("accuracy".to_string(), 0.91)].into(), train_metrics: Metrics::new(), cv_std: Metrics::new(), t_ms: 4, artifacts }, false);
     app.on_key(key('3'));
     app.on_key(key('<'));
     app.on_key(key('<'));
     assert_eq!(app.tree_depth, 1);
     let folded = render(&app, 120, 24).backend().to_string();
-    assert!(folded.contains("x[6] ≤ 2.1650") && !folded.contains("x[10] ≤"), "level 2 is folded:\n{folded}");
+    assert!(folded.contains("flavanoids ≤ 2.1650") && !folded.contains("hue ≤"), "level 2 is folded:\n{folded}");
+    assert!(!folded.contains("x["), "features are named by their columns:\n{folded}");
     app.on_key(key('>'));
     app.on_key(key('>'));
     insta::assert_snapshot!(render(&app, 120, 24).backend());

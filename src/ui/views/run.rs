@@ -277,10 +277,7 @@ fn draw_importances(app: &App, f: &mut Frame<'_>, area: Rect, r: &RunEntry) {
     let nums = |v: &serde_json::Value| -> Vec<f64> { v.as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).collect()).unwrap_or_default() };
     let gain = nums(&r.artifacts["importances"]["gain"]);
     let weight = nums(&r.artifacts["importances"]["weight"]);
-    let names: Vec<String> = r.artifacts["feature_names"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-        .unwrap_or_default();
+    let names = feature_names(r);
     let total: f64 = gain.iter().sum();
     let mut order: Vec<usize> = (0..gain.len()).filter(|&j| gain[j] > 0.0).collect();
     order.sort_by(|&a, &b| gain[b].total_cmp(&gain[a]).then(a.cmp(&b)));
@@ -288,8 +285,7 @@ fn draw_importances(app: &App, f: &mut Frame<'_>, area: Rect, r: &RunEntry) {
     let mut lines = Vec::new();
     for &j in order.iter().skip(app.scroll as usize) {
         let share = if total > 0.0 { gain[j] / total } else { 0.0 };
-        let name = names.get(j).cloned().unwrap_or_else(|| format!("x[{j}]"));
-        let name: String = name.chars().take(12).collect();
+        let name: String = feature_name(&names, j).chars().take(12).collect();
         let bar_w = width.saturating_sub(26);
         let bar = "█".repeat((share * bar_w as f64 / order.first().map_or(1.0, |&b| gain[b] / total.max(1e-300))).round() as usize);
         let splits = weight.get(j).map_or(String::new(), |w| format!(" {w:.0}×"));
@@ -354,9 +350,32 @@ fn draw_pca(app: &App, f: &mut Frame<'_>, area: Rect, r: &RunEntry) {
     f.render_widget(scatter, right);
 }
 
+/// The data's column names of a run's features (its artifacts carry them when the features are
+/// the data's own, not components of a preprocessing step).
+fn feature_names(r: &RunEntry) -> Vec<String> {
+    r.artifacts["feature_names"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default()
+}
+
+/// Feature `j` by its column name, or `x[j]` when the run does not know the names.
+fn feature_name(names: &[String], j: usize) -> String {
+    names.get(j).cloned().unwrap_or_else(|| format!("x[{j}]"))
+}
+
+/// A line of a tree's text with its `x[j]` split feature named by its column.
+fn named_split(line: &str, names: &[String]) -> String {
+    let body = line.trim_start();
+    let pad = &line[..line.len() - body.len()];
+    let index = body.strip_prefix("x[").and_then(|rest| rest.split_once(']'));
+    match index.and_then(|(j, rest)| Some((j.parse::<usize>().ok()?, rest))) {
+        Some((j, rest)) if j < names.len() => format!("{pad}{}{rest}", names[j]),
+        _ => line.to_string(),
+    }
+}
+
 /// A fitted tree as text, folded below the chosen depth, with the most important features.
 fn draw_tree(app: &App, f: &mut Frame<'_>, area: Rect, r: &RunEntry) {
     let t = &app.theme;
+    let names = feature_names(r);
     let text: Vec<&str> = r.artifacts["text"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
     let depth_of = |l: &str| (l.len() - l.trim_start().len()) / 2;
     let max_depth = text.iter().map(|l| depth_of(l)).max().unwrap_or(0);
@@ -370,7 +389,7 @@ fn draw_tree(app: &App, f: &mut Frame<'_>, area: Rect, r: &RunEntry) {
         }
         let folded = d == app.tree_depth && !l.contains('→');
         let style = if l.contains('→') { t.ok() } else { ratatui::style::Style::default() };
-        lines.push(Line::from(vec![Span::styled(l.to_string(), style), Span::styled(if folded { " …" } else { "" }, t.dim())]));
+        lines.push(Line::from(vec![Span::styled(named_split(l, &names), style), Span::styled(if folded { " …" } else { "" }, t.dim())]));
     }
     let imp: Vec<f64> = r.artifacts["importances"].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default();
     let mut order: Vec<usize> = (0..imp.len()).collect();
@@ -379,7 +398,7 @@ fn draw_tree(app: &App, f: &mut Frame<'_>, area: Rect, r: &RunEntry) {
     lines.push(Line::from(Span::styled("importance", t.dim())));
     for &j in order.iter().take(5).filter(|&&j| imp[j] > 0.0) {
         let bar = "█".repeat((imp[j] * 20.0).round() as usize);
-        lines.push(Line::from(vec![Span::raw(format!(" x[{j}] ")), Span::styled(bar, t.accent()), Span::styled(format!(" {:.3}", imp[j]), t.dim())]));
+        lines.push(Line::from(vec![Span::raw(format!(" {} ", feature_name(&names, j))), Span::styled(bar, t.accent()), Span::styled(format!(" {:.3}", imp[j]), t.dim())]));
     }
     let title = format!(" tree: levels 0–{} of {max_depth}{} (< >) ", app.tree_depth.min(max_depth), if hidden > 0 { format!(", {hidden} nodes folded") } else { String::new() });
     f.render_widget(Paragraph::new(lines).scroll((app.scroll, 0)).block(block(app, title, false)), area);

@@ -12,6 +12,10 @@ use ratlab::backends::{Backend, Prediction, Predictor, Task, Trainer};
 use ratlab::data::TrainSet;
 use ratlab::metrics::Metric;
 
+#[path = "../benches/common/missing_like.rs"]
+mod generated;
+use generated::missing_like;
+
 fn gb(n: usize) -> BoostingParams {
     BoostingParams { n_estimators: n, max_depth: 4, ..BoostingParams::default() }
 }
@@ -191,59 +195,6 @@ impl ProbaForTest for Prediction {
     fn rounded_probabilities(self) -> Vec<f64> {
         proba(self).iter().map(|v| (v * 1e9).round() / 1e9).collect()
     }
-}
-
-/// splitmix64, as `benches/missing_reference.py` computes it on numpy's uint64.
-fn splitmix(key: u64) -> u64 {
-    let mut z = key.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// U[0, 1) of cell (row, column j, draw k), bit for bit the reference script's `uniform`.
-fn cell_uniform(seed: u64, row: u64, j: u64, k: u64) -> f64 {
-    let key = ((seed.wrapping_mul(1_000_003).wrapping_add(row)).wrapping_mul(64).wrapping_add(j)).wrapping_mul(16).wrapping_add(k);
-    (splitmix(key) >> 11) as f64 * (-53f64).exp2()
-}
-
-/// The reference script's `missing_like`: 28 features of Gaussian, folded and squared draws and
-/// norms of pairs of them, 2% of cells missing at random, a nonlinear binary label. Only exactly
-/// rounded arithmetic, so the rows equal numpy's to the bit.
-fn missing_like(n: usize, seed: u64) -> TrainSet {
-    const D: usize = 28;
-    let low = D * 3 / 4;
-    let mut x = Array2::zeros((n, D));
-    let mut y = Array1::zeros(n);
-    for i in 0..n {
-        let row = i as u64;
-        for j in 0..low {
-            let z = (0..12).fold(0.0, |s, k| s + cell_uniform(seed, row, j as u64, k)) - 6.0;
-            x[[i, j]] = match j % 3 {
-                0 => z,
-                1 => z.abs() * 1.5,
-                _ => z * z - 1.0,
-            };
-        }
-        for j in low..D {
-            let (a, b) = (x[[i, (j * 5) % low]], x[[i, (j * 7 + 1) % low]]);
-            x[[i, j]] = (a * a + b * b).sqrt() + 0.3 * (a * b).clamp(-1.0, 1.0);
-        }
-        let sign = |v: f64| if v > 0.0 { 1.0 } else if v < 0.0 { -1.0 } else { 0.0 };
-        let f = 1.2 * x[[i, 0]] - 1.0 * x[[i, 1]] + 0.8 * x[[i, 3]] * sign(x[[i, 4]]) + 1.6 * ((x[[i, low]] > 2.0) as i32 as f64)
-            - 1.0 * x[[i, low + 1]].min(3.0)
-            + 0.8 * x[[i, 2]] * x[[i, 6]] / 2.0
-            + 0.6 * x[[i, 9]] * x[[i, 10]]
-            + 1.4;
-        let s = (0..4).fold(0.0, |s, k| s + cell_uniform(seed, row, D as u64, k));
-        y[i] = (f + (s - 2.0) * 1.7 > 0.0) as i32 as f64;
-        for j in 0..D {
-            if cell_uniform(seed, row, j as u64, 15) < 0.02 {
-                x[[i, j]] = f64::NAN;
-            }
-        }
-    }
-    TrainSet::new(x, y, 2)
 }
 
 #[test]

@@ -17,6 +17,7 @@ mod pca;
 mod pretrained;
 mod records;
 mod search;
+mod shap;
 mod slurm;
 mod trees;
 mod tui;

@@ -286,6 +286,16 @@ fn boosting_run_view_shows_importances_beside_the_curves() {
     assert!(first_bar.contains(names[top]), "top feature {} first:\n{screen}", names[top]);
     assert!(screen.contains("gain importance · 5 rounds"), "{screen}");
     insta::assert_snapshot!(render(&app, 130, 26).backend());
+    // With the runner's mean |SHAP| on test rows, the panel orders and draws by it.
+    let model = t.saved().unwrap();
+    let shap = ratlab::backends::explain::explain(&model, d.x.view()).unwrap().mean_abs();
+    artifacts["shap"] = serde_json::json!({"mean_abs": shap, "rows": d.len(), "scale": "softmax margin of each class"});
+    app.on_event(1, 0, None, &RunEvent::Finished { metrics: [("log_loss".to_string(), 0.25)].into(), train_metrics: Metrics::new(), cv_std: Metrics::new(), t_ms: 6, artifacts }, false);
+    let screen = render(&app, 130, 26).backend().to_string();
+    let top = (0..shap.len()).max_by(|&a, &b| shap[a].total_cmp(&shap[b]).then(b.cmp(&a))).unwrap();
+    let first_bar = screen.lines().find(|l| l.contains('█')).unwrap_or_default();
+    assert!(first_bar.contains(names[top]) && first_bar.contains(&format!("{:.3}", shap[top])), "top feature by SHAP {} first:\n{screen}", names[top]);
+    assert!(screen.contains(&format!("mean |SHAP| · {} test rows", d.len())), "{screen}");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 pub mod boosting;
 pub mod ensemble;
 pub mod estimation;
+pub mod explain;
 pub mod knn;
 pub mod linfa;
 pub mod native;

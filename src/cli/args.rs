@@ -111,6 +111,11 @@ pub enum Command {
         /// Where to write the predictions (.csv or .parquet); CSV on stdout by default.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Write each row's SHAP values instead (exact TreeSHAP; gradient boosting, decision
+        /// trees, random forests): one column per feature, by its name, and `bias`; a row's
+        /// values add up to its margin (boosting) or probability (trees, forests).
+        #[arg(long)]
+        contributions: bool,
     },
     /// Continue prompts with a pretrained model (a GGUF file or a Hugging Face directory) or a
     /// trained transformer run, using a KV cache; the model is loaded once for all prompts.

@@ -106,7 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Plot { runs, metric, out, x, size }) => export::plot(&runs, &metric, &out, x, size),
         Some(Command::Report { runs, out }) => export::report(&runs, &out),
         Some(Command::Export { runs, to, curves }) => export::export(&runs, &to, curves),
-        Some(Command::Predict { run_dir, data, out }) => models::predict(&run_dir, &data, out.as_deref()),
+        Some(Command::Predict { run_dir, data, out, contributions }) => models::predict(&run_dir, &data, out.as_deref(), contributions),
         Some(Command::Generate { model, prompts, sampling, style }) => models::generate(&model, &prompts, &sampling, style),
         Some(Command::Score { model, file, json, device }) => models::score(&model, &file, json, device),
         Some(Command::Inspect { model, json }) => pretrained::inspect(&model, json),

@@ -147,7 +147,7 @@ impl Sampling {
 }
 
 /// `ratlab predict`: load a saved model and write its predictions for new rows.
-pub fn predict(run: &Path, data: &Path, out: Option<&Path>) -> anyhow::Result<u8> {
+pub fn predict(run: &Path, data: &Path, out: Option<&Path>, contributions: bool) -> anyhow::Result<u8> {
     use crate::backends::{Prediction, Predictor};
     use crate::experiments::model_file;
     use crate::data::table::{self, OutValues};
@@ -164,6 +164,26 @@ pub fn predict(run: &Path, data: &Path, out: Option<&Path>) -> anyhow::Result<u8
         s.apply(&mut set.x);
     }
     let classes = &doc.encoder.classes;
+    if contributions {
+        let c = crate::backends::explain::explain(&doc.model, set.x.view()).map_err(|e| InputError::new(format!("no contributions for this model: {e}")).file(&file))?;
+        let names = doc.encoder.names();
+        let label = |i: usize| classes.get(i).cloned().unwrap_or_else(|| i.to_string());
+        let mut cols = Vec::with_capacity(c.classes.len() * (names.len() + 1));
+        for (o, &class) in c.classes.iter().enumerate() {
+            // One output: the names alone; one per class: CLASS:NAME.
+            let head = |n: &str| if c.classes.len() == 1 { n.to_string() } else { format!("{}:{n}", label(class)) };
+            // (A feature named `bias` keeps its name; the bias column then gives way.)
+            let bias = if names.iter().any(|n| n == "bias") { "shap_bias" } else { "bias" };
+            for (j, name) in names.iter().map(String::as_str).chain([bias]).enumerate() {
+                cols.push((head(name), OutValues::Numeric((0..c.n_rows()).map(|r| c.row(r, o)[j]).collect())));
+            }
+        }
+        let stdout = std::io::stdout();
+        table::write_columns(out, cols, &mut stdout.lock())?;
+        let of = if c.classes.len() == 1 && !classes.is_empty() { format!(" (class {})", label(c.classes[0])) } else { String::new() };
+        eprintln!("SHAP values of {} rows: each row's add up to its {}{of}", c.n_rows(), c.scale);
+        return Ok(0);
+    }
     let prediction = doc.model.predict(set.x.view()).map_err(|e| anyhow::anyhow!("{}: cannot predict: {e}", file.display()))?;
     let cols = match prediction {
         Prediction::Proba(p) => {

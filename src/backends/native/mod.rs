@@ -7,3 +7,4 @@ pub mod kdtree;
 pub mod linalg;
 pub mod linear;
 pub mod logistic;
+pub mod shap;

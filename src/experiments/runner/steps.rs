@@ -144,18 +144,40 @@ pub(super) fn train_full(plan: &Plan, run: &RunPlan, f: &Fold, fold: Option<u32>
                 step_metrics(tr.as_ref(), plan, &train_eval, &f.eval_rows, test, &mut kept).map_err(|e| Stop::Error(format!("the kept model cannot predict: {e}")))?;
                 fin = finals(&kept);
             }
-            em.artifacts = tr.artifacts().unwrap_or_default();
-            if let serde_json::Value::Object(m) = &mut em.artifacts {
+            let mut artifacts = tr.artifacts().unwrap_or_default();
+            if let serde_json::Value::Object(m) = &mut artifacts {
                 if m.contains_key("importances") && run.preprocess.is_empty() {
                     m.insert("feature_names".into(), serde_json::json!(f.encoder.names()));
+                    if crate::backends::explain::explains(run.algorithm.as_str()) {
+                        em.send(RunEvent::Phase { phase: "explaining (SHAP on the test rows)".into(), t_ms: em.t() })?;
+                        if let Some(shap) = test_shap(plan, run, tr.as_ref(), test) {
+                            m.insert("shap".into(), shap);
+                        }
+                    }
                 }
             }
+            em.artifacts = artifacts;
             if !cv && run.preprocess.is_empty() {
                 save_model(em, run, tr.as_ref(), f)?;
             }
             return Ok(fin);
         }
     }
+}
+
+/// Mean |SHAP value| per feature on the test set (rows capped as `data.eval_train_rows` caps
+/// the training rows scored), for tree models: what the Run view's importance panel shows
+/// beside the split gains. `None` for other models, or with no test rows.
+fn test_shap(plan: &Plan, run: &RunPlan, tr: &dyn Trainer, test: &TrainSet) -> Option<serde_json::Value> {
+    let model = tr.saved()?;
+    let cap = plan.data.as_ref().map_or(crate::data::EvalRows::All, |d| d.eval_train_rows);
+    let rows = crate::data::eval_rows(test, cap, run.seed);
+    if rows.is_empty() {
+        return None;
+    }
+    let x = if rows.len() == test.len() { std::borrow::Cow::Borrowed(&test.x) } else { std::borrow::Cow::Owned(test.x.select(ndarray::Axis(0), &rows)) };
+    let c = crate::backends::explain::explain(&model, x.view()).ok()?;
+    Some(serde_json::json!({"mean_abs": c.mean_abs(), "rows": rows.len(), "scale": c.scale}))
 }
 
 /// Hand the fitted model, with the encoding and standardization that `ratlab predict` needs,

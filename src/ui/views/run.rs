@@ -277,25 +277,38 @@ fn draw_importances(app: &App, f: &mut Frame<'_>, area: Rect, r: &RunEntry) {
     let nums = |v: &serde_json::Value| -> Vec<f64> { v.as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).collect()).unwrap_or_default() };
     let gain = nums(&r.artifacts["importances"]["gain"]);
     let weight = nums(&r.artifacts["importances"]["weight"]);
+    // Mean |SHAP| on the test rows, when the run has it: the features ordered and drawn by it,
+    // the gain share beside it.
+    let shap = Some(nums(&r.artifacts["shap"]["mean_abs"])).filter(|s| s.len() == gain.len() && !s.is_empty());
     let names = feature_names(r);
     let total: f64 = gain.iter().sum();
-    let mut order: Vec<usize> = (0..gain.len()).filter(|&j| gain[j] > 0.0).collect();
-    order.sort_by(|&a, &b| gain[b].total_cmp(&gain[a]).then(a.cmp(&b)));
+    let key = shap.as_ref().unwrap_or(&gain);
+    let mut order: Vec<usize> = (0..gain.len()).filter(|&j| gain[j] > 0.0 || key[j] > 0.0).collect();
+    order.sort_by(|&a, &b| key[b].total_cmp(&key[a]).then(a.cmp(&b)));
+    let top = order.first().map_or(1.0, |&b| key[b]).max(1e-300);
     let width = area.width.saturating_sub(2) as usize;
     let mut lines = Vec::new();
     for &j in order.iter().skip(app.scroll as usize) {
         let share = if total > 0.0 { gain[j] / total } else { 0.0 };
         let name: String = feature_name(&names, j).chars().take(12).collect();
-        let bar_w = width.saturating_sub(26);
-        let bar = "█".repeat((share * bar_w as f64 / order.first().map_or(1.0, |&b| gain[b] / total.max(1e-300))).round() as usize);
         let splits = weight.get(j).map_or(String::new(), |w| format!(" {w:.0}×"));
-        lines.push(Line::from(vec![Span::raw(format!("{name:>12} ")), Span::styled(bar, t.accent()), Span::styled(format!(" {:.3}{splits}", share), t.dim())]));
+        let figures = match &shap {
+            Some(s) => format!(" {:.3}  gain {share:.3}{splits}", s[j]),
+            None => format!(" {share:.3}{splits}"),
+        };
+        let bar_w = width.saturating_sub(if shap.is_some() { 14 + figures.chars().count() } else { 26 });
+        let bar = "█".repeat((key[j] / top * bar_w as f64).round() as usize);
+        lines.push(Line::from(vec![Span::raw(format!("{name:>12} ")), Span::styled(bar, t.accent()), Span::styled(figures, t.dim())]));
     }
     if lines.is_empty() {
         lines.push(Line::from(Span::styled(" no splits", t.dim())));
     }
     let rounds = r.artifacts["rounds"].as_u64().map(|n| format!(" · {n} rounds")).unwrap_or_default();
-    f.render_widget(Paragraph::new(lines).block(block(app, format!(" gain importance{rounds} "), false)), area);
+    let title = match (&shap, r.artifacts["shap"]["rows"].as_u64()) {
+        (Some(_), Some(rows)) => format!(" mean |SHAP| · {rows} test rows "),
+        _ => format!(" gain importance{rounds} "),
+    };
+    f.render_widget(Paragraph::new(lines).block(block(app, title, false)), area);
 }
 
 /// PCA's own view: the scree plot (bars: each component's share of the variance; line: the

@@ -229,4 +229,21 @@ fn predict_contributions_names_the_columns_and_adds_up_to_each_rows_margin() {
     let o = crate::cmd().args(["predict", run("lr").to_str().unwrap(), "--data", data.to_str().unwrap(), "--contributions"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("SHAP values are computed for gradient boosting"), "{}", String::from_utf8_lossy(&o.stderr));
+    // The SHAP summary plot of a run: its test rows rebuilt from the recorded experiment.
+    for (name, file) in [("gb", "shap.png"), ("rf", "shap.svg")] {
+        let fig = dir.path().join(file);
+        let o = crate::cmd().args(["plot", run(name).to_str().unwrap(), "--shap", "--out", fig.to_str().unwrap()]).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success() && err.contains("20 features of 171 test rows"), "{name}: {err}");
+        let bytes = std::fs::read(&fig).unwrap();
+        if file.ends_with("png") {
+            assert_eq!(&bytes[1..4], b"PNG");
+        } else {
+            let svg = String::from_utf8(bytes).unwrap();
+            assert!(svg.contains("worst_area") || svg.contains("worst_perimeter"), "features by name");
+            assert!(svg.matches("<circle").count() >= 20 * 171, "a dot per row and feature");
+        }
+    }
+    let o = crate::cmd().args(["plot", run("lr").to_str().unwrap(), "--shap", "--out", dir.path().join("x.png").to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
 }

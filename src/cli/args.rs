@@ -198,14 +198,20 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<RunsCmd>,
     },
-    /// Draw a step metric of recorded runs (one line per run) as a PNG or SVG figure.
+    /// Draw a step metric of recorded runs (one line per run) as a PNG or SVG figure, or with
+    /// --shap a run's SHAP summary (beeswarm) plot.
     Plot {
-        /// Run directories, or directories of runs.
+        /// Run directories, or directories of runs (with --shap: one run directory).
         #[arg(required = true)]
         runs: Vec<PathBuf>,
         /// The step metric: test.accuracy, train.log_loss, … (a bare name means test.NAME).
-        #[arg(long)]
-        metric: String,
+        #[arg(long, required_unless_present = "shap")]
+        metric: Option<String>,
+        /// A SHAP summary plot of a finished tree-model run (gradient boosting, decision tree,
+        /// random forest): each feature's SHAP values on the run's test rows, coloured by the
+        /// feature's value.
+        #[arg(long, conflicts_with_all = ["metric", "x"])]
+        shap: bool,
         /// The figure: .png or .svg.
         #[arg(long)]
         out: PathBuf,

@@ -2,6 +2,7 @@
 //! as a figure, `report` writes a Markdown report.
 
 use super::PlotX;
+use crate::error::InputError;
 use crate::experiments::plot::XAxis;
 use crate::experiments::recorded::collect;
 use crate::experiments::{export, plot, report};
@@ -17,6 +18,16 @@ pub fn plot(runs: &[PathBuf], metric: &str, out: &Path, x: PlotX, size: (u32, u3
     };
     plot::plot(&recorded, metric, axis, out, size)?;
     eprintln!("wrote {} ({} run(s))", out.display(), recorded.len());
+    Ok(0)
+}
+
+/// `ratlab plot RUN_DIR --shap`.
+pub fn shap_plot(runs: &[PathBuf], out: &Path, size: (u32, u32)) -> anyhow::Result<u8> {
+    let [dir] = runs else {
+        return Err(InputError::new(format!("a SHAP plot is of one run; {} were given", runs.len())).field("RUN_DIR").into());
+    };
+    let what = crate::experiments::shap_plot::shap_plot(dir, out, size)?;
+    eprintln!("wrote {} ({what})", out.display());
     Ok(0)
 }
 

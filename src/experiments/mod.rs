@@ -17,6 +17,7 @@ pub mod recorded;
 pub mod report;
 pub mod runner;
 pub mod serve;
+pub mod shap_plot;
 pub mod spec;
 pub mod store;
 pub mod tpe;

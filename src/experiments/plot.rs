@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// DejaVu Sans (Bitstream Vera license; see assets/DejaVuSans-LICENSE).
-static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+pub(super) static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
 /// What the x axis shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +91,16 @@ pub fn plot(runs: &[Recorded], metric: &str, x: XAxis, out: &Path, size: (u32, u
     };
     // Steps, rounds, sizes and dimensions are counts: their axis reads 20, not 20.0.
     let whole = x != XAxis::Time && series.iter().all(|s| s.points.iter().all(|p| p.0.fract() == 0.0));
+    write_figure(&Lines { series, whole, title, x_label, y_label: key }, out, size)
+}
+
+/// A figure that draws itself on any plotters backend.
+pub(super) trait Figure {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+}
+
+/// Draw `fig` into `out`: a PNG or an SVG by the file's extension.
+pub(super) fn write_figure(fig: &impl Figure, out: &Path, size: (u32, u32)) -> Result<(), InputError> {
     let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let fail = |e: String| InputError::new(format!("cannot draw the figure: {e}")).file(out);
     // Both backends measure text with it. Registering twice (a second plot in one process) is
@@ -99,15 +109,30 @@ pub fn plot(runs: &[Recorded], metric: &str, x: XAxis, out: &Path, size: (u32, u
     match ext.as_str() {
         "png" => {
             let root = BitMapBackend::new(out, size).into_drawing_area();
-            draw(&root, &series, whole, &title, &x_label, &key).map_err(fail)?;
+            fig.draw(&root).map_err(fail)?;
             root.present().map_err(|e| fail(e.to_string()))
         }
         "svg" => {
             let root = SVGBackend::new(out, size).into_drawing_area();
-            draw(&root, &series, whole, &title, &x_label, &key).map_err(fail)?;
+            fig.draw(&root).map_err(fail)?;
             root.present().map_err(|e| fail(e.to_string()))
         }
         _ => Err(InputError::new(format!("unsupported figure type '.{ext}'; expected .png or .svg")).file(out).field("--out")),
+    }
+}
+
+/// Curves of a step metric.
+struct Lines {
+    series: Vec<Series>,
+    whole: bool,
+    title: String,
+    x_label: String,
+    y_label: String,
+}
+
+impl Figure for Lines {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        draw(root, &self.series, self.whole, &self.title, &self.x_label, &self.y_label)
     }
 }
 

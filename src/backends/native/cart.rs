@@ -163,7 +163,13 @@ pub fn text(tree: &Tree, n_classes: usize) -> Vec<String> {
         let n = &t.nodes[i];
         match &n.split {
             Some(s) => {
-                out.push(format!("{pad}x[{}] ≤ {:.4}   (impurity −{:.4})", s.feature, s.threshold, s.gain / t.nodes[0].cover.max(1e-300)));
+                let decrease = s.gain / t.nodes[0].cover.max(1e-300);
+                if s.threshold == f64::MAX {
+                    // The missing-apart split: present values left, missing ones right.
+                    out.push(format!("{pad}x[{}] is present   (impurity −{decrease:.4})", s.feature));
+                } else {
+                    out.push(format!("{pad}x[{}] ≤ {:.4}   (impurity −{decrease:.4})", s.feature, s.threshold));
+                }
                 walk(t, s.left as usize, depth + 1, k, out);
                 walk(t, s.right as usize, depth + 1, k, out);
             }

@@ -1005,7 +1005,10 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
             let (ln, rn) = (tree.nodes.len() as u32, tree.nodes.len() as u32 + 1);
             tree.nodes[c.node as usize].split = Some(Split {
                 feature: bsplit.feature,
-                threshold: cuts.cuts[bsplit.feature as usize][bsplit.bin as usize],
+                // The top bin's bound is +∞ (every present value goes left: the missing-apart
+                // split); f64::MAX says the same of every finite value and survives JSON, which
+                // has no infinity.
+                threshold: cuts.cuts[bsplit.feature as usize][bsplit.bin as usize].min(f64::MAX),
                 bin: bsplit.bin,
                 default_left: bsplit.default_left,
                 left: ln,

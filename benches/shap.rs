@@ -12,7 +12,9 @@ use ratlab::backends::saved::SavedModel;
 use ratlab::backends::Trainer;
 use std::time::Instant;
 
+// Shared with tests/boosting.rs, which also draws the categorical rows this benchmark does not.
 #[path = "common/missing_like.rs"]
+#[allow(dead_code)]
 mod generated;
 
 fn main() {

@@ -14,7 +14,7 @@ use ratlab::metrics::Metric;
 
 #[path = "../benches/common/missing_like.rs"]
 mod generated;
-use generated::missing_like;
+use generated::{categorical_like, missing_like};
 
 fn gb(n: usize) -> BoostingParams {
     BoostingParams { n_estimators: n, max_depth: 4, ..BoostingParams::default() }
@@ -148,7 +148,7 @@ fn squared_error_boosting_fits_a_regression_target() {
 }
 
 fn cart(depth: Option<usize>, entropy: bool) -> CartParams {
-    CartParams { tree: TreeParams { entropy, max_depth: depth, min_samples_split: 2, min_samples_leaf: 1 }, max_features: MaxFeatures::All, max_bin: 256 }
+    CartParams { tree: TreeParams { entropy, max_depth: depth, min_samples_split: 2, min_samples_leaf: 1 }, max_features: MaxFeatures::All, max_bin: 256, cat: Default::default() }
 }
 
 #[test]
@@ -249,4 +249,91 @@ fn a_split_can_set_the_missing_rows_apart_from_every_present_value() {
     // model.json keeps it (JSON has no infinity) and the model read back predicts the same.
     let back: ratlab::backends::boosting::Gbdt = serde_json::from_str(&serde_json::to_string(t.model()).unwrap()).unwrap();
     assert_eq!(&back, t.model());
+}
+
+#[test]
+fn native_categories_match_lightgbm_and_xgboost_and_beat_codes_as_numbers() {
+    // benches/categorical_reference.py: LightGBM's categorical_feature and xgboost's
+    // enable_categorical on the same rows (a column of 200 or 1,000 skewed levels with 1%
+    // missing, a 30-level one, 6 numbers), 200 rounds of depth 6.
+    let reference: serde_json::Value = serde_json::from_str(include_str!("fixtures/data/categorical-reference.json")).unwrap();
+    let p = BoostingParams { n_estimators: 200, max_depth: 6, learning_rate: 0.1, lambda: 1.0, max_bin: 256, ..BoostingParams::default() };
+    let fit = |data: &TrainSet| {
+        let mut t = BoostingTrainer::new(p.clone(), data, None, 0).unwrap();
+        fit_all(&mut t);
+        t.model().clone()
+    };
+    for (levels, gap) in [(200usize, 0.002), (1000, 0.03)] {
+        let r = &reference[levels.to_string()];
+        let num = |k: &str| r[k].as_u64().unwrap() as usize;
+        let (mut data, mut test) = (categorical_like(num("rows"), 1, levels), categorical_like(num("test_rows"), 2, levels));
+        for (set, first) in [(&data, &r["first_cells"][0]), (&test, &r["first_cells"][1])] {
+            let want: Vec<f64> = first.as_array().unwrap().iter().map(|v| v.as_f64().unwrap_or(f64::NAN)).collect();
+            assert_eq!(set.x.row(0).to_vec(), want, "the reference script's rows");
+        }
+        let auc = |m: &ratlab::backends::boosting::Gbdt, t: &TrainSet| Metric::RocAuc.compute(&m.predict(t.x.view()).unwrap(), t.y.view());
+        // The codes as numbers (thresholds on an arbitrary order), then as categories.
+        let numeric = auc(&fit(&data), &test);
+        data.categories = vec![levels, 30, 0, 0, 0, 0, 0, 0];
+        test.categories = data.categories.clone();
+        let model = fit(&data);
+        let native = auc(&model, &test);
+        let (lgb, xgb) = (r["lightgbm"]["auc"].as_f64().unwrap(), r["xgboost"]["auc"].as_f64().unwrap());
+        eprintln!("{levels} levels, test AUC: ratlab native {native:.4}, codes as numbers {numeric:.4}; LightGBM {lgb:.4}, xgboost {xgb:.4}");
+        // 200 levels fit the 254 category bins: the goal, within 0.002 of the better of the two.
+        // 1,000 do not: the 253 most frequent get bins, the rest (half the rows here) share
+        // one, and the model falls 0.025 behind (a wider code is the way to close it).
+        assert!(native >= lgb.max(xgb) - gap, "{levels} levels: AUC {native:.4} against LightGBM {lgb:.4} and xgboost {xgb:.4}");
+        assert!(native > numeric + 0.005, "{levels} levels: category sets beat thresholds on codes: {native:.4} against {numeric:.4}");
+        // Read back, the model walks the same category sets on raw codes; an unseen code goes
+        // the missing way.
+        let back: ratlab::backends::boosting::Gbdt = serde_json::from_str(&serde_json::to_string(&model).unwrap()).unwrap();
+        assert!(back.trees.iter().any(|t| !t.cat_sets.is_empty()), "category splits are kept");
+        assert_eq!(auc(&back, &test), native);
+        let mut unseen = test.x.slice(ndarray::s![..50, ..]).to_owned();
+        let mut missing = unseen.clone();
+        unseen.column_mut(0).fill(5000.0);
+        missing.column_mut(0).fill(f64::NAN);
+        assert_eq!(back.margins(unseen.view()), back.margins(missing.view()));
+    }
+}
+
+/// The bundled experiments/categorical.yaml as a user runs it: native category splits beat the
+/// same data one-hot encoded and as ordinal codes (300 cities with unordered effects); the saved
+/// model carries the category maps, so `predict` on new rows encodes the cities as training did,
+/// and a city never seen in training goes the way of a missing one.
+#[test]
+fn native_categories_beat_onehot_and_ordinal_and_predict_maps_unseen_ones_to_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("runs");
+    let auc = |enc: &str| -> (f64, std::path::PathBuf) {
+        let mut c = crate::cmd();
+        c.args(["run", "experiments/categorical.yaml", "--run", "boosting", "--format", "json", "--out", out.join(enc).to_str().unwrap(), "--set"]);
+        c.arg(format!("data.encoding={enc}"));
+        if enc != "native" {
+            c.args(["--set", "data.categorical=[]"]);
+        }
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{enc}: {}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (v["runs"][0]["metrics"]["roc_auc"].as_f64().unwrap(), v["runs"][0]["dir"].as_str().unwrap().into())
+    };
+    let native = auc("native");
+    let run = native.1.clone();
+    let (onehot, ordinal) = (auc("onehot").0, auc("ordinal").0);
+    assert!(native.0 > onehot + 0.01 && native.0 > ordinal + 0.01, "native {} onehot {onehot} ordinal {ordinal}", native.0);
+
+    let model: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("model.json")).unwrap()).unwrap();
+    let features = model["data"]["encoder"]["features"].as_array().unwrap();
+    assert_eq!(features[0][0], "city");
+    assert!(features[0][1]["categories"]["cats"].as_array().unwrap().len() > 250, "the city map is saved");
+    let rows = dir.path().join("new.csv");
+    std::fs::write(&rows, "city,store,price,age,visits,discount\nc3,7,0.5,0.1,-0.2,1.0\n,7,0.5,0.1,-0.2,1.0\nnowhere,7,0.5,0.1,-0.2,1.0\nc250,7,0.5,0.1,-0.2,1.0\n").unwrap();
+    let o = crate::cmd().args(["predict", run.to_str().unwrap(), "--data", rows.to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let p: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(p.len(), 4, "{text}");
+    assert_eq!(p[1], p[2], "an unseen city goes the missing way:\n{text}");
+    assert_ne!(p[0], p[1], "a known city has its own effect:\n{text}");
 }

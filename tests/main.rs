@@ -44,6 +44,7 @@ pub fn bundled(name: &str, task: ratlab::backends::Task) -> ratlab::data::TrainS
         features: None,
         drop: vec![],
         encoding: Encoding::OneHot,
+        categorical: vec![],
         missing: Missing::Error,
         standardize: false,
         evaluation: Evaluation::Holdout { test: 0.25, stratify: true },

@@ -38,6 +38,7 @@ fn xgb_tree(dump: &Value) -> Tree {
             left: l as u32,
             right: r as u32,
             gain: n["gain"].as_f64().unwrap(),
+            cats: None,
         });
         walk(yes, nodes, values, l);
         walk(no, nodes, values, r);
@@ -45,7 +46,9 @@ fn xgb_tree(dump: &Value) -> Tree {
     let mut nodes = vec![Node { split: None, leaf: 0, cover: 0.0 }];
     let mut values = vec![];
     walk(dump, &mut nodes, &mut values, 0);
-    Tree { width: 1, nodes, values }
+    let mut t = Tree::empty(1);
+    (t.nodes, t.values) = (nodes, values);
+    t
 }
 
 #[test]

@@ -208,6 +208,7 @@ fn pca_view_shows_the_scree_plot_and_the_projection() {
         features: None,
         drop: vec![],
         encoding: ratlab::data::Encoding::OneHot,
+        categorical: vec![],
         missing: ratlab::data::Missing::Error,
         standardize: true,
         evaluation: ratlab::data::Evaluation::Holdout { test: 0.25, stratify: true },

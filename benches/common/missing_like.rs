@@ -1,6 +1,7 @@
 //! The generated rows with missing cells of `benches/missing_reference.py`, drawn bit for bit
 //! as numpy draws them there: the test against xgboost (tests/boosting.rs) and the SHAP
-//! benchmark (benches/shap.rs) share them.
+//! benchmark (benches/shap.rs) share them; and the category rows of
+//! `benches/categorical_reference.py`.
 
 use ndarray::{Array1, Array2};
 use ratlab::data::TrainSet;
@@ -53,6 +54,33 @@ pub fn missing_like(n: usize, seed: u64) -> TrainSet {
             if cell_uniform(seed, row, j as u64, 15) < 0.02 {
                 x[[i, j]] = f64::NAN;
             }
+        }
+    }
+    TrainSet::new(x, y, 2)
+}
+
+/// A normal draw as the reference scripts make it: 12 uniforms of cell (row, j) summed, minus 6.
+fn normal(seed: u64, row: u64, j: u64) -> f64 {
+    (0..12).fold(0.0, |s, k| s + cell_uniform(seed, row, j, k)) - 6.0
+}
+
+/// `benches/categorical_reference.py`'s `categorical_like`: a category column of `levels`
+/// levels (skewed: code ⌊levels·u·u′⌋, 1% missing), a 30-level one, 6 numeric features, and a binary label
+/// from each category's own effect plus numeric terms and noise. Columns: cat_a, cat_b, x0..x5.
+pub fn categorical_like(n: usize, seed: u64, levels: usize) -> TrainSet {
+    let mut x = Array2::zeros((n, 8));
+    let mut y = Array1::zeros(n);
+    for i in 0..n {
+        let row = i as u64;
+        let a = (levels as f64 * cell_uniform(seed, row, 0, 0) * cell_uniform(seed, row, 0, 1)).floor();
+        let b = (30.0 * cell_uniform(seed, row, 1, 0)).floor();
+        let num: Vec<f64> = (0..6).map(|j| normal(seed, row, 2 + j)).collect();
+        let f = 1.0 * normal(7777, a as u64, 0) + 0.7 * normal(7777, b as u64, 1) + 0.8 * num[0] - 0.6 * num[1] + 0.5 * num[2] * num[3];
+        y[i] = (f + (cell_uniform(seed, row, 9, 0) - 0.5) * 3.0 > 0.0) as i32 as f64;
+        x[[i, 0]] = if cell_uniform(seed, row, 0, 15) < 0.01 { f64::NAN } else { a };
+        x[[i, 1]] = b;
+        for j in 0..6 {
+            x[[i, 2 + j]] = num[j];
         }
     }
     TrainSet::new(x, y, 2)

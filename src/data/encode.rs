@@ -36,6 +36,24 @@ impl ColumnCode {
         }
     }
 
+    /// The categories of a column named in `data.categorical`: its values as labels, or the
+    /// first cell that is not a whole number.
+    fn learn_categories(col: &RawColumn, rows: impl Iterator<Item = usize>) -> Result<ColumnCode, usize> {
+        let RawValues::Numeric(v) = &col.values else { return Ok(ColumnCode::learn(col, rows)) };
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for r in rows {
+            if v[r].is_nan() {
+                continue;
+            }
+            if v[r].fract() != 0.0 || v[r].abs() >= 1e15 {
+                return Err(r);
+            }
+            *counts.entry(label_of(v[r])).or_default() += 1;
+        }
+        let fill = counts.iter().max_by_key(|(_, c)| **c).map(|(k, _)| k.clone()).unwrap_or_default();
+        Ok(ColumnCode::Categories { cats: counts.into_keys().collect(), fill })
+    }
+
     /// Row `r`'s cell when it is a category the encoding did not learn (it takes the missing
     /// rule, as a missing cell would), with the categories it learned.
     fn unseen(&self, col: &RawColumn, r: usize) -> Option<(String, &[String])> {
@@ -249,10 +267,24 @@ impl Encoder {
         if names.is_empty() {
             return Err(InputError::new("no feature columns are left").field("data.features"));
         }
+        for name in &cfg.categorical {
+            if t.column(name).is_none() || !names.contains(&name.as_str()) {
+                return Err(InputError::new(format!("{} in data.categorical is not a feature column of {src}", quote(name))).field("data.categorical").detail(allowed_columns(t)));
+            }
+        }
         let mut features = Vec::new();
         for name in names {
             let col = t.column(name).expect("checked above");
             let code = match &col.values {
+                RawValues::Numeric(_) if cfg.categorical.iter().any(|c| c == name) => ColumnCode::learn_categories(col, 0..t.height).map_err(|r| {
+                    InputError::new(format!("{}: {} is not a whole number, so it cannot be a category code", t.where_row(r), quote(&match &col.values {
+                        RawValues::Numeric(v) => v[r].to_string(),
+                        RawValues::Text(v) => v[r].clone().unwrap_or_default(),
+                    })))
+                        .file(src)
+                        .field(format!("column '{name}'"))
+                        .detail("data.categorical names integer columns that hold categories; take this column out of the list")
+                })?,
                 RawValues::Numeric(_) => ColumnCode::learn(col, 0..t.height),
                 RawValues::Text(v) => {
                     // A text column whose cells are mostly numbers is a numeric column with a
@@ -381,9 +413,14 @@ impl Encoder {
                 let n_cols = if self.encoding == Encoding::OneHot { cats.len() } else { 1 };
                 for (o, &r) in out.chunks_exact_mut(width).zip(rows) {
                     // A category the encoding did not learn is missing here (its rows under
-                    // `error` and `drop` never get this far).
+                    // `error` and `drop` never get this far, but with native codes: the trees
+                    // send it the missing way).
                     let idx = match find_category(cats, values, r) {
                         Some(Ok(k)) => Some(k),
+                        Some(Err(_)) if self.encoding == Encoding::Native => {
+                            o[j] = f64::NAN;
+                            continue;
+                        }
                         _ if keep_missing => {
                             o[j..j + n_cols].iter_mut().for_each(|v| *v = f64::NAN);
                             continue;
@@ -393,8 +430,8 @@ impl Encoder {
                     match (self.encoding, idx) {
                         (Encoding::OneHot, Some(k)) => o[j + k] = 1.0,
                         (Encoding::OneHot, None) => {} // unseen category: all zeros
-                        (Encoding::Ordinal, Some(k)) => o[j] = k as f64,
-                        (Encoding::Ordinal, None) => {
+                        (Encoding::Ordinal | Encoding::Native, Some(k)) => o[j] = k as f64,
+                        (Encoding::Ordinal | Encoding::Native, None) => {
                             return Err(InputError::new(format!(
                                 "{}: category {} does not occur in the training data; known: {}",
                                 t.where_row(r),
@@ -409,6 +446,29 @@ impl Encoder {
             }
         }
         Ok(())
+    }
+
+    /// Per feature, its number of categories when it is a native category code, else 0 (empty
+    /// unless `encoding: native`).
+    pub fn categories(&self) -> Vec<usize> {
+        if self.encoding != Encoding::Native {
+            return vec![];
+        }
+        self.features
+            .iter()
+            .map(|(_, code)| match code {
+                ColumnCode::Categories { cats, .. } => cats.len(),
+                ColumnCode::Numeric { .. } => 0,
+            })
+            .collect()
+    }
+
+    /// The category names of feature `j` (native codes), for the tree's text.
+    pub fn category_names(&self, j: usize) -> Option<&[String]> {
+        match self.features.get(j) {
+            Some((_, ColumnCode::Categories { cats, .. })) if self.encoding != Encoding::OneHot => Some(cats),
+            _ => None,
+        }
     }
 
     fn feature_names(&self, enc: Encoding) -> Vec<String> {
@@ -462,7 +522,7 @@ impl Encoder {
         for &r in rows_to_check {
             let target_missing = need_target && target.is_some_and(|c| c.is_missing(r));
             let feat_missing = cols.iter().find(|(c, _)| c.is_missing(r));
-            let unseen = if feat_missing.is_none() { cols.iter().find_map(|(c, code)| code.unseen(c, r).map(|(cell, cats)| (c, cell, cats))) } else { None };
+            let unseen = if feat_missing.is_none() && cfg.encoding != Encoding::Native { cols.iter().find_map(|(c, code)| code.unseen(c, r).map(|(cell, cats)| (c, cell, cats))) } else { None };
             match (cfg.missing, &unseen) {
                 (Missing::Error, Some((col, cell, cats))) if !target_missing => {
                     let shown: Vec<String> = cats.iter().take(20).map(|c| quote(c)).collect();
@@ -572,6 +632,7 @@ impl Encoder {
             task: cfg.task,
             classes: self.classes.clone(),
             source: src.to_string(),
+            categories: self.categories(),
         };
         Ok((data, keep))
     }

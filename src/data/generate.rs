@@ -79,6 +79,7 @@ pub fn generate(cfg: &GenConfig, seed: u64) -> Dataset {
         task,
         classes,
         source: "generated".into(),
+        categories: vec![],
     }
 }
 

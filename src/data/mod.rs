@@ -46,6 +46,10 @@ pub enum Encoding {
     OneHot,
     /// One column holding the category's index in sorted order.
     Ordinal,
+    /// One column of category codes that the native tree models split by sets of categories
+    /// (string columns, and integer columns named in `data.categorical`); a category the
+    /// training rows lack is missing.
+    Native,
 }
 
 /// What to do with missing cells.
@@ -113,6 +117,8 @@ pub struct DataConfig {
     pub features: Option<Vec<String>>,
     pub drop: Vec<String>,
     pub encoding: Encoding,
+    /// Integer columns that hold categories (`encoding: native`; string columns always do).
+    pub categorical: Vec<String>,
     pub missing: Missing,
     pub standardize: bool,
     pub evaluation: Evaluation,
@@ -159,6 +165,9 @@ pub struct Dataset {
     pub classes: Vec<String>,
     /// Where the rows came from, for messages.
     pub source: String,
+    /// Per feature, its number of categories when it holds category codes (`encoding:
+    /// native`), else 0; empty when every feature is a number.
+    pub categories: Vec<usize>,
 }
 
 impl Dataset {
@@ -167,7 +176,7 @@ impl Dataset {
     }
     /// Rows `idx` as a training set.
     pub fn subset(&self, idx: &[usize]) -> TrainSet {
-        TrainSet { x: self.x.select(Axis(0), idx), y: self.y.select(Axis(0), idx), n_classes: self.n_classes(), weights: None }
+        TrainSet { x: self.x.select(Axis(0), idx), y: self.y.select(Axis(0), idx), n_classes: self.n_classes(), weights: None, categories: self.categories.clone() }
     }
     /// Every row as a training set: the matrix copied in parallel (on a million rows the copy is
     /// mostly fresh pages faulted in, which one thread does at half the speed of two).
@@ -180,7 +189,7 @@ impl Dataset {
             }
             None => self.x.clone(),
         };
-        TrainSet { x, y: self.y.clone(), n_classes: self.n_classes(), weights: None }
+        TrainSet { x, y: self.y.clone(), n_classes: self.n_classes(), weights: None, categories: self.categories.clone() }
     }
 }
 
@@ -193,6 +202,9 @@ pub struct TrainSet {
     pub n_classes: usize,
     /// Per-row sample weights (AdaBoost's reweighting); `None` means every row weighs 1.
     pub weights: Option<Array1<f64>>,
+    /// Per feature, its number of categories when it holds category codes (the native tree
+    /// models split it by sets of categories), else 0; empty when every feature is a number.
+    pub categories: Vec<usize>,
 }
 
 impl TrainSet {
@@ -211,11 +223,12 @@ impl TrainSet {
             y: self.y.select(Axis(0), idx),
             n_classes: self.n_classes,
             weights: self.weights.as_ref().map(|w| w.select(Axis(0), idx)),
+            categories: self.categories.clone(),
         }
     }
     /// A training set from a matrix and targets, every row weighing 1.
     pub fn new(x: Array2<f64>, y: Array1<f64>, n_classes: usize) -> TrainSet {
-        TrainSet { x, y, n_classes, weights: None }
+        TrainSet { x, y, n_classes, weights: None, categories: vec![] }
     }
     /// Row `i`'s sample weight.
     pub fn weight(&self, i: usize) -> f64 {
@@ -379,7 +392,14 @@ fn folds(
         .into_iter()
         .map(|(mut train, mut test, encoder)| {
             let scaler = cfg.standardize.then(|| {
-                let s = Scaler::fit(&train.x);
+                let mut s = Scaler::fit(&train.x);
+                // Category codes stay codes.
+                for (j, &k) in train.categories.iter().enumerate() {
+                    if k > 0 {
+                        s.mean[j] = 0.0;
+                        s.std[j] = 1.0;
+                    }
+                }
                 s.apply(&mut train.x);
                 s.apply(&mut test.x);
                 s
@@ -439,6 +459,7 @@ mod tests {
             features: None,
             drop: vec![],
             encoding: Encoding::OneHot,
+        categorical: vec![],
             missing: Missing::Mean,
             standardize: false,
             evaluation: Evaluation::Holdout { test: 0.25, stratify: true },

@@ -268,7 +268,15 @@ pub fn write_columns(path: Option<&Path>, cols: Vec<(String, OutValues)>, out: &
     let fail = |e: PolarsError| InputError::new(format!("cannot write the predictions: {e}"));
     let mut df = DataFrame::new(height, columns).map_err(fail)?;
     match path {
-        None => CsvWriter::new(out).finish(&mut df).map_err(fail),
+        None => {
+            // The reader went away (`ratlab predict … | head`): the rest is not wanted, which
+            // is no error, as for any Unix filter.
+            let mut watch = PipeWatch { out, broken: false };
+            match CsvWriter::new(&mut watch).finish(&mut df) {
+                Err(_) if watch.broken => Ok(()),
+                r => r.map_err(fail),
+            }
+        }
         Some(p) => {
             let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
             let file = || File::create(p).map_err(|e| InputError::new(format!("cannot create the file: {e}")).file(p));
@@ -278,6 +286,25 @@ pub fn write_columns(path: Option<&Path>, cols: Vec<(String, OutValues)>, out: &
                 _ => Err(InputError::new(format!("unsupported output type '.{ext}'; expected .csv or .parquet")).file(p)),
             }
         }
+    }
+}
+
+/// A writer that notes whether its reader closed the pipe (polars keeps only the message).
+struct PipeWatch<'a> {
+    out: &'a mut dyn std::io::Write,
+    broken: bool,
+}
+
+impl std::io::Write for PipeWatch<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.out.write(buf);
+        self.broken |= r.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
+        r
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.out.flush();
+        self.broken |= r.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
+        r
     }
 }
 

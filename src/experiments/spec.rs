@@ -71,6 +71,9 @@ pub struct DataSpec {
     /// or `all`.
     #[serde(default)]
     pub eval_train_rows: Option<S<serde_json::Value>>,
+    /// Integer columns that hold categories (with `encoding: native`).
+    #[serde(default)]
+    pub categorical: Option<S<Vec<S<String>>>>,
 }
 
 /// How the data is split into training and evaluation parts: exactly one of `test`, `cv`,

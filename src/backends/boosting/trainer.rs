@@ -17,6 +17,8 @@ struct Second {
     gamma: f64,
     min_child_weight: f64,
     eta: f64,
+    /// Row statistics carry a third number, 1 per row, so that categorical splits count rows.
+    counts: bool,
 }
 
 impl Second {
@@ -33,7 +35,24 @@ impl Second {
 
 impl Criterion for Second {
     fn width(&self) -> usize {
-        2
+        if self.counts {
+            3
+        } else {
+            2
+        }
+    }
+    fn count(&self, s: &[f64]) -> f64 {
+        if self.counts {
+            s[2]
+        } else {
+            s[1]
+        }
+    }
+    /// The pair score with the L2 penalty λ + `extra_l2` (categorical splits).
+    fn pair_score_l2(&self, l: &[f64], r: &[f64], extra_l2: f64) -> f64 {
+        let (gl, gr) = (self.thresholded(l[0]), self.thresholded(r[0]));
+        let (hl, hr) = (l[1] + self.lambda + extra_l2, r[1] + self.lambda + extra_l2);
+        gl * gl / hl + gr * gr / hr
     }
     fn score(&self, s: &[f64]) -> f64 {
         let g = self.thresholded(s[0]);
@@ -59,6 +78,10 @@ impl Criterion for Second {
     }
     fn leaf_width(&self) -> usize {
         1
+    }
+    /// G / (H + smoothing): categories in this order make every optimal split a prefix.
+    fn cat_key(&self, s: &[f64], smooth: f64) -> Option<f64> {
+        Some(s[0] / (s[1] + smooth))
     }
 }
 
@@ -122,6 +145,8 @@ pub struct BoostingTrainer {
     test: Option<Tracked>,
     n_features: usize,
     stats: Vec<f64>,
+    /// The statistics with a row count, when there are categorical features.
+    counted: Vec<f64>,
     /// Softmax: every training row's class probabilities at the start of the round (rows ×
     /// classes), which every class's gradients of the round come from.
     probs: Vec<f64>,
@@ -190,7 +215,7 @@ impl BoostingTrainer {
                 vec![v[v.len() / 2]]
             }
         };
-        let cuts = Cuts::fit(data.x.view(), Some(&fit), p.max_bin);
+        let cuts = Cuts::fit_with(data.x.view(), Some(&fit), p.max_bin, &data.categories);
         let binned = cuts.apply(data.x.view());
         let test = test.filter(|t| !t.is_empty()).map(|t| Tracked::new(cuts.apply(t.x.view()), &base));
         let model = Gbdt { loss, outputs, n_classes: k, base: base.clone(), trees: vec![] };
@@ -198,6 +223,7 @@ impl BoostingTrainer {
             n_features: data.x.ncols(),
             in_sample: vec![false; n],
             stats: vec![0.0; n * 2],
+            counted: Vec::new(),
             probs: if loss == Loss::Softmax { vec![0.0; n * outputs] } else { vec![] },
             train: Tracked::new(binned, &base),
             test,
@@ -333,8 +359,9 @@ impl Trainer for BoostingTrainer {
             }
         }
         let nf = self.n_features;
-        let crit = Second { lambda: self.p.lambda, alpha: self.p.alpha, gamma: self.p.gamma, min_child_weight: self.p.min_child_weight, eta: self.p.learning_rate };
-        let shape = Shape { max_depth: self.p.max_depth, max_leaves: self.p.max_leaves, lossguide: self.p.lossguide };
+        let counts = self.cuts.cats.iter().any(Option::is_some);
+        let crit = Second { lambda: self.p.lambda, alpha: self.p.alpha, gamma: self.p.gamma, min_child_weight: self.p.min_child_weight, eta: self.p.learning_rate, counts };
+        let shape = Shape { max_depth: self.p.max_depth, max_leaves: self.p.max_leaves, lossguide: self.p.lossguide, cat: self.p.cat };
         let mut leaves = 0usize;
         if self.model.loss == Loss::Softmax {
             self.softmax_probs();
@@ -350,7 +377,17 @@ impl Trainer for BoostingTrainer {
                 (0..nf as u32).collect()
             };
             self.gradients(k);
-            let (tree, leaf_rows) = hist::grow(&self.train.binned, &self.cuts, rows, &self.stats, &crit, &Features::Fixed(feats), &shape, &mut self.ws);
+            if counts {
+                // (g, h, 1) per row: categorical splits need row counts (LightGBM's rules).
+                self.counted.resize(self.stats.len() / 2 * 3, 1.0);
+                self.counted.par_chunks_mut(3).zip(self.stats.par_chunks(2)).with_min_len(4096).for_each(|(c, s)| {
+                    c[0] = s[0];
+                    c[1] = s[1];
+                    c[2] = 1.0;
+                });
+            }
+            let stats = if counts { &self.counted } else { &self.stats };
+            let (tree, leaf_rows) = hist::grow(&self.train.binned, &self.cuts, rows, stats, &crit, &Features::Fixed(feats), &shape, &mut self.ws);
             // Fitting rows: straight from the leaf ranges, in parallel over leaves. Other rows:
             // walk the tree.
             add_leaf_values(&mut self.train.margins, &self.ws.idx, &leaf_rows, &tree.values, out_k, k);

@@ -77,6 +77,16 @@ impl Criterion for Impurity {
     fn leaf_width(&self) -> usize {
         self.k.max(1)
     }
+    /// Two classes: the smoothed share of class 1 (Breiman: sorted by it, the best Gini or
+    /// entropy split of categories is a prefix); regression: the smoothed mean. More classes
+    /// have no such order.
+    fn cat_key(&self, s: &[f64], smooth: f64) -> Option<f64> {
+        match self.k {
+            0 => Some(s[1] / (s[0] + smooth)),
+            2 => Some(s[1] / (s[0] + s[1] + smooth)),
+            _ => None,
+        }
+    }
 }
 
 /// Bins a training set once and fits any number of trees on weighted row subsets of it (a
@@ -95,7 +105,7 @@ impl CartFitter {
         if data.is_empty() {
             return Err(TrainError::Data("the training set is empty".into()));
         }
-        let cuts = Cuts::fit(data.x.view(), None, p.max_bin);
+        let cuts = Cuts::fit_with(data.x.view(), None, p.max_bin, &data.categories);
         let binned = cuts.apply(data.x.view());
         let crit = Impurity {
             k: data.n_classes,
@@ -137,7 +147,7 @@ impl CartFitter {
         let nf = self.cuts.n_features();
         let kf = self.params.max_features.of(nf);
         let feats = if kf >= nf { Features::Fixed((0..nf as u32).collect()) } else { Features::PerSplit { k: kf, seed } };
-        let shape = Shape { max_depth: self.params.tree.max_depth.unwrap_or(0), max_leaves: 0, lossguide: false };
+        let shape = Shape { max_depth: self.params.tree.max_depth.unwrap_or(0), max_leaves: 0, lossguide: false, cat: self.params.cat };
         hist::grow(&self.binned, &self.cuts, &rows, &stats, &self.crit, &feats, &shape, ws).0
     }
 }
@@ -164,7 +174,13 @@ pub fn text(tree: &Tree, n_classes: usize) -> Vec<String> {
         match &n.split {
             Some(s) => {
                 let decrease = s.gain / t.nodes[0].cover.max(1e-300);
-                if s.threshold == f64::MAX {
+                if let Some(set) = s.cats.and_then(|c| t.cat_sets.get(c as usize)) {
+                    // A categorical split: the category codes going left.
+                    let codes = set.list();
+                    let shown: Vec<String> = codes.iter().take(8).map(|c| c.to_string()).collect();
+                    let more = if codes.len() > 8 { format!(", … {} in all", codes.len()) } else { String::new() };
+                    out.push(format!("{pad}x[{}] in {{{}{more}}}   (impurity −{decrease:.4})", s.feature, shown.join(", ")));
+                } else if s.threshold == f64::MAX {
                     // The missing-apart split: present values left, missing ones right.
                     out.push(format!("{pad}x[{}] is present   (impurity −{decrease:.4})", s.feature));
                 } else {

@@ -16,6 +16,7 @@
 //! Determinism: every histogram is summed by one task in row order, and ties between splits go
 //! to the lower feature and bin, so a tree is identical whatever the number of threads.
 
+use super::categories::{self, CatBins, CatRule, CatSet};
 use crate::backends::saved::Saveable;
 use crate::backends::{Prediction, Predictor, TrainError};
 use ndarray::{Array2, ArrayView2};
@@ -34,6 +35,9 @@ const SLOTS: usize = 256;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Cuts {
     pub cuts: Vec<Vec<f64>>,
+    /// Per feature, its category bins when it is categorical (empty: every feature numeric).
+    #[serde(default)]
+    pub cats: Vec<Option<CatBins>>,
 }
 
 impl Cuts {
@@ -60,17 +64,62 @@ impl Cuts {
                 v.retain(|v| !v.is_nan());
                 // A radix sort: several times faster than a comparison sort on a million values.
                 radsort::sort(&mut v);
-                v.dedup();
                 feature_cuts(&v, nb)
             })
             .collect();
-        Cuts { cuts }
+        Cuts { cuts, cats: vec![] }
+    }
+
+    /// [`Cuts::fit`], with the features whose `categories[j]` > 0 binned as that many category
+    /// codes (one bin each, by frequency in rows `rows`; see [`CatBins`]).
+    pub fn fit_with(x: ArrayView2<'_, f64>, rows: Option<&[usize]>, max_bin: usize, categories: &[usize]) -> Cuts {
+        let mut c = Cuts::fit(x, rows, max_bin);
+        if categories.iter().all(|&k| k == 0) {
+            return c;
+        }
+        c.cats = (0..x.ncols())
+            .map(|j| {
+                let k = categories.get(j).copied().unwrap_or(0);
+                (k > 0).then(|| {
+                    let mut counts = vec![0usize; k];
+                    let mut add = |v: f64| {
+                        if !v.is_nan() && v >= 0.0 && (v as usize) < k {
+                            counts[v as usize] += 1;
+                        }
+                    };
+                    match rows {
+                        Some(rs) => rs.iter().for_each(|&r| add(x[[r, j]])),
+                        None => x.column(j).iter().for_each(|&v| add(v)),
+                    }
+                    CatBins::fit(&counts)
+                })
+            })
+            .collect();
+        for (j, cb) in c.cats.iter().enumerate() {
+            if let Some(cb) = cb {
+                // One "cut" per bin: the bin count is what the scans read of a categorical feature.
+                c.cuts[j] = (0..cb.n_bins()).map(|b| b as f64).collect();
+            }
+        }
+        c
+    }
+
+    /// The category bins of feature `j`, when it is categorical.
+    #[inline]
+    pub fn cat(&self, j: usize) -> Option<&CatBins> {
+        self.cats.get(j).and_then(Option::as_ref)
+    }
+
+    fn any_categorical(&self) -> bool {
+        self.cats.iter().any(Option::is_some)
     }
 
     /// The code of value `v` of feature `j`.
     #[inline]
     pub fn code(&self, j: usize, v: f64) -> u8 {
-        if v.is_nan() {
+        if let Some(cb) = self.cat(j) {
+            cb.bin(v).unwrap_or(MISSING)
+        } else if v.is_nan() {
             MISSING
         } else {
             let c = &self.cuts[j];
@@ -124,19 +173,40 @@ fn columns_of(x: ArrayView2<'_, f64>, rows: &[usize]) -> Vec<Vec<f64>> {
     cols
 }
 
-/// Boundaries for one feature's sorted distinct values: midpoints when they fit in `nb` bins,
-/// else values at evenly spaced ranks.
-fn feature_cuts(distinct: &[f64], nb: usize) -> Vec<f64> {
+/// Boundaries for one feature's sorted values (ties kept), always midpoints between distinct
+/// values: one bin per value when they fit in `nb` bins; else bins of about equal row counts,
+/// greedily (LightGBM's way): a value holding more rows than a bin's share gets a bin of its
+/// own. Quantiles over the distinct values instead (as before) gave a few codes holding most
+/// rows one bin between them: on a skewed 1,000-level column, 0.017 of test AUC against
+/// xgboost.
+fn feature_cuts(sorted: &[f64], nb: usize) -> Vec<f64> {
+    let mut runs: Vec<(f64, usize)> = Vec::new();
+    for &v in sorted {
+        match runs.last_mut() {
+            Some((last, c)) if *last == v => *c += 1,
+            _ => runs.push((v, 1)),
+        }
+    }
     let mut out = Vec::new();
-    if distinct.len() <= nb {
-        for w in distinct.windows(2) {
-            out.push(w[0] + (w[1] - w[0]) / 2.0);
+    let mid = |a: f64, b: f64| a + (b - a) / 2.0;
+    if runs.len() <= nb {
+        for w in runs.windows(2) {
+            out.push(mid(w[0].0, w[1].0));
         }
     } else {
-        for i in 1..nb {
-            let v = distinct[i * distinct.len() / nb];
-            if out.last().is_none_or(|l| *l < v) {
-                out.push(v);
+        let (mut rest, mut bins_left, mut acc) = (sorted.len(), nb, 0usize);
+        for i in 0..runs.len() - 1 {
+            acc += runs[i].1;
+            let share = rest as f64 / bins_left as f64;
+            // Close the bin when it holds its share, or before a value that alone does.
+            if acc as f64 >= share || runs[i + 1].1 as f64 >= share {
+                out.push(mid(runs[i].0, runs[i + 1].0));
+                rest -= acc;
+                acc = 0;
+                bins_left -= 1;
+                if bins_left == 1 {
+                    break;
+                }
             }
         }
     }
@@ -157,7 +227,8 @@ pub struct Binned {
 }
 
 /// A split: rows with `x[feature] ≤ threshold` (code ≤ `bin`) go left, missing ones go
-/// `default_left`.
+/// `default_left`; or, on a categorical feature, rows whose category is in the tree's
+/// category set `cats` go left.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Split {
     pub feature: u32,
@@ -168,6 +239,9 @@ pub struct Split {
     pub right: u32,
     /// The criterion's gain of this split (loss reduction for boosting, impurity decrease for CART).
     pub gain: f64,
+    /// The index in [`Tree::cat_sets`] of the categories going left (categorical splits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cats: Option<u32>,
 }
 
 /// One node: a split, or a leaf whose outputs start at `leaf · width` in [`Tree::values`].
@@ -188,16 +262,34 @@ pub struct Tree {
     pub width: usize,
     pub nodes: Vec<Node>,
     pub values: Vec<f64>,
+    /// The category sets of the categorical splits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cat_sets: Vec<CatSet>,
 }
 
 impl Tree {
+    /// A tree of leaf width `width` without nodes yet.
+    pub fn empty(width: usize) -> Tree {
+        Tree { width, nodes: vec![], values: vec![], cat_sets: vec![] }
+    }
+
+    /// Whether a raw value `v` goes left at split `s` (missing values and unseen categories
+    /// go the default way).
+    #[inline]
+    pub fn goes_left(&self, s: &Split, v: f64) -> bool {
+        match s.cats {
+            Some(ci) => self.cat_sets[ci as usize].has_value(v).unwrap_or(s.default_left),
+            None if v.is_nan() => s.default_left,
+            None => v <= s.threshold,
+        }
+    }
+
     /// The leaf outputs for a row of raw feature values.
     #[inline]
     pub fn leaf_of(&self, row: &[f64]) -> &[f64] {
         let mut n = &self.nodes[0];
         while let Some(s) = &n.split {
-            let v = row[s.feature as usize];
-            let left = if v.is_nan() { s.default_left } else { v <= s.threshold };
+            let left = self.goes_left(s, row[s.feature as usize]);
             n = &self.nodes[if left { s.left } else { s.right } as usize];
         }
         let o = n.leaf as usize * self.width;
@@ -212,7 +304,11 @@ impl Tree {
         while let Some(s) = &n.split {
             // The row-major codes: a row's codes share a cache line, a column's do not.
             let c = b.rows[r * b.n_features + s.feature as usize];
-            let left = if c == MISSING { s.default_left } else { c <= s.bin };
+            let left = match s.cats {
+                _ if c == MISSING => s.default_left,
+                Some(ci) => self.cat_sets[ci as usize].has_bin(c),
+                None => c <= s.bin,
+            };
             n = &self.nodes[if left { s.left } else { s.right } as usize];
         }
         let o = n.leaf as usize * self.width;
@@ -241,6 +337,9 @@ impl Tree {
                     }
                     if s.feature as usize >= inputs {
                         return Err(format!("node {i} splits on feature {}, but the rows have {inputs} feature(s)", s.feature));
+                    }
+                    if s.cats.is_some_and(|c| c as usize >= self.cat_sets.len()) {
+                        return Err(format!("node {i} reads category set {:?}, but the tree has {}", s.cats, self.cat_sets.len()));
                     }
                 }
                 None => {
@@ -347,6 +446,21 @@ pub trait Criterion: Sync {
     fn leaf(&self, s: &[f64], out: &mut Vec<f64>);
     /// Outputs per leaf.
     fn leaf_width(&self) -> usize;
+    /// What categories are sorted by for a partition split (gradient over smoothed hessian for
+    /// boosting); `None` when no order makes prefixes optimal (multi-class trees: each
+    /// category against the rest instead).
+    fn cat_key(&self, _s: &[f64], _smooth: f64) -> Option<f64> {
+        None
+    }
+    /// The rows a node's statistics count (categorical splits' minimums, LightGBM's rules).
+    fn count(&self, s: &[f64]) -> f64 {
+        self.cover(s)
+    }
+    /// score(left) + score(right) with `extra_l2` more L2 penalty on leaf values (categorical
+    /// splits, `cat_l2`); criteria without an L2 penalty ignore it.
+    fn pair_score_l2(&self, left: &[f64], right: &[f64], _extra_l2: f64) -> f64 {
+        self.pair_score(left, right)
+    }
 }
 
 /// Which features a node may split on.
@@ -368,6 +482,8 @@ pub struct Shape {
     pub max_leaves: usize,
     /// Grow the best-gain node first (xgboost's lossguide) instead of level by level.
     pub lossguide: bool,
+    /// How categorical features are split.
+    pub cat: CatRule,
 }
 
 /// Buffers reused from tree to tree: the row index array (partitioned in place), the row
@@ -409,6 +525,8 @@ struct Best {
     bin: u8,
     default_left: bool,
     gain: f64,
+    /// The bins going left, for a categorical split.
+    cat: Option<Vec<u8>>,
 }
 
 struct Cand {
@@ -667,7 +785,7 @@ fn best_of_feature<C: Criterion, const W: usize>(crit: &C, h: &[f64], sum: &[f64
             let gain = crit.pair_score(&left, &right) - parent_score;
             if best.as_ref().is_none_or(|b| gain > b.gain) {
                 let default_left = if has_missing { miss_left } else { crit.cover(&left) >= crit.cover(&right) };
-                best = Some(Best { feature, bin: bin as u8, default_left, gain });
+                best = Some(Best { feature, bin: bin as u8, default_left, gain, cat: None });
             }
         }
     }
@@ -693,7 +811,7 @@ fn missing_apart<C: Criterion>(crit: &C, present: &[f64], miss: &[f64], parent_s
     }
     let gain = crit.pair_score(present, miss) - parent_score;
     if best.as_ref().is_none_or(|b| gain > b.gain) {
-        *best = Some(Best { feature, bin: (n_bins - 1) as u8, default_left: false, gain });
+        *best = Some(Best { feature, bin: (n_bins - 1) as u8, default_left: false, gain, cat: None });
     }
 }
 
@@ -733,7 +851,7 @@ impl<'a> Scan<'a> {
             let gain = crit.pair_score(&self.left, &self.right) - self.parent;
             if self.best.as_ref().is_none_or(|b| gain > b.gain) {
                 let default_left = if self.has_missing { miss_left } else { crit.cover(&self.left) >= crit.cover(&self.right) };
-                self.best = Some(Best { feature: self.feature, bin, default_left, gain });
+                self.best = Some(Best { feature: self.feature, bin, default_left, gain, cat: None });
             }
         }
     }
@@ -770,8 +888,44 @@ fn best_of_feature_dyn<C: Criterion>(crit: &C, h: &[f64], sum: &[f64], n_bins: u
     w!(1 2 3 4 5 6 7 8)
 }
 
+/// The best split of a categorical feature from its histogram slice: the candidate left sets of
+/// [`categories::candidates`], each with the missing rows on either side.
+fn best_of_category<C: Criterion>(crit: &C, rule: &CatRule, h: &[f64], sum: &[f64], n_bins: usize, parent: f64, feature: u32) -> Option<Best> {
+    let w = crit.width();
+    let slot = |b: usize| &h[b * w..b * w + w];
+    let miss = slot(MISSING as usize);
+    let has_missing = crit.cover(miss) > 0.0;
+    let bins: Vec<(u8, f64, Option<f64>)> = (0..n_bins).map(|b| (b as u8, crit.count(slot(b)), crit.cat_key(slot(b), rule.cat_smooth))).collect();
+    let (mut left, mut right) = (vec![0.0; w], vec![0.0; w]);
+    let mut best: Option<Best> = None;
+    for set in categories::candidates(&bins, rule) {
+        let mut base = vec![0.0; w];
+        for &b in &set {
+            base.iter_mut().zip(slot(b as usize)).for_each(|(a, v)| *a += v);
+        }
+        for miss_left in [false, true] {
+            if miss_left && !has_missing {
+                break;
+            }
+            for k in 0..w {
+                left[k] = base[k] + if miss_left { miss[k] } else { 0.0 };
+                right[k] = sum[k] - left[k];
+            }
+            if !crit.child_ok(&left) || !crit.child_ok(&right) || crit.count(&left) < rule.min_data_per_group || crit.count(&right) < rule.min_data_per_group {
+                continue;
+            }
+            let gain = crit.pair_score_l2(&left, &right, rule.cat_l2) - parent;
+            if best.as_ref().is_none_or(|b| gain > b.gain) {
+                let default_left = if has_missing { miss_left } else { crit.cover(&left) >= crit.cover(&right) };
+                best = Some(Best { feature, bin: 0, default_left, gain, cat: Some(set.clone()) });
+            }
+        }
+    }
+    best
+}
+
 /// The best split of a node over `feats`, whose histogram slices are laid out in that order.
-fn best_split<C: Criterion>(crit: &C, cuts: &Cuts, hist: &[f64], sum: &[f64], feats: &[u32]) -> Option<Best> {
+fn best_split<C: Criterion>(crit: &C, cuts: &Cuts, rule: &CatRule, hist: &[f64], sum: &[f64], feats: &[u32]) -> Option<Best> {
     let w = crit.width();
     if !crit.splittable(sum) {
         return None;
@@ -782,7 +936,14 @@ fn best_split<C: Criterion>(crit: &C, cuts: &Cuts, hist: &[f64], sum: &[f64], fe
         .par_iter()
         .enumerate()
         .with_min_len(8)
-        .map(|(fi, &f)| best_of_feature_dyn(crit, &hist[fi * SLOTS * w..(fi + 1) * SLOTS * w], sum, cuts.cuts[f as usize].len(), parent, f))
+        .map(|(fi, &f)| {
+            let h = &hist[fi * SLOTS * w..(fi + 1) * SLOTS * w];
+            let n_bins = cuts.cuts[f as usize].len();
+            match cuts.cat(f as usize) {
+                Some(_) => best_of_category(crit, rule, h, sum, n_bins, parent, f),
+                None => best_of_feature_dyn(crit, h, sum, n_bins, parent, f),
+            }
+        })
         .collect();
     // Lowest feature wins ties: the order of `feats` is ascending.
     let mut out: Option<Best> = None;
@@ -855,15 +1016,30 @@ fn best_split_small<C: Criterion>(crit: &C, b: &Binned, cuts: &Cuts, rows: &[u32
     best.filter(|bb| bb.gain > min_gain && bb.gain.is_finite())
 }
 
+impl Best {
+    /// Which codes go left: 0..=bin (or the categorical set's bins), plus MISSING when it
+    /// defaults left.
+    fn left_codes(&self) -> [bool; SLOTS] {
+        let mut left_of = [false; SLOTS];
+        if let Some(set) = &self.cat {
+            for &b in set {
+                left_of[b as usize] = true;
+            }
+        } else {
+            for (c, v) in left_of.iter_mut().enumerate() {
+                *v = c <= self.bin as usize;
+            }
+        }
+        left_of[MISSING as usize] = self.default_left;
+        left_of
+    }
+}
+
 /// Stable in-place partition of a node's rows by a split, branch-free (every row is written
 /// to both sides and only the right counter advances). Returns the number that went left.
 fn partition(b: &Binned, s: &Best, idx: &mut [u32], sidx: &mut [u32]) -> usize {
     let col = &b.cols[s.feature as usize];
-    // Codes going left: 0..=bin, plus MISSING when it defaults left.
-    let mut left_of = [false; SLOTS];
-    for (c, v) in left_of.iter_mut().enumerate() {
-        *v = if c == MISSING as usize { s.default_left } else { c <= s.bin as usize };
-    }
+    let left_of = s.left_codes();
     let (mut l, mut r) = (0usize, 0usize);
     for i in 0..idx.len() {
         let row = idx[i];
@@ -909,13 +1085,13 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
     ws.idx.extend_from_slice(rows);
     ws.scratch_idx.resize(rows.len(), 0);
 
-    let mut tree = Tree { width: crit.leaf_width(), nodes: vec![], values: vec![] };
+    let mut tree = Tree::empty(crit.leaf_width());
     let root_feats = node_features(feats, nf, 0);
     let mut hist = ws.take_hist(hist_len);
     build_hist(w, b, &ws.idx, row_stats, &ws.parts, &root_feats, &mut hist);
     let sum = hist_sum(w, &hist);
     tree.nodes.push(Node { split: None, leaf: 0, cover: crit.cover(&sum) });
-    let best = best_split(crit, cuts, &hist, &sum, &root_feats);
+    let best = best_split(crit, cuts, &shape.cat, &hist, &sum, &root_feats);
     let mut open = vec![Cand { node: 0, start: 0, end: rows.len(), depth: 0, hist, sum, best, feats: root_feats, small: false, order: 0 }];
     let mut order = 1u64;
     let mut closed: Vec<Cand> = Vec::new();
@@ -1014,12 +1190,19 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
                 left: ln,
                 right: rn,
                 gain: bsplit.gain,
+                cats: match (&bsplit.cat, cuts.cat(bsplit.feature as usize)) {
+                    (Some(set), Some(cb)) => {
+                        tree.cat_sets.push(CatSet::of_bins(set, cb));
+                        Some(tree.cat_sets.len() as u32 - 1)
+                    }
+                    _ => None,
+                },
             });
             let mut sl = vec![0.0; w];
             match c.feats.iter().position(|&f| f == bsplit.feature).filter(|_| !c.hist.is_empty()) {
                 Some(fi) => {
                     let h = &c.hist[fi * SLOTS * w..(fi + 1) * SLOTS * w];
-                    for bin in (0..=bsplit.bin as usize).chain(bsplit.default_left.then_some(MISSING as usize)) {
+                    for (bin, _) in bsplit.left_codes().iter().enumerate().filter(|(_, l)| **l) {
                         for k in 0..w {
                             sl[k] += h[bin * w + k];
                         }
@@ -1046,7 +1229,8 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
         // Build histograms: the smaller child's (fixed features; the larger's by subtraction),
         // or each child's that needs one (features drawn per node).
         let mut jobs: Vec<(usize, bool, Vec<f64>)> = Vec::new(); // (pair index, is_left, buffer)
-        let small_ok = w <= SMALL_WIDTH;
+        // (Small nodes scan thresholds only: with categorical features, histograms throughout.)
+        let small_ok = w <= SMALL_WIDTH && !cuts.any_categorical();
         let big = |ch: &Child| ch.needs && !(small_ok && ch.end - ch.start <= SMALL_NODE);
         for (pi, (_, l, r)) in children.iter().enumerate() {
             if fixed {
@@ -1121,7 +1305,7 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
                 .with_min_len(16)
                 .map(|c| {
                     if !c.hist.is_empty() {
-                        best_split(crit, cuts, &c.hist, &c.sum, &c.feats)
+                        best_split(crit, cuts, &shape.cat, &c.hist, &c.sum, &c.feats)
                     } else if c.small {
                         best_split_small(crit, b, cuts, &idx[c.start..c.end], row_stats, &c.sum, &c.feats)
                     } else {
@@ -1173,9 +1357,22 @@ mod tests {
         let x = ndarray::Array2::from_shape_fn((1000, 1), |(i, _)| i as f64);
         let c = Cuts::fit(x.view(), None, 5);
         // 4 real bins of 250 values each.
-        assert_eq!(c.cuts[0], vec![250.0, 500.0, 750.0, f64::INFINITY]);
+        assert_eq!(c.cuts[0], vec![249.5, 499.5, 749.5, f64::INFINITY]);
         let b = c.apply(x.view());
         let counts: Vec<usize> = (0..4u8).map(|k| b.cols[0].iter().filter(|&&v| v == k).count()).collect();
-        assert_eq!(counts, vec![251, 250, 250, 249]);
+        assert_eq!(counts, vec![250, 250, 250, 250]);
+    }
+
+    #[test]
+    fn a_value_holding_many_rows_gets_its_own_bin() {
+        // Half the rows are 0, the rest 1..=500: by rows, 0 alone fills a bin's share and more.
+        let v: Vec<f64> = (0..1000).map(|i| if i < 500 { 0.0 } else { (i - 499) as f64 }).collect();
+        let x = ndarray::Array2::from_shape_vec((1000, 1), v).unwrap();
+        let c = Cuts::fit(x.view(), None, 5);
+        assert_eq!(c.cuts[0][0], 0.5, "0 alone in the first bin: {:?}", c.cuts[0]);
+        let b = c.apply(x.view());
+        let counts: Vec<usize> = (0..4u8).map(|k| b.cols[0].iter().filter(|&&v| v == k).count()).collect();
+        assert_eq!(counts.iter().sum::<usize>(), 1000);
+        assert!(counts[1..].iter().all(|&n| (150..=200).contains(&n)), "the other rows evenly: {counts:?}");
     }
 }

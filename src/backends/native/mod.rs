@@ -2,6 +2,7 @@
 //! and small dense linear algebra they share.
 
 pub mod cart;
+pub mod categories;
 pub mod hist;
 pub mod kdtree;
 pub mod linalg;

@@ -159,17 +159,6 @@ impl ShapBuffer {
     }
 }
 
-/// Whether the row goes left at a split (the tree walk's own rule: missing values go the
-/// learned default way).
-#[inline]
-fn goes_left(v: f64, threshold: f64, default_left: bool) -> bool {
-    if v.is_nan() {
-        default_left
-    } else {
-        v <= threshold
-    }
-}
-
 /// Add the SHAP values of `tree`'s output `k` for `row` to `phi` (one per feature; the bias is
 /// not included: see [`expected_value`]). `buf` must come from [`ShapBuffer::new`] with at
 /// least the tree's depth.
@@ -196,7 +185,7 @@ fn recurse(tree: &Tree, k: usize, row: &[f64], phi: &mut [f64], node: usize, pat
             leaf_shares(p, depth, value, phi);
         }
         Some(s) => {
-            let left = goes_left(row[s.feature as usize], s.threshold, s.default_left);
+            let left = tree.goes_left(s, row[s.feature as usize]);
             let (hot, cold) = if left { (s.left, s.right) } else { (s.right, s.left) };
             let cover = n.cover;
             let share = |c: u32| if cover > 0.0 { tree.nodes[c as usize].cover / cover } else { 0.5 };
@@ -244,7 +233,7 @@ pub fn conditional_expectation(tree: &Tree, k: usize, row: &[f64], known: &[bool
         match &n.split {
             None => t.values[n.leaf as usize * t.width + k],
             Some(s) if known[s.feature as usize] => {
-                let next = if goes_left(row[s.feature as usize], s.threshold, s.default_left) { s.left } else { s.right };
+                let next = if t.goes_left(s, row[s.feature as usize]) { s.left } else { s.right };
                 walk(t, k, row, known, next as usize)
             }
             Some(s) => {
@@ -287,7 +276,8 @@ mod tests {
     fn random_tree(depth: usize, d: usize, seed: u64) -> Tree {
         use rand::{Rng, SeedableRng};
         let mut r = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
-        let mut t = Tree { width: 1, nodes: vec![Node { split: None, leaf: 0, cover: 100.0 }], values: vec![] };
+        let mut t = Tree::empty(1);
+        t.nodes.push(Node { split: None, leaf: 0, cover: 100.0 });
         let mut open = vec![(0usize, 0usize)];
         while let Some((i, level)) = open.pop() {
             if level == depth || (level > 1 && r.gen::<f64>() < 0.2) {
@@ -298,7 +288,7 @@ mod tests {
             let cover = t.nodes[i].cover;
             let share = 0.1 + 0.8 * r.gen::<f64>();
             let (l, rr) = (t.nodes.len() as u32, t.nodes.len() as u32 + 1);
-            t.nodes[i].split = Some(Split { feature: r.gen_range(0..d) as u32, threshold: r.gen::<f64>() * 2.0 - 1.0, bin: 0, default_left: r.gen(), left: l, right: rr, gain: 1.0 });
+            t.nodes[i].split = Some(Split { feature: r.gen_range(0..d) as u32, threshold: r.gen::<f64>() * 2.0 - 1.0, bin: 0, default_left: r.gen(), left: l, right: rr, gain: 1.0, cats: None });
             t.nodes.push(Node { split: None, leaf: 0, cover: cover * share });
             t.nodes.push(Node { split: None, leaf: 0, cover: cover * (1.0 - share) });
             open.push((l as usize, level + 1));

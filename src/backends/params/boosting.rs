@@ -23,6 +23,11 @@ pub(super) static BOOSTING: &[ParamDef] = &[
     p("max_bin", ParamKind::Int { min: 2, max: 256 }, "256", "quantile bins per feature, one of them for missing values"),
     p("early_stopping_rounds", ParamKind::Int { min: 0, max: 100_000 }, "0", "stop when the validation loss has not improved for this many rounds (0 = off)"),
     p("validation_fraction", ParamKind::Float { min: 0.0, max: 0.9, min_open: true }, "0.1", "training rows held out for early stopping (stratified, seeded)"),
+    super::tree::MAX_CAT_TO_ONEHOT,
+    super::tree::CAT_SMOOTH,
+    super::tree::MIN_DATA_PER_GROUP,
+    super::tree::MAX_CAT_THRESHOLD,
+    super::tree::CAT_L2,
 ];
 
 /// Gradient boosting's loss.
@@ -53,6 +58,8 @@ pub struct BoostingParams {
     pub max_bin: usize,
     pub early_stopping_rounds: usize,
     pub validation_fraction: f64,
+    /// Categorical splits (`data.encoding: native`).
+    pub cat: crate::backends::native::categories::CatRule,
 }
 
 impl Default for BoostingParams {
@@ -87,5 +94,6 @@ pub(super) fn from_map(m: &ParamMap) -> BoostingParams {
         max_bin: i(m, "max_bin") as usize,
         early_stopping_rounds: i(m, "early_stopping_rounds") as usize,
         validation_fraction: f(m, "validation_fraction"),
+        cat: super::tree::cat_rule(m),
     }
 }

@@ -29,6 +29,10 @@ pub(super) static FOREST: &[ParamDef] = &[
     p("bootstrap", ParamKind::Bool, "true", "draw each tree's rows with replacement"),
     p("oob_score", ParamKind::Bool, "false", "score each step on the rows its trees did not see (out of bag; native)"),
     p("max_bin", ParamKind::Int { min: 2, max: 256 }, "256", "quantile bins per feature (native)"),
+    super::tree::MAX_CAT_TO_ONEHOT,
+    super::tree::CAT_SMOOTH,
+    super::tree::MIN_DATA_PER_GROUP,
+    super::tree::MAX_CAT_THRESHOLD,
 ];
 
 const STUMP: &str = "{\"algorithm\": \"decision_tree\", \"backend\": \"native\", \"params\": {\"max_depth\": 1}}";

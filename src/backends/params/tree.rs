@@ -1,8 +1,32 @@
 //! Decision trees (and the trees of random forests): the table, typed parameters, how many
 //! features a split may use, and the parameters only the native tree has.
 
-use super::{i, p, w, ParamDef, ParamKind, ParamMap, ParamValue};
+use super::{f, i, p, w, ParamDef, ParamKind, ParamMap, ParamValue, NONNEG};
+use crate::backends::native::categories::CatRule;
 use crate::backends::{Algorithm, Backend};
+
+/// Categorical splits (`data.encoding: native`), shared by the native tree, forest and
+/// gradient boosting tables.
+pub(super) const MAX_CAT_TO_ONEHOT: ParamDef =
+    p("max_cat_to_onehot", ParamKind::Int { min: 1, max: 254 }, "4", "categorical features: at most this many categories in a node split one against the rest; more are sorted by gradient/hessian and split by prefix");
+pub(super) const CAT_SMOOTH: ParamDef = p("cat_smooth", NONNEG, "10.0", "categorical features: added to each category's hessian (weight) when sorting them by gradient/hessian; a category with fewer rows is not sorted on its own");
+pub(super) const MIN_DATA_PER_GROUP: ParamDef =
+    p("min_data_per_group", NONNEG, "100.0", "categorical features: the rows each side of a category split needs");
+pub(super) const CAT_L2: ParamDef = p("cat_l2", NONNEG, "10.0", "categorical features: more L2 penalty on the leaf weights when scoring a category split");
+pub(super) const MAX_CAT_THRESHOLD: ParamDef =
+    p("max_cat_threshold", ParamKind::Int { min: 1, max: 254 }, "32", "categorical features: the most categories the scanned side of a split holds (from either end of the sorted order)");
+
+/// The categorical split rule of a checked, defaults-filled map.
+pub(super) fn cat_rule(m: &ParamMap) -> CatRule {
+    CatRule {
+        max_cat_to_onehot: i(m, "max_cat_to_onehot") as usize,
+        cat_smooth: f(m, "cat_smooth"),
+        min_data_per_group: f(m, "min_data_per_group"),
+        max_cat_threshold: i(m, "max_cat_threshold") as usize,
+        // Only boosting has it (a CART leaf is a class share or a mean, not a penalized weight).
+        cat_l2: if m.contains_key("cat_l2") { f(m, "cat_l2") } else { 0.0 },
+    }
+}
 
 /// `decision_tree`'s parameter table.
 pub(super) static TREE: &[ParamDef] = &[
@@ -12,6 +36,10 @@ pub(super) static TREE: &[ParamDef] = &[
     p("min_samples_leaf", ParamKind::Int { min: 1, max: 1_000_000 }, "1", "rows each leaf keeps at least"),
     p("max_features", FEATURES, "\"all\"", "features tried per split (native): all, sqrt, log2, a fraction (0.5) or a count (4)"),
     p("max_bin", ParamKind::Int { min: 2, max: 256 }, "256", "quantile bins per feature, one of them for missing values (native)"),
+    MAX_CAT_TO_ONEHOT,
+    CAT_SMOOTH,
+    MIN_DATA_PER_GROUP,
+    MAX_CAT_THRESHOLD,
 ];
 
 /// `max_features`: all, sqrt, log2, a fraction or a count.
@@ -65,6 +93,7 @@ pub struct CartParams {
     pub tree: TreeParams,
     pub max_features: MaxFeatures,
     pub max_bin: usize,
+    pub cat: CatRule,
 }
 
 /// A native tree's typed parameters from a checked, defaults-filled map (a forest's table has
@@ -79,6 +108,7 @@ pub(super) fn cart(m: &ParamMap) -> CartParams {
         },
         max_features: MaxFeatures::from_value(m.get("max_features")),
         max_bin: i(m, "max_bin") as usize,
+        cat: cat_rule(m),
     }
 }
 

@@ -96,7 +96,7 @@ impl Checker {
     pub(super) fn data(&mut self, d: &S<DataSpec>, task: &mut Option<Task>, flexible: bool) -> Option<DataConfig> {
         let at = Some(pos(d));
         let d = &d.value;
-        for (k, p) in [("data.target", d.target.as_ref().map(pos)), ("data.features", d.features.as_ref().map(pos)), ("data.drop", d.drop.as_ref().map(pos)), ("data.split", d.split.as_ref().map(pos)), ("data.path", d.path.as_ref().map(pos))] {
+        for (k, p) in [("data.target", d.target.as_ref().map(pos)), ("data.features", d.features.as_ref().map(pos)), ("data.drop", d.drop.as_ref().map(pos)), ("data.split", d.split.as_ref().map(pos)), ("data.path", d.path.as_ref().map(pos)), ("data.categorical", d.categorical.as_ref().map(pos))] {
             if let Some(p) = p {
                 self.positions.insert(k.to_string(), p);
             }
@@ -148,7 +148,10 @@ impl Checker {
             }
         }
         let list = |l: &Option<S<Vec<S<String>>>>| l.as_ref().map(|v| v.value.iter().map(|s| s.value.clone()).collect::<Vec<_>>());
-        let encoding = self.choice(&d.encoding, "data.encoding", &[("onehot", Encoding::OneHot), ("ordinal", Encoding::Ordinal)], Encoding::OneHot);
+        let encoding = self.choice(&d.encoding, "data.encoding", &[("onehot", Encoding::OneHot), ("ordinal", Encoding::Ordinal), ("native", Encoding::Native)], Encoding::OneHot);
+        if let (Some(c), false) = (d.categorical.as_ref().filter(|c| !c.value.is_empty()), encoding == Encoding::Native) {
+            self.err(Some(pos(c)), "data.categorical", "names category columns for encoding: native (the native tree models split them by sets of categories); set data.encoding: native, or leave it out");
+        }
         let missing = self.choice(
             &d.missing,
             "data.missing",
@@ -220,6 +223,7 @@ impl Checker {
             features: list(&d.features),
             drop: list(&d.drop).unwrap_or_default(),
             encoding,
+            categorical: list(&d.categorical).unwrap_or_default(),
             missing,
             standardize,
             evaluation,

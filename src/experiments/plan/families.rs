@@ -16,6 +16,7 @@ impl Checker {
     pub(super) fn families(&mut self, spec: &ExperimentSpec, runs: &[RunPlan], task: Option<Task>, data: Option<&DataConfig>) {
         // Nested estimators must fit the task, and `missing: keep` needs models that take NaN.
         let keep_missing = data.is_some_and(|d| d.missing == Missing::Keep);
+        let native_codes = data.is_some_and(|d| d.encoding == crate::data::Encoding::Native);
         for r in runs {
             let at = spec.runs.value[r.spec_index].value.params.as_ref().map(pos).or(Some(pos(&spec.runs.value[r.spec_index].value.algorithm)));
             let mut inner = Vec::new();
@@ -38,6 +39,18 @@ impl Checker {
                 let at = spec.data.as_ref().and_then(|d| d.value.missing.as_ref()).map(pos);
                 self.err(at, "data.missing", format!(
                     "keep leaves empty cells missing, which only native gradient_boosting, decision_tree and random_forest (and bagging or adaboost of them) learn from; run {} is {} on {}: use missing: mean or drop for it",
+                    quote(&r.name),
+                    r.algorithm,
+                    r.backend
+                ));
+            }
+        }
+        // Category codes are categories only to the native tree models.
+        for r in runs.iter().filter(|_| native_codes) {
+            if !(r.backend == Backend::Native && matches!(r.algorithm, Algorithm::GradientBoosting | Algorithm::DecisionTree | Algorithm::RandomForest)) {
+                let at = spec.data.as_ref().and_then(|d| d.value.encoding.as_ref()).map(pos);
+                self.err(at, "data.encoding", format!(
+                    "native gives category codes that only native gradient_boosting, decision_tree and random_forest split by sets of categories; run {} is {} on {}: use encoding: onehot or ordinal for it",
                     quote(&r.name),
                     r.algorithm,
                     r.backend

@@ -263,7 +263,7 @@ fn native_categories_match_lightgbm_and_xgboost_and_beat_codes_as_numbers() {
         fit_all(&mut t);
         t.model().clone()
     };
-    for (levels, gap) in [(200usize, 0.002), (1000, 0.03)] {
+    for levels in [200usize, 1000] {
         let r = &reference[levels.to_string()];
         let num = |k: &str| r[k].as_u64().unwrap() as usize;
         let (mut data, mut test) = (categorical_like(num("rows"), 1, levels), categorical_like(num("test_rows"), 2, levels));
@@ -280,10 +280,10 @@ fn native_categories_match_lightgbm_and_xgboost_and_beat_codes_as_numbers() {
         let native = auc(&model, &test);
         let (lgb, xgb) = (r["lightgbm"]["auc"].as_f64().unwrap(), r["xgboost"]["auc"].as_f64().unwrap());
         eprintln!("{levels} levels, test AUC: ratlab native {native:.4}, codes as numbers {numeric:.4}; LightGBM {lgb:.4}, xgboost {xgb:.4}");
-        // 200 levels fit the 254 category bins: the goal, within 0.002 of the better of the two.
-        // 1,000 do not: the 253 most frequent get bins, the rest (half the rows here) share
-        // one, and the model falls 0.025 behind (a wider code is the way to close it).
-        assert!(native >= lgb.max(xgb) - gap, "{levels} levels: AUC {native:.4} against LightGBM {lgb:.4} and xgboost {xgb:.4}");
+        // The goal: within 0.002 of the better of the two. 200 levels fit the 254 category
+        // bins; of 1,000 the 238 most frequent get bins and the rest (40% of the rows here) are
+        // grouped by their mean label (one shared bin for them fell 0.025 behind).
+        assert!(native >= lgb.max(xgb) - 0.002, "{levels} levels: AUC {native:.4} against LightGBM {lgb:.4} and xgboost {xgb:.4}");
         assert!(native > numeric + 0.005, "{levels} levels: category sets beat thresholds on codes: {native:.4} against {numeric:.4}");
         // Read back, the model walks the same category sets on raw codes; an unseen code goes
         // the missing way.

@@ -215,7 +215,9 @@ impl BoostingTrainer {
                 vec![v[v.len() / 2]]
             }
         };
-        let cuts = Cuts::fit_with(data.x.view(), Some(&fit), p.max_bin, &data.categories);
+        // Rare categories are grouped by their mean label or target (not for softmax).
+        let target = (loss != Loss::Softmax).then(|| data.y.as_slice()).flatten();
+        let cuts = Cuts::fit_with(data.x.view(), Some(&fit), p.max_bin, &data.categories, target, p.cat.cat_smooth);
         let binned = cuts.apply(data.x.view());
         let test = test.filter(|t| !t.is_empty()).map(|t| Tracked::new(cuts.apply(t.x.view()), &base));
         let model = Gbdt { loss, outputs, n_classes: k, base: base.clone(), trees: vec![] };

@@ -105,7 +105,9 @@ impl CartFitter {
         if data.is_empty() {
             return Err(TrainError::Data("the training set is empty".into()));
         }
-        let cuts = Cuts::fit_with(data.x.view(), None, p.max_bin, &data.categories);
+        // Rare categories are grouped by their mean label (binary) or target (regression).
+        let target = (data.n_classes <= 2).then(|| data.y.as_slice()).flatten();
+        let cuts = Cuts::fit_with(data.x.view(), None, p.max_bin, &data.categories, target, p.cat.cat_smooth);
         let binned = cuts.apply(data.x.view());
         let crit = Impurity {
             k: data.n_classes,

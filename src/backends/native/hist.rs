@@ -71,8 +71,9 @@ impl Cuts {
     }
 
     /// [`Cuts::fit`], with the features whose `categories[j]` > 0 binned as that many category
-    /// codes (one bin each, by frequency in rows `rows`; see [`CatBins`]).
-    pub fn fit_with(x: ArrayView2<'_, f64>, rows: Option<&[usize]>, max_bin: usize, categories: &[usize]) -> Cuts {
+    /// codes (one bin each, by frequency in rows `rows`; rare ones beyond 254 grouped by their
+    /// mean `target`, smoothed by `smooth` rows, when there is one; see [`CatBins`]).
+    pub fn fit_with(x: ArrayView2<'_, f64>, rows: Option<&[usize]>, max_bin: usize, categories: &[usize], target: Option<&[f64]>, smooth: f64) -> Cuts {
         let mut c = Cuts::fit(x, rows, max_bin);
         if categories.iter().all(|&k| k == 0) {
             return c;
@@ -82,16 +83,19 @@ impl Cuts {
                 let k = categories.get(j).copied().unwrap_or(0);
                 (k > 0).then(|| {
                     let mut counts = vec![0usize; k];
-                    let mut add = |v: f64| {
+                    let mut sums = vec![0.0; k];
+                    let mut add = |r: usize| {
+                        let v = x[[r, j]];
                         if !v.is_nan() && v >= 0.0 && (v as usize) < k {
                             counts[v as usize] += 1;
+                            sums[v as usize] += target.map_or(0.0, |t| t[r]);
                         }
                     };
                     match rows {
-                        Some(rs) => rs.iter().for_each(|&r| add(x[[r, j]])),
-                        None => x.column(j).iter().for_each(|&v| add(v)),
+                        Some(rs) => rs.iter().for_each(|&r| add(r)),
+                        None => (0..x.nrows()).for_each(&mut add),
                     }
-                    CatBins::fit(&counts)
+                    CatBins::fit(&counts, target.map(|_| sums.as_slice()), smooth)
                 })
             })
             .collect();

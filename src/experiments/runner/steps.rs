@@ -148,6 +148,12 @@ pub(super) fn train_full(plan: &Plan, run: &RunPlan, f: &Fold, fold: Option<u32>
             if let serde_json::Value::Object(m) = &mut artifacts {
                 if m.contains_key("importances") && run.preprocess.is_empty() {
                     m.insert("feature_names".into(), serde_json::json!(f.encoder.names()));
+                    // Native category features: their category names, so a tree's category
+                    // split shows `city in {Leeds, York}`, not codes.
+                    let cats: Vec<Option<&[String]>> = (0..f.encoder.categories().len()).map(|j| f.encoder.category_names(j)).collect();
+                    if cats.iter().any(Option::is_some) {
+                        m.insert("category_names".into(), serde_json::json!(cats));
+                    }
                     if crate::backends::explain::explains(run.algorithm.as_str()) {
                         em.send(RunEvent::Phase { phase: "explaining (SHAP on the test rows)".into(), t_ms: em.t() })?;
                         if let Some(shap) = test_shap(plan, run, tr.as_ref(), test) {

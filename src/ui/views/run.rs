@@ -374,14 +374,37 @@ fn feature_name(names: &[String], j: usize) -> String {
     names.get(j).cloned().unwrap_or_else(|| format!("x[{j}]"))
 }
 
-/// A line of a tree's text with its `x[j]` split feature named by its column.
-fn named_split(line: &str, names: &[String]) -> String {
+/// Per feature, its category names when it is a native category feature (else empty).
+fn category_names(r: &RunEntry) -> Vec<Vec<String>> {
+    r.artifacts["category_names"]
+        .as_array()
+        .map(|a| a.iter().map(|c| c.as_array().map(|v| v.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default()).collect())
+        .unwrap_or_default()
+}
+
+/// A line of a tree's text with its `x[j]` split feature named by its column, and the codes
+/// of a category split (`x[j] in {3, 70, … 12 in all}`) by their category names.
+fn named_split(line: &str, names: &[String], cats: &[Vec<String>]) -> String {
     let body = line.trim_start();
     let pad = &line[..line.len() - body.len()];
     let index = body.strip_prefix("x[").and_then(|rest| rest.split_once(']'));
-    match index.and_then(|(j, rest)| Some((j.parse::<usize>().ok()?, rest))) {
-        Some((j, rest)) if j < names.len() => format!("{pad}{}{rest}", names[j]),
-        _ => line.to_string(),
+    let Some((j, rest)) = index.and_then(|(j, rest)| Some((j.parse::<usize>().ok()?, rest))) else {
+        return line.to_string();
+    };
+    let mut rest = rest.to_string();
+    if let (Some(names), Some(set)) = (cats.get(j).filter(|c| !c.is_empty()), rest.strip_prefix(" in {")) {
+        if let Some((inside, after)) = set.split_once('}') {
+            let (codes, more) = inside.split_once(", …").map_or((inside, ""), |(c, m)| (c, m));
+            let named: Option<Vec<&str>> = codes.split(", ").map(|c| c.parse::<usize>().ok().and_then(|c| names.get(c)).map(String::as_str)).collect();
+            if let Some(named) = named {
+                let more = if more.is_empty() { String::new() } else { format!(", …{more}") };
+                rest = format!(" in {{{}{more}}}{after}", named.join(", "));
+            }
+        }
+    }
+    match names.get(j) {
+        Some(n) => format!("{pad}{n}{rest}"),
+        None => format!("{pad}x[{j}]{rest}"),
     }
 }
 
@@ -389,6 +412,7 @@ fn named_split(line: &str, names: &[String]) -> String {
 fn draw_tree(app: &App, f: &mut Frame<'_>, area: Rect, r: &RunEntry) {
     let t = &app.theme;
     let names = feature_names(r);
+    let cats = category_names(r);
     let text: Vec<&str> = r.artifacts["text"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
     let depth_of = |l: &str| (l.len() - l.trim_start().len()) / 2;
     let max_depth = text.iter().map(|l| depth_of(l)).max().unwrap_or(0);
@@ -402,7 +426,7 @@ fn draw_tree(app: &App, f: &mut Frame<'_>, area: Rect, r: &RunEntry) {
         }
         let folded = d == app.tree_depth && !l.contains('→');
         let style = if l.contains('→') { t.ok() } else { ratatui::style::Style::default() };
-        lines.push(Line::from(vec![Span::styled(named_split(l, &names), style), Span::styled(if folded { " …" } else { "" }, t.dim())]));
+        lines.push(Line::from(vec![Span::styled(named_split(l, &names, &cats), style), Span::styled(if folded { " …" } else { "" }, t.dim())]));
     }
     let imp: Vec<f64> = r.artifacts["importances"].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default();
     let mut order: Vec<usize> = (0..imp.len()).collect();
@@ -415,4 +439,23 @@ fn draw_tree(app: &App, f: &mut Frame<'_>, area: Rect, r: &RunEntry) {
     }
     let title = format!(" tree: levels 0–{} of {max_depth}{} (< >) ", app.tree_depth.min(max_depth), if hidden > 0 { format!(", {hidden} nodes folded") } else { String::new() });
     f.render_widget(Paragraph::new(lines).scroll((app.scroll, 0)).block(block(app, title, false)), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::named_split;
+
+    /// A tree's lines name the column, and a category split its categories (a long set keeps
+    /// its count); a line the run has no names for stays as it was.
+    #[test]
+    fn splits_name_their_column_and_categories() {
+        let names = ["price".to_string(), "city".to_string()];
+        let cats = vec![vec![], vec!["Leeds".to_string(), "York".to_string(), "Hull".to_string()]];
+        assert_eq!(named_split("  x[0] ≤ 2.5000   (impurity −0.1)", &names, &cats), "  price ≤ 2.5000   (impurity −0.1)");
+        assert_eq!(named_split("x[1] in {0, 2}   (impurity −0.2)", &names, &cats), "city in {Leeds, Hull}   (impurity −0.2)");
+        assert_eq!(named_split("x[1] in {1, 2, … 9 in all}   (i)", &names, &cats), "city in {York, Hull, … 9 in all}   (i)");
+        assert_eq!(named_split("x[1] is present", &names, &[]), "city is present");
+        assert_eq!(named_split("x[7] ≤ 1.0", &names, &cats), "x[7] ≤ 1.0");
+        assert_eq!(named_split("    → class 1", &names, &cats), "    → class 1");
+    }
 }

@@ -45,7 +45,7 @@ impl Plan {
     /// ([`Plan::check_params_against_data`]).
     fn check_sizes(&self, cfg: &crate::data::DataConfig, p: &crate::data::Prepared) -> Result<(), InputError> {
         let n = p.data.x.nrows();
-        let labels: Option<Vec<usize>> = (p.data.task == Task::Classification).then(|| p.data.all().labels());
+        let labels: Option<Vec<usize>> = (p.data.task == Task::Classification).then(|| p.data.labels());
         let parts: Vec<(usize, usize)> = match (&cfg.evaluation, &p.test) {
             (Evaluation::TestFile(_), Some(t)) => vec![(n, t.x.nrows())],
             (Evaluation::CrossValidation { folds, stratify }, _) => {

@@ -313,9 +313,9 @@ pub fn prepare(cfg: &DataConfig, seed: u64) -> Result<Prepared, InputError> {
                     return Ok((data.subset(train), data.subset(test), enc.learn_fills(&data.x, train)));
                 };
                 let (train, test): (Vec<usize>, Vec<usize>) = (train.iter().map(|&i| rows[i]).collect(), test.iter().map(|&i| rows[i]).collect());
-                let learned = enc.learn(&table, &train);
-                let (a, _) = learned.apply_rows(&table, &src, &train, true)?;
-                let (b, _) = learned.apply_rows(&table, &src, &test, true)?;
+                let learned = enc.learn(table, &train);
+                let (a, _) = learned.apply_rows(table, &src, &train, true)?;
+                let (b, _) = learned.apply_rows(table, &src, &test, true)?;
                 Ok((a.all(), b.all(), learned))
             };
             let folds = folds(&data, test.as_ref(), &enc, cfg, seed, part)?;

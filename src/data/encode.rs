@@ -276,11 +276,8 @@ impl Encoder {
         for name in names {
             let col = t.column(name).expect("checked above");
             let code = match &col.values {
-                RawValues::Numeric(_) if cfg.categorical.iter().any(|c| c == name) => ColumnCode::learn_categories(col, 0..t.height).map_err(|r| {
-                    InputError::new(format!("{}: {} is not a whole number, so it cannot be a category code", t.where_row(r), quote(&match &col.values {
-                        RawValues::Numeric(v) => v[r].to_string(),
-                        RawValues::Text(v) => v[r].clone().unwrap_or_default(),
-                    })))
+                RawValues::Numeric(v) if cfg.categorical.iter().any(|c| c == name) => ColumnCode::learn_categories(col, 0..t.height).map_err(|r| {
+                    InputError::new(format!("{}: {} is not a whole number, so it cannot be a category code", t.where_row(r), quote(&v[r].to_string())))
                         .file(src)
                         .field(format!("column '{name}'"))
                         .detail("data.categorical names integer columns that hold categories; take this column out of the list")
@@ -451,24 +448,22 @@ impl Encoder {
     /// Per feature, its number of categories when it is a native category code, else 0 (empty
     /// unless `encoding: native`).
     pub fn categories(&self) -> Vec<usize> {
+        self.category_names().iter().map(|c| c.map_or(0, <[String]>::len)).collect()
+    }
+
+    /// Per feature, its category names when it is a native category code (empty unless
+    /// `encoding: native`), so a tree's category split can name them.
+    pub fn category_names(&self) -> Vec<Option<&[String]>> {
         if self.encoding != Encoding::Native {
             return vec![];
         }
         self.features
             .iter()
             .map(|(_, code)| match code {
-                ColumnCode::Categories { cats, .. } => cats.len(),
-                ColumnCode::Numeric { .. } => 0,
+                ColumnCode::Categories { cats, .. } => Some(cats.as_slice()),
+                ColumnCode::Numeric { .. } => None,
             })
             .collect()
-    }
-
-    /// The category names of feature `j` (native codes), for the tree's text.
-    pub fn category_names(&self, j: usize) -> Option<&[String]> {
-        match self.features.get(j) {
-            Some((_, ColumnCode::Categories { cats, .. })) if self.encoding != Encoding::OneHot => Some(cats),
-            _ => None,
-        }
     }
 
     fn feature_names(&self, enc: Encoding) -> Vec<String> {

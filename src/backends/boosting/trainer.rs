@@ -380,12 +380,12 @@ impl Trainer for BoostingTrainer {
             };
             self.gradients(k);
             if counts {
-                // (g, h, 1) per row: categorical splits need row counts (LightGBM's rules).
+                // (g, h, 1) per row: categorical splits need row counts (LightGBM's rules). The
+                // 1s are written once, when the buffer is made.
                 self.counted.resize(self.stats.len() / 2 * 3, 1.0);
                 self.counted.par_chunks_mut(3).zip(self.stats.par_chunks(2)).with_min_len(4096).for_each(|(c, s)| {
                     c[0] = s[0];
                     c[1] = s[1];
-                    c[2] = 1.0;
                 });
             }
             let stats = if counts { &self.counted } else { &self.stats };

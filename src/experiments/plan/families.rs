@@ -7,10 +7,16 @@
 use super::{pos, Checker, Plan, RunPlan};
 use crate::backends::{Algorithm, Backend, Task};
 use crate::data::{DataConfig, Missing};
-use crate::error::{quote, InputError};
+use crate::error::{quote, InputError, Pos};
 use crate::experiments::spec::ExperimentSpec;
 
 impl Checker {
+    /// A data setting (`field`, at `at`) that run `r` cannot take: why, which run it is, and
+    /// the setting to `fix` it with.
+    fn data_refuses_run(&mut self, at: Option<Pos>, field: &str, why: &str, r: &RunPlan, fix: &str) {
+        self.err(at, field, format!("{why}; run {} is {} on {}: use {fix} for it", quote(&r.name), r.algorithm, r.backend));
+    }
+
     /// The checks between runs and the rest of the file, once every run and the data section
     /// are read.
     pub(super) fn families(&mut self, spec: &ExperimentSpec, runs: &[RunPlan], task: Option<Task>, data: Option<&DataConfig>) {
@@ -37,24 +43,14 @@ impl Checker {
             };
             if keep_missing && !(handles_nan(r.algorithm, r.backend) && inner.iter().all(|e| handles_nan(e.algorithm, e.backend))) {
                 let at = spec.data.as_ref().and_then(|d| d.value.missing.as_ref()).map(pos);
-                self.err(at, "data.missing", format!(
-                    "keep leaves empty cells missing, which only native gradient_boosting, decision_tree and random_forest (and bagging or adaboost of them) learn from; run {} is {} on {}: use missing: mean or drop for it",
-                    quote(&r.name),
-                    r.algorithm,
-                    r.backend
-                ));
+                self.data_refuses_run(at, "data.missing", "keep leaves empty cells missing, which only native gradient_boosting, decision_tree and random_forest (and bagging or adaboost of them) learn from", r, "missing: mean or drop");
             }
         }
         // Category codes are categories only to the native tree models.
         for r in runs.iter().filter(|_| native_codes) {
             if !(r.backend == Backend::Native && matches!(r.algorithm, Algorithm::GradientBoosting | Algorithm::DecisionTree | Algorithm::RandomForest)) {
                 let at = spec.data.as_ref().and_then(|d| d.value.encoding.as_ref()).map(pos);
-                self.err(at, "data.encoding", format!(
-                    "native gives category codes that only native gradient_boosting, decision_tree and random_forest split by sets of categories; run {} is {} on {}: use encoding: onehot or ordinal for it",
-                    quote(&r.name),
-                    r.algorithm,
-                    r.backend
-                ));
+                self.data_refuses_run(at, "data.encoding", "native gives category codes that only native gradient_boosting, decision_tree and random_forest split by sets of categories", r, "encoding: onehot or ordinal");
             }
         }
         if task == Some(Task::Regression) {

@@ -150,13 +150,12 @@ pub(super) fn train_full(plan: &Plan, run: &RunPlan, f: &Fold, fold: Option<u32>
                     m.insert("feature_names".into(), serde_json::json!(f.encoder.names()));
                     // Native category features: their category names, so a tree's category
                     // split shows `city in {Leeds, York}`, not codes.
-                    let cats: Vec<Option<&[String]>> = (0..f.encoder.categories().len()).map(|j| f.encoder.category_names(j)).collect();
+                    let cats = f.encoder.category_names();
                     if cats.iter().any(Option::is_some) {
                         m.insert("category_names".into(), serde_json::json!(cats));
                     }
                     if crate::backends::explain::explains(run.algorithm.as_str()) {
-                        em.send(RunEvent::Phase { phase: "explaining (SHAP on the test rows)".into(), t_ms: em.t() })?;
-                        if let Some(shap) = test_shap(plan, run, tr.as_ref(), test) {
+                        if let Some(shap) = test_shap(plan, run, tr.as_ref(), test, em)? {
                             m.insert("shap".into(), shap);
                         }
                     }
@@ -178,22 +177,20 @@ const SHAP_ROWS: usize = 1000;
 
 /// Mean |SHAP value| per feature on the test set (rows capped as `data.eval_train_rows` caps
 /// the training rows scored, and at [`SHAP_ROWS`]), for tree models: what the Run view's
-/// importance panel shows beside the split gains. `None` for other models, or with no test
-/// rows.
-fn test_shap(plan: &Plan, run: &RunPlan, tr: &dyn Trainer, test: &TrainSet) -> Option<serde_json::Value> {
+/// importance panel shows beside the split gains, announced as a phase. `None` for other
+/// models, or with no test rows (or none asked for).
+fn test_shap(plan: &Plan, run: &RunPlan, tr: &dyn Trainer, test: &TrainSet, em: &mut Emitter<'_>) -> Result<Option<serde_json::Value>, Stop> {
     use crate::data::EvalRows;
-    let model = tr.saved()?;
     let cap = match plan.data.as_ref().map_or(EvalRows::All, |d| d.eval_train_rows) {
         EvalRows::All => EvalRows::AtMost(SHAP_ROWS),
         EvalRows::AtMost(n) => EvalRows::AtMost(n.min(SHAP_ROWS)),
     };
     let rows = crate::data::eval_rows(test, cap, run.seed);
-    if rows.is_empty() {
-        return None;
-    }
+    let Some(model) = tr.saved().filter(|_| !rows.is_empty()) else { return Ok(None) };
+    em.send(RunEvent::Phase { phase: "explaining (SHAP on the test rows)".into(), t_ms: em.t() })?;
     let x = if rows.len() == test.len() { std::borrow::Cow::Borrowed(&test.x) } else { std::borrow::Cow::Owned(test.x.select(ndarray::Axis(0), &rows)) };
-    let c = crate::backends::explain::explain(&model, x.view()).ok()?;
-    Some(serde_json::json!({"mean_abs": c.mean_abs(), "rows": rows.len(), "scale": c.scale}))
+    let Ok(c) = crate::backends::explain::explain(&model, x.view()) else { return Ok(None) };
+    Ok(Some(serde_json::json!({"mean_abs": c.mean_abs(), "rows": rows.len(), "scale": c.scale})))
 }
 
 /// Hand the fitted model, with the encoding and standardization that `ratlab predict` needs,

@@ -3,7 +3,7 @@ gradient boosting and score the test file, in their own process; the script prin
 wall time, peak RSS and test AUC side by side.
 
     python benches/scale_reference.py --rows 1000000 --dir /tmp/scale
-    python benches/scale_reference.py --rows 11000000 --dir /tmp/scale --only ratlab
+    python benches/scale_reference.py --rows 11000000 --dir /tmp/scale --only ratlab --chunk-rows 200000
 
 The data is benches/boosting.rs's HIGGS-like generator (28 features: 21 "low-level" ones and 7
 derived from them; a Bernoulli label with interactions and thresholds), drawn with numpy in
@@ -11,7 +11,8 @@ chunks and written once per size as DIR/ROWS-train.csv and DIR/ROWS-test.csv (10
 rows). 200 rounds, depth 6, eta 0.1, lambda 1, min_child_weight 1, 256 bins, 2 threads.
 ratlab runs `ratlab run` on an experiment written beside the data (`missing: keep`,
 `standardize: false`, no train curves: every round's test curves are recorded), found as
-$RATLAB or target/release/ratlab. Peak RSS is the child's maximum resident set, from
+$RATLAB or target/release/ratlab; with --chunk-rows N it reads the files N rows at a time
+(data.chunk_rows: straight into bin codes, the same model as in memory). Peak RSS is the child's maximum resident set, from
 /usr/bin/time.
 """
 import argparse
@@ -95,17 +96,21 @@ def main():
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--dir", default="/tmp/scale")
     ap.add_argument("--only", nargs="+", default=["ratlab", "xgboost", "lightgbm"])
+    ap.add_argument("--chunk-rows", type=int, default=0, help="ratlab reads the files this many rows at a time")
+    ap.add_argument("--generate-only", action="store_true", help="write the CSV files and stop")
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     train, test = f"{a.dir}/{a.rows}-train.csv", f"{a.dir}/{a.rows}-test.csv"
     write(train, a.rows, 1)
     write(test, a.rows // 10, 2)
+    if a.generate_only:
+        return
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     out = {"rows": a.rows, "test_rows": a.rows // 10, "train_csv_bytes": os.path.getsize(train)}
     for tool in a.only:
         if tool == "ratlab":
             exe = os.environ.get("RATLAB", os.path.join(os.path.dirname(__file__), "..", "target", "release", "ratlab"))
-            exp = f"{a.dir}/{a.rows}.yaml"
+            exp = f"{a.dir}/{a.rows}{'c' if a.chunk_rows else ''}.yaml"
             with open(exp, "w") as f:
                 f.write(f"""name: scale-{a.rows}
 data:
@@ -114,6 +119,7 @@ data:
   missing: keep
   standardize: false
   eval_train_rows: 0
+{f"  chunk_rows: {a.chunk_rows}" if a.chunk_rows else ""}
   split: {{test_path: {test}}}
 metrics: [roc_auc]
 runs:
@@ -126,6 +132,8 @@ runs:
         else:
             secs, mb, text = timed([sys.executable, "-c", XGB if tool == "xgboost" else LGB, train, test], env)
             auc = float(text.split()[-1])
+        if tool == "ratlab" and a.chunk_rows:
+            tool = f"ratlab (chunk_rows {a.chunk_rows})"
         out[tool] = {"seconds": secs, "peak_rss_mb": round(mb), "auc": auc}
         print(f"{a.rows:>9} rows  {tool:<9} {secs:8.1f} s  peak RSS {mb:7.0f} MB  test AUC {auc:.5f}", file=sys.stderr)
     json.dump(out, sys.stdout, indent=2)

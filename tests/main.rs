@@ -2,6 +2,7 @@
 //! area of user-facing behaviour.
 
 mod boosting;
+mod chunked;
 mod cli;
 mod crash;
 mod e2e;
@@ -49,6 +50,7 @@ pub fn bundled(name: &str, task: ratlab::backends::Task) -> ratlab::data::TrainS
         standardize: false,
         evaluation: Evaluation::Holdout { test: 0.25, stratify: true },
         eval_train_rows: ratlab::data::EvalRows::All,
+        chunk_rows: None,
     };
     prepare(&cfg, 0).expect("bundled datasets load").data.all()
 }

@@ -213,6 +213,7 @@ fn pca_view_shows_the_scree_plot_and_the_projection() {
         standardize: true,
         evaluation: ratlab::data::Evaluation::Holdout { test: 0.25, stratify: true },
         eval_train_rows: ratlab::data::EvalRows::All,
+        chunk_rows: None,
     };
     let mut data = ratlab::data::prepare(&cfg, 0).unwrap().data.all();
     ratlab::data::Scaler::fit(&data.x).apply(&mut data.x);

@@ -196,3 +196,57 @@ impl Sink for Console {
         Flow::Continue
     }
 }
+
+/// The spinner line that shows the rows read of a file read in chunks (`data.chunk_rows`), on
+/// a terminal: under the console's bars once there are bars, alone before.
+static READING: std::sync::Mutex<(Option<MultiProgress>, Option<ProgressBar>)> = std::sync::Mutex::new((None, None));
+
+/// Show the rows read of chunked files on stderr, when it is a terminal (once per process).
+pub fn show_rows_read() {
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
+    crate::data::progress::install(Box::new(|file, rows| {
+        let Ok(mut g) = READING.lock() else { return };
+        let (mp, bar) = &mut *g;
+        let bar = bar.get_or_insert_with(|| {
+            let b = ProgressBar::new_spinner();
+            let b = match mp {
+                Some(mp) => mp.add(b),
+                None => {
+                    b.set_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+                    b
+                }
+            };
+            b.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            b
+        });
+        let name = std::path::Path::new(file).file_name().map_or(file.into(), |n| n.to_string_lossy());
+        bar.set_message(format!("reading {name}: {} rows", fmt_count(rows)));
+        bar.tick();
+    }));
+}
+
+/// Clear the rows-read line (a file is read); the next one goes under `under`'s bars.
+pub fn rows_read_done(under: Option<&Console>) {
+    let Ok(mut g) = READING.lock() else { return };
+    if let Some(b) = g.1.take() {
+        b.finish_and_clear();
+    }
+    if let Some(c) = under {
+        g.0 = c.bars.as_ref().map(|(mp, _)| mp.clone());
+    }
+}
+
+/// 12345678 as 12,345,678.
+fn fmt_count(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}

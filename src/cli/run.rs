@@ -171,17 +171,22 @@ pub fn run(path: &Path, sets: &[String], out: &Path, o: &RunOpts) -> anyhow::Res
         print_dry_run(&plan, indices.as_deref(), format)?;
         return Ok(0);
     }
-    let prepared = plan.prepare()?;
+    super::console::show_rows_read();
+    let prepared = plan.prepare();
+    super::console::rows_read_done(None);
+    let prepared = prepared?;
     std::fs::create_dir_all(out).map_err(|e| InputError::new(format!("cannot create the output directory: {e}")).file(out).field("--out"))?;
     let yaml = serde_saphyr::to_string(&plan.resolved).map_err(|e| anyhow::anyhow!("cannot render the resolved experiment: {e}"))?;
     let cancel = Arc::new(AtomicBool::new(false));
     install_ctrlc(cancel.clone());
     let mut store = StoreSink::new(out, yaml);
     let mut console = Console::new(format, &plan, indices.as_deref());
+    super::console::rows_read_done(Some(&console));
     let summaries = {
         let mut tee = Tee(vec![&mut store, &mut console]);
         runner::run_plan_jobs(&plan, prepared.as_ref(), indices.as_deref(), o.jobs, &mut tee, &cancel)
     };
+    super::console::rows_read_done(None);
     if let Some(e) = &store.error {
         anyhow::bail!("{e}");
     }

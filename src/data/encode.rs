@@ -36,24 +36,6 @@ impl ColumnCode {
         }
     }
 
-    /// The categories of a column named in `data.categorical`: its values as labels, or the
-    /// first cell that is not a whole number.
-    fn learn_categories(col: &RawColumn, rows: impl Iterator<Item = usize>) -> Result<ColumnCode, usize> {
-        let RawValues::Numeric(v) = &col.values else { return Ok(ColumnCode::learn(col, rows)) };
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for r in rows {
-            if v[r].is_nan() {
-                continue;
-            }
-            if v[r].fract() != 0.0 || v[r].abs() >= 1e15 {
-                return Err(r);
-            }
-            *counts.entry(label_of(v[r])).or_default() += 1;
-        }
-        let fill = counts.iter().max_by_key(|(_, c)| **c).map(|(k, _)| k.clone()).unwrap_or_default();
-        Ok(ColumnCode::Categories { cats: counts.into_keys().collect(), fill })
-    }
-
     /// Row `r`'s cell when it is a category the encoding did not learn (it takes the missing
     /// rule, as a missing cell would), with the categories it learned.
     fn unseen(&self, col: &RawColumn, r: usize) -> Option<(String, &[String])> {
@@ -118,14 +100,6 @@ fn not_finite(t: &RawTable, src: &str, column: &str, r: usize, x: f64) -> InputE
         .file(src)
         .field(format!("column '{column}'"))
         .detail("fix the cell, or mark it missing (empty or NA) and set data.missing to drop or mean")
-}
-
-/// The first infinite cell of a numeric column, as an error.
-fn first_infinite(t: &RawTable, src: &str, column: &str, v: &[f64]) -> Result<(), InputError> {
-    match v.iter().position(|x| x.is_infinite()) {
-        Some(r) => Err(not_finite(t, src, column, r, v[r])),
-        None => Ok(()),
-    }
 }
 
 /// Format a numeric class label the way users wrote it (`1`, not `1.0`).
@@ -232,6 +206,27 @@ impl Encoder {
         Encoder { features, ..self.clone() }
     }
 
+    /// This all-numeric encoding with fills from the (sum, count) of each feature's present
+    /// values over the training rows, summed in row order: [`Encoder::learn_fills`] for rows
+    /// read a chunk at a time.
+    pub fn with_fills(&self, sums: &[(f64, usize)]) -> Encoder {
+        let features = self
+            .features
+            .iter()
+            .zip(sums)
+            .map(|((name, code), &(s, n))| match code {
+                ColumnCode::Numeric { .. } => (name.clone(), ColumnCode::Numeric { fill: if n > 0 { s / n as f64 } else { 0.0 } }),
+                other => (name.clone(), other.clone()),
+            })
+            .collect();
+        Encoder { features, ..self.clone() }
+    }
+
+    /// Whether a column holds categories (text, or codes named in `data.categorical`).
+    pub fn has_categories(&self) -> bool {
+        self.features.iter().any(|(_, c)| matches!(c, ColumnCode::Categories { .. }))
+    }
+
     /// Feature names after encoding.
     pub fn names(&self) -> Vec<String> {
         self.feature_names(self.encoding)
@@ -241,129 +236,11 @@ impl Encoder {
         self.features.iter().any(|(n, _)| n == name)
     }
 
+    /// The encoding a whole table teaches (see [`Learner`], which learns it a chunk at a time).
     pub(super) fn fit(t: &RawTable, cfg: &DataConfig, src: &str) -> Result<Encoder, InputError> {
-        let target = t.column(&cfg.target).ok_or_else(|| {
-            InputError::new(format!("target column {} is not in {src}", quote(&cfg.target)))
-                .field("data.target")
-                .detail(allowed_columns(t))
-        })?;
-        for name in cfg.features.iter().flatten().chain(cfg.drop.iter()) {
-            if t.column(name).is_none() {
-                let field = if cfg.drop.contains(name) { "data.drop" } else { "data.features" };
-                return Err(InputError::new(format!("column {} is not in {src}", quote(name)))
-                    .field(field)
-                    .detail(allowed_columns(t)));
-            }
-        }
-        if cfg.features.as_ref().is_some_and(|f| f.contains(&cfg.target)) {
-            return Err(InputError::new(format!("the target {} cannot also be a feature", quote(&cfg.target)))
-                .field("data.features"));
-        }
-        let names: Vec<&str> = match &cfg.features {
-            Some(f) => f.iter().map(String::as_str).collect(),
-            None => t.names().into_iter().filter(|n| *n != cfg.target).collect(),
-        };
-        let names: Vec<&str> = names.into_iter().filter(|n| !cfg.drop.iter().any(|d| d == n)).collect();
-        if names.is_empty() {
-            return Err(InputError::new("no feature columns are left").field("data.features"));
-        }
-        for name in &cfg.categorical {
-            if t.column(name).is_none() || !names.contains(&name.as_str()) {
-                return Err(InputError::new(format!("{} in data.categorical is not a feature column of {src}", quote(name))).field("data.categorical").detail(allowed_columns(t)));
-            }
-        }
-        let mut features = Vec::new();
-        for name in names {
-            let col = t.column(name).expect("checked above");
-            let code = match &col.values {
-                RawValues::Numeric(v) if cfg.categorical.iter().any(|c| c == name) => ColumnCode::learn_categories(col, 0..t.height).map_err(|r| {
-                    InputError::new(format!("{}: {} is not a whole number, so it cannot be a category code", t.where_row(r), quote(&v[r].to_string())))
-                        .file(src)
-                        .field(format!("column '{name}'"))
-                        .detail("data.categorical names integer columns that hold categories; take this column out of the list")
-                })?,
-                RawValues::Numeric(_) => ColumnCode::learn(col, 0..t.height),
-                RawValues::Text(v) => {
-                    // A text column whose cells are mostly numbers is a numeric column with a
-                    // bad cell, not a category: say which cell.
-                    let present: Vec<&String> = v.iter().flatten().collect();
-                    let numeric = present.iter().filter(|s| parse_num(s).is_some()).count();
-                    if numeric * 2 > present.len() && numeric < present.len() {
-                        let row = v.iter().position(|s| s.as_ref().is_some_and(|s| parse_num(s).is_none())).unwrap_or(0);
-                        let bad = v[row].clone().unwrap_or_default();
-                        return Err(InputError::new(format!(
-                            "{}: {} is not a number (the column's other cells are numeric)",
-                            t.where_row(row),
-                            quote(&bad)
-                        ))
-                        .file(src)
-                        .field(format!("column '{name}'"))
-                        .detail("fix the cell, or mark it missing (empty or NA) and set data.missing to drop or mean"));
-                    }
-                    ColumnCode::learn(col, 0..t.height)
-                }
-            };
-            features.push((name.to_string(), code));
-        }
-        // Class labels, sorted numerically when numeric.
-        if let RawValues::Numeric(v) = &target.values {
-            first_infinite(t, src, &cfg.target, v)?;
-        }
-        let classes = match cfg.task {
-            Task::Regression => {
-                if let RawValues::Text(v) = &target.values {
-                    let row = v.iter().position(|s| s.as_ref().is_some_and(|s| parse_num(s).is_none())).unwrap_or(0);
-                    return Err(InputError::new(format!(
-                        "regression needs a numeric target; {} of {} is {}",
-                        t.where_row(row),
-                        quote(&cfg.target),
-                        quote(v[row].as_deref().unwrap_or(""))
-                    ))
-                    .file(src)
-                    .field("data.target"));
-                }
-                vec![]
-            }
-            Task::Classification => match &target.values {
-                RawValues::Numeric(v) => {
-                    let mut u: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
-                    u.sort_by(f64::total_cmp);
-                    u.dedup();
-                    if u.iter().any(|x| x.fract() != 0.0) && u.len() > 20 {
-                        return Err(InputError::new(format!(
-                            "target {} has {} distinct non-integer values; classification needs class labels (is this a regression target?)",
-                            quote(&cfg.target),
-                            u.len()
-                        ))
-                        .file(src)
-                        .field("data.target"));
-                    }
-                    u.into_iter().map(label_of).collect()
-                }
-                RawValues::Text(v) => {
-                    let mut u: Vec<String> = v.iter().flatten().cloned().collect();
-                    u.sort();
-                    u.dedup();
-                    u
-                }
-            },
-        };
-        let limit = limits::get().classes;
-        if classes.len() > limit {
-            return Err(InputError::new(limits::exceeded("classes", &format!("target {} has {} classes", quote(&cfg.target), classes.len()), limit))
-                .file(src)
-                .field("data.target"));
-        }
-        if cfg.task == Task::Classification && classes.len() < 2 {
-            return Err(InputError::new(format!(
-                "target {} has {} class(es); classification needs at least 2",
-                quote(&cfg.target),
-                classes.len()
-            ))
-            .file(src)
-            .field("data.target"));
-        }
-        Ok(Encoder { features, classes, target: cfg.target.clone(), task: cfg.task, encoding: cfg.encoding, missing: cfg.missing })
+        let mut l = Learner::new(t, cfg, src)?;
+        l.add(t);
+        l.finish()
     }
 
     /// The class number of a label of row `r`, or the error that it never occurs in training.
@@ -490,6 +367,17 @@ impl Encoder {
     /// kept, in order (the missing rule may drop some). A category the encoding did not learn
     /// takes the missing rule, as a missing cell does.
     pub(super) fn apply_rows(&self, t: &RawTable, src: &str, rows: &[usize], need_target: bool) -> Result<(Dataset, Vec<usize>), InputError> {
+        self.encode_rows(t, src, rows, need_target, false)
+    }
+
+    /// Encode one chunk of a file's rows (`data.chunk_rows`): as [`Encoder::apply_rows`] does
+    /// every row of a table, except that a chunk may lose all its rows to the missing rule.
+    pub(super) fn apply_chunk(&self, t: &RawTable, src: &str) -> Result<(Dataset, Vec<usize>), InputError> {
+        let all: Vec<usize> = (0..t.height).collect();
+        self.encode_rows(t, src, &all, true, true)
+    }
+
+    fn encode_rows(&self, t: &RawTable, src: &str, rows: &[usize], need_target: bool, chunk: bool) -> Result<(Dataset, Vec<usize>), InputError> {
         let cfg = self;
         let target = match t.column(&cfg.target) {
             _ if !need_target => None,
@@ -536,8 +424,9 @@ impl Encoder {
                 (Missing::Error, _) if target_missing || feat_missing.is_some() => {
                     let name = if target_missing { cfg.target.as_str() } else { feat_missing.map(|(c, _)| c.name.as_str()).unwrap_or("") };
                     let total = t.columns.iter().find(|c| c.name == name).map(|c| (0..t.height).filter(|&i| c.is_missing(i)).count()).unwrap_or(1);
+                    let within = if chunk { "this chunk of the column" } else { "this column" };
                     return Err(InputError::new(format!(
-                        "{} is missing ({total} missing cell(s) in this column)",
+                        "{} is missing ({total} missing cell(s) in {within})",
                         t.where_row(r)
                     ))
                     .file(src)
@@ -549,7 +438,7 @@ impl Encoder {
                 _ => keep.push(r),
             }
         }
-        if keep.is_empty() && !rows.is_empty() {
+        if keep.is_empty() && !rows.is_empty() && !chunk {
             return Err(InputError::new("no rows are left after dropping missing values").file(src).field("data.missing"));
         }
         let names = self.feature_names(cfg.encoding);
@@ -630,5 +519,233 @@ impl Encoder {
             categories: self.categories(),
         };
         Ok((data, keep))
+    }
+}
+
+/// What one feature column has taught so far.
+enum Seen {
+    /// Numbers: the running sum and count of present cells (the fill is their mean, summed in
+    /// row order as a whole column would be).
+    Numeric { sum: f64, n: usize },
+    /// Text cells: each category's count, how many present cells parse as numbers, and the
+    /// first that does not (a text column of mostly numbers is a numeric column with a bad cell).
+    Text { counts: BTreeMap<String, usize>, present: usize, numeric: usize, first_bad: Option<(String, String)> },
+    /// Integer codes named in `data.categorical`, as labels; or the first that is not whole.
+    Codes { counts: BTreeMap<String, usize>, not_whole: Option<(String, f64)> },
+}
+
+/// The encoding learned from a table's rows in order, one table or one chunk at a time
+/// (`data.chunk_rows`): every statistic is accumulated in row order, so the chunks of a file
+/// teach the same encoding, to the bit, as the whole file read at once. Errors found on the way
+/// are kept (the first of each kind) and reported by [`Learner::finish`] in the order the
+/// checks would find them in one table.
+pub(super) struct Learner<'c> {
+    cfg: &'c DataConfig,
+    src: String,
+    features: Vec<(String, Seen)>,
+    /// Numeric targets: the distinct values; text targets: the distinct labels.
+    numbers: Vec<f64>,
+    labels: std::collections::BTreeSet<String>,
+    /// The first infinite target cell, or (regression) the first text target: where and what.
+    target_bad: Option<InputError>,
+}
+
+impl<'c> Learner<'c> {
+    /// Check the columns the data section names against a table (the file, or its first
+    /// chunk): the target, the features, the dropped and the categorical columns.
+    pub(super) fn new(t: &RawTable, cfg: &'c DataConfig, src: &str) -> Result<Learner<'c>, InputError> {
+        if t.column(&cfg.target).is_none() {
+            return Err(InputError::new(format!("target column {} is not in {src}", quote(&cfg.target)))
+                .field("data.target")
+                .detail(allowed_columns(t)));
+        }
+        for name in cfg.features.iter().flatten().chain(cfg.drop.iter()) {
+            if t.column(name).is_none() {
+                let field = if cfg.drop.contains(name) { "data.drop" } else { "data.features" };
+                return Err(InputError::new(format!("column {} is not in {src}", quote(name)))
+                    .field(field)
+                    .detail(allowed_columns(t)));
+            }
+        }
+        if cfg.features.as_ref().is_some_and(|f| f.contains(&cfg.target)) {
+            return Err(InputError::new(format!("the target {} cannot also be a feature", quote(&cfg.target)))
+                .field("data.features"));
+        }
+        let names: Vec<&str> = match &cfg.features {
+            Some(f) => f.iter().map(String::as_str).collect(),
+            None => t.names().into_iter().filter(|n| *n != cfg.target).collect(),
+        };
+        let names: Vec<&str> = names.into_iter().filter(|n| !cfg.drop.iter().any(|d| d == n)).collect();
+        if names.is_empty() {
+            return Err(InputError::new("no feature columns are left").field("data.features"));
+        }
+        for name in &cfg.categorical {
+            if t.column(name).is_none() || !names.contains(&name.as_str()) {
+                return Err(InputError::new(format!("{} in data.categorical is not a feature column of {src}", quote(name))).field("data.categorical").detail(allowed_columns(t)));
+            }
+        }
+        let features = names
+            .into_iter()
+            .map(|name| {
+                let col = t.column(name).expect("checked above");
+                let seen = match &col.values {
+                    RawValues::Numeric(_) if cfg.categorical.iter().any(|c| c == name) => Seen::Codes { counts: BTreeMap::new(), not_whole: None },
+                    RawValues::Numeric(_) => Seen::Numeric { sum: 0.0, n: 0 },
+                    RawValues::Text(_) => Seen::Text { counts: BTreeMap::new(), present: 0, numeric: 0, first_bad: None },
+                };
+                (name.to_string(), seen)
+            })
+            .collect();
+        Ok(Learner { cfg, src: src.to_string(), features, numbers: vec![], labels: Default::default(), target_bad: None })
+    }
+
+    /// Learn from the rows of `t` (the next chunk, or the whole table). A column whose type
+    /// differs from the first chunk's is read by what it is now (a chunk's cells are checked
+    /// as they are encoded).
+    pub(super) fn add(&mut self, t: &RawTable) {
+        let src = self.src.clone();
+        for (name, seen) in &mut self.features {
+            let Some(col) = t.column(name) else { continue };
+            match (seen, &col.values) {
+                (Seen::Numeric { sum, n }, RawValues::Numeric(v)) => {
+                    for x in v.iter().filter(|x| !x.is_nan()) {
+                        *sum += x;
+                        *n += 1;
+                    }
+                }
+                (Seen::Codes { counts, not_whole }, RawValues::Numeric(v)) => {
+                    for (r, &x) in v.iter().enumerate() {
+                        if x.is_nan() || not_whole.is_some() {
+                            continue;
+                        }
+                        if x.fract() != 0.0 || x.abs() >= 1e15 {
+                            *not_whole = Some((t.where_row(r), x));
+                            continue;
+                        }
+                        *counts.entry(label_of(x)).or_default() += 1;
+                    }
+                }
+                (Seen::Text { counts, present, numeric, first_bad }, RawValues::Text(v)) => {
+                    for (r, s) in v.iter().enumerate() {
+                        let Some(s) = s else { continue };
+                        *present += 1;
+                        if parse_num(s).is_some() {
+                            *numeric += 1;
+                        } else if first_bad.is_none() {
+                            *first_bad = Some((t.where_row(r), s.clone()));
+                        }
+                        match counts.get_mut(s.as_str()) {
+                            Some(c) => *c += 1,
+                            None => {
+                                counts.insert(s.clone(), 1);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(target) = t.column(&self.cfg.target) else { return };
+        if self.target_bad.is_some() {
+            return;
+        }
+        match (&target.values, self.cfg.task) {
+            (RawValues::Numeric(v), task) => {
+                if let Some(r) = v.iter().position(|x| x.is_infinite()) {
+                    self.target_bad = Some(not_finite(t, &src, &self.cfg.target, r, v[r]));
+                    return;
+                }
+                if task == Task::Classification {
+                    self.numbers.extend(v.iter().copied().filter(|x| !x.is_nan()));
+                    self.numbers.sort_by(f64::total_cmp);
+                    self.numbers.dedup();
+                }
+            }
+            (RawValues::Text(v), Task::Regression) => {
+                let row = v.iter().position(|s| s.as_ref().is_some_and(|s| parse_num(s).is_none())).unwrap_or(0);
+                self.target_bad = Some(
+                    InputError::new(format!(
+                        "regression needs a numeric target; {} of {} is {}",
+                        t.where_row(row),
+                        quote(&self.cfg.target),
+                        quote(v[row].as_deref().unwrap_or(""))
+                    ))
+                    .file(&src)
+                    .field("data.target"),
+                );
+            }
+            (RawValues::Text(v), Task::Classification) => {
+                for s in v.iter().flatten() {
+                    if !self.labels.contains(s) {
+                        self.labels.insert(s.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The encoding learned, or the first error the rows showed.
+    pub(super) fn finish(self) -> Result<Encoder, InputError> {
+        let (cfg, src) = (self.cfg, self.src.as_str());
+        let mut features = Vec::with_capacity(self.features.len());
+        for (name, seen) in self.features {
+            let most = |counts: &BTreeMap<String, usize>| counts.iter().max_by_key(|(_, c)| **c).map(|(k, _)| k.clone()).unwrap_or_default();
+            let code = match seen {
+                Seen::Numeric { sum, n } => ColumnCode::Numeric { fill: if n > 0 { sum / n as f64 } else { 0.0 } },
+                Seen::Codes { not_whole: Some((at, x)), .. } => {
+                    return Err(InputError::new(format!("{at}: {} is not a whole number, so it cannot be a category code", quote(&x.to_string())))
+                        .file(src)
+                        .field(format!("column '{name}'"))
+                        .detail("data.categorical names integer columns that hold categories; take this column out of the list"))
+                }
+                Seen::Text { present, numeric, first_bad: Some((at, bad)), .. } if numeric * 2 > present && numeric < present => {
+                    // A text column whose cells are mostly numbers is a numeric column with a
+                    // bad cell, not a category: say which cell.
+                    return Err(InputError::new(format!("{at}: {} is not a number (the column's other cells are numeric)", quote(&bad)))
+                        .file(src)
+                        .field(format!("column '{name}'"))
+                        .detail("fix the cell, or mark it missing (empty or NA) and set data.missing to drop or mean"));
+                }
+                Seen::Codes { counts, .. } | Seen::Text { counts, .. } => ColumnCode::Categories { fill: most(&counts), cats: counts.into_keys().collect() },
+            };
+            features.push((name, code));
+        }
+        if let Some(e) = self.target_bad {
+            return Err(e);
+        }
+        // Class labels, sorted numerically when numeric.
+        let classes = match cfg.task {
+            Task::Regression => vec![],
+            Task::Classification if self.labels.is_empty() => {
+                let u = self.numbers;
+                if u.iter().any(|x| x.fract() != 0.0) && u.len() > 20 {
+                    return Err(InputError::new(format!(
+                        "target {} has {} distinct non-integer values; classification needs class labels (is this a regression target?)",
+                        quote(&cfg.target),
+                        u.len()
+                    ))
+                    .file(src)
+                    .field("data.target"));
+                }
+                u.into_iter().map(label_of).collect()
+            }
+            Task::Classification => self.labels.into_iter().collect(),
+        };
+        let limit = limits::get().classes;
+        if classes.len() > limit {
+            return Err(InputError::new(limits::exceeded("classes", &format!("target {} has {} classes", quote(&cfg.target), classes.len()), limit))
+                .file(src)
+                .field("data.target"));
+        }
+        if cfg.task == Task::Classification && classes.len() < 2 {
+            return Err(InputError::new(format!(
+                "target {} has {} class(es); classification needs at least 2",
+                quote(&cfg.target),
+                classes.len()
+            ))
+            .file(src)
+            .field("data.target"));
+        }
+        Ok(Encoder { features, classes, target: cfg.target.clone(), task: cfg.task, encoding: cfg.encoding, missing: cfg.missing })
     }
 }

@@ -4,6 +4,8 @@
 //! evaluation asks for and standardization. Every conversion between polars and ndarray happens
 //! in this folder, once.
 
+pub mod chunks;
+pub mod progress;
 pub mod generate;
 pub mod limits;
 pub mod lm;
@@ -123,6 +125,9 @@ pub struct DataConfig {
     pub standardize: bool,
     pub evaluation: Evaluation,
     pub eval_train_rows: EvalRows,
+    /// Read the file this many rows at a time, straight into what the model trains on, never
+    /// holding its matrix (`data.chunk_rows`, for data larger than memory).
+    pub chunk_rows: Option<usize>,
 }
 
 /// How many [`quiet_catch`] calls are running. A reader's panic may happen on one of its own
@@ -253,6 +258,39 @@ pub struct Fold {
     pub scaler: Option<Scaler>,
     /// Training rows the runner scores for the `train.` curves (`data.eval_train_rows`).
     pub eval_rows: Vec<usize>,
+    /// With `data.chunk_rows`: where the rows are read from, a chunk at a time. The parts'
+    /// matrices are then empty (no columns); their targets are there.
+    pub streamed: Option<std::sync::Arc<Streamed>>,
+}
+
+/// A fold whose rows stay in their files (`data.chunk_rows`): the runner reads them again, a
+/// chunk at a time, encoding each with the fold's encoder.
+#[derive(Debug, Clone)]
+pub struct Streamed {
+    pub path: PathBuf,
+    /// The test file, when the evaluation names one.
+    pub test_path: Option<PathBuf>,
+    pub chunk_rows: usize,
+    /// A holdout split of the file's (kept) rows: the training part's and the test part's,
+    /// sorted. `None` with a test file: every row trains.
+    pub split: Option<(Vec<usize>, Vec<usize>)>,
+}
+
+impl Streamed {
+    /// Call `f` with every chunk of a file encoded by `enc`: the index of its first kept row
+    /// among the file's kept rows, and the chunk (rows the missing rule drops are left out).
+    pub fn for_each_encoded(&self, test: bool, enc: &Encoder, mut f: impl FnMut(usize, &Dataset) -> Result<(), InputError>) -> Result<(), InputError> {
+        let path = if test { self.test_path.as_ref().unwrap_or(&self.path) } else { &self.path };
+        let src = path.display().to_string();
+        let mut kept = 0usize;
+        chunks::for_each_chunk(path, self.chunk_rows, |t| {
+            let (d, _) = enc.apply_chunk(t, &src)?;
+            f(kept, &d)?;
+            kept += d.y.len();
+            Ok(())
+        })?;
+        Ok(())
+    }
 }
 
 /// The data of an experiment: the training rows and, with `test_path`, the test rows.
@@ -278,6 +316,7 @@ pub fn prepare(cfg: &DataConfig, seed: u64) -> Result<Prepared, InputError> {
             let folds = folds(&data, None, &encoder, cfg, seed, |train, test| Ok((data.subset(train), data.subset(test), encoder.learn_fills(&data.x, train))))?;
             Ok(Prepared { data, test: None, encoder, folds })
         }
+        Source::File(path) if cfg.chunk_rows.is_some() => prepare_chunked(cfg, path, seed),
         Source::File(path) => {
             let table = table::read_table(path)?;
             let src = path.display().to_string();
@@ -322,6 +361,74 @@ pub fn prepare(cfg: &DataConfig, seed: u64) -> Result<Prepared, InputError> {
             Ok(Prepared { data, test, encoder: enc, folds })
         }
     }
+}
+
+/// [`prepare`] for a file read a chunk at a time (`data.chunk_rows`): the encoding learned from
+/// every chunk in order (the same, to the bit, as from the whole file), then the targets of the
+/// rows kept; no matrix is built. The fold carries where its rows are ([`Streamed`]).
+fn prepare_chunked(cfg: &DataConfig, path: &std::path::Path, seed: u64) -> Result<Prepared, InputError> {
+    let chunk_rows = cfg.chunk_rows.unwrap_or(1).max(1);
+    let src = path.display().to_string();
+    let mut learner: Option<encode::Learner<'_>> = None;
+    let rows = chunks::for_each_chunk(path, chunk_rows, |t| {
+        let l = match &mut learner {
+            Some(l) => l,
+            None => learner.insert(encode::Learner::new(t, cfg, &src)?),
+        };
+        l.add(t);
+        progress::rows_read(&src, t.first_row + t.height);
+        Ok(())
+    })?;
+    let enc = learner.map(encode::Learner::finish).transpose()?.ok_or_else(|| InputError::new("the file has no data rows").file(path))?;
+    let targets = |p: &std::path::Path, test: bool| -> Result<Dataset, InputError> {
+        let s = Streamed { path: p.to_path_buf(), test_path: None, chunk_rows, split: None };
+        let mut y: Vec<f64> = Vec::new();
+        s.for_each_encoded(false, &enc, |_, d| {
+            y.extend(d.y.iter());
+            progress::rows_read(&p.display().to_string(), y.len());
+            Ok(())
+        })?;
+        if y.is_empty() {
+            let what = if test { "test file" } else { "file" };
+            return Err(InputError::new(format!("no rows of the {what} are left after dropping missing values")).file(p).field("data.missing"));
+        }
+        Ok(Dataset {
+            x: Array2::zeros((y.len(), 0)),
+            y: Array1::from(y),
+            feature_names: enc.names(),
+            target: cfg.target.clone(),
+            task: cfg.task,
+            classes: enc.classes.clone(),
+            source: p.display().to_string(),
+            categories: enc.categories(),
+        })
+    };
+    if matches!(cfg.evaluation, Evaluation::Holdout { .. }) && enc.has_categories() {
+        return Err(InputError::new(format!(
+            "{src} has category columns, whose categories a holdout split learns from its training rows alone; with data.chunk_rows that needs a separate test file (split: {{test_path: FILE}}), or leave chunk_rows out"
+        ))
+        .field("data.chunk_rows"));
+    }
+    let data = targets(path, false)?;
+    let _ = rows;
+    let test_path = match &cfg.evaluation {
+        Evaluation::TestFile(tp) => Some(tp.clone()),
+        _ => None,
+    };
+    let test = test_path.as_deref().map(|tp| targets(tp, true)).transpose()?;
+    let labels: Option<Vec<usize>> = (data.task == Task::Classification).then(|| data.labels());
+    let (train, test_set, split) = match (&cfg.evaluation, &test) {
+        (Evaluation::TestFile(_), Some(t)) => (data.all(), t.all(), None),
+        (Evaluation::Holdout { test, stratify }, _) => {
+            let (tr, te) = split::holdout(data.y.len(), *test, if *stratify { labels.as_deref() } else { None }, seed);
+            (data.subset(&tr), data.subset(&te), Some((tr, te)))
+        }
+        _ => return Err(InputError::new("data.chunk_rows takes a holdout split or a test file, not cross-validation").field("data.chunk_rows")),
+    };
+    let eval_rows = eval_rows(&train, cfg.eval_train_rows, seed);
+    let streamed = Streamed { path: path.to_path_buf(), test_path, chunk_rows, split };
+    let fold = Fold { train, test: test_set, encoder: enc.clone(), scaler: None, eval_rows, streamed: Some(std::sync::Arc::new(streamed)) };
+    Ok(Prepared { data, test, encoder: enc, folds: vec![fold] })
 }
 
 /// Per-feature mean and standard deviation of a training part.
@@ -412,7 +519,7 @@ fn folds(
                 s
             });
             let eval_rows = eval_rows(&train, cfg.eval_train_rows, seed);
-            Fold { train, test, encoder, scaler, eval_rows }
+            Fold { train, test, encoder, scaler, eval_rows, streamed: None }
         })
         .collect())
 }
@@ -471,6 +578,7 @@ mod tests {
             standardize: false,
             evaluation: Evaluation::Holdout { test: 0.25, stratify: true },
             eval_train_rows: EvalRows::All,
+            chunk_rows: None,
         }
     }
 

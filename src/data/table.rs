@@ -44,6 +44,9 @@ pub struct RawTable {
     pub height: usize,
     /// True for CSV (row r sits on line r + 2), false for Parquet.
     pub has_lines: bool,
+    /// The file row of this table's first row: 0, or where a chunk starts (`data.chunk_rows`),
+    /// so that a message names the row in the file.
+    pub first_row: usize,
 }
 
 impl RawTable {
@@ -55,6 +58,7 @@ impl RawTable {
     }
     /// How to point a user at row `r` (0-based data row).
     pub fn where_row(&self, r: usize) -> String {
+        let r = r + self.first_row;
         if self.has_lines {
             format!("row {} (line {})", r + 1, r + 2)
         } else {
@@ -64,10 +68,10 @@ impl RawTable {
 }
 
 /// Strings read as missing in CSV files.
-const NULLS: [&str; 6] = ["", "NA", "NaN", "nan", "null", "NULL"];
+pub(super) const NULLS: [&str; 6] = ["", "NA", "NaN", "nan", "null", "NULL"];
 
 /// Rows a CSV file's column types are first inferred from (polars' own default is 100).
-const INFER_ROWS: usize = 1000;
+pub(super) const INFER_ROWS: usize = 1000;
 
 /// Whether a text column holds nothing but numbers (types inferred from too few rows).
 fn numbers_read_as_text(df: &DataFrame) -> bool {
@@ -160,7 +164,7 @@ fn read_frame_unguarded(path: &Path) -> Result<DataFrame, InputError> {
 pub fn from_frame(df: &DataFrame, path: &Path, has_lines: bool) -> Result<RawTable, InputError> {
     use rayon::prelude::*;
     let columns = df.columns().par_iter().map(|col| raw_column(col, path)).collect::<Vec<_>>().into_iter().collect::<Result<Vec<_>, _>>()?;
-    Ok(RawTable { columns, height: df.height(), has_lines })
+    Ok(RawTable { columns, height: df.height(), has_lines, first_row: 0 })
 }
 
 fn raw_column(col: &Column, path: &Path) -> Result<RawColumn, InputError> {
@@ -384,6 +388,16 @@ fn check_parquet_pages(buf: &polars_buffer::Buffer<u8>) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// [`check_parquet_pages`] on a file read in place (`data.chunk_rows`), mapped rather than
+/// loaded: only the footer and the page headers are touched.
+pub(super) fn check_parquet_file(path: &Path) -> Result<(), String> {
+    let Ok(f) = File::open(path) else { return Ok(()) };
+    // SAFETY: the map is read only while this check runs; a file changed under a running
+    // experiment is outside what ratlab can guard (polars maps files the same way).
+    let Ok(map) = (unsafe { memmap2::Mmap::map(&f) }) else { return Ok(()) };
+    check_parquet_pages(&polars_buffer::Buffer::from_owner(map))
 }
 
 /// Walk a Parquet file's footer (Thrift compact protocol) without building anything, checking

@@ -74,6 +74,10 @@ pub struct DataSpec {
     /// Integer columns that hold categories (with `encoding: native`).
     #[serde(default)]
     pub categorical: Option<S<Vec<S<String>>>>,
+    /// Read the file this many rows at a time straight into bin codes (native gradient
+    /// boosting on data larger than memory).
+    #[serde(default)]
+    pub chunk_rows: Option<S<u64>>,
 }
 
 /// How the data is split into training and evaluation parts: exactly one of `test`, `cv`,

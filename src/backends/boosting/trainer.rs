@@ -160,11 +160,18 @@ pub struct BoostingTrainer {
 
 impl BoostingTrainer {
     pub fn new(p: BoostingParams, data: &TrainSet, test: Option<&TrainSet>, seed: u64) -> Result<BoostingTrainer, TrainError> {
-        if data.is_empty() {
-            return Err(TrainError::Data("the training set is empty".into()));
-        }
-        let k = data.n_classes;
-        let loss = match (p.objective, k) {
+        let (fit, valid) = Self::fit_split(&p, data, seed)?;
+        // Rare categories are grouped by their mean label or target (not for softmax).
+        let target = Self::groups_by_target(&p, data.n_classes)?.then(|| data.y.as_slice()).flatten();
+        let cuts = Cuts::fit_with(data.x.view(), Some(&fit), p.max_bin, &data.categories, target, p.cat.cat_smooth);
+        let binned = cuts.apply(data.x.view());
+        let test = test.filter(|t| !t.is_empty()).map(|t| cuts.apply(t.x.view()));
+        Self::from_binned(p, cuts, binned, data, test, (fit, valid), seed)
+    }
+
+    /// The loss the objective and the number of classes (0: regression) ask for.
+    fn loss_of(p: &BoostingParams, k: usize) -> Result<Loss, TrainError> {
+        Ok(match (p.objective, k) {
             (Objective::Auto, 0) => Loss::SquaredError,
             (Objective::Auto, 2) => Loss::BinaryLogistic,
             (Objective::Auto, _) => Loss::Softmax,
@@ -181,10 +188,22 @@ impl BoostingTrainer {
                 };
                 return Err(TrainError::Data(format!("objective {o:?} does not fit this data ({what}); use {fit}").to_lowercase()));
             }
-        };
-        let outputs = if loss == Loss::Softmax { k } else { 1 };
-        let n = data.len();
-        // Validation rows for early stopping: stratified, seeded, never fitted on.
+        })
+    }
+
+    /// Whether rare categories (beyond 254 of a feature) are grouped by their mean target:
+    /// for every loss but softmax, which has no one target to order them by.
+    pub fn groups_by_target(p: &BoostingParams, n_classes: usize) -> Result<bool, TrainError> {
+        Ok(Self::loss_of(p, n_classes)? != Loss::Softmax)
+    }
+
+    /// The training rows the trees are fitted on and, with early stopping, the validation rows
+    /// held out from them (stratified, seeded): both sorted. Only the targets are read.
+    pub fn fit_split(p: &BoostingParams, data: &TrainSet, seed: u64) -> Result<(Vec<usize>, Vec<usize>), TrainError> {
+        if data.y.is_empty() {
+            return Err(TrainError::Data("the training set is empty".into()));
+        }
+        let (n, k) = (data.y.len(), data.n_classes);
         let (fit, valid) = if p.early_stopping_rounds > 0 {
             let labels = (k > 0).then(|| data.labels());
             split::holdout(n, p.validation_fraction, labels.as_deref(), hist::mix(seed, 0x7a11d))
@@ -194,6 +213,19 @@ impl BoostingTrainer {
         if fit.is_empty() || (p.early_stopping_rounds > 0 && valid.is_empty()) {
             return Err(TrainError::Data(format!("{n} training rows are too few to hold out a validation part for early stopping")));
         }
+        Ok((fit, valid))
+    }
+
+    /// A trainer on rows already binned by `cuts` (the training set's, and the test set's when
+    /// there is one): what [`BoostingTrainer::new`] does after binning, and what a file read in
+    /// chunks straight into bin codes trains from. `data` gives the targets, weights and
+    /// classes; its matrix is not read. `split` is [`BoostingTrainer::fit_split`]'s.
+    pub fn from_binned(p: BoostingParams, cuts: Cuts, binned: Binned, data: &TrainSet, test: Option<Binned>, split: (Vec<usize>, Vec<usize>), seed: u64) -> Result<BoostingTrainer, TrainError> {
+        let k = data.n_classes;
+        let loss = Self::loss_of(&p, k)?;
+        let outputs = if loss == Loss::Softmax { k } else { 1 };
+        let n = data.y.len();
+        let (fit, valid) = split;
         let w = |i: usize| data.weight(i);
         let wsum: f64 = fit.iter().map(|&i| w(i)).sum();
         let base = match loss {
@@ -215,14 +247,10 @@ impl BoostingTrainer {
                 vec![v[v.len() / 2]]
             }
         };
-        // Rare categories are grouped by their mean label or target (not for softmax).
-        let target = (loss != Loss::Softmax).then(|| data.y.as_slice()).flatten();
-        let cuts = Cuts::fit_with(data.x.view(), Some(&fit), p.max_bin, &data.categories, target, p.cat.cat_smooth);
-        let binned = cuts.apply(data.x.view());
-        let test = test.filter(|t| !t.is_empty()).map(|t| Tracked::new(cuts.apply(t.x.view()), &base));
+        let test = test.map(|t| Tracked::new(t, &base));
         let model = Gbdt { loss, outputs, n_classes: k, base: base.clone(), trees: vec![] };
         Ok(BoostingTrainer {
-            n_features: data.x.ncols(),
+            n_features: binned.n_features,
             in_sample: vec![false; n],
             stats: vec![0.0; n * 2],
             counted: Vec::new(),

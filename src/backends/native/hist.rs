@@ -53,11 +53,7 @@ impl Cuts {
         // On large data the boundaries come from evenly spaced rows (LightGBM's
         // bin_construct_sample_cnt): a quantile from 262,144 values is off by about 0.1% of
         // the rows, a quarter of a bin at most, and sorting every row was most of the binning.
-        let rows: Vec<usize> = if rows.len() > CUT_SAMPLE {
-            (0..CUT_SAMPLE).map(|i| rows[i * rows.len() / CUT_SAMPLE]).collect()
-        } else {
-            rows
-        };
+        let rows = Cuts::sample_of(&rows);
         let cuts = columns_of(x, &rows)
             .into_par_iter()
             .map(|mut v| {
@@ -74,38 +70,49 @@ impl Cuts {
     /// codes (one bin each, by frequency in rows `rows`; rare ones beyond 254 grouped by their
     /// mean `target`, smoothed by `smooth` rows, when there is one; see [`CatBins`]).
     pub fn fit_with(x: ArrayView2<'_, f64>, rows: Option<&[usize]>, max_bin: usize, categories: &[usize], target: Option<&[f64]>, smooth: f64) -> Cuts {
-        let mut c = Cuts::fit(x, rows, max_bin);
+        let c = Cuts::fit(x, rows, max_bin);
         if categories.iter().all(|&k| k == 0) {
             return c;
         }
-        c.cats = (0..x.ncols())
-            .map(|j| {
-                let k = categories.get(j).copied().unwrap_or(0);
-                (k > 0).then(|| {
-                    let mut counts = vec![0usize; k];
-                    let mut sums = vec![0.0; k];
-                    let mut add = |r: usize| {
-                        let v = x[[r, j]];
-                        if !v.is_nan() && v >= 0.0 && (v as usize) < k {
-                            counts[v as usize] += 1;
-                            sums[v as usize] += target.map_or(0.0, |t| t[r]);
-                        }
-                    };
-                    match rows {
-                        Some(rs) => rs.iter().for_each(|&r| add(r)),
-                        None => (0..x.nrows()).for_each(&mut add),
-                    }
-                    CatBins::fit(&counts, target.map(|_| sums.as_slice()), smooth)
-                })
-            })
-            .collect();
-        for (j, cb) in c.cats.iter().enumerate() {
+        let mut counts = CategoryCounts::new(categories);
+        match rows {
+            Some(rs) => rs.iter().for_each(|&r| counts.add(x.row(r), target.map_or(0.0, |t| t[r]))),
+            None => (0..x.nrows()).for_each(|r| counts.add(x.row(r), target.map_or(0.0, |t| t[r]))),
+        }
+        c.with_categories(counts, target.is_some(), smooth)
+    }
+
+    /// The cuts of rows streamed from a file (`data.chunk_rows`): numeric boundaries from
+    /// `sample`, the rows [`Cuts::fit`] would sample ([`Cuts::sample_of`]), in order, and the
+    /// category bins from `counts` of every fitting row. The same cuts, to the bit, as
+    /// [`Cuts::fit_with`] on the whole matrix.
+    pub fn from_sample(sample: ArrayView2<'_, f64>, max_bin: usize, counts: CategoryCounts, by_target: bool, smooth: f64) -> Cuts {
+        let c = Cuts::fit(sample, None, max_bin);
+        if counts.is_empty() {
+            return c;
+        }
+        c.with_categories(counts, by_target, smooth)
+    }
+
+    /// The rows boundaries are learned from, of fitting rows `rows`: all of them, or
+    /// [`CUT_SAMPLE`] evenly spaced.
+    pub fn sample_of(rows: &[usize]) -> Vec<usize> {
+        if rows.len() > CUT_SAMPLE {
+            (0..CUT_SAMPLE).map(|i| rows[i * rows.len() / CUT_SAMPLE]).collect()
+        } else {
+            rows.to_vec()
+        }
+    }
+
+    fn with_categories(mut self, counts: CategoryCounts, by_target: bool, smooth: f64) -> Cuts {
+        self.cats = counts.per_feature.into_iter().map(|c| c.map(|(n, s)| CatBins::fit(&n, by_target.then_some(s.as_slice()), smooth))).collect();
+        for (j, cb) in self.cats.iter().enumerate() {
             if let Some(cb) = cb {
                 // One "cut" per bin: the bin count is what the scans read of a categorical feature.
-                c.cuts[j] = (0..cb.n_bins()).map(|b| b as f64).collect();
+                self.cuts[j] = (0..cb.n_bins()).map(|b| b as f64).collect();
             }
         }
-        c
+        self
     }
 
     /// The category bins of feature `j`, when it is categorical.
@@ -136,7 +143,14 @@ impl Cuts {
     pub fn apply(&self, x: ArrayView2<'_, f64>) -> Binned {
         let (n, d) = x.dim();
         let mut rm = vec![0u8; n * d];
-        rm.par_chunks_mut(d.max(1) * 1024).enumerate().for_each(|(ci, chunk)| {
+        self.codes_of(x, &mut rm);
+        Binned::from_rows(rm, n, d)
+    }
+
+    /// The codes of the rows of `x`, row-major, into `out` (rows × features).
+    pub fn codes_of(&self, x: ArrayView2<'_, f64>, out: &mut [u8]) {
+        let d = x.ncols();
+        out.par_chunks_mut(d.max(1) * 1024).enumerate().for_each(|(ci, chunk)| {
             for (k, out) in chunk.chunks_mut(d.max(1)).enumerate() {
                 let row = x.row(ci * 1024 + k);
                 for j in 0..d {
@@ -144,12 +158,40 @@ impl Cuts {
                 }
             }
         });
-        let cols = (0..d).into_par_iter().map(|j| (0..n).map(|i| rm[i * d + j]).collect()).collect();
-        Binned { cols, rows: rm, n_rows: n, n_features: d }
     }
 
     pub fn n_features(&self) -> usize {
         self.cuts.len()
+    }
+}
+
+/// How often each category code occurs among the fitting rows, and the sum of their targets,
+/// per categorical feature: what a category's bin is chosen by. Rows are added in order, so
+/// that sums come out the same however the rows arrive (a whole matrix, or chunks of a file).
+#[derive(Debug, Clone)]
+pub struct CategoryCounts {
+    per_feature: Vec<Option<(Vec<usize>, Vec<f64>)>>,
+}
+
+impl CategoryCounts {
+    /// Counts for the features with `categories[j]` > 0 codes.
+    pub fn new(categories: &[usize]) -> CategoryCounts {
+        CategoryCounts { per_feature: categories.iter().map(|&k| (k > 0).then(|| (vec![0; k], vec![0.0; k]))).collect() }
+    }
+    fn is_empty(&self) -> bool {
+        self.per_feature.iter().all(Option::is_none)
+    }
+    /// Count one fitting row (its encoded values) with its target (0 when not grouped by one).
+    pub fn add(&mut self, row: ndarray::ArrayView1<'_, f64>, target: f64) {
+        for (j, c) in self.per_feature.iter_mut().enumerate() {
+            if let Some((counts, sums)) = c {
+                let v = row[j];
+                if !v.is_nan() && v >= 0.0 && (v as usize) < counts.len() {
+                    counts[v as usize] += 1;
+                    sums[v as usize] += target;
+                }
+            }
+        }
     }
 }
 
@@ -216,6 +258,14 @@ fn feature_cuts(sorted: &[f64], nb: usize) -> Vec<f64> {
     }
     out.push(f64::INFINITY);
     out
+}
+
+impl Binned {
+    /// Row-major codes (`n` rows of `d`) with their columns.
+    pub fn from_rows(rm: Vec<u8>, n: usize, d: usize) -> Binned {
+        let cols = (0..d).into_par_iter().map(|j| (0..n).map(|i| rm[i * d + j]).collect()).collect();
+        Binned { cols, rows: rm, n_rows: n, n_features: d }
+    }
 }
 
 /// Binned features: one `u8` column per feature (partitions, tree walks, histograms over a

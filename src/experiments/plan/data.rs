@@ -172,7 +172,24 @@ impl Checker {
                 }
             },
         };
-        let standardize = d.standardize.as_ref().is_none_or(|s| s.value);
+        // Chunks go straight into bin codes: nothing standardizes them (trees need no scaling),
+        // so standardize defaults to false with chunk_rows.
+        let chunk_rows = d.chunk_rows.as_ref().and_then(|c| {
+            if !(1..=1_000_000_000).contains(&c.value) {
+                self.err(Some(pos(c)), "data.chunk_rows", format!("{} is not allowed; expected a number of rows in [1, 1000000000], e.g. 100000", c.value));
+            }
+            if d.generate.is_some() {
+                self.err(Some(pos(c)), "data.chunk_rows", "reads a data file in chunks; generated data is made in memory (leave chunk_rows out)");
+            }
+            if let Some(s) = d.standardize.as_ref().filter(|s| s.value) {
+                self.err(Some(pos(s)), "data.standardize", "chunk_rows reads the file straight into bin codes, which are never standardized (trees need no scaling); set standardize: false or leave it out");
+            }
+            if let Some(m) = d.missing.as_ref().filter(|m| m.value == "mean") {
+                self.err(Some(pos(m)), "data.missing", "mean fills cells with a mean of the training rows, which chunk_rows cannot know before it reads them; use keep (the trees learn where missing values go), drop or error");
+            }
+            Some(c.value as usize)
+        });
+        let standardize = d.standardize.as_ref().map_or(chunk_rows.is_none(), |s| s.value);
         // Evaluation: split.{test|cv|test_path}, or the data.cv / data.test_path shorthands.
         let mut choices: Vec<(Pos, Evaluation)> = Vec::new();
         let strat_default = task_v == Task::Classification;
@@ -216,6 +233,9 @@ impl Checker {
             self.err(Some(*p), "data.test_path", "a test file needs a training file (data.path), not generated data");
         }
         let evaluation = choices.into_iter().next().map(|c| c.1).unwrap_or(Evaluation::Holdout { test: 0.25, stratify });
+        if let (Some(c), Evaluation::CrossValidation { .. }) = (&d.chunk_rows, &evaluation) {
+            self.err(Some(pos(c)), "data.chunk_rows", "reads the file once per model, which cross-validation would repeat per fold; use a holdout split (split: {test: 0.2}) or a test file (test_path: FILE)");
+        }
         Some(DataConfig {
             source: source?,
             target,
@@ -228,6 +248,7 @@ impl Checker {
             standardize,
             evaluation,
             eval_train_rows,
+            chunk_rows,
         })
     }
 

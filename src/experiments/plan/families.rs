@@ -53,6 +53,17 @@ impl Checker {
                 self.data_refuses_run(at, "data.encoding", "native gives category codes that only native gradient_boosting, decision_tree and random_forest split by sets of categories", r, "encoding: onehot or ordinal");
             }
         }
+        // Chunks of a file go straight into bin codes, which only native boosting trains from.
+        if let Some(at) = spec.data.as_ref().and_then(|d| d.value.chunk_rows.as_ref()).map(pos) {
+            for r in runs {
+                if !(r.backend == Backend::Native && r.algorithm == Algorithm::GradientBoosting) {
+                    self.data_refuses_run(Some(at), "data.chunk_rows", "reads the file a chunk at a time straight into bin codes, which only native gradient_boosting trains from", r, "a separate experiment without chunk_rows");
+                } else if r.sweep.is_some() || r.train_sizes.is_some() || !r.preprocess.is_empty() {
+                    let what = if r.sweep.is_some() { "sweep" } else if r.train_sizes.is_some() { "train_sizes" } else { "preprocess" };
+                    self.err(Some(at), "data.chunk_rows", format!("reads the file straight into bin codes, but run {} asks for {what}, which needs the rows in memory; leave {what} out or chunk_rows", quote(&r.name)));
+                }
+            }
+        }
         if task == Some(Task::Regression) {
             for r in runs {
                 if r.algorithm == Algorithm::DecisionTree && r.backend == Backend::Linfa {

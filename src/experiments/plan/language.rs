@@ -183,7 +183,7 @@ impl Checker {
             }
             Some(s) => self.choice(&Some(s.clone()), &f("format"), &formats, None),
         };
-        let bad: [(&str, Option<Pos>); 10] = [
+        let bad: [(&str, Option<Pos>); 11] = [
             ("generate", d.generate.as_ref().map(pos)),
             ("target", d.target.as_ref().map(pos)),
             ("task", d.task.as_ref().map(pos)),
@@ -194,6 +194,7 @@ impl Checker {
             ("standardize", d.standardize.as_ref().map(pos)),
             ("cv", d.cv.as_ref().map(pos)),
             ("eval_train_rows", d.eval_train_rows.as_ref().map(pos)),
+            ("chunk_rows", d.chunk_rows.as_ref().map(pos)),
         ];
         for (k, p) in bad {
             if p.is_some() {

@@ -8,6 +8,7 @@
 //! one run from its start to its end, through its [`emit`]ter; [`steps`] trains it step by step
 //! and builds its curves.
 
+mod chunked;
 mod emit;
 mod one;
 mod steps;

@@ -92,7 +92,7 @@ pub(super) fn preprocess(run: &RunPlan, fold: &Fold) -> Result<(Fold, String), T
         test.x = fit.transform(&test.x, k, p.whiten);
         notes.push(format!("PCA keeps {k} of {dims} features ({:.1}% of the variance{})", kept * 100.0, if p.whiten { ", whitened" } else { "" }));
     }
-    Ok((Fold { train, test, encoder: fold.encoder.clone(), scaler: fold.scaler.clone(), eval_rows: fold.eval_rows.clone() }, format!("preprocess: {}", notes.join("; then "))))
+    Ok((Fold { train, test, encoder: fold.encoder.clone(), scaler: fold.scaler.clone(), eval_rows: fold.eval_rows.clone(), streamed: fold.streamed.clone() }, format!("preprocess: {}", notes.join("; then "))))
 }
 
 /// Split step metrics into (test, train) final metrics by prefix.
@@ -104,8 +104,20 @@ fn finals(m: &Metrics) -> (Metrics, Metrics) {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn train_full(plan: &Plan, run: &RunPlan, f: &Fold, fold: Option<u32>, cv: bool, step: &mut u64, em: &mut Emitter<'_>) -> Result<(Metrics, Metrics), Stop> {
     let (train, test) = (&f.train, &f.test);
-    let mut tr: Box<dyn Trainer> =
-        build_trainer(run.backend, &run.params, Some(train), Some(test), run.seed).map_err(|e| Stop::Error(e.to_string()))?;
+    let shap_rows = test_shap_rows(plan, run, test);
+    // Rows streamed from their file (`data.chunk_rows`) are binned as they are read; the SHAP
+    // panel's test rows are kept on the way, and a holdout's fills learned.
+    let (mut tr, shap_x, encoder): (Box<dyn Trainer>, _, _) = match f.streamed.as_deref() {
+        Some(s) => {
+            let b = super::chunked::build(run, f, s, &shap_rows, em)?;
+            (b.trainer, std::borrow::Cow::Owned(b.shap_x), std::borrow::Cow::Owned(b.encoder))
+        }
+        None => {
+            let tr = build_trainer(run.backend, &run.params, Some(train), Some(test), run.seed).map_err(|e| Stop::Error(e.to_string()))?;
+            let x = if shap_rows.len() == test.len() { std::borrow::Cow::Borrowed(&test.x) } else { std::borrow::Cow::Owned(test.x.select(ndarray::Axis(0), &shap_rows)) };
+            (tr, x, std::borrow::Cow::Borrowed(&f.encoder))
+        }
+    };
     let train_eval: std::borrow::Cow<'_, TrainSet> =
         if f.eval_rows.len() == train.len() { std::borrow::Cow::Borrowed(train) } else { std::borrow::Cow::Owned(train.subset(&f.eval_rows)) };
     let mut k = 0u64;
@@ -147,15 +159,15 @@ pub(super) fn train_full(plan: &Plan, run: &RunPlan, f: &Fold, fold: Option<u32>
             let mut artifacts = tr.artifacts().unwrap_or_default();
             if let serde_json::Value::Object(m) = &mut artifacts {
                 if m.contains_key("importances") && run.preprocess.is_empty() {
-                    m.insert("feature_names".into(), serde_json::json!(f.encoder.names()));
+                    m.insert("feature_names".into(), serde_json::json!(encoder.names()));
                     // Native category features: their category names, so a tree's category
                     // split shows `city in {Leeds, York}`, not codes.
-                    let cats = f.encoder.category_names();
+                    let cats = encoder.category_names();
                     if cats.iter().any(Option::is_some) {
                         m.insert("category_names".into(), serde_json::json!(cats));
                     }
                     if crate::backends::explain::explains(run.algorithm.as_str()) {
-                        if let Some(shap) = test_shap(plan, run, tr.as_ref(), test, em)? {
+                        if let Some(shap) = test_shap(tr.as_ref(), &shap_x, em)? {
                             m.insert("shap".into(), shap);
                         }
                     }
@@ -163,7 +175,7 @@ pub(super) fn train_full(plan: &Plan, run: &RunPlan, f: &Fold, fold: Option<u32>
             }
             em.artifacts = artifacts;
             if !cv && run.preprocess.is_empty() {
-                save_model(em, run, tr.as_ref(), f)?;
+                save_model(em, run, tr.as_ref(), &encoder, f.scaler.as_ref())?;
             }
             return Ok(fin);
         }
@@ -175,34 +187,37 @@ pub(super) fn train_full(plan: &Plan, run: &RunPlan, f: &Fold, fold: Option<u32>
 /// 0.6 s for 200 trees of depth 6 (10,000 rows cost 6 s, more than training 200k rows).
 const SHAP_ROWS: usize = 1000;
 
-/// Mean |SHAP value| per feature on the test set (rows capped as `data.eval_train_rows` caps
-/// the training rows scored, and at [`SHAP_ROWS`]), for tree models: what the Run view's
-/// importance panel shows beside the split gains, announced as a phase. `None` for other
-/// models, or with no test rows (or none asked for).
-fn test_shap(plan: &Plan, run: &RunPlan, tr: &dyn Trainer, test: &TrainSet, em: &mut Emitter<'_>) -> Result<Option<serde_json::Value>, Stop> {
+/// The test rows the mean |SHAP| is taken over (capped as `data.eval_train_rows` caps the
+/// training rows scored, and at [`SHAP_ROWS`]).
+fn test_shap_rows(plan: &Plan, run: &RunPlan, test: &TrainSet) -> Vec<usize> {
     use crate::data::EvalRows;
     let cap = match plan.data.as_ref().map_or(EvalRows::All, |d| d.eval_train_rows) {
         EvalRows::All => EvalRows::AtMost(SHAP_ROWS),
         EvalRows::AtMost(n) => EvalRows::AtMost(n.min(SHAP_ROWS)),
     };
-    let rows = crate::data::eval_rows(test, cap, run.seed);
-    let Some(model) = tr.saved().filter(|_| !rows.is_empty()) else { return Ok(None) };
+    crate::data::eval_rows(test, cap, run.seed)
+}
+
+/// Mean |SHAP value| per feature on the test rows `x` ([`test_shap_rows`]), for tree models:
+/// what the Run view's importance panel shows beside the split gains, announced as a phase.
+/// `None` for other models, or with no test rows (or none asked for).
+fn test_shap(tr: &dyn Trainer, x: &ndarray::Array2<f64>, em: &mut Emitter<'_>) -> Result<Option<serde_json::Value>, Stop> {
+    let Some(model) = tr.saved().filter(|_| x.nrows() > 0) else { return Ok(None) };
     em.send(RunEvent::Phase { phase: "explaining (SHAP on the test rows)".into(), t_ms: em.t() })?;
-    let x = if rows.len() == test.len() { std::borrow::Cow::Borrowed(&test.x) } else { std::borrow::Cow::Owned(test.x.select(ndarray::Axis(0), &rows)) };
     let Ok(c) = crate::backends::explain::explain(&model, x.view()) else { return Ok(None) };
-    Ok(Some(serde_json::json!({"mean_abs": c.mean_abs(), "rows": rows.len(), "scale": c.scale})))
+    Ok(Some(serde_json::json!({"mean_abs": c.mean_abs(), "rows": x.nrows(), "scale": c.scale})))
 }
 
 /// Hand the fitted model, with the encoding and standardization that `ratlab predict` needs,
 /// to the sinks (the run store writes `model.json`), or say why it cannot be saved.
-fn save_model(em: &mut Emitter<'_>, run: &RunPlan, tr: &dyn Trainer, f: &Fold) -> Result<(), Stop> {
+fn save_model(em: &mut Emitter<'_>, run: &RunPlan, tr: &dyn Trainer, encoder: &crate::data::Encoder, scaler: Option<&crate::data::Scaler>) -> Result<(), Stop> {
     let Some(model) = tr.saved() else {
         if let Some(why) = tr.unsaved_reason() {
             em.message(Level::Info, format!("model not saved: {why}"))?;
         }
         return Ok(());
     };
-    let doc = crate::experiments::model_file::document(run.algorithm.as_str(), run.backend.as_str(), &run.params_json, &f.encoder, f.scaler.as_ref(), &model);
+    let doc = crate::experiments::model_file::document(run.algorithm.as_str(), run.backend.as_str(), &run.params_json, encoder, scaler, &model);
     em.sink.model(run, &doc);
     Ok(())
 }

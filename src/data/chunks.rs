@@ -1,0 +1,229 @@
+//! Reading a data file a chunk of rows at a time (`data.chunk_rows`), for data larger than
+//! memory: CSV by blocks of records parsed with the column types of the file's first rows,
+//! Parquet by row slices (polars decodes only the row groups a slice touches). Each chunk is a
+//! [`RawTable`] that knows its first row in the file, so every message names the file's row.
+
+use super::table::{from_frame, RawTable, INFER_ROWS, NULLS};
+use crate::error::{quote, InputError};
+use polars::prelude::*;
+use std::io::Read;
+use std::path::Path;
+
+/// Bytes read from a CSV file at a time while looking for the end of a chunk's records.
+const READ_BLOCK: usize = 4 << 20;
+
+/// Call `f` with every chunk of at most `chunk_rows` rows of a `.csv` or `.parquet` file, in
+/// order. Returns the number of rows read. A chunk `f` refuses stops the reading.
+pub fn for_each_chunk(path: &Path, chunk_rows: usize, mut f: impl FnMut(&RawTable) -> Result<(), InputError>) -> Result<usize, InputError> {
+    let chunk_rows = chunk_rows.max(1);
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let rows = match ext.as_str() {
+        "csv" => csv_chunks(path, chunk_rows, &mut f)?,
+        "parquet" | "pq" => parquet_chunks(path, chunk_rows, &mut f)?,
+        _ => return Err(InputError::new(format!("unsupported file type '.{ext}'; expected a .csv or .parquet file")).file(path)),
+    };
+    if rows == 0 {
+        return Err(InputError::new("the file has no data rows").file(path));
+    }
+    Ok(rows)
+}
+
+/// Count a row total against `--limit rows` as the chunks go by.
+fn check_rows(rows: usize, path: &Path) -> Result<(), InputError> {
+    let limit = super::limits::get().rows;
+    if rows > limit {
+        return Err(InputError::new(super::limits::exceeded("rows", &format!("the file has more than {limit} rows"), limit)).file(path));
+    }
+    Ok(())
+}
+
+fn nulls() -> NullValues {
+    NullValues::AllColumns(NULLS.iter().map(|s| PlSmallStr::from(*s)).collect())
+}
+
+/// Parse CSV bytes (a header line, then records) with the given column types.
+fn parse(bytes: Vec<u8>, schema: Option<SchemaRef>, infer: Option<usize>) -> PolarsResult<DataFrame> {
+    CsvReadOptions::default()
+        .with_has_header(true)
+        .with_schema(schema)
+        .with_infer_schema_length(infer)
+        .map_parse_options(|o| o.with_null_values(Some(nulls())))
+        .into_reader_with_file_handle(std::io::Cursor::new(bytes))
+        .finish()
+}
+
+/// Scan `buf` from `from` for record ends (the offset after a line end that no quote holds
+/// open; `quoted` carries the state across calls) until `ends` holds `want`. Returns where the
+/// scan stopped.
+fn record_ends(buf: &[u8], from: usize, want: usize, quoted: &mut bool, ends: &mut Vec<usize>) -> usize {
+    for (i, &b) in buf.iter().enumerate().skip(from) {
+        match b {
+            b'"' => *quoted = !*quoted,
+            b'\n' if !*quoted => {
+                ends.push(i + 1);
+                if ends.len() == want {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    buf.len()
+}
+
+/// A CSV file read by records: a buffer of what is read and not yet handed out.
+struct Records {
+    file: std::fs::File,
+    buf: Vec<u8>,
+    /// Where the records not yet handed out begin, and how far they were scanned.
+    start: usize,
+    scanned: usize,
+    quoted: bool,
+    ends: Vec<usize>,
+    eof: bool,
+}
+
+impl Records {
+    /// The next `n` records (fewer at the end of the file; none after it), as bytes.
+    fn next(&mut self, n: usize) -> std::io::Result<&[u8]> {
+        loop {
+            self.scanned = record_ends(&self.buf, self.scanned, n, &mut self.quoted, &mut self.ends);
+            if self.ends.len() == n || self.eof {
+                break;
+            }
+            // Move what is left to the front, then read more.
+            self.buf.drain(..self.start);
+            self.scanned -= self.start;
+            self.ends.iter_mut().for_each(|e| *e -= self.start);
+            self.start = 0;
+            let at = self.buf.len();
+            self.buf.resize(at + READ_BLOCK, 0);
+            let got = self.file.read(&mut self.buf[at..])?;
+            self.buf.truncate(at + got);
+            self.eof = got == 0;
+        }
+        let end = if self.ends.len() == n { self.ends[n - 1] } else { self.buf.len() };
+        let (from, _) = (self.start, self.ends.clear());
+        self.start = end;
+        self.scanned = end;
+        Ok(&self.buf[from..end])
+    }
+}
+
+fn csv_chunks(path: &Path, chunk_rows: usize, f: &mut dyn FnMut(&RawTable) -> Result<(), InputError>) -> Result<usize, InputError> {
+    let io = |e: std::io::Error| InputError::new(format!("cannot read the file: {e}")).file(path);
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut recs = Records { file, buf: Vec::new(), start: 0, scanned: 0, quoted: false, ends: Vec::new(), eof: false };
+    let header = recs.next(1).map_err(io)?.to_vec();
+    let guard = |r: Result<PolarsResult<DataFrame>, String>| -> Result<DataFrame, InputError> {
+        match r {
+            Ok(Ok(df)) => Ok(df),
+            Ok(Err(e)) => Err(InputError::new(format!("cannot read the file: {e}")).file(path)),
+            Err(why) => Err(InputError::new(format!("cannot read the file: it is malformed (the reader gave up: {why})")).file(path)),
+        }
+    };
+    // The column types of the first rows; numbers are read as f64, so that a float further
+    // down an integer column still parses. Those rows are read again as the first chunk.
+    let with_header = |body: &[u8]| {
+        let mut bytes = Vec::with_capacity(header.len() + body.len() + 2);
+        bytes.extend_from_slice(&header);
+        if !bytes.ends_with(b"\n") {
+            bytes.push(b'\n');
+        }
+        bytes.extend_from_slice(body);
+        if !bytes.ends_with(b"\n") {
+            bytes.push(b'\n');
+        }
+        bytes
+    };
+    let schema = {
+        let mut probe = Records { file: std::fs::File::open(path).map_err(io)?, buf: Vec::new(), start: 0, scanned: 0, quoted: false, ends: Vec::new(), eof: false };
+        probe.next(1).map_err(io)?;
+        let head = with_header(probe.next(INFER_ROWS).map_err(io)?);
+        let first = guard(super::quiet_catch(|| parse(head, None, Some(INFER_ROWS))))?;
+        let s: Schema = first.schema().iter().map(|(name, dt)| (name.clone(), if dt.is_primitive_numeric() { DataType::Float64 } else { dt.clone() })).collect();
+        std::sync::Arc::new(s)
+    };
+    let mut rows = 0usize;
+    loop {
+        let body = recs.next(chunk_rows).map_err(io)?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            break;
+        }
+        let bytes = with_header(body);
+        let df = match super::quiet_catch(|| parse(bytes.clone(), Some(schema.clone()), None)) {
+            Ok(Ok(df)) => df,
+            _ => return Err(bad_chunk(path, bytes, &schema, rows)),
+        };
+        let n = df.height();
+        if n == 0 {
+            break;
+        }
+        let mut t = from_frame(&df, path, true)?;
+        drop(df);
+        t.first_row = rows;
+        rows += n;
+        check_rows(rows, path)?;
+        f(&t)?;
+    }
+    Ok(rows)
+}
+
+/// Why a chunk of records does not parse with the file's column types: a cell that is not a
+/// number in a column whose first rows are numbers, or a line with the wrong number of fields.
+fn bad_chunk(path: &Path, bytes: Vec<u8>, schema: &Schema, first_row: usize) -> InputError {
+    let first_line = first_row + 2;
+    let text: Schema = schema.iter().map(|(n, _)| (n.clone(), DataType::String)).collect();
+    if let Ok(Ok(df)) = super::quiet_catch(|| parse(bytes.clone(), Some(std::sync::Arc::new(text)), None)) {
+        for (name, dt) in schema.iter() {
+            if *dt != DataType::Float64 {
+                continue;
+            }
+            let Ok(col) = df.column(name.as_str()).and_then(|c| c.str().cloned()) else { continue };
+            let bad = col.iter().enumerate().find_map(|(r, v)| v.filter(|s| s.trim().parse::<f64>().is_err()).map(|s| (r, s.to_string())));
+            if let Some((r, cell)) = bad {
+                let row = first_row + r;
+                return InputError::new(format!("row {} (line {}): {} is not a number", row + 1, row + 2, quote(&cell)))
+                    .file(path)
+                    .field(format!("column '{name}'"))
+                    .detail(format!("with data.chunk_rows the column types come from the first {INFER_ROWS} rows, where this column holds numbers; fix the cell, or mark it missing (empty or NA)"));
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines = text.lines();
+    let fields = |l: &str| l.split(',').count();
+    let want = lines.next().map_or(0, fields);
+    match lines.enumerate().find(|(_, l)| !l.contains('"') && fields(l) != want) {
+        Some((i, l)) => InputError::new(format!("cannot read the file: line {} has {} fields, the header {want}; every row needs one value per column (empty for missing)", first_line + i, fields(l))).file(path),
+        None => InputError::new(format!("cannot read the file: the rows from line {first_line} on do not parse")).file(path),
+    }
+}
+
+fn parquet_chunks(path: &Path, chunk_rows: usize, f: &mut dyn FnMut(&RawTable) -> Result<(), InputError>) -> Result<usize, InputError> {
+    let open = || std::fs::File::open(path).map_err(|e| InputError::new(format!("cannot open the file: {e}")).file(path));
+    let damaged = |e: String| InputError::new(format!("cannot read the file: it is not a Parquet file, or it is damaged or cut short ({e})")).file(path);
+    // Counts a damaged file claims would abort the process as polars reserves memory for them.
+    super::table::check_parquet_file(path).map_err(|why| InputError::new(format!("cannot read the file: it starts like Parquet but is damaged ({why})")).file(path))?;
+    let total = match super::quiet_catch(|| ParquetReader::new(open()?).num_rows().map_err(|e| damaged(e.to_string()))) {
+        Ok(r) => r?,
+        Err(why) => return Err(damaged(why)),
+    };
+    check_rows(total, path)?;
+    let mut rows = 0;
+    while rows < total {
+        let n = chunk_rows.min(total - rows);
+        let file = open()?;
+        let df = match super::quiet_catch(|| ParquetReader::new(file).with_slice(Some((rows, n))).finish()) {
+            Ok(Ok(df)) => df,
+            Ok(Err(e)) => return Err(damaged(e.to_string())),
+            Err(why) => return Err(damaged(why)),
+        };
+        let mut t = from_frame(&df, path, false)?;
+        drop(df);
+        t.first_row = rows;
+        rows += n;
+        f(&t)?;
+    }
+    Ok(rows)
+}

@@ -38,10 +38,16 @@ fn mixed_csv(path: &Path, rows: usize, seed: u64) {
 }
 
 /// Run an experiment (with `--set`s): its model.json and its JSON summary's final metrics.
+/// `RATLAB_SPILL=0` among the sets reads the file again in every pass instead of spilling.
 fn run(exp: &Path, out: &Path, sets: &[String]) -> (String, serde_json::Value) {
     let mut c = crate::cmd();
+    let (env, sets): (Vec<&String>, Vec<&String>) = sets.iter().partition(|s| s.starts_with("RATLAB_"));
+    for e in env {
+        let (k, v) = e.split_once('=').unwrap();
+        c.env(k, v);
+    }
     c.args(["run", exp.to_str().unwrap(), "--format", "json", "--out", out.to_str().unwrap()]);
-    for s in sets {
+    for s in &sets {
         c.args(["--set", s]);
     }
     let o = c.output().unwrap();
@@ -53,12 +59,18 @@ fn run(exp: &Path, out: &Path, sets: &[String]) -> (String, serde_json::Value) {
 
 /// The same experiment read whole and in chunks of each size: the same model.json, byte for
 /// byte, and the same metrics.
+/// The first chunk size is also read without a spill (every pass parsing the file).
 fn same_model_in_chunks(exp: &Path, out: &Path, chunks: &[usize]) {
     let (whole, metrics) = run(exp, &out.join("whole"), &[]);
     assert!(metrics.as_object().is_some_and(|m| !m.is_empty()), "{metrics}");
-    for &c in chunks {
-        let (model, m) = run(exp, &out.join(format!("c{c}")), &[format!("data.chunk_rows={c}")]);
-        assert!(model == whole, "chunks of {c} rows train another model than the whole file");
+    let unspilled = chunks.first().map(|&c| (c, true));
+    for (c, reparse) in chunks.iter().map(|&c| (c, false)).chain(unspilled) {
+        let mut sets = vec![format!("data.chunk_rows={c}")];
+        if reparse {
+            sets.push("RATLAB_SPILL=0".into());
+        }
+        let (model, m) = run(exp, &out.join(format!("c{c}{reparse}")), &sets);
+        assert!(model == whole, "chunks of {c} rows (spill: {}) train another model than the whole file", !reparse);
         assert_eq!(m, metrics, "chunks of {c} rows");
     }
 }

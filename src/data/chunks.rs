@@ -141,7 +141,13 @@ fn csv_chunks(path: &Path, chunk_rows: usize, f: &mut dyn FnMut(&RawTable) -> Re
         probe.next(1).map_err(io)?;
         let head = with_header(probe.next(INFER_ROWS).map_err(io)?);
         let first = guard(super::quiet_catch(|| parse(head, None, Some(INFER_ROWS))))?;
-        let s: Schema = first.schema().iter().map(|(name, dt)| (name.clone(), if dt.is_primitive_numeric() { DataType::Float64 } else { dt.clone() })).collect();
+        // A column empty in those rows is taken for numbers (polars would say text).
+        let empty = |name: &str| first.column(name).is_ok_and(|c| c.null_count() == c.len());
+        let s: Schema = first
+            .schema()
+            .iter()
+            .map(|(name, dt)| (name.clone(), if dt.is_primitive_numeric() || empty(name.as_str()) { DataType::Float64 } else { dt.clone() }))
+            .collect();
         std::sync::Arc::new(s)
     };
     let mut rows = 0usize;

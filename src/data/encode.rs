@@ -599,6 +599,11 @@ impl<'c> Learner<'c> {
         Ok(Learner { cfg, src: src.to_string(), features, numbers: vec![], labels: Default::default(), target_bad: None })
     }
 
+    /// How many feature columns the encoding reads.
+    pub(super) fn width(&self) -> usize {
+        self.features.len()
+    }
+
     /// Learn from the rows of `t` (the next chunk, or the whole table). A column whose type
     /// differs from the first chunk's is read by what it is now (a chunk's cells are checked
     /// as they are encoded).
@@ -747,5 +752,75 @@ impl<'c> Learner<'c> {
             .field("data.target"));
         }
         Ok(Encoder { features, classes, target: cfg.target.clone(), task: cfg.task, encoding: cfg.encoding, missing: cfg.missing })
+    }
+}
+
+/// The rows of a file whose features are all numbers, encoded in the same pass that learns the
+/// encoding (`data.chunk_rows`): a number's encoding needs nothing learned (missing cells stay
+/// missing, or drop or stop the row, by rules of the row alone), and the targets are kept raw
+/// until the classes are known. Saves parsing the file a second time.
+pub(super) struct EarlyRows {
+    /// Every feature a number, the target read as a raw number.
+    provisional: Encoder,
+    /// Text class labels of the kept rows, by first appearance, and each kept row's label.
+    labels: std::collections::HashMap<String, u32>,
+    label_of_row: Vec<u32>,
+}
+
+impl EarlyRows {
+    /// When every feature column `learner` reads is a plain number column.
+    pub(super) fn new(learner: &Learner<'_>) -> Option<EarlyRows> {
+        if !learner.features.iter().all(|(_, s)| matches!(s, Seen::Numeric { .. })) {
+            return None;
+        }
+        let cfg = learner.cfg;
+        let features = learner.features.iter().map(|(n, _)| (n.clone(), ColumnCode::Numeric { fill: 0.0 })).collect();
+        let provisional = Encoder { features, classes: vec![], target: cfg.target.clone(), task: Task::Regression, encoding: cfg.encoding, missing: cfg.missing };
+        Some(EarlyRows { provisional, labels: Default::default(), label_of_row: vec![] })
+    }
+
+    /// Encode a chunk: its kept rows' features, and their targets as read (numbers; text
+    /// labels are kept aside).
+    pub(super) fn add(&mut self, t: &RawTable, src: &str) -> Result<Dataset, InputError> {
+        let (d, kept) = self.provisional.encode_rows(t, src, &(0..t.height).collect::<Vec<_>>(), true, true)?;
+        if let Some(RawValues::Text(v)) = t.column(&self.provisional.target).map(|c| &c.values) {
+            for &r in &kept {
+                let label = v[r].as_deref().unwrap_or_default();
+                let next = self.labels.len() as u32;
+                let id = *self.labels.entry(label.to_string()).or_insert(next);
+                self.label_of_row.push(id);
+            }
+        }
+        Ok(d)
+    }
+
+    /// The targets of every kept row under the learned encoding `enc`, from `raw` (what
+    /// [`EarlyRows::add`] gave, in order).
+    pub(super) fn targets(self, enc: &Encoder, raw: Vec<f64>, src: &str) -> Result<Vec<f64>, InputError> {
+        let unknown = |label: String| InputError::new(format!("class {} does not occur in the training data", quote(&label))).file(src).field(format!("column '{}'", enc.target));
+        if enc.task == Task::Regression {
+            return Ok(raw);
+        }
+        if !self.label_of_row.is_empty() {
+            let mut class_of = vec![0.0; self.labels.len()];
+            for (label, id) in self.labels {
+                class_of[id as usize] = enc.classes.iter().position(|c| *c == label).ok_or_else(|| unknown(label))? as f64;
+            }
+            return Ok(self.label_of_row.iter().map(|&id| class_of[id as usize]).collect());
+        }
+        let mut seen: Vec<(u64, f64)> = Vec::new();
+        raw.into_iter()
+            .map(|v| match seen.iter().find(|(b, _)| *b == v.to_bits()) {
+                Some(&(_, k)) => Ok(k),
+                None => {
+                    let label = label_of(v);
+                    let k = enc.classes.iter().position(|c| *c == label).ok_or_else(|| unknown(label))? as f64;
+                    if seen.len() < 64 {
+                        seen.push((v.to_bits(), k));
+                    }
+                    Ok(k)
+                }
+            })
+            .collect()
     }
 }

@@ -264,8 +264,8 @@ pub struct Fold {
 }
 
 /// A fold whose rows stay in their files (`data.chunk_rows`): the runner reads them again, a
-/// chunk at a time, encoding each with the fold's encoder.
-#[derive(Debug, Clone)]
+/// chunk at a time, encoded with the fold's encoder.
+#[derive(Debug)]
 pub struct Streamed {
     pub path: PathBuf,
     /// The test file, when the evaluation names one.
@@ -274,18 +274,85 @@ pub struct Streamed {
     /// A holdout split of the file's (kept) rows: the training part's and the test part's,
     /// sorted. `None` with a test file: every row trains.
     pub split: Option<(Vec<usize>, Vec<usize>)>,
+    /// The encoded rows of the file and of the test file, as they were first encoded.
+    spills: [Option<Spill>; 2],
+}
+
+/// Encoded rows written once to an unnamed temporary file (`f64`, row-major), so that later
+/// passes read numbers instead of parsing text again: the file is gone when the process is,
+/// and the rows are never in memory together.
+#[derive(Debug)]
+struct Spill {
+    file: std::sync::Mutex<std::fs::File>,
+    rows: usize,
+    cols: usize,
+}
+
+impl Spill {
+    /// An empty spill beside `data` (its directory is more likely a disk than a `tmpfs` /tmp
+    /// is), else in the temporary directory.
+    fn create(data: &std::path::Path, cols: usize) -> Option<Spill> {
+        // RATLAB_SPILL=0: no disk to spare; every pass parses the file.
+        if std::env::var("RATLAB_SPILL").is_ok_and(|v| v == "0") {
+            return None;
+        }
+        let dir = data.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let file = tempfile::tempfile_in(dir).or_else(|_| tempfile::tempfile()).ok()?;
+        Some(Spill { file: std::sync::Mutex::new(file), rows: 0, cols })
+    }
+
+    fn append(&mut self, x: ndarray::ArrayView2<'_, f64>) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut bytes = Vec::with_capacity(x.len() * 8);
+        for v in x.iter() {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        self.file.get_mut().map_err(|_| std::io::Error::other("the spill's lock is poisoned"))?.write_all(&bytes)?;
+        self.rows += x.nrows();
+        Ok(())
+    }
+
+    /// Call `f` with every block of at most `rows` rows, in order.
+    fn for_each(&self, rows: usize, mut f: impl FnMut(usize, ndarray::ArrayView2<'_, f64>) -> Result<(), InputError>) -> Result<(), InputError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let io = |e: std::io::Error| InputError::new(format!("cannot read back the rows spilled to a temporary file: {e}"));
+        let rows = rows.max(1);
+        let mut bytes = Vec::new();
+        let mut at = 0;
+        while at < self.rows {
+            let n = rows.min(self.rows - at);
+            bytes.resize(n * self.cols * 8, 0);
+            {
+                // Runs read the same spill side by side (`-j`): each block under the lock.
+                let mut file = self.file.lock().map_err(|_| io(std::io::Error::other("the spill's lock is poisoned")))?;
+                file.seek(SeekFrom::Start((at * self.cols * 8) as u64)).map_err(io)?;
+                file.read_exact(&mut bytes).map_err(io)?;
+            }
+            let v: Vec<f64> = bytes.chunks_exact(8).map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])).collect();
+            let x = Array2::from_shape_vec((n, self.cols), v).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+            f(at, x.view())?;
+            at += n;
+        }
+        Ok(())
+    }
 }
 
 impl Streamed {
-    /// Call `f` with every chunk of a file encoded by `enc`: the index of its first kept row
-    /// among the file's kept rows, and the chunk (rows the missing rule drops are left out).
-    pub fn for_each_encoded(&self, test: bool, enc: &Encoder, mut f: impl FnMut(usize, &Dataset) -> Result<(), InputError>) -> Result<(), InputError> {
+    /// Call `f` with every chunk of the file (or the test file) encoded by `enc`: the index of
+    /// its first kept row among the file's kept rows, and its encoded rows (those the missing
+    /// rule drops are left out). Read back from the spill when there is one: `enc` must then
+    /// encode as the first pass did (it may differ in the fills a saved model keeps, which
+    /// rows read in chunks never use).
+    pub fn for_each_encoded(&self, test: bool, enc: &Encoder, mut f: impl FnMut(usize, ndarray::ArrayView2<'_, f64>) -> Result<(), InputError>) -> Result<(), InputError> {
+        if let Some(spill) = &self.spills[usize::from(test)] {
+            return spill.for_each(self.chunk_rows, f);
+        }
         let path = if test { self.test_path.as_ref().unwrap_or(&self.path) } else { &self.path };
         let src = path.display().to_string();
         let mut kept = 0usize;
         chunks::for_each_chunk(path, self.chunk_rows, |t| {
             let (d, _) = enc.apply_chunk(t, &src)?;
-            f(kept, &d)?;
+            f(kept, d.x.view())?;
             kept += d.y.len();
             Ok(())
         })?;
@@ -370,29 +437,56 @@ fn prepare_chunked(cfg: &DataConfig, path: &std::path::Path, seed: u64) -> Resul
     let chunk_rows = cfg.chunk_rows.unwrap_or(1).max(1);
     let src = path.display().to_string();
     let mut learner: Option<encode::Learner<'_>> = None;
-    let rows = chunks::for_each_chunk(path, chunk_rows, |t| {
+    // With numbers only, the rows are encoded (and spilled) in the same pass.
+    let mut early: Option<(encode::EarlyRows, Option<Spill>, Vec<f64>)> = None;
+    chunks::for_each_chunk(path, chunk_rows, |t| {
         let l = match &mut learner {
             Some(l) => l,
-            None => learner.insert(encode::Learner::new(t, cfg, &src)?),
+            None => {
+                let l = learner.insert(encode::Learner::new(t, cfg, &src)?);
+                early = encode::EarlyRows::new(l).map(|e| (e, Spill::create(path, l.width()), Vec::new()));
+                l
+            }
         };
         l.add(t);
+        if let Some((rows, spill, y)) = &mut early {
+            let d = rows.add(t, &src)?;
+            y.extend(d.y.iter());
+            if spill.as_mut().is_some_and(|s| s.append(d.x.view()).is_err()) {
+                *spill = None;
+            }
+        }
         progress::rows_read(&src, t.first_row + t.height);
         Ok(())
     })?;
     let enc = learner.map(encode::Learner::finish).transpose()?.ok_or_else(|| InputError::new("the file has no data rows").file(path))?;
-    let targets = |p: &std::path::Path, test: bool| -> Result<Dataset, InputError> {
-        let s = Streamed { path: p.to_path_buf(), test_path: None, chunk_rows, split: None };
-        let mut y: Vec<f64> = Vec::new();
-        s.for_each_encoded(false, &enc, |_, d| {
-            y.extend(d.y.iter());
-            progress::rows_read(&p.display().to_string(), y.len());
-            Ok(())
-        })?;
+    // The targets of the kept rows; their encoded features go to a spill for the passes after.
+    let mut early = early;
+    let mut targets = |p: &std::path::Path, test: bool| -> Result<(Dataset, Option<Spill>), InputError> {
+        let shown = p.display().to_string();
+        let (y, spill) = match early.take().filter(|_| !test) {
+            Some((rows, spill, raw)) => (rows.targets(&enc, raw, &shown)?, spill),
+            None => {
+                let (mut y, mut spill) = (Vec::new(), Spill::create(p, enc.names().len()));
+                chunks::for_each_chunk(p, chunk_rows, |t| {
+                    let (d, _) = enc.apply_chunk(t, &shown)?;
+                    y.extend(d.y.iter());
+                    // A spill that cannot be written (a full disk) is dropped: the passes after
+                    // parse the file again instead.
+                    if spill.as_mut().is_some_and(|s| s.append(d.x.view()).is_err()) {
+                        spill = None;
+                    }
+                    progress::rows_read(&shown, t.first_row + t.height);
+                    Ok(())
+                })?;
+                (y, spill)
+            }
+        };
         if y.is_empty() {
             let what = if test { "test file" } else { "file" };
             return Err(InputError::new(format!("no rows of the {what} are left after dropping missing values")).file(p).field("data.missing"));
         }
-        Ok(Dataset {
+        Ok((Dataset {
             x: Array2::zeros((y.len(), 0)),
             y: Array1::from(y),
             feature_names: enc.names(),
@@ -401,7 +495,7 @@ fn prepare_chunked(cfg: &DataConfig, path: &std::path::Path, seed: u64) -> Resul
             classes: enc.classes.clone(),
             source: p.display().to_string(),
             categories: enc.categories(),
-        })
+        }, spill))
     };
     if matches!(cfg.evaluation, Evaluation::Holdout { .. }) && enc.has_categories() {
         return Err(InputError::new(format!(
@@ -409,13 +503,15 @@ fn prepare_chunked(cfg: &DataConfig, path: &std::path::Path, seed: u64) -> Resul
         ))
         .field("data.chunk_rows"));
     }
-    let data = targets(path, false)?;
-    let _ = rows;
+    let (data, train_spill) = targets(path, false)?;
     let test_path = match &cfg.evaluation {
         Evaluation::TestFile(tp) => Some(tp.clone()),
         _ => None,
     };
-    let test = test_path.as_deref().map(|tp| targets(tp, true)).transpose()?;
+    let (test, test_spill) = match test_path.as_deref().map(|tp| targets(tp, true)).transpose()? {
+        Some((t, s)) => (Some(t), s),
+        None => (None, None),
+    };
     let labels: Option<Vec<usize>> = (data.task == Task::Classification).then(|| data.labels());
     let (train, test_set, split) = match (&cfg.evaluation, &test) {
         (Evaluation::TestFile(_), Some(t)) => (data.all(), t.all(), None),
@@ -426,7 +522,7 @@ fn prepare_chunked(cfg: &DataConfig, path: &std::path::Path, seed: u64) -> Resul
         _ => return Err(InputError::new("data.chunk_rows takes a holdout split or a test file, not cross-validation").field("data.chunk_rows")),
     };
     let eval_rows = eval_rows(&train, cfg.eval_train_rows, seed);
-    let streamed = Streamed { path: path.to_path_buf(), test_path, chunk_rows, split };
+    let streamed = Streamed { path: path.to_path_buf(), test_path, chunk_rows, split, spills: [train_spill, test_spill] };
     let fold = Fold { train, test: test_set, encoder: enc.clone(), scaler: None, eval_rows, streamed: Some(std::sync::Arc::new(streamed)) };
     Ok(Prepared { data, test, encoder: enc, folds: vec![fold] })
 }

@@ -8,10 +8,10 @@ use super::emit::{Emitter, Stop};
 use crate::backends::boosting::BoostingTrainer;
 use crate::backends::native::hist::{Binned, CategoryCounts, Cuts};
 use crate::backends::{AlgoParams, Trainer};
-use crate::data::{progress, Dataset, Encoder, Fold, Streamed};
+use crate::data::{progress, Encoder, Fold, Streamed};
 use crate::experiments::events::RunEvent;
 use crate::experiments::plan::RunPlan;
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 
 /// What a run on streamed rows trains with: the trainer (its rows binned), the test rows its
 /// SHAP values are taken on, and the fold's encoding with what the training rows taught it.
@@ -73,7 +73,7 @@ pub(super) fn build(run: &RunPlan, f: &Fold, s: &Streamed, shap_rows: &[usize], 
     let name = s.path.display().to_string();
     phase(em, format!("reading {} for the bin boundaries", file_name(&s.path)))?;
     read(em, s, false, &f.encoder, |k0, chunk| {
-        for (r, row) in chunk.x.rows().into_iter().enumerate() {
+        for (r, row) in chunk.rows().into_iter().enumerate() {
             let Part::Train(i) = parts.of(k0 + r) else { continue };
             if s.split.is_some() {
                 for (acc, &v) in sums.iter_mut().zip(row.iter()) {
@@ -92,7 +92,7 @@ pub(super) fn build(run: &RunPlan, f: &Fold, s: &Streamed, shap_rows: &[usize], 
                 next_sample += 1;
             }
         }
-        progress::rows_read(&name, k0 + chunk.y.len());
+        progress::rows_read(&name, k0 + chunk.nrows());
     })?;
     drop(fitting);
     let cuts = Cuts::from_sample(sample_x.view(), p.max_bin, counts, by_target, p.cat.cat_smooth);
@@ -114,8 +114,8 @@ pub(super) fn build(run: &RunPlan, f: &Fold, s: &Streamed, shap_rows: &[usize], 
         let name = path.display().to_string();
         phase(em, format!("binning every row of {}", file_name(path)))?;
         read(em, s, test_file, &encoder, |k0, chunk| {
-            codes.resize(chunk.y.len() * d, 0);
-            cuts.codes_of(chunk.x.view(), &mut codes);
+            codes.resize(chunk.nrows() * d, 0);
+            cuts.codes_of(chunk, &mut codes);
             for (r, c) in codes.chunks_exact(d.max(1)).enumerate() {
                 let (is_test, i) = match parts.of(k0 + r) {
                     Part::Train(i) => (test_file, i),
@@ -124,11 +124,11 @@ pub(super) fn build(run: &RunPlan, f: &Fold, s: &Streamed, shap_rows: &[usize], 
                 let to = if is_test { &mut test_codes } else { &mut train_codes };
                 to[i * d..(i + 1) * d].copy_from_slice(c);
                 if is_test && shap_rows.get(next_shap) == Some(&i) {
-                    shap_x.row_mut(next_shap).assign(&chunk.x.row(r));
+                    shap_x.row_mut(next_shap).assign(&chunk.row(r));
                     next_shap += 1;
                 }
             }
-            progress::rows_read(&name, k0 + chunk.y.len());
+            progress::rows_read(&name, k0 + chunk.nrows());
         })?;
     }
     let train = Binned::from_rows(train_codes, n_train, d);
@@ -148,7 +148,7 @@ fn phase(em: &mut Emitter<'_>, phase: String) -> Result<(), Stop> {
 
 /// Read the training file (or the test file) a chunk at a time, encoded; stop between chunks
 /// when the run is cancelled.
-fn read(em: &Emitter<'_>, s: &Streamed, test: bool, enc: &Encoder, mut f: impl FnMut(usize, &Dataset)) -> Result<(), Stop> {
+fn read(em: &Emitter<'_>, s: &Streamed, test: bool, enc: &Encoder, mut f: impl FnMut(usize, ArrayView2<'_, f64>)) -> Result<(), Stop> {
     let mut stopped = None;
     let r = s.for_each_encoded(test, enc, |k0, chunk| {
         if let Err(stop) = em.check() {

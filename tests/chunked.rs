@@ -24,7 +24,7 @@ fn mixed_csv(path: &Path, rows: usize, seed: u64) {
         let a: Vec<f64> = (0..5).map(|_| r.next() * 4.0 - 2.0).collect();
         let city = (r.next() * r.next() * 300.0) as usize;
         let code = (r.next() * 7.0) as usize;
-        let f = a[0] + 0.5 * a[1] * a[2] + if city % 3 == 0 { 1.0 } else { -0.3 } + if code == 2 { 0.8 } else { 0.0 } + (r.next() - 0.5) * 2.0;
+        let f = a[0] + 0.5 * a[1] * a[2] + if city.is_multiple_of(3) { 1.0 } else { -0.3 } + if code == 2 { 0.8 } else { 0.0 } + (r.next() - 0.5) * 2.0;
         for v in &a {
             if r.next() < 0.06 {
                 text.push(',');
@@ -39,7 +39,7 @@ fn mixed_csv(path: &Path, rows: usize, seed: u64) {
 
 /// Run an experiment (with `--set`s): its model.json and its JSON summary's final metrics.
 /// `RATLAB_SPILL=0` among the sets reads the file again in every pass instead of spilling.
-fn run(exp: &Path, out: &Path, sets: &[String]) -> (String, serde_json::Value) {
+fn run(exp: &Path, out: &Path, sets: &[String]) -> (String, serde_json::Value, PathBuf) {
     let mut c = crate::cmd();
     let (env, sets): (Vec<&String>, Vec<&String>) = sets.iter().partition(|s| s.starts_with("RATLAB_"));
     for e in env {
@@ -54,14 +54,24 @@ fn run(exp: &Path, out: &Path, sets: &[String]) -> (String, serde_json::Value) {
     assert_eq!(o.status.code(), Some(0), "{sets:?}: {}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let dir = PathBuf::from(v["runs"][0]["dir"].as_str().unwrap());
-    (std::fs::read_to_string(dir.join("model.json")).unwrap(), v["runs"][0]["metrics"].clone())
+    (std::fs::read_to_string(dir.join("model.json")).unwrap(), v["runs"][0]["metrics"].clone(), dir)
+}
+
+/// A run's SHAP summary plot, as SVG text: its test rows are read again from the data.
+fn shap_svg(run: &Path) -> String {
+    let out = run.join("shap.svg");
+    let o = crate::cmd().args(["plot", run.to_str().unwrap(), "--shap", "--out", out.to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::read_to_string(out).unwrap()
 }
 
 /// The same experiment read whole and in chunks of each size: the same model.json, byte for
 /// byte, and the same metrics.
-/// The first chunk size is also read without a spill (every pass parsing the file).
+/// The first chunk size is also read without a spill (every pass parsing the file), and its
+/// SHAP plot drawn from the test rows read again.
 fn same_model_in_chunks(exp: &Path, out: &Path, chunks: &[usize]) {
-    let (whole, metrics) = run(exp, &out.join("whole"), &[]);
+    let (whole, metrics, whole_dir) = run(exp, &out.join("whole"), &[]);
+    let shap = shap_svg(&whole_dir);
     assert!(metrics.as_object().is_some_and(|m| !m.is_empty()), "{metrics}");
     let unspilled = chunks.first().map(|&c| (c, true));
     for (c, reparse) in chunks.iter().map(|&c| (c, false)).chain(unspilled) {
@@ -69,9 +79,12 @@ fn same_model_in_chunks(exp: &Path, out: &Path, chunks: &[usize]) {
         if reparse {
             sets.push("RATLAB_SPILL=0".into());
         }
-        let (model, m) = run(exp, &out.join(format!("c{c}{reparse}")), &sets);
+        let (model, m, dir) = run(exp, &out.join(format!("c{c}{reparse}")), &sets);
         assert!(model == whole, "chunks of {c} rows (spill: {}) train another model than the whole file", !reparse);
         assert_eq!(m, metrics, "chunks of {c} rows");
+        if reparse {
+            assert!(shap_svg(&dir) == shap, "the SHAP plot of chunks of {c} rows differs");
+        }
     }
 }
 

@@ -221,8 +221,7 @@ pub fn show_rows_read() {
             b.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
             b
         });
-        let name = std::path::Path::new(file).file_name().map_or(file.into(), |n| n.to_string_lossy());
-        bar.set_message(format!("reading {name}: {} rows", fmt_count(rows)));
+        bar.set_message(crate::data::progress::line(file, rows));
         bar.tick();
     }));
 }
@@ -236,17 +235,4 @@ pub fn rows_read_done(under: Option<&Console>) {
     if let Some(c) = under {
         g.0 = c.bars.as_ref().map(|(mp, _)| mp.clone());
     }
-}
-
-/// 12345678 as 12,345,678.
-fn fmt_count(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
 }

@@ -338,6 +338,36 @@ impl Spill {
 }
 
 impl Streamed {
+    /// Rows `rows` (sorted) of the test part, encoded by `enc`: read from the test file, or
+    /// picked from the file's rows by the holdout split.
+    pub fn test_rows(&self, enc: &Encoder, rows: &[usize]) -> Result<Array2<f64>, InputError> {
+        let d = enc.names().len();
+        let mut out = Array2::zeros((rows.len(), d));
+        let (test_file, split_test) = match &self.split {
+            Some((_, te)) => (false, Some(te)),
+            None => (true, None),
+        };
+        let mut next = 0;
+        self.for_each_encoded(test_file, enc, |k0, x| {
+            for (r, row) in x.rows().into_iter().enumerate() {
+                // The row's index in the test part.
+                let i = match split_test {
+                    None => k0 + r,
+                    Some(te) => match te.binary_search(&(k0 + r)) {
+                        Ok(i) => i,
+                        Err(_) => continue,
+                    },
+                };
+                if rows.get(next) == Some(&i) {
+                    out.row_mut(next).assign(&row);
+                    next += 1;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     /// Call `f` with every chunk of the file (or the test file) encoded by `enc`: the index of
     /// its first kept row among the file's kept rows, and its encoded rows (those the missing
     /// rule drops are left out). Read back from the spill when there is one: `enc` must then

@@ -30,12 +30,16 @@ pub fn shap_plot(dir: &Path, out: &Path, size: (u32, u32)) -> Result<String, Inp
     let plan = plan::from_text(&exp, &exp_path, &exp_path).map_err(|e| InputError::new(format!("the recorded experiment no longer validates: {e}")).file(&exp_path))?;
     let prepared = plan.prepare()?.ok_or_else(|| InputError::new("the recorded experiment has no table data").file(&exp_path))?;
     let fold = prepared.folds.first().ok_or_else(|| InputError::new("the recorded experiment has no test rows").file(&exp_path))?;
-    let test = &fold.test.x;
-    if test.nrows() == 0 {
+    let n = fold.test.len();
+    if n == 0 {
         return Err(InputError::new("the run has no test rows to explain").file(&exp_path));
     }
-    let rows: Vec<usize> = if test.nrows() > MAX_ROWS { (0..MAX_ROWS).map(|i| i * test.nrows() / MAX_ROWS).collect() } else { (0..test.nrows()).collect() };
-    let x = test.select(Axis(0), &rows);
+    let rows: Vec<usize> = if n > MAX_ROWS { (0..MAX_ROWS).map(|i| i * n / MAX_ROWS).collect() } else { (0..n).collect() };
+    // Rows read in chunks (`data.chunk_rows`) are read again, those rows only kept.
+    let x = match fold.streamed.as_deref() {
+        Some(s) => s.test_rows(&fold.encoder, &rows)?,
+        None => fold.test.x.select(Axis(0), &rows),
+    };
     let c = explain(&doc.model, x.view()).map_err(|e| InputError::new(format!("no SHAP values for this model: {e}")).file(&file))?;
     let names = doc.encoder.names();
     let run = super::store::read_run(dir).ok().and_then(|l| l.summary).map(|s| format!("{}/{}", s.experiment, s.run)).unwrap_or_else(|| dir.display().to_string());

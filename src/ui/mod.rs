@@ -191,6 +191,16 @@ struct Loop {
 fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App) -> anyhow::Result<u8> {
     let (tx, rx) = channel();
     let mut lp = Loop { tx, rx, workers: vec![], next_source: 1, loading: BTreeSet::new(), servers: Vec::new() };
+    // A file read in chunks (`data.chunk_rows`) says in the status line how far it has got.
+    let said = Mutex::new((lp.tx.clone(), Instant::now() - FRAME));
+    crate::data::progress::install(Box::new(move |file, rows| {
+        if let Ok(mut g) = said.lock() {
+            if g.1.elapsed() >= Duration::from_millis(200) {
+                g.1 = Instant::now();
+                let _ = g.0.send(Msg::Status(crate::data::progress::line(file, rows)));
+            }
+        }
+    }));
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     let mut last_tick = Instant::now();

@@ -174,7 +174,7 @@ impl Checker {
         };
         // Chunks go straight into bin codes: nothing standardizes them (trees need no scaling),
         // so standardize defaults to false with chunk_rows.
-        let chunk_rows = d.chunk_rows.as_ref().and_then(|c| {
+        let chunk_rows = d.chunk_rows.as_ref().map(|c| {
             if !(1..=1_000_000_000).contains(&c.value) {
                 self.err(Some(pos(c)), "data.chunk_rows", format!("{} is not allowed; expected a number of rows in [1, 1000000000], e.g. 100000", c.value));
             }
@@ -187,7 +187,7 @@ impl Checker {
             if let Some(m) = d.missing.as_ref().filter(|m| m.value == "mean") {
                 self.err(Some(pos(m)), "data.missing", "mean fills cells with a mean of the training rows, which chunk_rows cannot know before it reads them; use keep (the trees learn where missing values go), drop or error");
             }
-            Some(c.value as usize)
+            c.value as usize
         });
         let standardize = d.standardize.as_ref().map_or(chunk_rows.is_none(), |s| s.value);
         // Evaluation: split.{test|cv|test_path}, or the data.cv / data.test_path shorthands.

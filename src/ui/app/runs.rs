@@ -106,6 +106,8 @@ impl RunEntry {
         match ev {
             RunEvent::Started { .. } => {}
             RunEvent::Step { x, fold, metrics, t_ms, .. } => {
+                // A step means the phase before it (reading, binning) is over.
+                self.phase = None;
                 if *fold != self.fold {
                     self.series.clear();
                     self.fold = *fold;

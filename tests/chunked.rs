@@ -37,6 +37,13 @@ fn mixed_csv(path: &Path, rows: usize, seed: u64) {
     std::fs::write(path, text).unwrap();
 }
 
+/// Write an experiment file `name`.yaml in `dir`.
+fn experiment(dir: &Path, name: &str, yaml: &str) -> PathBuf {
+    let exp = dir.join(format!("{name}.yaml"));
+    std::fs::write(&exp, yaml).unwrap();
+    exp
+}
+
 /// Run an experiment (with `--set`s): its model.json and its JSON summary's final metrics.
 /// `RATLAB_SPILL=0` among the sets reads the file again in every pass instead of spilling.
 fn run(exp: &Path, out: &Path, sets: &[String]) -> (String, serde_json::Value, PathBuf) {
@@ -96,13 +103,7 @@ fn chunks_of_a_csv_train_the_model_of_the_whole_file() {
     let dir = tempfile::tempdir().unwrap();
     mixed_csv(&dir.path().join("train.csv"), 3000, 1);
     mixed_csv(&dir.path().join("test.csv"), 700, 2);
-    let exp = dir.path().join("e.yaml");
-    std::fs::write(
-        &exp,
-        "name: chunks\ndata:\n  path: train.csv\n  target: label\n  standardize: false\n  missing: keep\n  encoding: native\n  categorical: [code]\n  split: {test_path: test.csv}\nmetrics: [roc_auc, log_loss]\nruns:\n  - name: gb\n    algorithm: gradient_boosting\n    params: {n_estimators: 25, max_depth: 4, early_stopping_rounds: 5, max_cat_to_onehot: 2}\n",
-    )
-    .unwrap();
-    same_model_in_chunks(&exp, &dir.path().join("runs"), &[7, 500, 10_000]);
+    same_model_in_chunks(&experiment(dir.path(), "e", "name: chunks\ndata:\n  path: train.csv\n  target: label\n  standardize: false\n  missing: keep\n  encoding: native\n  categorical: [code]\n  split: {test_path: test.csv}\nmetrics: [roc_auc, log_loss]\nruns:\n  - name: gb\n    algorithm: gradient_boosting\n    params: {n_estimators: 25, max_depth: 4, early_stopping_rounds: 5, max_cat_to_onehot: 2}\n"), &dir.path().join("runs"), &[7, 500, 10_000]);
 }
 
 /// A holdout split of a Parquet file read by row slices (row groups of 400), numbers only,
@@ -118,13 +119,10 @@ fn chunks_of_a_parquet_file_with_a_holdout_split_train_the_model_of_the_whole_fi
     let mut df = df.drop_many(["city", "code"]);
     let f = std::fs::File::create(dir.path().join("all.parquet")).unwrap();
     ParquetWriter::new(f).with_row_group_size(Some(400)).finish(&mut df).unwrap();
-    let exp = dir.path().join("e.yaml");
-    std::fs::write(
-        &exp,
-        "name: chunks\ndata:\n  path: all.parquet\n  target: label\n  standardize: false\n  missing: drop\n  split: {test: 0.3}\nruns:\n  - name: gb\n    algorithm: gradient_boosting\n    params: {n_estimators: 20, max_depth: 3, max_bin: 32}\n",
-    )
-    .unwrap();
-    same_model_in_chunks(&exp, &dir.path().join("runs"), &[333]);
+    same_model_in_chunks(&experiment(dir.path(), "e", "name: chunks\ndata:\n  path: all.parquet\n  target: label\n  standardize: false\n  missing: drop\n  split: {test: 0.3}\nruns:\n  - name: gb\n    algorithm: gradient_boosting\n    params: {n_estimators: 20, max_depth: 3, max_bin: 32}\n"), &dir.path().join("runs"), &[333]);
+
+    // Regression on the same file: numeric targets kept as read.
+    same_model_in_chunks(&experiment(dir.path(), "r", "name: chunks-regression\ndata:\n  path: all.parquet\n  target: a0\n  task: regression\n  features: [a1, a2, a3, a4]\n  standardize: false\n  missing: keep\n  split: {test: 0.3}\nmetrics: [rmse]\nruns:\n  - name: gb\n    algorithm: gradient_boosting\n    params: {n_estimators: 10, max_depth: 3}\n"), &dir.path().join("runs-r"), &[256]);
 }
 
 /// More fitting rows (285,000) than bin boundaries are learned from (262,144): the sampled rows are the same
@@ -139,13 +137,7 @@ fn chunks_of_a_file_larger_than_the_cut_sample_train_the_model_of_the_whole_file
         let _ = writeln!(text, "{x:.5},{y:.4},{z},{}", u8::from(x + 0.1 * y + 0.01 * z + r.next() > 1.6));
     }
     std::fs::write(dir.path().join("big.csv"), text).unwrap();
-    let exp = dir.path().join("e.yaml");
-    std::fs::write(
-        &exp,
-        "name: big\ndata:\n  path: big.csv\n  target: t\n  standardize: false\n  eval_train_rows: 0\n  split: {test: 0.05}\nruns:\n  - name: gb\n    algorithm: gradient_boosting\n    params: {n_estimators: 4, max_depth: 3}\n",
-    )
-    .unwrap();
-    same_model_in_chunks(&exp, &dir.path().join("runs"), &[70_000]);
+    same_model_in_chunks(&experiment(dir.path(), "e", "name: big\ndata:\n  path: big.csv\n  target: t\n  standardize: false\n  eval_train_rows: 0\n  split: {test: 0.05}\nruns:\n  - name: gb\n    algorithm: gradient_boosting\n    params: {n_estimators: 4, max_depth: 3}\n"), &dir.path().join("runs"), &[70_000]);
 }
 
 fn expect_input_error(exp: &Path, wants: &[&str]) {

@@ -35,7 +35,7 @@ pub fn validate(files: &[PathBuf]) -> anyhow::Result<u8> {
         let res = plan::load(f, &[]).and_then(|p| p.prepare().map(|d| (p, d)).map_err(InputErrors::from));
         match res {
             Ok((p, d)) => {
-                let shape = d.map(|d| format!(", data {} rows × {} features", d.data.x.nrows(), d.data.x.ncols())).unwrap_or_default();
+                let shape = d.map(|d| format!(", data {} rows × {} features", d.data.x.nrows(), d.data.feature_names.len())).unwrap_or_default();
                 outln!("ok: {} ({} run(s){shape})", f.display(), p.runs.len());
             }
             Err(e) => {

@@ -28,6 +28,33 @@ pub fn for_each_chunk(path: &Path, chunk_rows: usize, mut f: impl FnMut(&RawTabl
     Ok(rows)
 }
 
+/// The first `n` rows of a `.csv` or `.parquet` file, column types inferred from them: a look
+/// at a file too large to read whole (the Data view of an experiment with `data.chunk_rows`).
+pub fn head(path: &Path, n: usize) -> Result<DataFrame, InputError> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let bad = |e: String| InputError::new(format!("cannot read the file: {e}")).file(path);
+    let read = || -> Result<DataFrame, InputError> {
+        match ext.as_str() {
+            "csv" => {
+                let io = |e: std::io::Error| bad(e.to_string());
+                let mut recs = Records { file: std::fs::File::open(path).map_err(io)?, buf: Vec::new(), start: 0, scanned: 0, quoted: false, ends: Vec::new(), eof: false };
+                let mut bytes = recs.next(n.saturating_add(1)).map_err(io)?.to_vec();
+                if !bytes.ends_with(b"\n") {
+                    bytes.push(b'\n');
+                }
+                parse(bytes, None, Some(INFER_ROWS)).map_err(|e| bad(e.to_string()))
+            }
+            "parquet" | "pq" => {
+                super::table::check_parquet_file(path).map_err(bad)?;
+                let f = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+                ParquetReader::new(f).with_slice(Some((0, n))).finish().map_err(|e| bad(e.to_string()))
+            }
+            _ => Err(InputError::new(format!("unsupported file type '.{ext}'; expected a .csv or .parquet file")).file(path)),
+        }
+    };
+    super::quiet_catch(read).unwrap_or_else(|why| Err(bad(format!("it is malformed (the reader gave up: {why})"))))
+}
+
 /// Count a row total against `--limit rows` as the chunks go by.
 fn check_rows(rows: usize, path: &Path) -> Result<(), InputError> {
     let limit = super::limits::get().rows;
@@ -103,7 +130,8 @@ impl Records {
             self.eof = got == 0;
         }
         let end = if self.ends.len() == n { self.ends[n - 1] } else { self.buf.len() };
-        let (from, _) = (self.start, self.ends.clear());
+        let from = self.start;
+        self.ends.clear();
         self.start = end;
         self.scanned = end;
         Ok(&self.buf[from..end])

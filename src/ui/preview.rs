@@ -89,9 +89,20 @@ pub fn from_frame(df: &DataFrame, source: &str, target: &str) -> DataPreview {
     DataPreview { source: source.to_string(), rows: df.height(), columns, head, target: target.to_string(), balance }
 }
 
+/// Rows the Data view reads of a file read in chunks (`data.chunk_rows`).
+const HEAD_ROWS: usize = 100_000;
+
 /// Preview the data an experiment describes (a file, or its generator's output).
 pub fn preview(cfg: &DataConfig, seed: u64) -> Result<DataPreview, String> {
     match &cfg.source {
+        Source::File(p) if cfg.chunk_rows.is_some() => {
+            // A file read in chunks may not fit in memory: its first rows only.
+            let df = crate::data::chunks::head(p, HEAD_ROWS).map_err(|e| e.to_string())?;
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let shown = p.strip_prefix(&cwd).unwrap_or(p);
+            let note = if df.height() == HEAD_ROWS { format!(" (its first {HEAD_ROWS} rows: data.chunk_rows reads the rest in chunks)") } else { String::new() };
+            Ok(from_frame(&df, &format!("{}{note}", shown.display()), &cfg.target))
+        }
         Source::File(p) => {
             let df = crate::data::table::read_frame(p).map_err(|e| e.to_string())?;
             // The limits a run would meet (`--limit rows=N`, `columns=N`) hold here too.

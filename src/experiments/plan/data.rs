@@ -77,7 +77,8 @@ impl Plan {
                 .field(if self.positions.contains_key("data.split") { "data.split" } else { "data.path" }),
             ));
         }
-        self.check_params_against_data(train, p.data.x.ncols(), p.data.n_classes())
+        // The feature count from the names: rows read in chunks keep no matrix.
+        self.check_params_against_data(train, p.data.feature_names.len(), p.data.n_classes())
     }
 }
 

@@ -1,8 +1,9 @@
-//! Gradient boosting on a file read a chunk at a time (`data.chunk_rows`): one pass gathers
-//! the rows bin boundaries are learned from and the category counts, the next bins every row
-//! into `u8` codes (and the test file's rows after it); no `f64` matrix of the file is ever
-//! built. The trainer gets the same cuts and codes, to the bit, as from the whole file in
-//! memory, and so grows the same trees.
+//! Gradient boosting on a file read a chunk at a time (`data.chunk_rows`): one pass over its
+//! encoded rows (read back from the spill the data layer wrote, else parsed again) gathers the
+//! rows bin boundaries are learned from and the category counts, the next bins every row into
+//! `u8` codes (and the test file's rows after it); no `f64` matrix of the file is ever built.
+//! The trainer gets the same cuts and codes, to the bit, as from the whole file in memory, and
+//! so grows the same trees.
 
 use super::emit::{Emitter, Stop};
 use crate::backends::boosting::BoostingTrainer;

@@ -208,6 +208,12 @@ pub fn show_rows_read() {
     }
     crate::data::progress::install(Box::new(|file, rows| {
         let Ok(mut g) = READING.lock() else { return };
+        let Some(rows) = rows else {
+            if let Some(b) = g.1.take() {
+                b.finish_and_clear();
+            }
+            return;
+        };
         let (mp, bar) = &mut *g;
         let bar = bar.get_or_insert_with(|| {
             let b = ProgressBar::new_spinner();

@@ -3,11 +3,12 @@
 
 use std::sync::OnceLock;
 
-type Hook = Box<dyn Fn(&str, usize) + Send + Sync>;
+/// `hook(file, Some(rows read so far))`, then `hook(file, None)` when the file is read.
+type Hook = Box<dyn Fn(&str, Option<usize>) + Send + Sync>;
 
 static HOOK: OnceLock<Hook> = OnceLock::new();
 
-/// Show progress with `hook(file, rows read so far)`; the first hook installed stays.
+/// Show progress with `hook`; the first hook installed stays.
 pub fn install(hook: Hook) {
     let _ = HOOK.set(hook);
 }
@@ -15,7 +16,14 @@ pub fn install(hook: Hook) {
 /// `rows` rows of `file` are read (a running count; a reader calls this after each chunk).
 pub fn rows_read(file: &str, rows: usize) {
     if let Some(h) = HOOK.get() {
-        h(file, rows);
+        h(file, Some(rows));
+    }
+}
+
+/// `file` is read to its end (for this pass): a display can take its line away.
+pub fn read_done(file: &str) {
+    if let Some(h) = HOOK.get() {
+        h(file, None);
     }
 }
 

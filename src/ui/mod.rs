@@ -195,6 +195,11 @@ fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App) 
     let said = Mutex::new((lp.tx.clone(), Instant::now() - FRAME));
     crate::data::progress::install(Box::new(move |file, rows| {
         if let Ok(mut g) = said.lock() {
+            let Some(rows) = rows else {
+                let name = Path::new(file).file_name().map_or(file.into(), |n| n.to_string_lossy());
+                let _ = g.0.send(Msg::Status(format!("read {name}")));
+                return;
+            };
             if g.1.elapsed() >= Duration::from_millis(200) {
                 g.1 = Instant::now();
                 let _ = g.0.send(Msg::Status(crate::data::progress::line(file, rows)));

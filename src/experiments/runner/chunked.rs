@@ -95,6 +95,7 @@ pub(super) fn build(run: &RunPlan, f: &Fold, s: &Streamed, shap_rows: &[usize], 
         }
         progress::rows_read(&name, k0 + chunk.nrows());
     })?;
+    progress::read_done(&name);
     drop(fitting);
     let cuts = Cuts::from_sample(sample_x.view(), p.max_bin, counts, by_target, p.cat.cat_smooth);
     drop(sample_x);
@@ -131,6 +132,7 @@ pub(super) fn build(run: &RunPlan, f: &Fold, s: &Streamed, shap_rows: &[usize], 
             }
             progress::rows_read(&name, k0 + chunk.nrows());
         })?;
+        progress::read_done(&name);
     }
     let train = Binned::from_rows(train_codes, n_train, d);
     let test = (n_test > 0).then(|| Binned::from_rows(test_codes, n_test, d));

@@ -106,7 +106,8 @@ fn chunks_of_a_csv_train_the_model_of_the_whole_file() {
     same_model_in_chunks(&experiment(dir.path(), "e", "name: chunks\ndata:\n  path: train.csv\n  target: label\n  standardize: false\n  missing: keep\n  encoding: native\n  categorical: [code]\n  split: {test_path: test.csv}\nmetrics: [roc_auc, log_loss]\nruns:\n  - name: gb\n    algorithm: gradient_boosting\n    params: {n_estimators: 25, max_depth: 4, early_stopping_rounds: 5, max_cat_to_onehot: 2}\n"), &dir.path().join("runs"), &[7, 500, 10_000]);
 }
 
-/// A holdout split of a Parquet file read by row slices (row groups of 400), numbers only,
+/// A holdout split of a Parquet file read by row groups (of 400 rows: chunks of one group, of
+/// 333 rows at most asked, and of two groups, of 900), numbers only,
 /// rows with a missing cell dropped: the same model (and the same fills saved for `predict`)
 /// as the file read whole.
 #[test]
@@ -119,7 +120,7 @@ fn chunks_of_a_parquet_file_with_a_holdout_split_train_the_model_of_the_whole_fi
     let mut df = df.drop_many(["city", "code"]);
     let f = std::fs::File::create(dir.path().join("all.parquet")).unwrap();
     ParquetWriter::new(f).with_row_group_size(Some(400)).finish(&mut df).unwrap();
-    same_model_in_chunks(&experiment(dir.path(), "e", "name: chunks\ndata:\n  path: all.parquet\n  target: label\n  standardize: false\n  missing: drop\n  split: {test: 0.3}\nruns:\n  - name: gb\n    algorithm: gradient_boosting\n    params: {n_estimators: 20, max_depth: 3, max_bin: 32}\n"), &dir.path().join("runs"), &[333]);
+    same_model_in_chunks(&experiment(dir.path(), "e", "name: chunks\ndata:\n  path: all.parquet\n  target: label\n  standardize: false\n  missing: drop\n  split: {test: 0.3}\nruns:\n  - name: gb\n    algorithm: gradient_boosting\n    params: {n_estimators: 20, max_depth: 3, max_bin: 32}\n"), &dir.path().join("runs"), &[333, 900]);
 
     // Regression on the same file: numeric targets kept as read.
     same_model_in_chunks(&experiment(dir.path(), "r", "name: chunks-regression\ndata:\n  path: all.parquet\n  target: a0\n  task: regression\n  features: [a1, a2, a3, a4]\n  standardize: false\n  missing: keep\n  split: {test: 0.3}\nmetrics: [rmse]\nruns:\n  - name: gb\n    algorithm: gradient_boosting\n    params: {n_estimators: 10, max_depth: 3}\n"), &dir.path().join("runs-r"), &[256]);

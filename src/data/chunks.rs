@@ -1,6 +1,6 @@
 //! Reading a data file a chunk of rows at a time (`data.chunk_rows`), for data larger than
 //! memory: CSV by blocks of records parsed with the column types of the file's first rows,
-//! Parquet by row slices (polars decodes only the row groups a slice touches). Each chunk is a
+//! Parquet by row groups (a slice of whole groups: polars decodes only those). Each chunk is a
 //! [`RawTable`] that knows its first row in the file, so every message names the file's row.
 
 use super::table::{from_frame, RawTable, INFER_ROWS, NULLS};
@@ -12,8 +12,9 @@ use std::path::Path;
 /// Bytes read from a CSV file at a time while looking for the end of a chunk's records.
 const READ_BLOCK: usize = 4 << 20;
 
-/// Call `f` with every chunk of at most `chunk_rows` rows of a `.csv` or `.parquet` file, in
-/// order. Returns the number of rows read. A chunk `f` refuses stops the reading.
+/// Call `f` with every chunk of a `.csv` or `.parquet` file, in order: `chunk_rows` rows of a
+/// CSV file (fewer at its end); whole row groups of a Parquet file, as many as fit in
+/// `chunk_rows` (a larger row group is a chunk of its own). Returns the number of rows read. A chunk `f` refuses stops the reading.
 pub fn for_each_chunk(path: &Path, chunk_rows: usize, mut f: impl FnMut(&RawTable) -> Result<(), InputError>) -> Result<usize, InputError> {
     let chunk_rows = chunk_rows.max(1);
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
@@ -239,14 +240,27 @@ fn parquet_chunks(path: &Path, chunk_rows: usize, f: &mut dyn FnMut(&RawTable) -
     let damaged = |e: String| InputError::new(format!("cannot read the file: it is not a Parquet file, or it is damaged or cut short ({e})")).file(path);
     // Counts a damaged file claims would abort the process as polars reserves memory for them.
     super::table::check_parquet_file(path).map_err(|why| InputError::new(format!("cannot read the file: it starts like Parquet but is damaged ({why})")).file(path))?;
-    let total = match super::quiet_catch(|| ParquetReader::new(open()?).num_rows().map_err(|e| damaged(e.to_string()))) {
+    // Chunks are whole row groups, as many as fit in `chunk_rows` (one at least), so that no
+    // row group is decoded twice.
+    let groups: Vec<usize> = match super::quiet_catch(|| {
+        let mut r = ParquetReader::new(open()?);
+        let meta = r.get_metadata().map_err(|e| damaged(e.to_string()))?;
+        Ok::<_, InputError>(meta.row_groups.iter().map(|g| g.num_rows()).filter(|&n| n > 0).collect())
+    }) {
         Ok(r) => r?,
         Err(why) => return Err(damaged(why)),
     };
+    let total: usize = groups.iter().sum();
     check_rows(total, path)?;
+    let mut sizes: Vec<usize> = Vec::new();
+    for g in groups {
+        match sizes.last_mut() {
+            Some(last) if *last + g <= chunk_rows => *last += g,
+            _ => sizes.push(g),
+        }
+    }
     let mut rows = 0;
-    while rows < total {
-        let n = chunk_rows.min(total - rows);
+    for n in sizes {
         let file = open()?;
         let df = match super::quiet_catch(|| ParquetReader::new(file).with_slice(Some((rows, n))).finish()) {
             Ok(Ok(df)) => df,

@@ -166,6 +166,16 @@ fn a_bad_cell_in_a_later_chunk_is_named_by_its_row_in_the_file() {
     std::fs::write(&exp, "name: bad\ndata:\n  path: bad.csv\n  target: label\n  chunk_rows: 100\nruns:\n  - name: gb\n    algorithm: gradient_boosting\n").unwrap();
     expect_input_error(&exp, &["bad.csv", "row 2501 (line 2502)", "'abc' is not a number", "column 'b'"]);
 
+    // A line with a field too many, in the first rows (where the column types come from) and
+    // in a later chunk: named by its line.
+    for (row, line) in [(250, "line 251"), (2500, "line 2501")] {
+        let text: String = std::iter::once("a,b,label\n".to_string())
+            .chain((0..3000).map(|i| if i + 1 == row { "1,2,3,4\n".to_string() } else { format!("{i},{},{}\n", i % 5, i % 2) }))
+            .collect();
+        std::fs::write(dir.path().join("bad.csv"), text).unwrap();
+        expect_input_error(&exp, &["bad.csv", line, "has 4 field(s) but the header has 3"]);
+    }
+
     mixed_csv(&dir.path().join("cities.csv"), 200, 4);
     let exp = dir.path().join("holdout.yaml");
     std::fs::write(&exp, "name: holdout\ndata:\n  path: cities.csv\n  target: label\n  missing: keep\n  chunk_rows: 50\nruns:\n  - name: gb\n    algorithm: gradient_boosting\n").unwrap();

@@ -38,7 +38,7 @@ pub fn head(path: &Path, n: usize) -> Result<DataFrame, InputError> {
         match ext.as_str() {
             "csv" => {
                 let io = |e: std::io::Error| bad(e.to_string());
-                let mut recs = Records { file: std::fs::File::open(path).map_err(io)?, buf: Vec::new(), start: 0, scanned: 0, quoted: false, ends: Vec::new(), eof: false };
+                let mut recs = Records::open(path).map_err(io)?;
                 let mut bytes = recs.next(n.saturating_add(1)).map_err(io)?.to_vec();
                 if !bytes.ends_with(b"\n") {
                     bytes.push(b'\n');
@@ -112,6 +112,10 @@ struct Records {
 }
 
 impl Records {
+    fn open(path: &Path) -> std::io::Result<Records> {
+        Ok(Records { file: std::fs::File::open(path)?, buf: Vec::new(), start: 0, scanned: 0, quoted: false, ends: Vec::new(), eof: false })
+    }
+
     /// The next `n` records (fewer at the end of the file; none after it), as bytes.
     fn next(&mut self, n: usize) -> std::io::Result<&[u8]> {
         loop {
@@ -141,8 +145,7 @@ impl Records {
 
 fn csv_chunks(path: &Path, chunk_rows: usize, f: &mut dyn FnMut(&RawTable) -> Result<(), InputError>) -> Result<usize, InputError> {
     let io = |e: std::io::Error| InputError::new(format!("cannot read the file: {e}")).file(path);
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut recs = Records { file, buf: Vec::new(), start: 0, scanned: 0, quoted: false, ends: Vec::new(), eof: false };
+    let mut recs = Records::open(path).map_err(io)?;
     let header = recs.next(1).map_err(io)?.to_vec();
     let guard = |r: Result<PolarsResult<DataFrame>, String>| -> Result<DataFrame, InputError> {
         match r {
@@ -166,10 +169,12 @@ fn csv_chunks(path: &Path, chunk_rows: usize, f: &mut dyn FnMut(&RawTable) -> Re
         bytes
     };
     let schema = {
-        let mut probe = Records { file: std::fs::File::open(path).map_err(io)?, buf: Vec::new(), start: 0, scanned: 0, quoted: false, ends: Vec::new(), eof: false };
+        let mut probe = Records::open(path).map_err(io)?;
         probe.next(1).map_err(io)?;
         let head = with_header(probe.next(INFER_ROWS).map_err(io)?);
-        let first = guard(super::quiet_catch(|| parse(head, None, Some(INFER_ROWS))))?;
+        // Name the line instead of polars' schema talk.
+        let first = guard(super::quiet_catch(|| parse(head.clone(), None, Some(INFER_ROWS))))
+            .map_err(|e| super::table::ragged_error(&String::from_utf8_lossy(&head), 1, path).unwrap_or(e))?;
         // A column empty in those rows is taken for numbers (polars would say text).
         let empty = |name: &str| first.column(name).is_ok_and(|c| c.null_count() == c.len());
         let s: Schema = first
@@ -225,14 +230,9 @@ fn bad_chunk(path: &Path, bytes: Vec<u8>, schema: &Schema, first_row: usize) -> 
             }
         }
     }
-    let text = String::from_utf8_lossy(&bytes);
-    let mut lines = text.lines();
-    let fields = |l: &str| l.split(',').count();
-    let want = lines.next().map_or(0, fields);
-    match lines.enumerate().find(|(_, l)| !l.contains('"') && fields(l) != want) {
-        Some((i, l)) => InputError::new(format!("cannot read the file: line {} has {} fields, the header {want}; every row needs one value per column (empty for missing)", first_line + i, fields(l))).file(path),
-        None => InputError::new(format!("cannot read the file: the rows from line {first_line} on do not parse")).file(path),
-    }
+    // The chunk's text has the header first: its line i is the file's line first_line + i - 1.
+    super::table::ragged_error(&String::from_utf8_lossy(&bytes), first_line - 1, path)
+        .unwrap_or_else(|| InputError::new(format!("cannot read the file: the rows from line {first_line} on do not parse")).file(path))
 }
 
 fn parquet_chunks(path: &Path, chunk_rows: usize, f: &mut dyn FnMut(&RawTable) -> Result<(), InputError>) -> Result<usize, InputError> {

@@ -474,9 +474,7 @@ impl Encoder {
         }
         // Target.
         let mut y = Array1::<f64>::zeros(keep.len());
-        // Numeric class labels seen so far and their class (labels are few; formatting each
-        // row's label anew is most of the cost on large files).
-        let mut seen: Vec<(u64, usize)> = Vec::new();
+        let mut seen = NumericClasses::default();
         for (i, &r) in keep.iter().enumerate() {
             let Some(target) = target else {
                 y[i] = f64::NAN;
@@ -485,18 +483,7 @@ impl Encoder {
             y[i] = match (cfg.task, &target.values) {
                 (_, RawValues::Numeric(v)) if v[r].is_infinite() => return Err(not_finite(t, src, &cfg.target, r, v[r])),
                 (Task::Regression, RawValues::Numeric(v)) => v[r],
-                (Task::Classification, RawValues::Numeric(v)) if !v[r].is_nan() => {
-                    match seen.iter().find(|(b, _)| *b == v[r].to_bits()) {
-                        Some(&(_, k)) => k as f64,
-                        None => {
-                            let k = self.class_of(&label_of(v[r]), t, r, src)?;
-                            if seen.len() < 64 {
-                                seen.push((v[r].to_bits(), k));
-                            }
-                            k as f64
-                        }
-                    }
-                }
+                (Task::Classification, RawValues::Numeric(v)) if !v[r].is_nan() => seen.class(v[r], |label| self.class_of(label, t, r, src))? as f64,
                 (Task::Regression, RawValues::Text(v)) => v[r].as_deref().and_then(parse_num).unwrap_or(f64::NAN),
                 (Task::Classification, vals) => {
                     let label = match vals {
@@ -808,19 +795,26 @@ impl EarlyRows {
             }
             return Ok(self.label_of_row.iter().map(|&id| class_of[id as usize]).collect());
         }
-        let mut seen: Vec<(u64, f64)> = Vec::new();
-        raw.into_iter()
-            .map(|v| match seen.iter().find(|(b, _)| *b == v.to_bits()) {
-                Some(&(_, k)) => Ok(k),
-                None => {
-                    let label = label_of(v);
-                    let k = enc.classes.iter().position(|c| *c == label).ok_or_else(|| unknown(label))? as f64;
-                    if seen.len() < 64 {
-                        seen.push((v.to_bits(), k));
-                    }
-                    Ok(k)
-                }
-            })
-            .collect()
+        let mut seen = NumericClasses::default();
+        raw.into_iter().map(|v| Ok(seen.class(v, |label| enc.classes.iter().position(|c| c == label).ok_or_else(|| unknown(label.to_string())))? as f64)).collect()
+    }
+}
+
+/// The classes of numeric labels seen so far, by their bits (labels are few; formatting each
+/// row's label anew is most of the cost on large files). The first 64 are remembered.
+#[derive(Default)]
+struct NumericClasses(Vec<(u64, usize)>);
+
+impl NumericClasses {
+    /// The class of label `v`: remembered, or `find` of its text.
+    fn class(&mut self, v: f64, find: impl FnOnce(&str) -> Result<usize, InputError>) -> Result<usize, InputError> {
+        if let Some(&(_, k)) = self.0.iter().find(|(b, _)| *b == v.to_bits()) {
+            return Ok(k);
+        }
+        let k = find(&label_of(v))?;
+        if self.0.len() < 64 {
+            self.0.push((v.to_bits(), k));
+        }
+        Ok(k)
     }
 }

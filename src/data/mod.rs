@@ -385,8 +385,8 @@ impl Streamed {
             f(kept, d.x.view())?;
             kept += d.y.len();
             Ok(())
-        })?;
-        Ok(())
+        })
+        .map(|_| ())
     }
 }
 
@@ -491,7 +491,6 @@ fn prepare_chunked(cfg: &DataConfig, path: &std::path::Path, seed: u64) -> Resul
     })?;
     let enc = learner.map(encode::Learner::finish).transpose()?.ok_or_else(|| InputError::new("the file has no data rows").file(path))?;
     // The targets of the kept rows; their encoded features go to a spill for the passes after.
-    let mut early = early;
     let mut targets = |p: &std::path::Path, test: bool| -> Result<(Dataset, Option<Spill>), InputError> {
         let shown = p.display().to_string();
         let (y, spill) = match early.take().filter(|_| !test) {

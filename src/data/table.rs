@@ -128,9 +128,9 @@ fn read_frame_unguarded(path: &Path) -> Result<DataFrame, InputError> {
                 Ok(df) if !numbers_read_as_text(&df) => Ok(df),
                 _ => match read(None) {
                     Ok(df) => Ok(df),
-                    Err(e) => match ragged_line(path) {
-                        // Name the line instead of polars' schema talk.
-                        Some(line) => Err(InputError::new(format!("cannot read the file: {line}; every row needs one value per column (empty for missing)")).file(path)),
+                    // Name the line instead of polars' schema talk.
+                    Err(e) => match std::fs::read_to_string(path).ok().and_then(|text| ragged_error(&text, 1, path)) {
+                        Some(ragged) => Err(ragged),
                         None => read(Some(0)).map(numbers_as_numbers).map_err(|_| err(e)),
                     },
                 },
@@ -227,10 +227,17 @@ fn quote_all(df: &DataFrame) -> String {
     }
 }
 
-/// Where a CSV file's rows stop matching its header: "line 3 has 2 fields, the header 3".
+/// The error of CSV text (a header line, then rows; its line `i`, from 0, is the file's line
+/// `i + offset`) whose rows stop matching its header, naming the line; `None` when every line
+/// matches.
+pub(super) fn ragged_error(text: &str, offset: usize, path: &Path) -> Option<InputError> {
+    let line = ragged_line(text, offset)?;
+    Some(InputError::new(format!("cannot read the file: {line}; every row needs one value per column (empty for missing)")).file(path))
+}
+
+/// Where CSV text's rows stop matching its header: "line 3 has 2 fields, the header 3".
 /// Quoted fields are honoured; `None` when every line matches.
-fn ragged_line(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
+fn ragged_line(text: &str, offset: usize) -> Option<String> {
     let fields = |line: &str| {
         let (mut n, mut quoted) = (1, false);
         for c in line.chars() {
@@ -245,7 +252,7 @@ fn ragged_line(path: &Path) -> Option<String> {
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let (_, header) = lines.next()?;
     let want = fields(header);
-    lines.find(|(_, l)| fields(l) != want).map(|(i, l)| format!("line {} has {} field(s) but the header has {want}", i + 1, fields(l)))
+    lines.find(|(_, l)| fields(l) != want).map(|(i, l)| format!("line {} has {} field(s) but the header has {want}", i + offset, fields(l)))
 }
 
 /// One output column: numbers or text.

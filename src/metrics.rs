@@ -229,7 +229,7 @@ pub fn auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
     // runner scores the test set every round, and this is about twice as fast as sorting
     // (score, label) pairs); then one merge counts, for each positive, the negatives below it
     // and half those tied with it: twice the Mann–Whitney U, an exact integer, so the value is
-    // the same to the bit as the rank-sum formula's.
+    // the same to the bit as the rank-sum formula's. The two sorts run side by side.
     let (mut pos, mut neg) = (Vec::with_capacity(n_pos), Vec::with_capacity(n_neg));
     for (&s, &p) in scores.iter().zip(positive) {
         if p {
@@ -238,8 +238,7 @@ pub fn auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
             neg.push(s);
         }
     }
-    radsort::sort(&mut pos);
-    radsort::sort(&mut neg);
+    rayon::join(|| radsort::sort(&mut pos), || radsort::sort(&mut neg));
     let (mut below, mut twice_u, mut i) = (0usize, 0u64, 0usize);
     while i < pos.len() {
         let v = pos[i];

@@ -108,24 +108,24 @@ impl Tracked {
     }
 }
 
-/// Add each leaf's value to output `k` of its rows' margins; `leaves` are disjoint ranges of
-/// `idx`, which holds distinct rows (a tree's partition of its fitting rows).
-fn add_leaf_values(margins: &mut [f64], idx: &[u32], leaves: &[hist::LeafRows], values: &[f64], outputs: usize, k: usize) {
-    /// The margins, written by tasks that each own a disjoint set of rows.
-    struct Shared(*mut f64);
+/// Call `f` with element `row · stride + k` of `out` and the row's leaf number, for every row of
+/// every leaf, in parallel over leaves; `leaves` are disjoint ranges of `idx`, which holds
+/// distinct rows (a tree's partition of its fitting rows).
+fn for_leaf_rows<T: Send>(out: &mut [T], stride: usize, k: usize, idx: &[u32], leaves: &[hist::LeafRows], f: impl Fn(&mut T, u32) + Sync) {
+    /// The elements, written by tasks that each own a disjoint set of rows.
+    struct Shared<T>(*mut T);
     // SAFETY: tasks write disjoint elements (below); nothing reads them meanwhile.
-    unsafe impl Sync for Shared {}
-    let len = margins.len();
-    let shared = Shared(margins.as_mut_ptr());
+    unsafe impl<T: Send> Sync for Shared<T> {}
+    let len = out.len();
+    let shared = Shared(out.as_mut_ptr());
     let shared = &shared;
     leaves.par_iter().for_each(|&(li, s, e)| {
-        let v = values[li as usize];
         for &row in &idx[s..e] {
-            let i = row as usize * outputs + k;
-            assert!(i < len, "leaf rows lie inside the margins");
+            let i = row as usize * stride + k;
+            assert!(i < len, "leaf rows lie inside the rows");
             // SAFETY: in bounds (just asserted), and no other task writes this element: the
             // leaf ranges are disjoint and `idx` holds each row once.
-            unsafe { *shared.0.add(i) += v };
+            f(unsafe { &mut *shared.0.add(i) }, li);
         }
     });
 }
@@ -151,6 +151,11 @@ pub struct BoostingTrainer {
     /// classes), which every class's gradients of the round come from.
     probs: Vec<f64>,
     ws: Workspace,
+    /// Every training row's leaf in the last tree, when the tree's values and the next round's
+    /// gradients are taken in one pass ([`BoostingTrainer::gradients`]).
+    leaf_of: Vec<u16>,
+    /// Whether `stats` already holds this round's gradients (taken with the last tree's values).
+    stats_ready: bool,
     in_sample: Vec<bool>,
     seed: u64,
     round: usize,
@@ -265,6 +270,8 @@ impl BoostingTrainer {
             model,
             p,
             ws: Workspace::default(),
+            leaf_of: Vec::new(),
+            stats_ready: false,
             seed,
             round: 0,
             best: None,
@@ -295,19 +302,28 @@ impl BoostingTrainer {
     }
 
     /// Gradient and hessian of every fitting row for output `k`, into `self.stats`: blocks of
-    /// rows in parallel, each a tight loop for its loss.
-    fn gradients(&mut self, k: usize) {
+    /// rows in parallel, each a tight loop for its loss. With `tree` (a single output; every
+    /// row's leaf and the leaves' values), each block first adds the tree to its rows' margins:
+    /// one pass over the rows in order instead of a pass over each leaf's scattered rows and
+    /// another for the gradients (the same sums, row by row, so the same margins to the bit).
+    fn gradients(&mut self, k: usize, tree: Option<(&[u16], &[f64])>) {
         const BLOCK: usize = 8192;
         let out = self.model.outputs;
-        let (y, m, probs) = (&self.y, &self.train.margins, &self.probs);
+        let (y, probs) = (&self.y, &self.probs);
         let wts = self.weights.as_deref();
         let loss = self.model.loss;
-        self.stats.par_chunks_mut(2 * BLOCK).enumerate().for_each(|(b, gh)| {
+        self.stats.par_chunks_mut(2 * BLOCK).zip(self.train.margins.par_chunks_mut(BLOCK * out)).enumerate().for_each(|(b, (gh, m))| {
             let start = b * BLOCK;
             let y = &y[start..start + gh.len() / 2];
+            if let Some((leaf_of, values)) = tree {
+                for (m, &l) in m.iter_mut().zip(&leaf_of[start..]) {
+                    *m += values[l as usize];
+                }
+            }
+            let m = &*m;
             match loss {
                 Loss::BinaryLogistic => {
-                    for ((gh, &m), &y) in gh.chunks_exact_mut(2).zip(&m[start..]).zip(y) {
+                    for ((gh, &m), &y) in gh.chunks_exact_mut(2).zip(m).zip(y) {
                         let p = sigmoid(m);
                         gh[0] = p - y;
                         gh[1] = (p * (1.0 - p)).max(1e-16);
@@ -322,13 +338,13 @@ impl BoostingTrainer {
                     }
                 }
                 Loss::SquaredError => {
-                    for ((gh, &m), &y) in gh.chunks_exact_mut(2).zip(&m[start..]).zip(y) {
+                    for ((gh, &m), &y) in gh.chunks_exact_mut(2).zip(m).zip(y) {
                         gh[0] = m - y;
                         gh[1] = 1.0;
                     }
                 }
                 Loss::PseudoHuber => {
-                    for ((gh, &m), &y) in gh.chunks_exact_mut(2).zip(&m[start..]).zip(y) {
+                    for ((gh, &m), &y) in gh.chunks_exact_mut(2).zip(m).zip(y) {
                         let r = m - y;
                         let s = 1.0 + r * r;
                         gh[0] = r / s.sqrt();
@@ -406,7 +422,9 @@ impl Trainer for BoostingTrainer {
             } else {
                 (0..nf as u32).collect()
             };
-            self.gradients(k);
+            if !std::mem::take(&mut self.stats_ready) {
+                self.gradients(k, None);
+            }
             if counts {
                 // (g, h, 1) per row: categorical splits need row counts (LightGBM's rules). The
                 // 1s are written once, when the buffer is made.
@@ -418,9 +436,19 @@ impl Trainer for BoostingTrainer {
             }
             let stats = if counts { &self.counted } else { &self.stats };
             let (tree, leaf_rows) = hist::grow(&self.train.binned, &self.cuts, rows, stats, &crit, &Features::Fixed(feats), &shape, &mut self.ws);
-            // Fitting rows: straight from the leaf ranges, in parallel over leaves. Other rows:
-            // walk the tree.
-            add_leaf_values(&mut self.train.margins, &self.ws.idx, &leaf_rows, &tree.values, out_k, k);
+            // Fitting rows: straight from the leaf ranges. With every row fitting and one output,
+            // the next round's gradients are taken in the same pass over the rows; else the
+            // values are added in parallel over leaves. Other rows: walk the tree.
+            if out_k == 1 && !partial && tree.n_leaves() <= 1 << 16 {
+                let mut leaf_of = std::mem::take(&mut self.leaf_of);
+                leaf_of.resize(self.train.binned.n_rows, 0);
+                for_leaf_rows(&mut leaf_of, 1, 0, &self.ws.idx, &leaf_rows, |l, li| *l = li as u16);
+                self.gradients(0, Some((&leaf_of, &tree.values)));
+                self.leaf_of = leaf_of;
+                self.stats_ready = true;
+            } else {
+                for_leaf_rows(&mut self.train.margins, out_k, k, &self.ws.idx, &leaf_rows, |m, li| *m += tree.values[li as usize]);
+            }
             if partial {
                 self.train.add(&tree, k, out_k, Some(&self.in_sample));
             }
@@ -615,5 +643,28 @@ mod tests {
         let (Prediction::Proba(pa), Prediction::Proba(pb)) = (a.model().predict(data.x.view()).unwrap(), b.model().predict(data.x.view()).unwrap()) else { panic!("probabilities") };
         let worst = (0..pa.nrows()).flat_map(|i| (0..3).map(move |c| (i, c))).map(|(i, c)| (pa[[i, c]] - pb[[i, 2 - c]]).abs()).fold(0.0, f64::max);
         assert!(worst < 1e-9, "class probabilities differ by {worst:e} when the classes are renamed");
+    }
+
+    /// With every row fitting and one output, each tree's values and the next round's gradients
+    /// are taken in one pass: the running margins stay the model's own, and the gradients are
+    /// those of the margins, to the bit.
+    #[test]
+    fn the_pass_that_adds_a_tree_leaves_the_next_rounds_gradients() {
+        use crate::data::{generate::generate, GenConfig};
+        let cfg = GenConfig::Classification { n_samples: 3000, n_features: 5, n_informative: 3, n_classes: 2, class_sep: 1.0, label_noise: 0.1 };
+        let data = generate(&cfg, 9).all();
+        let p = BoostingParams { n_estimators: 12, max_depth: 4, learning_rate: 0.3, ..BoostingParams::default() };
+        let mut t = BoostingTrainer::new(p, &data, None, 2).unwrap();
+        let all: Vec<usize> = (0..data.len()).collect();
+        for _ in 0..12 {
+            t.step().unwrap();
+            assert!(t.stats_ready, "the gradients come with the tree");
+            let fused = t.stats.clone();
+            t.gradients(0, None);
+            assert!(fused == t.stats, "the next round's gradients differ from the margins' own");
+            let (Some((Prediction::Proba(run), _)), Ok(Prediction::Proba(model))) = (t.staged(&all), t.model().predict(data.x.view())) else { panic!("probabilities") };
+            let worst = run.iter().zip(&model).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            assert!(worst < 1e-12, "running probabilities differ from the model's by {worst:e}");
+        }
     }
 }

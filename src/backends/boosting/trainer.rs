@@ -108,28 +108,6 @@ impl Tracked {
     }
 }
 
-/// Call `f` with element `row · stride + k` of `out` and the row's leaf number, for every row of
-/// every leaf, in parallel over leaves; `leaves` are disjoint ranges of `idx`, which holds
-/// distinct rows (a tree's partition of its fitting rows).
-fn for_leaf_rows<T: Send>(out: &mut [T], stride: usize, k: usize, idx: &[u32], leaves: &[hist::LeafRows], f: impl Fn(&mut T, u32) + Sync) {
-    /// The elements, written by tasks that each own a disjoint set of rows.
-    struct Shared<T>(*mut T);
-    // SAFETY: tasks write disjoint elements (below); nothing reads them meanwhile.
-    unsafe impl<T: Send> Sync for Shared<T> {}
-    let len = out.len();
-    let shared = Shared(out.as_mut_ptr());
-    let shared = &shared;
-    leaves.par_iter().for_each(|&(li, s, e)| {
-        for &row in &idx[s..e] {
-            let i = row as usize * stride + k;
-            assert!(i < len, "leaf rows lie inside the rows");
-            // SAFETY: in bounds (just asserted), and no other task writes this element: the
-            // leaf ranges are disjoint and `idx` holds each row once.
-            f(unsafe { &mut *shared.0.add(i) }, li);
-        }
-    });
-}
-
 /// Native gradient boosting as a step-wise trainer: one round per step.
 pub struct BoostingTrainer {
     p: BoostingParams,
@@ -151,8 +129,8 @@ pub struct BoostingTrainer {
     /// classes), which every class's gradients of the round come from.
     probs: Vec<f64>,
     ws: Workspace,
-    /// Every training row's leaf in the last tree, when the tree's values and the next round's
-    /// gradients are taken in one pass ([`BoostingTrainer::gradients`]).
+    /// Every training row's leaf node in the last tree, when the tree's values and the next
+    /// round's gradients are taken in one pass ([`BoostingTrainer::gradients`]).
     leaf_of: Vec<u16>,
     /// Whether `stats` already holds this round's gradients (taken with the last tree's values).
     stats_ready: bool,
@@ -303,7 +281,7 @@ impl BoostingTrainer {
 
     /// Gradient and hessian of every fitting row for output `k`, into `self.stats`: blocks of
     /// rows in parallel, each a tight loop for its loss. With `tree` (a single output; every
-    /// row's leaf and the leaves' values), each block first adds the tree to its rows' margins:
+    /// row's leaf node and the nodes' values), each block first adds the tree to its rows' margins:
     /// one pass over the rows in order instead of a pass over each leaf's scattered rows and
     /// another for the gradients (the same sums, row by row, so the same margins to the bit).
     fn gradients(&mut self, k: usize, tree: Option<(&[u16], &[f64])>) {
@@ -435,20 +413,23 @@ impl Trainer for BoostingTrainer {
                 });
             }
             let stats = if counts { &self.counted } else { &self.stats };
-            let (tree, leaf_rows) = hist::grow(&self.train.binned, &self.cuts, rows, stats, &crit, &Features::Fixed(feats), &shape, &mut self.ws);
-            // Fitting rows: straight from the leaf ranges. With every row fitting and one output,
-            // the next round's gradients are taken in the same pass over the rows; else the
-            // values are added in parallel over leaves. Other rows: walk the tree.
-            if out_k == 1 && !partial && tree.n_leaves() <= 1 << 16 {
-                let mut leaf_of = std::mem::take(&mut self.leaf_of);
-                leaf_of.resize(self.train.binned.n_rows, 0);
-                for_leaf_rows(&mut leaf_of, 1, 0, &self.ws.idx, &leaf_rows, |l, li| *l = li as u16);
-                self.gradients(0, Some((&leaf_of, &tree.values)));
-                self.leaf_of = leaf_of;
+            // Fitting rows' margins: with every row fitting and one output, the tree notes each
+            // row's leaf node and the next round's gradients are taken in the same pass over the
+            // rows as the tree's values; else the values are added from the leaf ranges, in
+            // parallel over leaves. Other rows: walk the tree.
+            let fused = out_k == 1 && !partial && shape.notes_leaf_nodes();
+            let mut leaf_of = std::mem::take(&mut self.leaf_of);
+            leaf_of.resize(if fused { self.train.binned.n_rows } else { 0 }, 0);
+            let (tree, leaf_rows) =
+                hist::grow(&self.train.binned, &self.cuts, rows, stats, &crit, &Features::Fixed(feats), &shape, &mut self.ws, fused.then_some(&mut leaf_of[..]));
+            if fused {
+                let node_values: Vec<f64> = tree.nodes.iter().map(|n| if n.split.is_none() { tree.values[n.leaf as usize] } else { 0.0 }).collect();
+                self.gradients(0, Some((&leaf_of, &node_values)));
                 self.stats_ready = true;
             } else {
-                for_leaf_rows(&mut self.train.margins, out_k, k, &self.ws.idx, &leaf_rows, |m, li| *m += tree.values[li as usize]);
+                hist::for_rows_of(&mut self.train.margins, out_k, k, &self.ws.idx, &leaf_rows, |m, li, _| *m += tree.values[*li as usize]);
             }
+            self.leaf_of = leaf_of;
             if partial {
                 self.train.add(&tree, k, out_k, Some(&self.in_sample));
             }
@@ -645,9 +626,10 @@ mod tests {
         assert!(worst < 1e-9, "class probabilities differ by {worst:e} when the classes are renamed");
     }
 
-    /// With every row fitting and one output, each tree's values and the next round's gradients
-    /// are taken in one pass: the running margins stay the model's own, and the gradients are
-    /// those of the margins, to the bit.
+    /// With every row fitting and one output, each tree notes every row's leaf node (the last
+    /// level's rows unpartitioned), and the tree's values and the next round's gradients are
+    /// taken in one pass: the running margins stay the model's own, and the gradients are those
+    /// of the margins, to the bit.
     #[test]
     fn the_pass_that_adds_a_tree_leaves_the_next_rounds_gradients() {
         use crate::data::{generate::generate, GenConfig};
@@ -659,6 +641,13 @@ mod tests {
         for _ in 0..12 {
             t.step().unwrap();
             assert!(t.stats_ready, "the gradients come with the tree");
+            // Each row's noted leaf node is the leaf the tree sends it to.
+            let tree = t.model().trees.last().expect("a tree");
+            for (r, &node) in t.leaf_of.iter().enumerate() {
+                let n = &tree.nodes[node as usize];
+                assert!(n.split.is_none(), "row {r}: node {node} is not a leaf");
+                assert_eq!(tree.values[n.leaf as usize], tree.leaf_of_binned(&t.train.binned, r)[0], "row {r}");
+            }
             let fused = t.stats.clone();
             t.gradients(0, None);
             assert!(fused == t.stats, "the next round's gradients differ from the margins' own");

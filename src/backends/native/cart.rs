@@ -150,7 +150,7 @@ impl CartFitter {
         let kf = self.params.max_features.of(nf);
         let feats = if kf >= nf { Features::Fixed((0..nf as u32).collect()) } else { Features::PerSplit { k: kf, seed } };
         let shape = Shape { max_depth: self.params.tree.max_depth.unwrap_or(0), max_leaves: 0, lossguide: false, cat: self.params.cat };
-        hist::grow(&self.binned, &self.cuts, &rows, &stats, &self.crit, &feats, &shape, ws).0
+        hist::grow(&self.binned, &self.cuts, &rows, &stats, &self.crit, &feats, &shape, ws, None).0
     }
 }
 

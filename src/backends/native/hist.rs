@@ -544,6 +544,14 @@ pub struct Shape {
     pub cat: CatRule,
 }
 
+impl Shape {
+    /// Whether [`grow`] can note each row's leaf node instead of handing back leaf ranges:
+    /// depthwise trees of limited depth, whose node numbers fit in a `u16`.
+    pub fn notes_leaf_nodes(&self) -> bool {
+        !self.lossguide && (1..16).contains(&self.max_depth)
+    }
+}
+
 /// Buffers reused from tree to tree: the row index array (partitioned in place), the row
 /// statistics in the same order, scratch space for partitioning, and histograms.
 #[derive(Default)]
@@ -601,6 +609,9 @@ struct Cand {
     small: bool,
     /// Order of creation, the tie-break between equal gains (lossguide).
     order: u64,
+    /// A leaf whose rows' node is already noted in `grow`'s `leaf_nodes` (its range of rows
+    /// was never partitioned out of its parent's).
+    noted: bool,
 }
 
 /// Mix a seed with a number (splitmix64), for per-node feature draws.
@@ -1191,6 +1202,28 @@ fn join_blocks(idx: &mut [u32], sidx: &[u32], lefts: &[usize]) -> usize {
     left
 }
 
+/// Call `f` with element `row · stride + k` of `out`, the range's tag and the row, for every row
+/// of every range `(tag, start, end)` of `idx`, in parallel over ranges; the ranges are disjoint
+/// and `idx` holds distinct rows (as a tree's partition of its rows: [`LeafRows`]).
+pub fn for_rows_of<T: Send, R: Sync>(out: &mut [T], stride: usize, k: usize, idx: &[u32], ranges: &[(R, usize, usize)], f: impl Fn(&mut T, &R, u32) + Sync) {
+    /// The elements, written by tasks that each own a disjoint set of rows.
+    struct Shared<T>(*mut T);
+    // SAFETY: tasks write disjoint elements (below); nothing reads them meanwhile.
+    unsafe impl<T: Send> Sync for Shared<T> {}
+    let len = out.len();
+    let shared = Shared(out.as_mut_ptr());
+    let shared = &shared;
+    ranges.par_iter().for_each(|(tag, s, e)| {
+        for &row in &idx[*s..*e] {
+            let i = row as usize * stride + k;
+            assert!(i < len, "the rows lie inside `out`");
+            // SAFETY: in bounds (just asserted), and no other task writes this element: the
+            // ranges are disjoint and `idx` holds each row once.
+            f(unsafe { &mut *shared.0.add(i) }, tag, row);
+        }
+    });
+}
+
 impl Workspace {
     /// Return a histogram buffer for reuse (empty vectors are not kept).
     fn give(&mut self, h: Vec<f64>) {
@@ -1209,8 +1242,11 @@ impl Workspace {
 /// (The arguments are the binned data, the rows and their statistics, and the tree's settings;
 /// a struct would only rename them.)
 #[allow(clippy::too_many_arguments)]
-/// Returns the tree and, per leaf, the range of `ws.idx` holding its rows.
-pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f64], crit: &C, feats: &Features, shape: &Shape, ws: &mut Workspace) -> (Tree, Vec<LeafRows>) {
+/// Returns the tree and, per leaf, the range of `ws.idx` holding its rows. With `leaf_nodes`
+/// and a shape that [notes leaf nodes](Shape::notes_leaf_nodes), every row's leaf node (its
+/// index in `tree.nodes`) is written there instead and no ranges are returned: the rows of a node whose children are leaves at the
+/// depth limit are then not partitioned, only noted (a sixth of the partitioning at depth 6).
+pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f64], crit: &C, feats: &Features, shape: &Shape, ws: &mut Workspace, mut leaf_nodes: Option<&mut [u16]>) -> (Tree, Vec<LeafRows>) {
     let w = crit.width();
     let nf = cuts.n_features();
     let fixed = matches!(feats, Features::Fixed(_));
@@ -1230,7 +1266,8 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
     let sum = hist_sum(w, &hist);
     tree.nodes.push(Node { split: None, leaf: 0, cover: crit.cover(&sum) });
     let best = best_split(crit, cuts, &shape.cat, &hist, &sum, &root_feats);
-    let mut open = vec![Cand { node: 0, start: 0, end: rows.len(), depth: 0, hist, sum, best, feats: root_feats, small: false, order: 0 }];
+    let mut open = vec![Cand { node: 0, start: 0, end: rows.len(), depth: 0, hist, sum, best, feats: root_feats, small: false, order: 0, noted: false }];
+    let noting = leaf_nodes.is_some() && shape.notes_leaf_nodes();
     let mut order = 1u64;
     let mut closed: Vec<Cand> = Vec::new();
     let mut n_leaves = 1usize;
@@ -1284,6 +1321,8 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
         // Partition each splitting node's rows, in parallel over nodes (disjoint ranges).
         splitting.sort_by_key(|c| c.start);
         let lefts: Vec<usize> = {
+            // Nodes whose children are leaves at the depth limit (with a histogram: a small
+            // node sums its children from their rows) are noted below, not partitioned.
             let mut pieces = Vec::with_capacity(splitting.len());
             let (mut idx, mut si) = (&mut ws.idx[..], &mut ws.scratch_idx[..]);
             let mut at = 0;
@@ -1294,7 +1333,8 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
                 let (a, i3) = i2.split_at_mut(len);
                 let (_, x2) = std::mem::take(&mut si).split_at_mut(skip);
                 let (xa, x3) = x2.split_at_mut(len);
-                pieces.push((c.best.as_ref().expect("splitting nodes have a split"), a, xa));
+                let noted = noting && !can_deepen(c.depth + 1) && !c.hist.is_empty();
+                pieces.push((c.best.as_ref().expect("splitting nodes have a split"), a, xa, noted));
                 idx = i3;
                 si = x3;
                 at = c.end;
@@ -1302,19 +1342,20 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
             // Every block of every node in parallel, then each node's blocks put together.
             let block_lefts: Vec<usize> = pieces
                 .iter_mut()
-                .flat_map(|(best, a, xa)| a.chunks_mut(PART_BLOCK).zip(xa.chunks_mut(PART_BLOCK)).map(move |(ab, xb)| (*best, ab, xb)))
+                .filter(|p| !p.3)
+                .flat_map(|(best, a, xa, _)| a.chunks_mut(PART_BLOCK).zip(xa.chunks_mut(PART_BLOCK)).map(move |(ab, xb)| (*best, ab, xb)))
                 .collect::<Vec<_>>()
                 .into_par_iter()
                 .map(|(best, ab, xb)| partition_block(b, best, ab, xb))
                 .collect();
             let mut node_lefts = Vec::with_capacity(pieces.len());
             let mut rest = &block_lefts[..];
-            for (_, a, _) in &pieces {
-                let (mine, after) = rest.split_at(a.len().div_ceil(PART_BLOCK));
+            for (_, a, _, noted) in &pieces {
+                let (mine, after) = rest.split_at(if *noted { 0 } else { a.len().div_ceil(PART_BLOCK) });
                 node_lefts.push(mine);
                 rest = after;
             }
-            pieces.into_par_iter().zip(node_lefts).map(|((_, a, xa), lefts)| join_blocks(a, xa, lefts)).collect()
+            pieces.into_par_iter().zip(node_lefts).map(|((_, a, xa, noted), lefts)| if noted { 0 } else { join_blocks(a, xa, lefts) }).collect()
         };
         // Children: nodes in the tree, their sums (from the parent's histogram of the split
         // feature), and whether they need a histogram at all (a child that cannot split —
@@ -1327,8 +1368,13 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
             feats: Vec<u32>,
             sum: Vec<f64>,
             needs: bool,
+            noted: bool,
         }
         let mut children: Vec<(Cand, Child, Child)> = Vec::new();
+        // Noted nodes' rows: (left child, right child, split feature, the codes going left),
+        // and the rows' range.
+        type Noting = (u16, u16, u32, [bool; SLOTS]);
+        let mut to_note: Vec<(Noting, usize, usize)> = Vec::new();
         for (c, nl) in splitting.into_iter().zip(lefts) {
             let bsplit = c.best.as_ref().expect("splitting nodes have a split");
             let (ln, rn) = (tree.nodes.len() as u32, tree.nodes.len() as u32 + 1);
@@ -1375,9 +1421,18 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
             tree.nodes.push(Node { split: None, leaf: 0, cover: crit.cover(&sr) });
             let mid = c.start + nl;
             let deeper = can_deepen(c.depth + 1);
-            let l = Child { node: ln, start: c.start, end: mid, depth: c.depth + 1, feats: node_features(feats, nf, ln), needs: deeper && crit.splittable(&sl), sum: sl };
-            let r = Child { node: rn, start: mid, end: c.end, depth: c.depth + 1, feats: node_features(feats, nf, rn), needs: deeper && crit.splittable(&sr), sum: sr };
+            let noted = noting && !deeper && !c.hist.is_empty();
+            if noted {
+                to_note.push(((ln as u16, rn as u16, bsplit.feature, bsplit.left_codes()), c.start, c.end));
+            }
+            let l = Child { node: ln, start: c.start, end: mid, depth: c.depth + 1, feats: node_features(feats, nf, ln), needs: deeper && crit.splittable(&sl), sum: sl, noted };
+            let r = Child { node: rn, start: mid, end: c.end, depth: c.depth + 1, feats: node_features(feats, nf, rn), needs: deeper && crit.splittable(&sr), sum: sr, noted };
             children.push((c, l, r));
+        }
+        if let Some(nodes) = leaf_nodes.as_deref_mut() {
+            for_rows_of(nodes, 1, 0, &ws.idx, &to_note, |n, (ln, rn, f, left), row| {
+                *n = if left[b.cols[*f as usize][row as usize] as usize] { *ln } else { *rn };
+            });
         }
         // Build histograms: the smaller child's (fixed features; the larger's by subtraction),
         // or each child's that needs one (features drawn per node).
@@ -1446,7 +1501,7 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
                     None => Vec::new(),
                 };
                 let small = ch.needs && h.is_empty();
-                new_cands.push(Cand { node: ch.node, start: ch.start, end: ch.end, depth: ch.depth, hist: h, sum: ch.sum, best: None, feats: ch.feats, small, order });
+                new_cands.push(Cand { node: ch.node, start: ch.start, end: ch.end, depth: ch.depth, hist: h, sum: ch.sum, best: None, feats: ch.feats, small, order, noted: ch.noted });
                 order += 1;
             }
         }
@@ -1481,13 +1536,23 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
     closed.extend(open);
     closed.sort_by_key(|c| c.node);
     let mut leaves = Vec::with_capacity(closed.len());
+    let mut unnoted = Vec::new();
     for (li, c) in closed.into_iter().enumerate() {
         tree.nodes[c.node as usize].leaf = li as u32;
         crit.leaf(&c.sum, &mut tree.values);
         leaves.push((li as u32, c.start, c.end));
+        if !c.noted {
+            unnoted.push((c.node as u16, c.start, c.end));
+        }
         ws.give(c.hist);
     }
-    (tree, leaves)
+    match leaf_nodes {
+        Some(nodes) if noting => {
+            for_rows_of(nodes, 1, 0, &ws.idx, &unnoted, |n, node, _| *n = *node);
+            (tree, Vec::new())
+        }
+        _ => (tree, leaves),
+    }
 }
 
 #[cfg(test)]

@@ -32,23 +32,8 @@ fn score(pred: &Prediction, y: ArrayView1<'_, f64>, metrics: &[Metric], prefix: 
 /// them (boosting, ensembles), else by predicting with the model. Train metrics are taken on the
 /// fold's `eval_rows` (`data.eval_train_rows`).
 fn step_metrics(tr: &dyn Trainer, plan: &Plan, train_eval: &TrainSet, eval_rows: &[usize], test: &TrainSet, out: &mut Metrics) -> Result<(), TrainError> {
-    if let Some((ptrain, ptest)) = tr.staged(eval_rows) {
-        // Train and test scored side by side (AUC sorts every row each step).
-        let (mut a, mut b) = (Metrics::new(), Metrics::new());
-        rayon::join(
-            || {
-                if !eval_rows.is_empty() {
-                    score(&ptrain, train_eval.y.view(), &plan.metrics, "train.", &mut a)
-                }
-            },
-            || {
-                if let Some(p) = &ptest {
-                    score(p, test.y.view(), &plan.metrics, "test.", &mut b)
-                }
-            },
-        );
-        out.extend(a);
-        out.extend(b);
+    if let Some(staged) = tr.staged(eval_rows) {
+        score_staged(&staged, plan, train_eval, eval_rows, test, out);
     } else if let Some(model) = tr.predictor() {
         if !eval_rows.is_empty() {
             evaluate(model, train_eval, &plan.metrics, "train.", out)?;
@@ -58,6 +43,27 @@ fn step_metrics(tr: &dyn Trainer, plan: &Plan, train_eval: &TrainSet, eval_rows:
         }
     }
     Ok(())
+}
+
+/// Score a trainer's running predictions ([`Trainer::staged`]): train and test side by side
+/// (AUC sorts every row each step).
+fn score_staged(staged: &(Prediction, Option<Prediction>), plan: &Plan, train_eval: &TrainSet, eval_rows: &[usize], test: &TrainSet, out: &mut Metrics) {
+    let (ptrain, ptest) = staged;
+    let (mut a, mut b) = (Metrics::new(), Metrics::new());
+    rayon::join(
+        || {
+            if !eval_rows.is_empty() {
+                score(ptrain, train_eval.y.view(), &plan.metrics, "train.", &mut a)
+            }
+        },
+        || {
+            if let Some(p) = ptest {
+                score(p, test.y.view(), &plan.metrics, "test.", &mut b)
+            }
+        },
+    );
+    out.extend(a);
+    out.extend(b);
 }
 
 /// Step `k` of a trainer, once the run is not cancelled, with its figures checked finite.
@@ -123,11 +129,29 @@ pub(super) fn train_full(plan: &Plan, run: &RunPlan, f: &Fold, fold: Option<u32>
     let train_eval: std::borrow::Cow<'_, TrainSet> =
         if f.eval_rows.len() == train.len() { std::borrow::Cow::Borrowed(train) } else { std::borrow::Cow::Owned(train.subset(&f.eval_rows)) };
     let mut k = 0u64;
+    // The next step, when it was taken while this one was scored.
+    let mut taken: Option<Result<StepOut, Stop>> = None;
     loop {
         k += 1;
-        let out = advance(tr.as_mut(), em, k)?;
+        let out = match taken.take() {
+            Some(out) => out?,
+            None => advance(tr.as_mut(), em, k)?,
+        };
         let mut metrics = out.metrics.clone();
-        step_metrics(tr.as_ref(), plan, &train_eval, &f.eval_rows, test, &mut metrics).map_err(|e| Stop::Error(format!("step {k}: cannot predict: {e}")))?;
+        // A trainer that keeps its running predictions has them scored while it takes the
+        // next step (at 1.1M test rows the AUC is about 50 ms a step, mostly its sort); the
+        // step is recorded first, as before, and what the next one did comes after it.
+        match (out.done, tr.staged(&f.eval_rows)) {
+            (false, Some(staged)) => {
+                let (eval, scored) = (&*train_eval, &mut metrics);
+                taken = Some(std::thread::scope(|s| {
+                    s.spawn(|| score_staged(&staged, plan, eval, &f.eval_rows, test, scored));
+                    advance(tr.as_mut(), em, k + 1)
+                }));
+            }
+            (_, Some(staged)) => score_staged(&staged, plan, &train_eval, &f.eval_rows, test, &mut metrics),
+            (_, None) => step_metrics(tr.as_ref(), plan, &train_eval, &f.eval_rows, test, &mut metrics).map_err(|e| Stop::Error(format!("step {k}: cannot predict: {e}")))?,
+        }
         *step += 1;
         let t_ms = em.t();
         if let Some(m) = out.message.clone() {

@@ -352,7 +352,6 @@ impl SpillWriter {
 }
 
 impl Spill {
-
     /// Call `f` with every block of at most `rows` rows, in order.
     fn for_each(&self, rows: usize, mut f: impl FnMut(usize, ndarray::ArrayView2<'_, f64>) -> Result<(), InputError>) -> Result<(), InputError> {
         use std::io::{Read, Seek, SeekFrom};

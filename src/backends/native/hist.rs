@@ -1244,8 +1244,9 @@ impl Workspace {
 #[allow(clippy::too_many_arguments)]
 /// Returns the tree and, per leaf, the range of `ws.idx` holding its rows. With `leaf_nodes`
 /// and a shape that [notes leaf nodes](Shape::notes_leaf_nodes), every row's leaf node (its
-/// index in `tree.nodes`) is written there instead and no ranges are returned: the rows of a node whose children are leaves at the
-/// depth limit are then not partitioned, only noted (a sixth of the partitioning at depth 6).
+/// index in `tree.nodes`) is written there instead and no ranges are returned: the rows of a
+/// node whose children are leaves at the depth limit are then not partitioned, only noted (a
+/// sixth of the partitioning at depth 6).
 pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f64], crit: &C, feats: &Features, shape: &Shape, ws: &mut Workspace, mut leaf_nodes: Option<&mut [u16]>) -> (Tree, Vec<LeafRows>) {
     let w = crit.width();
     let nf = cuts.n_features();
@@ -1272,6 +1273,9 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
     let mut closed: Vec<Cand> = Vec::new();
     let mut n_leaves = 1usize;
     let can_deepen = |d: usize| shape.max_depth == 0 || d < shape.max_depth;
+    // A splitting node whose children are leaves at the depth limit has its rows noted, not
+    // partitioned (with a histogram: a small node sums its children from their rows).
+    let notes_rows = |c: &Cand| noting && !can_deepen(c.depth + 1) && !c.hist.is_empty();
 
     while !open.is_empty() {
         // Which candidates split now: a whole level (depthwise) or the single best (lossguide).
@@ -1321,8 +1325,7 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
         // Partition each splitting node's rows, in parallel over nodes (disjoint ranges).
         splitting.sort_by_key(|c| c.start);
         let lefts: Vec<usize> = {
-            // Nodes whose children are leaves at the depth limit (with a histogram: a small
-            // node sums its children from their rows) are noted below, not partitioned.
+            // Nodes whose rows are noted (below) are not partitioned.
             let mut pieces = Vec::with_capacity(splitting.len());
             let (mut idx, mut si) = (&mut ws.idx[..], &mut ws.scratch_idx[..]);
             let mut at = 0;
@@ -1333,8 +1336,7 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
                 let (a, i3) = i2.split_at_mut(len);
                 let (_, x2) = std::mem::take(&mut si).split_at_mut(skip);
                 let (xa, x3) = x2.split_at_mut(len);
-                let noted = noting && !can_deepen(c.depth + 1) && !c.hist.is_empty();
-                pieces.push((c.best.as_ref().expect("splitting nodes have a split"), a, xa, noted));
+                pieces.push((c.best.as_ref().expect("splitting nodes have a split"), a, xa, notes_rows(c)));
                 idx = i3;
                 si = x3;
                 at = c.end;
@@ -1421,7 +1423,7 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
             tree.nodes.push(Node { split: None, leaf: 0, cover: crit.cover(&sr) });
             let mid = c.start + nl;
             let deeper = can_deepen(c.depth + 1);
-            let noted = noting && !deeper && !c.hist.is_empty();
+            let noted = notes_rows(&c);
             if noted {
                 to_note.push(((ln as u16, rn as u16, bsplit.feature, bsplit.left_codes()), c.start, c.end));
             }

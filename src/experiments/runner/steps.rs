@@ -32,9 +32,18 @@ fn score(pred: &Prediction, y: ArrayView1<'_, f64>, metrics: &[Metric], prefix: 
 /// them (boosting, ensembles), else by predicting with the model. Train metrics are taken on the
 /// fold's `eval_rows` (`data.eval_train_rows`).
 fn step_metrics(tr: &dyn Trainer, plan: &Plan, train_eval: &TrainSet, eval_rows: &[usize], test: &TrainSet, out: &mut Metrics) -> Result<(), TrainError> {
-    if let Some(staged) = tr.staged(eval_rows) {
-        score_staged(&staged, plan, train_eval, eval_rows, test, out);
-    } else if let Some(model) = tr.predictor() {
+    match tr.staged(eval_rows) {
+        Some(staged) => {
+            score_staged(&staged, plan, train_eval, eval_rows, test, out);
+            Ok(())
+        }
+        None => predicted_metrics(tr, plan, train_eval, eval_rows, test, out),
+    }
+}
+
+/// [`step_metrics`] of a trainer without running predictions: predicted with its model.
+fn predicted_metrics(tr: &dyn Trainer, plan: &Plan, train_eval: &TrainSet, eval_rows: &[usize], test: &TrainSet, out: &mut Metrics) -> Result<(), TrainError> {
+    if let Some(model) = tr.predictor() {
         if !eval_rows.is_empty() {
             evaluate(model, train_eval, &plan.metrics, "train.", out)?;
         }
@@ -150,7 +159,7 @@ pub(super) fn train_full(plan: &Plan, run: &RunPlan, f: &Fold, fold: Option<u32>
                 }));
             }
             (_, Some(staged)) => score_staged(&staged, plan, &train_eval, &f.eval_rows, test, &mut metrics),
-            (_, None) => step_metrics(tr.as_ref(), plan, &train_eval, &f.eval_rows, test, &mut metrics).map_err(|e| Stop::Error(format!("step {k}: cannot predict: {e}")))?,
+            (_, None) => predicted_metrics(tr.as_ref(), plan, &train_eval, &f.eval_rows, test, &mut metrics).map_err(|e| Stop::Error(format!("step {k}: cannot predict: {e}")))?,
         }
         *step += 1;
         let t_ms = em.t();

@@ -278,12 +278,12 @@ pub struct Streamed {
     spills: [Option<Spill>; 2],
 }
 
-/// Encoded rows written once to an unnamed temporary file (`f64`, row-major), so that later
-/// passes read numbers instead of parsing text again: the file is gone when the process is,
-/// and the rows are never in memory together.
+/// Encoded rows written once to an unnamed temporary file (`f64` in the machine's byte order,
+/// row-major), so that later passes read numbers instead of parsing text again: the file is
+/// gone when the process is, and the rows are never in memory together.
 #[derive(Debug)]
 struct Spill {
-    file: std::sync::Mutex<std::fs::File>,
+    file: std::fs::File,
     rows: usize,
     cols: usize,
 }
@@ -332,9 +332,9 @@ impl SpillWriter {
     fn append(&mut self, x: ndarray::ArrayView2<'_, f64>) -> Result<(), ()> {
         let mut bytes = self.written.try_recv().unwrap_or_default();
         bytes.clear();
-        bytes.reserve(x.len() * 8);
-        for v in x.iter() {
-            bytes.extend_from_slice(&v.to_le_bytes());
+        match x.as_slice() {
+            Some(values) => bytes.extend_from_slice(bytemuck::cast_slice(values)),
+            None => x.iter().for_each(|v| bytes.extend_from_slice(&v.to_ne_bytes())),
         }
         self.to_writer.send(bytes).map_err(|_| ())?;
         self.rows += x.nrows();
@@ -347,32 +347,34 @@ impl SpillWriter {
         let SpillWriter { to_writer, writer, rows, cols, .. } = self;
         drop(to_writer);
         let file = writer.join().ok()?.ok()?;
-        Some(Spill { file: std::sync::Mutex::new(file), rows, cols })
+        Some(Spill { file, rows, cols })
     }
 }
 
 impl Spill {
-    /// Call `f` with every block of at most `rows` rows, in order.
+    /// Call `f` with every block of at most `rows` rows, in order. Each block is mapped from
+    /// the file and read in place, then unmapped (so the page cache's copy never counts as the
+    /// process's memory for longer than a block): reading it into a buffer and converting the
+    /// bytes was most of binning 11M rows, 2.4 s of a pass taking it alone.
     fn for_each(&self, rows: usize, mut f: impl FnMut(usize, ndarray::ArrayView2<'_, f64>) -> Result<(), InputError>) -> Result<(), InputError> {
-        use std::io::{Read, Seek, SeekFrom};
-        let io = |e: std::io::Error| InputError::new(format!("cannot read back the rows spilled to a temporary file: {e}"));
+        let io = |e: String| InputError::new(format!("cannot read back the rows spilled to a temporary file: {e}"));
         let rows = rows.max(1);
-        // Both buffers are reused from block to block (fresh pages for every block of 46 MB
-        // cost more than reading it).
-        let (mut bytes, mut values) = (Vec::new(), Vec::new());
         let mut at = 0;
         while at < self.rows {
             let n = rows.min(self.rows - at);
-            bytes.resize(n * self.cols * 8, 0);
-            {
-                // Runs read the same spill side by side (`-j`): each block under the lock.
-                let mut file = self.file.lock().map_err(|_| io(std::io::Error::other("the spill's lock is poisoned")))?;
-                file.seek(SeekFrom::Start((at * self.cols * 8) as u64)).map_err(io)?;
-                file.read_exact(&mut bytes).map_err(io)?;
-            }
-            values.clear();
-            values.extend(bytes.chunks_exact(8).map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])));
-            let x = ndarray::ArrayView2::from_shape((n, self.cols), &values).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+            let len = n * self.cols * 8;
+            // SAFETY: the spill is an unnamed temporary file of this process, written whole
+            // before any pass reads it and never written again, so the mapped bytes stay as
+            // they are while the map lives (runs side by side, `-j`, only read it).
+            let map = match len {
+                0 => None,
+                _ => Some(unsafe { memmap2::MmapOptions::new().offset((at * self.cols * 8) as u64).len(len).populate().map(&self.file) }.map_err(|e| io(e.to_string()))?),
+            };
+            let values: &[f64] = match &map {
+                Some(m) => bytemuck::try_cast_slice(m).map_err(|e| io(e.to_string()))?,
+                None => &[],
+            };
+            let x = ndarray::ArrayView2::from_shape((n, self.cols), values).map_err(|e| io(e.to_string()))?;
             f(at, x)?;
             at += n;
         }

@@ -151,14 +151,19 @@ impl Cuts {
         Binned::from_rows(rm, n, d)
     }
 
-    /// The codes of the rows of `x`, row-major, into `out` (rows × features).
+    /// The codes of the rows of `x`, row-major, into `out` (rows × features): the same as
+    /// [`Cuts::code`], numeric features found through a [`BinIndex`] each.
     pub fn codes_of(&self, x: ArrayView2<'_, f64>, out: &mut [u8]) {
         let d = x.ncols();
+        let index: Vec<Option<BinIndex>> = (0..d).map(|j| if self.cat(j).is_some() { None } else { BinIndex::new(&self.cuts[j]) }).collect();
         out.par_chunks_mut(d.max(1) * 1024).enumerate().for_each(|(ci, chunk)| {
             for (k, out) in chunk.chunks_mut(d.max(1)).enumerate() {
                 let row = x.row(ci * 1024 + k);
                 for j in 0..d {
-                    out[j] = self.code(j, row[j]);
+                    out[j] = match &index[j] {
+                        Some(ix) if !row[j].is_nan() => ix.bin(&self.cuts[j], row[j]),
+                        _ => self.code(j, row[j]),
+                    };
                 }
             }
         });
@@ -166,6 +171,57 @@ impl Cuts {
 
     pub fn n_features(&self) -> usize {
         self.cuts.len()
+    }
+}
+
+/// Where a numeric feature's values fall among its boundaries without a binary search: the
+/// range between the first and the last finite boundary cut into [`BinIndex::BUCKETS`] equal
+/// buckets, each with the number of boundaries below it. A value's bucket gives a first guess,
+/// a step or two from its bin, then boundary comparisons settle it exactly, as
+/// `partition_point` would. Binning 11M rows × 28 was an eighth of reading them, mostly the
+/// binary search's eight dependent steps per value.
+struct BinIndex {
+    lo: f64,
+    /// Buckets per unit of value.
+    scale: f64,
+    /// Per bucket, the boundaries below its lower edge.
+    below: Vec<u16>,
+}
+
+impl BinIndex {
+    const BUCKETS: usize = 1024;
+
+    /// The index of boundaries `cuts` (sorted, the last +∞); `None` when fewer than two are
+    /// finite or their span overflows (the binary search is used then).
+    fn new(cuts: &[f64]) -> Option<BinIndex> {
+        let finite = cuts.len().checked_sub(1)?;
+        if finite < 2 || cuts.len() > u16::MAX as usize {
+            return None;
+        }
+        let (lo, hi) = (cuts[0], cuts[finite - 1]);
+        let scale = Self::BUCKETS as f64 / (hi - lo);
+        if !(scale.is_finite() && scale > 0.0) {
+            return None;
+        }
+        let below = (0..Self::BUCKETS).map(|k| cuts.partition_point(|&t| t < lo + k as f64 / scale) as u16).collect();
+        Some(BinIndex { lo, scale, below })
+    }
+
+    /// The bin of `v` (not NaN): the number of boundaries below it, at most the last bin,
+    /// exactly [`Cuts::code`]'s answer whatever the guess.
+    #[inline]
+    fn bin(&self, cuts: &[f64], v: f64) -> u8 {
+        let last = cuts.len() - 1;
+        // `as` saturates: below the range (−∞ too) is bucket 0, above it the last bucket.
+        let k = (((v - self.lo) * self.scale) as usize).min(Self::BUCKETS - 1);
+        let mut p = (self.below[k] as usize).min(last);
+        while p > 0 && cuts[p - 1] >= v {
+            p -= 1;
+        }
+        while p < last && cuts[p] < v {
+            p += 1;
+        }
+        p as u8
     }
 }
 
@@ -1593,6 +1649,45 @@ mod tests {
         let b = c.apply(x.view());
         let counts: Vec<usize> = (0..4u8).map(|k| b.cols[0].iter().filter(|&&v| v == k).count()).collect();
         assert_eq!(counts, vec![250, 250, 250, 250]);
+    }
+
+    /// Binning through the bucket index gives every value the binary search's code: values on
+    /// the boundaries and a hair either side, outside the range, ±∞ and NaN, on boundaries
+    /// crowded into one bucket, spread over 600 orders of magnitude, or too few to index.
+    #[test]
+    fn the_bucket_index_bins_every_value_as_the_binary_search_does() {
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let normal: Vec<f64> = (0..5000).map(|_| (next() - 0.5) * 6.0 * next()).collect();
+        let columns: Vec<Vec<f64>> = vec![
+            normal.clone(),
+            normal.iter().map(|v| v.exp() * 1e-300).collect(),
+            normal.iter().map(|v| if *v > 0.0 { 1e300 * v } else { -1e-300 * v }).collect(),
+            normal.iter().map(|v| (v * 3.0).round()).collect(),
+            (0..5000).map(|i| if i % 2 == 0 { 1e-9 * (i % 7) as f64 } else { 1e6 + i as f64 }).collect(),
+            vec![2.5; 100],
+            vec![1.0, 2.0],
+        ];
+        for col in columns {
+            let x = ndarray::Array2::from_shape_vec((col.len(), 1), col.clone()).unwrap();
+            let c = Cuts::fit(x.view(), None, 256);
+            let mut probes = col.clone();
+            for &t in &c.cuts[0] {
+                probes.extend([t, t.next_down(), t.next_up(), -t]);
+            }
+            probes.extend([f64::INFINITY, f64::NEG_INFINITY, f64::NAN, f64::MAX, f64::MIN, 0.0, -0.0, 1e-310]);
+            let probes = ndarray::Array2::from_shape_vec((probes.len(), 1), probes).unwrap();
+            let mut got = vec![0u8; probes.nrows()];
+            c.codes_of(probes.view(), &mut got);
+            for (v, g) in probes.column(0).iter().zip(&got) {
+                assert_eq!(*g, c.code(0, *v), "value {v:e} among {} boundaries", c.cuts[0].len());
+            }
+        }
     }
 
     #[test]

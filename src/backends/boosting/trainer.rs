@@ -3,6 +3,7 @@
 
 use super::model::{sigmoid, Gbdt, Loss};
 use crate::backends::native::hist::{self, Binned, Criterion, Cuts, Features, Shape, Tree, Workspace};
+use crate::backends::native::pages;
 use crate::backends::params::{BoostingParams, Objective};
 use crate::backends::saved::SavedModel;
 use crate::backends::{Metrics, Prediction, Predictor, StepOut, TrainError, Trainer};
@@ -94,7 +95,8 @@ struct Tracked {
 
 impl Tracked {
     fn new(binned: Binned, base: &[f64]) -> Tracked {
-        let margins: Vec<f64> = (0..binned.n_rows).flat_map(|_| base.iter().copied()).collect();
+        let mut margins = pages::filled(binned.n_rows * base.len(), 0.0);
+        margins.chunks_exact_mut(base.len().max(1)).for_each(|m| m.copy_from_slice(base));
         Tracked { binned, best: vec![], margins }
     }
     /// Add tree `tree` (output `k`) to every row's margin by walking it on the binned rows.
@@ -235,7 +237,7 @@ impl BoostingTrainer {
         Ok(BoostingTrainer {
             n_features: binned.n_features,
             in_sample: vec![false; n],
-            stats: vec![0.0; n * 2],
+            stats: pages::filled(n * 2, 0.0),
             counted: Vec::new(),
             probs: if loss == Loss::Softmax { vec![0.0; n * outputs] } else { vec![] },
             train: Tracked::new(binned, &base),
@@ -419,7 +421,10 @@ impl Trainer for BoostingTrainer {
             // parallel over leaves. Other rows: walk the tree.
             let fused = out_k == 1 && !partial && shape.notes_leaf_nodes();
             let mut leaf_of = std::mem::take(&mut self.leaf_of);
-            leaf_of.resize(if fused { self.train.binned.n_rows } else { 0 }, 0);
+            let noted = if fused { self.train.binned.n_rows } else { 0 };
+            if leaf_of.len() != noted {
+                leaf_of = pages::filled(noted, 0);
+            }
             let (tree, leaf_rows) =
                 hist::grow(&self.train.binned, &self.cuts, rows, stats, &crit, &Features::Fixed(feats), &shape, &mut self.ws, fused.then_some(&mut leaf_of[..]));
             if fused {

@@ -17,6 +17,7 @@
 //! to the lower feature and bin, so a tree is identical whatever the number of threads.
 
 use super::categories::{self, CatBins, CatRule, CatSet};
+use super::pages;
 use crate::backends::saved::Saveable;
 use crate::backends::{Prediction, Predictor, TrainError};
 use ndarray::{Array2, ArrayView2};
@@ -146,7 +147,7 @@ impl Cuts {
     /// in order), then one transpose of the `u8` codes into columns.
     pub fn apply(&self, x: ArrayView2<'_, f64>) -> Binned {
         let (n, d) = x.dim();
-        let mut rm = vec![0u8; n * d];
+        let mut rm = pages::filled(n * d, 0u8);
         self.codes_of(x, &mut rm);
         Binned::from_rows(rm, n, d)
     }
@@ -323,7 +324,14 @@ fn feature_cuts(sorted: &[f64], nb: usize) -> Vec<f64> {
 impl Binned {
     /// Row-major codes (`n` rows of `d`) with their columns.
     pub fn from_rows(rm: Vec<u8>, n: usize, d: usize) -> Binned {
-        let cols = (0..d).into_par_iter().map(|j| (0..n).map(|i| rm[i * d + j]).collect()).collect();
+        let cols = (0..d)
+            .into_par_iter()
+            .map(|j| {
+                let mut col = pages::filled(n, 0u8);
+                col.iter_mut().enumerate().for_each(|(i, c)| *c = rm[i * d + j]);
+                col
+            })
+            .collect();
         Binned { cols, rows: rm, n_rows: n, n_features: d }
     }
 }
@@ -1324,6 +1332,9 @@ pub fn grow<C: Criterion>(b: &Binned, cuts: &Cuts, rows: &[u32], row_stats: &[f6
         Features::PerSplit { k, .. } => (*k).clamp(1, nf),
     } * SLOTS
         * w;
+    if ws.idx.capacity() < rows.len() {
+        (ws.idx, ws.scratch_idx) = (pages::filled(rows.len(), 0), pages::filled(rows.len(), 0));
+    }
     ws.idx.clear();
     ws.idx.extend_from_slice(rows);
     ws.scratch_idx.resize(rows.len(), 0);

@@ -8,4 +8,5 @@ pub mod kdtree;
 pub mod linalg;
 pub mod linear;
 pub mod logistic;
+pub mod pages;
 pub mod shap;

@@ -8,6 +8,7 @@
 use super::emit::{Emitter, Stop};
 use crate::backends::boosting::BoostingTrainer;
 use crate::backends::native::hist::{Binned, CategoryCounts, Cuts};
+use crate::backends::native::pages;
 use crate::backends::{AlgoParams, Trainer};
 use crate::data::{progress, Encoder, Fold, Streamed};
 use crate::experiments::events::RunEvent;
@@ -102,8 +103,8 @@ pub(super) fn build(run: &RunPlan, f: &Fold, s: &Streamed, shap_rows: &[usize], 
     let encoder = if s.split.is_some() { f.encoder.with_fills(&sums) } else { f.encoder.clone() };
     // Pass 2: every row's codes, to its part; the test file's after.
     let n_test = f.test.y.len();
-    let mut train_codes = vec![0u8; n_train * d];
-    let mut test_codes = vec![0u8; n_test * d];
+    let mut train_codes = pages::filled(n_train * d, 0u8);
+    let mut test_codes = pages::filled(n_test * d, 0u8);
     let mut shap_x = Array2::<f64>::zeros((shap_rows.len(), d));
     let mut codes = Vec::new();
     let mut next_shap = 0;

@@ -102,6 +102,11 @@ impl Tracked {
     /// Add tree `tree` (output `k`) to every row's margin by walking it on the binned rows.
     fn add(&mut self, tree: &Tree, k: usize, outputs: usize, skip: Option<&[bool]>) {
         let b = &self.binned;
+        if outputs == 1 && skip.is_none() {
+            const BLOCK: usize = 4096;
+            self.margins.par_chunks_mut(BLOCK).enumerate().for_each(|(i, m)| tree.add_leaf_values_binned(b, i * BLOCK, m));
+            return;
+        }
         self.margins.par_chunks_mut(outputs).enumerate().with_min_len(1024).for_each(|(r, m)| {
             if skip.is_none_or(|s| !s[r]) {
                 m[k] += tree.leaf_of_binned(b, r)[0];

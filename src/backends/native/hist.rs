@@ -437,6 +437,57 @@ impl Tree {
         &self.values[o..o + self.width]
     }
 
+    /// The leaf outputs' first values for rows `first..first + out.len()` of binned data, added
+    /// into `out` (the same leaves as [`Tree::leaf_of_binned`]). Eight rows walk down side by
+    /// side, each level a branch-free step on a flat copy of the nodes where a leaf leads to
+    /// itself, so no walk waits on another's turn (a mispredicted turn a level, and the end of a
+    /// walk, stalled the row-at-a-time walk: 22 ns a row on the 1.1M test rows of a 11M run,
+    /// a test set scored every round). Trees with categorical splits walk a row at a time.
+    pub fn add_leaf_values_binned(&self, b: &Binned, first: usize, out: &mut [f64]) {
+        if !self.cat_sets.is_empty() || self.nodes.len() > u32::MAX as usize {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o += self.leaf_of_binned(b, first + i)[0];
+            }
+            return;
+        }
+        /// A node as a step: (feature, bin, whether missing goes left, [right, left] child);
+        /// a leaf is feature 0, bin 255 (every code is ≤ it) and itself as both children.
+        type Step = (usize, u8, bool, [u32; 2]);
+        let steps: Vec<Step> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| match &n.split {
+                Some(s) => (s.feature as usize, s.bin, s.default_left, [s.right, s.left]),
+                None => (0, u8::MAX, true, [i as u32; 2]),
+            })
+            .collect();
+        let leaf_value = |node: u32| self.values[self.nodes[node as usize].leaf as usize * self.width];
+        let (d, depth, len) = (b.n_features, self.depth(), out.len());
+        const LANES: usize = 8;
+        let mut blocks = out.chunks_exact_mut(LANES);
+        for (bi, block) in (&mut blocks).enumerate() {
+            let r0 = first + bi * LANES;
+            let mut node = [0u32; LANES];
+            for _ in 0..depth {
+                for (j, n) in node.iter_mut().enumerate() {
+                    let (f, bin, miss_left, next) = steps[*n as usize];
+                    let c = b.rows[(r0 + j) * d + f];
+                    let left = (c <= bin) | ((c == MISSING) & miss_left);
+                    *n = next[usize::from(left)];
+                }
+            }
+            for (o, &n) in block.iter_mut().zip(&node) {
+                *o += leaf_value(n);
+            }
+        }
+        let rest = blocks.into_remainder();
+        let r0 = first + len - rest.len();
+        for (i, o) in rest.iter_mut().enumerate() {
+            *o += self.leaf_of_binned(b, r0 + i)[0];
+        }
+    }
+
     /// Whether a tree read from a file can be walked on rows of `inputs` features with leaves of
     /// `width` values: every node's children come after it (so every walk ends), every split
     /// reads a feature the rows have, every leaf's values exist and are finite.
@@ -1660,6 +1711,47 @@ mod tests {
         let b = c.apply(x.view());
         let counts: Vec<usize> = (0..4u8).map(|k| b.cols[0].iter().filter(|&&v| v == k).count()).collect();
         assert_eq!(counts, vec![250, 250, 250, 250]);
+    }
+
+    /// Rows walked eight at a time down a tree reach the leaves a row-at-a-time walk reaches:
+    /// random trees with leaves at every depth, missing codes going either way, row counts
+    /// that leave a remainder.
+    #[test]
+    fn side_by_side_walks_reach_the_leaves_of_single_walks() {
+        let mut s = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |m: u64| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s % m
+        };
+        let (n, d) = (1003, 5);
+        let rows: Vec<u8> = (0..n * d).map(|_| if next(10) == 0 { MISSING } else { next(254) as u8 }).collect();
+        let b = Binned::from_rows(rows, n, d);
+        for _ in 0..20 {
+            let mut tree = Tree::empty(1);
+            tree.nodes.push(Node { split: None, leaf: 0, cover: 1.0 });
+            let mut open = vec![(0usize, 0usize)];
+            while let Some((i, depth)) = open.pop() {
+                if depth == 7 || (depth > 0 && next(4) == 0) {
+                    tree.nodes[i].leaf = tree.values.len() as u32;
+                    tree.values.push(next(1000) as f64 - 500.0);
+                    continue;
+                }
+                let (l, r) = (tree.nodes.len() as u32, tree.nodes.len() as u32 + 1);
+                let (feature, bin, default_left) = (next(d as u64) as u32, next(254) as u8, next(2) == 0);
+                tree.nodes[i].split = Some(Split { feature, threshold: 0.0, bin, default_left, left: l, right: r, gain: 1.0, cats: None });
+                tree.nodes.push(Node { split: None, leaf: 0, cover: 1.0 });
+                tree.nodes.push(Node { split: None, leaf: 0, cover: 1.0 });
+                open.extend([(l as usize, depth + 1), (r as usize, depth + 1)]);
+            }
+            let want: Vec<f64> = (0..n).map(|r| 0.5 + tree.leaf_of_binned(&b, r)[0]).collect();
+            for first in [0, 3] {
+                let mut got = vec![0.5; n - first];
+                tree.add_leaf_values_binned(&b, first, &mut got);
+                assert_eq!(got, want[first..], "rows from {first}");
+            }
+        }
     }
 
     /// Binning through the bucket index gives every value the binary search's code: values on

@@ -324,14 +324,23 @@ fn feature_cuts(sorted: &[f64], nb: usize) -> Vec<f64> {
 impl Binned {
     /// Row-major codes (`n` rows of `d`) with their columns.
     pub fn from_rows(rm: Vec<u8>, n: usize, d: usize) -> Binned {
-        let cols = (0..d)
-            .into_par_iter()
-            .map(|j| {
-                let mut col = pages::filled(n, 0u8);
-                col.iter_mut().enumerate().for_each(|(i, c)| *c = rm[i * d + j]);
-                col
-            })
-            .collect();
+        // Blocks of rows in parallel, each read once and written to every column (a pass over
+        // all the rows per column read 28 × 308 MB at 11M rows).
+        const BLOCK: usize = 8192;
+        let mut cols: Vec<Vec<u8>> = (0..d).map(|_| pages::filled(n, 0u8)).collect();
+        let mut blocks: Vec<Vec<&mut [u8]>> = (0..n.div_ceil(BLOCK)).map(|_| Vec::with_capacity(d)).collect();
+        for col in &mut cols {
+            for (k, piece) in col.chunks_mut(BLOCK).enumerate() {
+                blocks[k].push(piece);
+            }
+        }
+        blocks.into_par_iter().zip(rm.par_chunks(BLOCK * d.max(1))).for_each(|(mut pieces, rows)| {
+            for (i, codes) in rows.chunks_exact(d.max(1)).enumerate() {
+                for (piece, &c) in pieces.iter_mut().zip(codes) {
+                    piece[i] = c;
+                }
+            }
+        });
         Binned { cols, rows: rm, n_rows: n, n_features: d }
     }
 }

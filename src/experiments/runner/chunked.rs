@@ -117,6 +117,17 @@ pub(super) fn build(run: &RunPlan, f: &Fold, s: &Streamed, shap_rows: &[usize], 
         let name = path.display().to_string();
         phase(em, format!("binning every row of {}", file_name(path)))?;
         read(em, s, test_file, &encoder, |k0, chunk| {
+            if parts.split.is_none() {
+                // Every row to one part, in order: binned straight into place.
+                let to = if test_file { &mut test_codes } else { &mut train_codes };
+                cuts.codes_of(chunk, &mut to[k0 * d..(k0 + chunk.nrows()) * d]);
+                while let Some(&i) = shap_rows.get(next_shap).filter(|&&i| test_file && i < k0 + chunk.nrows()) {
+                    shap_x.row_mut(next_shap).assign(&chunk.row(i - k0));
+                    next_shap += 1;
+                }
+                progress::rows_read(&name, k0 + chunk.nrows());
+                return;
+            }
             codes.resize(chunk.nrows() * d, 0);
             cuts.codes_of(chunk, &mut codes);
             for (r, c) in codes.chunks_exact(d.max(1)).enumerate() {

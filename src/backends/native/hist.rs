@@ -256,28 +256,32 @@ impl CategoryCounts {
     }
 }
 
-/// Rows `rows` of a row-major matrix as one vector per column: blocks of rows in parallel,
-/// each read once in order (reading a column straight down would fetch a whole cache line per
-/// value, once per column).
+/// Rows `rows` of a row-major matrix as one vector per column.
 fn columns_of(x: ArrayView2<'_, f64>, rows: &[usize]) -> Vec<Vec<f64>> {
+    let mut cols = vec![vec![0.0; rows.len()]; x.ncols()];
+    fill_columns(&mut cols, |i| x.row(rows[i]).into_iter().copied());
+    cols
+}
+
+/// Fill columns `cols` (all as long) from rows, `row(i)` giving row `i`'s values in column
+/// order: blocks of rows in parallel, each row read once in order (reading a column straight
+/// down would fetch a whole cache line per value, once per column: 28 × 308 MB at 11M rows).
+fn fill_columns<T: Copy + Send, R: IntoIterator<Item = T>>(cols: &mut [Vec<T>], row: impl Fn(usize) -> R + Sync) {
     const BLOCK: usize = 4096;
-    let d = x.ncols();
-    let mut cols = vec![vec![0.0; rows.len()]; d];
-    let mut blocks: Vec<Vec<&mut [f64]>> = (0..rows.len().div_ceil(BLOCK)).map(|_| Vec::with_capacity(d)).collect();
-    for col in &mut cols {
+    let n = cols.first().map_or(0, Vec::len);
+    let mut blocks: Vec<Vec<&mut [T]>> = (0..n.div_ceil(BLOCK)).map(|_| Vec::with_capacity(cols.len())).collect();
+    for col in cols.iter_mut() {
         for (b, piece) in col.chunks_mut(BLOCK).enumerate() {
             blocks[b].push(piece);
         }
     }
-    blocks.into_par_iter().zip(rows.par_chunks(BLOCK)).for_each(|(mut pieces, rs)| {
-        for (i, &r) in rs.iter().enumerate() {
-            let row = x.row(r);
-            for (piece, v) in pieces.iter_mut().zip(row.iter()) {
-                piece[i] = *v;
+    blocks.into_par_iter().enumerate().for_each(|(b, mut pieces)| {
+        for i in 0..pieces.first().map_or(0, |p| p.len()) {
+            for (piece, v) in pieces.iter_mut().zip(row(b * BLOCK + i)) {
+                piece[i] = v;
             }
         }
     });
-    cols
 }
 
 /// Boundaries for one feature's sorted values (ties kept), always midpoints between distinct
@@ -324,23 +328,8 @@ fn feature_cuts(sorted: &[f64], nb: usize) -> Vec<f64> {
 impl Binned {
     /// Row-major codes (`n` rows of `d`) with their columns.
     pub fn from_rows(rm: Vec<u8>, n: usize, d: usize) -> Binned {
-        // Blocks of rows in parallel, each read once and written to every column (a pass over
-        // all the rows per column read 28 × 308 MB at 11M rows).
-        const BLOCK: usize = 8192;
         let mut cols: Vec<Vec<u8>> = (0..d).map(|_| pages::filled(n, 0u8)).collect();
-        let mut blocks: Vec<Vec<&mut [u8]>> = (0..n.div_ceil(BLOCK)).map(|_| Vec::with_capacity(d)).collect();
-        for col in &mut cols {
-            for (k, piece) in col.chunks_mut(BLOCK).enumerate() {
-                blocks[k].push(piece);
-            }
-        }
-        blocks.into_par_iter().zip(rm.par_chunks(BLOCK * d.max(1))).for_each(|(mut pieces, rows)| {
-            for (i, codes) in rows.chunks_exact(d.max(1)).enumerate() {
-                for (piece, &c) in pieces.iter_mut().zip(codes) {
-                    piece[i] = c;
-                }
-            }
-        });
+        fill_columns(&mut cols, |i| rm[i * d..(i + 1) * d].iter().copied());
         Binned { cols, rows: rm, n_rows: n, n_features: d }
     }
 }
@@ -1727,13 +1716,9 @@ mod tests {
     /// that leave a remainder.
     #[test]
     fn side_by_side_walks_reach_the_leaves_of_single_walks() {
-        let mut s = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |m: u64| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s % m
-        };
+        use rand::Rng;
+        let mut r = crate::data::split::rng(11);
+        let mut next = |m: u64| r.gen_range(0..m);
         let (n, d) = (1003, 5);
         let rows: Vec<u8> = (0..n * d).map(|_| if next(10) == 0 { MISSING } else { next(254) as u8 }).collect();
         let b = Binned::from_rows(rows, n, d);
@@ -1768,13 +1753,9 @@ mod tests {
     /// crowded into one bucket, spread over 600 orders of magnitude, or too few to index.
     #[test]
     fn the_bucket_index_bins_every_value_as_the_binary_search_does() {
-        let mut s = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        };
+        use rand::Rng;
+        let mut r = crate::data::split::rng(13);
+        let mut next = || r.gen::<f64>();
         let normal: Vec<f64> = (0..5000).map(|_| (next() - 0.5) * 6.0 * next()).collect();
         let columns: Vec<Vec<f64>> = vec![
             normal.clone(),
